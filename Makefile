@@ -1,0 +1,50 @@
+# tfpersist — `make help` lists the targets. Every target installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup repro test test-fast lint format clean
+
+## Show this help.
+help:
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(doc){split($$1,t,":"); printf "  \033[36m%-12s\033[0m %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+## Create .venv with the pinned dependencies (requirements.lock) and tfpersist itself.
+setup: $(STAMP)
+
+## Run the whole pipeline: prepare → train → checkpoint → freeze → evaluate (dvc repro).
+repro: setup
+	$(BIN)/dvc repro
+	@$(BIN)/dvc metrics show
+
+## Run the test suite (real TensorFlow and DVC; a few minutes on 2 cores).
+test: setup
+	$(BIN)/python -m pytest
+
+## Run the tests without the end-to-end pipeline runs.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+## Check style and common bugs with ruff.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## Reformat the code with ruff.
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Remove the virtual environment and caches (pipeline outputs stay in DVC's cache).
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

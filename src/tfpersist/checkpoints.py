@@ -1,0 +1,137 @@
+"""TF1 checkpoints on disk: find the complete ones, resolve a directory or prefix, check files.
+
+A checkpoint ``PREFIX`` is complete when ``PREFIX.index``, its ``PREFIX.data-*`` shards and
+``PREFIX.meta`` all exist. ``Saver.save`` writes the ``checkpoint`` state file *before* the
+``.meta``, so a crash can leave the state file naming an incomplete prefix: readers here skip
+it in favour of the newest complete one. No TensorFlow import: the state file is plain text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tfpersist.errors import TfpersistError
+
+STATE_FILE = "checkpoint"
+_STATE_LINE = re.compile(r'^(model_checkpoint_path|all_model_checkpoint_paths):\s*"(.*)"\s*$')
+
+
+def state_paths(directory: str | Path) -> list[Path]:
+    """Prefixes listed in ``directory/checkpoint``, oldest first, latest last (may be [])."""
+    directory = Path(directory)
+    state = directory / STATE_FILE
+    if not state.is_file():
+        return []
+    latest, listed = None, []
+    for line in state.read_text(errors="replace").splitlines():
+        match = _STATE_LINE.match(line.strip())
+        if match:
+            key, value = match.groups()
+            path = Path(value.encode().decode("unicode_escape"))
+            path = path if path.is_absolute() else directory / path
+            if key == "model_checkpoint_path":
+                latest = path
+            else:
+                listed.append(path)
+    if latest is not None and latest not in listed:
+        listed.append(latest)
+    return listed
+
+
+def missing_files(prefix: str | Path) -> list[str]:
+    """Which of a checkpoint's files are absent (empty list: complete)."""
+    prefix = Path(prefix)
+    missing = [f"{prefix.name}{ext}" for ext in (".index", ".meta") if not _exists(prefix, ext)]
+    if not list(prefix.parent.glob(f"{glob_escape(prefix.name)}.data-*-of-*")):
+        missing.insert(1, f"{prefix.name}.data-00000-of-00001")
+    return missing
+
+
+def _exists(prefix: Path, ext: str) -> bool:
+    return prefix.with_name(prefix.name + ext).is_file()
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([\[\]*?])", r"[\1]", name)
+
+
+def complete_checkpoints(directory: str | Path) -> list[Path]:
+    """The complete checkpoints the state file lists, oldest first."""
+    return [p for p in state_paths(directory) if not missing_files(p)]
+
+
+def step_of(prefix: str | Path) -> int | None:
+    """The global step in ``model.ckpt-1200`` (None for a prefix without one)."""
+    match = re.search(r"-(\d+)$", str(prefix))
+    return int(match.group(1)) if match else None
+
+
+def resolve(path: str | Path) -> Path:
+    """A checkpoint directory (newest complete checkpoint) or prefix → a complete prefix."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / STATE_FILE).is_file():
+            raise TfpersistError(
+                f"{path}: no '{STATE_FILE}' state file in this directory; pass a checkpoint "
+                "prefix such as DIR/model.ckpt-1200 instead"
+            )
+        listed = state_paths(path)
+        if not listed:
+            raise TfpersistError(f"{path / STATE_FILE}: names no checkpoint")
+        complete = [p for p in listed if not missing_files(p)]
+        if not complete:
+            latest = listed[-1]
+            raise TfpersistError(
+                f"{path / STATE_FILE}: points at {latest.name}, which is incomplete "
+                f"(missing {', '.join(missing_files(latest))}); no complete checkpoint in {path}"
+            )
+        return complete[-1]
+    for ext in (".index", ".meta"):
+        if path.name.endswith(ext):
+            path = path.with_name(path.name[: -len(ext)])
+    data = re.match(r"(.*)\.data-\d+-of-\d+$", path.name)
+    if data:
+        path = path.with_name(data.group(1))
+    missing = missing_files(path)
+    if len(missing) == 3:
+        raise TfpersistError(
+            f"{path}: not a checkpoint directory or prefix (no {path.name}.index, "
+            f".data or .meta files)"
+        )
+    if missing:
+        raise TfpersistError(f"{path}: checkpoint is incomplete: missing {', '.join(missing)}")
+    return path
+
+
+def write_state(directory: str | Path, prefixes: list[Path]) -> None:
+    """Write the ``checkpoint`` state file (TF's text format) with paths relative to it."""
+    from tfpersist import atomic
+
+    names = [Path(p).name for p in prefixes]
+    lines = [f'model_checkpoint_path: "{names[-1]}"']
+    lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
+    atomic.write_text(Path(directory) / STATE_FILE, "\n".join(lines) + "\n")
+
+
+def delete(prefix: Path) -> None:
+    """Remove every file of checkpoint ``prefix`` (index, data shards, meta)."""
+    for path in prefix.parent.glob(f"{glob_escape(prefix.name)}.*"):
+        if path.is_file():
+            path.unlink()
+
+
+def save(sess, saver, prefix: Path, step: int | None = None, fault=None) -> Path:
+    """Write a complete checkpoint: .index/.data, then .meta (devices cleared).
+
+    Unlike ``Saver.save`` this does not touch the state file: callers list the checkpoint
+    in it (``write_state``) only once all its files exist, so the state file never names an
+    incomplete checkpoint. ``fault(point)`` is called between the writes (crash tests).
+    """
+    fault = fault or (lambda point: None)
+    path = Path(
+        saver.save(sess, str(prefix), global_step=step, write_meta_graph=False, write_state=False)
+    )
+    fault("before-meta")
+    saver.export_meta_graph(f"{path}.meta", clear_devices=True, strip_default_attrs=True)
+    return path

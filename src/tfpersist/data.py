@@ -1,0 +1,187 @@
+"""Tabular data: read a CSV, check its schema, and split it deterministically by class.
+
+Any CSV works: one integer label column (classes 0..K-1) named by the caller, every other
+column a numeric feature. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tfpersist.errors import TfpersistError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What the prepared data looks like; written beside the splits as schema.json."""
+
+    label: str
+    features: list[str]
+    num_classes: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Schema:
+        return cls(label=obj["label"], features=list(obj["features"]), num_classes=obj["num_classes"])
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """Read a CSV, turning pandas' failures into one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise TfpersistError(f"{path}: no such CSV file; check the path (prepare.input in params.yaml)")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise TfpersistError(f"{path}: the file is empty; expected a header row and data rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TfpersistError(f"{path}: not a readable CSV ({first})") from None
+    if df.empty:
+        raise TfpersistError(f"{path}: has a header but no data rows")
+    return df
+
+
+def validate(df: pd.DataFrame, label: str, source: str = "data") -> Schema:
+    """Check that ``df`` has the label column, numeric complete features and labels 0..K-1."""
+    if label not in df.columns:
+        cols = ", ".join(map(str, df.columns[:8])) + (" …" if len(df.columns) > 8 else "")
+        raise TfpersistError(
+            f"{source}: label column '{label}' not found (columns: {cols}); "
+            "set prepare.label in params.yaml"
+        )
+    features = [str(c) for c in df.columns if c != label]
+    if not features:
+        raise TfpersistError(f"{source}: no feature columns besides the label '{label}'")
+    check_numeric(df, source)
+    num_classes = _check_labels(df[label], source) + 1
+    if num_classes < 2:
+        raise TfpersistError(f"{source}: label '{label}' has a single class; need at least two")
+    return Schema(label=label, features=features, num_classes=num_classes)
+
+
+def check_numeric(df: pd.DataFrame, source: str) -> None:
+    """Every column must hold finite numbers: no text, no empty cells, no NaN or inf."""
+    for col in df.columns:
+        values = df[col]
+        numbers = pd.to_numeric(values, errors="coerce")
+        if pd.api.types.is_bool_dtype(values):
+            numbers = numbers.where(False)
+        bad = values[numbers.isna() & values.notna()]
+        if len(bad):
+            raise TfpersistError(
+                f"{source}: column '{col}' is not numeric (line {int(bad.index[0]) + 2}: "
+                f"{bad.iloc[0]!r}); every feature and the label must be numbers"
+            )
+        missing = numbers.isna() | ~np.isfinite(numbers)
+        if missing.any():
+            raise TfpersistError(
+                f"{source}: column '{col}' has {int(missing.sum())} missing or infinite "
+                f"value(s) (first on line {int(missing.idxmax()) + 2}); fill or drop those rows"
+            )
+
+
+def _check_labels(labels: pd.Series, source: str) -> int:
+    """Labels must be class ids 0, 1, 2, …; returns the largest."""
+    bad = labels[(labels < 0) | (labels != np.floor(labels))]
+    if len(bad):
+        raise TfpersistError(
+            f"{source}: label '{labels.name}' must hold class ids 0, 1, 2, …; "
+            f"line {int(bad.index[0]) + 2} has {bad.iloc[0]!r}"
+        )
+    return int(labels.max())
+
+
+def stratified_split(
+    df: pd.DataFrame, label: str, val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, pd.DataFrame]:
+    """Split rows into train/val/test keeping class proportions; a pure function of ``seed``.
+
+    Each class's rows are shuffled with a generator seeded by (seed, class); the first
+    round(n·test) go to test, the next round(n·val) to val, the rest to train. Rows keep their
+    original order within a split.
+    """
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in SPLITS}
+    labels = df[label].to_numpy()
+    for cls in np.unique(labels):
+        rows = np.flatnonzero(labels == cls)
+        rows = np.random.default_rng([seed, int(cls)]).permutation(rows)
+        n_test = round(len(rows) * test_fraction)
+        n_val = round(len(rows) * val_fraction)
+        parts["test"].append(rows[:n_test])
+        parts["val"].append(rows[n_test : n_test + n_val])
+        parts["train"].append(rows[n_test + n_val :])
+    splits = {}
+    for name, chunks in parts.items():
+        rows = np.sort(np.concatenate(chunks))
+        if len(rows) == 0:
+            raise TfpersistError(
+                f"the {name} split is empty ({len(df)} rows); use more data or a larger "
+                f"prepare.{'test' if name == 'test' else 'val'}_fraction"
+            )
+        splits[name] = df.iloc[rows].reset_index(drop=True)
+    return splits
+
+
+def to_csv_text(df: pd.DataFrame) -> str:
+    return df.to_csv(index=False, lineterminator="\n")
+
+
+def load_split(path: str | Path, schema: Schema, require_label: bool = True):
+    """Read a CSV with the schema's features as (x float32 [n, f], y int64 [n] or None)."""
+    df = read_csv(path)
+    missing = [c for c in schema.features if c not in df.columns]
+    if missing:
+        raise TfpersistError(
+            f"{path}: {len(missing)} of the {len(schema.features)} feature columns the model "
+            f"expects are missing (first: '{missing[0]}'); see the features in schema.json"
+        )
+    has_label = schema.label in df.columns
+    if require_label and not has_label:
+        raise TfpersistError(f"{path}: label column '{schema.label}' not found")
+    check_numeric(df[[*schema.features, *([schema.label] if has_label else [])]], str(path))
+    x = df[schema.features].to_numpy(dtype=np.float32)
+    if not has_label:
+        return x, None
+    top = _check_labels(df[schema.label], str(path))
+    if top >= schema.num_classes:
+        raise TfpersistError(
+            f"{path}: label {top} is outside the {schema.num_classes} classes "
+            f"(0..{schema.num_classes - 1}) the model was trained on"
+        )
+    return x, df[schema.label].to_numpy(dtype=np.int64)
+
+
+SCHEMA_FILE = "schema.json"
+
+
+def read_schema(directory: str | Path) -> Schema:
+    """The schema.json that prepare wrote beside the splits."""
+    import json
+
+    path = Path(directory) / SCHEMA_FILE
+    try:
+        return Schema.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise TfpersistError(f"{path}: not found; run the prepare stage first") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise TfpersistError(f"{path}: not a valid schema ({e})") from None
+
+
+def digest(paths: list[str | Path]) -> str:
+    """sha256 over the given files' bytes, in order: identifies the data a model saw."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(Path(path).read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()

@@ -1,0 +1,210 @@
+"""Typed, validated views of params.yaml, one dataclass per stage section.
+
+The stage scripts read params.yaml and pass the parsed mapping here; every check happens once,
+at this edge, and fails with a one-line message naming the key, what it got and what it wants.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tfpersist.errors import TfpersistError
+
+SOURCE = "params.yaml"
+
+
+def _section(params: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    if not isinstance(params, Mapping):
+        raise TfpersistError(f"{SOURCE}: expected a mapping of sections, got {_kind(params)}")
+    if name not in params:
+        raise TfpersistError(f"{SOURCE}: section '{name}' is missing; add a '{name}:' mapping")
+    section = params[name]
+    if not isinstance(section, Mapping):
+        raise TfpersistError(f"{SOURCE}: '{name}' must be a mapping, got {_kind(section)}")
+    return section
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else f"{type(value).__name__} {value!r}"
+
+
+def _get(
+    section: Mapping[str, Any],
+    path: str,
+    want: str,
+    check: Callable[[Any], bool],
+    default: Any = ...,
+) -> Any:
+    key = path.rsplit(".", 1)[-1]
+    if key not in section:
+        if default is not ...:
+            return default
+        raise TfpersistError(f"{SOURCE}: '{path}' is missing; set it to {want}")
+    value = section[key]
+    if not check(value):
+        raise TfpersistError(f"{SOURCE}: '{path}' must be {want}, got {_kind(value)}")
+    return value
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _positive_int(v: Any) -> bool:
+    return _is_int(v) and v > 0
+
+
+def _nonnegative_int(v: Any) -> bool:
+    return _is_int(v) and v >= 0
+
+
+def _fraction(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 1
+
+
+def _positive_float(v: Any) -> bool:
+    return (
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    )
+
+
+def _name(v: Any) -> bool:
+    return isinstance(v, str) and bool(v.strip()) and ":" not in v and v == v.strip()
+
+
+def _text(v: Any) -> bool:
+    return isinstance(v, str) and bool(v.strip())
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    """How the raw CSV becomes train/val/test splits."""
+
+    label: str  # the label column; every other column is a numeric feature
+    val_fraction: float
+    test_fraction: float
+    seed: int
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> PrepareParams:
+        s = _section(params, "prepare")
+        p = cls(
+            label=_get(s, "prepare.label", "the name of the label column", _text),
+            val_fraction=float(_get(s, "prepare.val_fraction", "a number in (0, 1)", _fraction)),
+            test_fraction=float(
+                _get(s, "prepare.test_fraction", "a number in (0, 1)", _fraction)
+            ),
+            seed=_get(s, "prepare.seed", "a non-negative integer", _nonnegative_int),
+        )
+        if p.val_fraction + p.test_fraction >= 1:
+            raise TfpersistError(
+                f"{SOURCE}: prepare.val_fraction + prepare.test_fraction must be below 1, "
+                f"got {p.val_fraction} + {p.test_fraction}"
+            )
+        return p
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """The network: its architecture, that architecture's sizes, and the names it exposes."""
+
+    arch: str
+    input_node: str
+    predictions_node: str  # class ids (int64, shape [batch])
+    probabilities_node: str  # softmax (float32, shape [batch, classes])
+    config: Mapping[str, Any] = field(default_factory=dict)  # the model.<arch> subsection
+
+    @property
+    def output_nodes(self) -> list[str]:
+        return [self.predictions_node, self.probabilities_node]
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ModelParams:
+        s = _section(params, "model")
+        arch = _get(s, "model.arch", "an architecture name such as mlp", _text)
+        outputs = _get(
+            s,
+            "model.output_nodes",
+            "a mapping with 'predictions' and 'probabilities' node names",
+            lambda v: isinstance(v, Mapping),
+        )
+        want = "a graph node name (letters, digits, '_', '/', no ':')"
+        config = s.get(arch) or {}
+        if not isinstance(config, Mapping):
+            raise TfpersistError(f"{SOURCE}: 'model.{arch}' must be a mapping of sizes")
+        p = cls(
+            arch=arch,
+            input_node=_get(s, "model.input_node", want, _name),
+            predictions_node=_get(outputs, "model.output_nodes.predictions", want, _name),
+            probabilities_node=_get(outputs, "model.output_nodes.probabilities", want, _name),
+            config=dict(config),
+        )
+        names = [p.input_node, *p.output_nodes]
+        if len(set(names)) != len(names):
+            raise TfpersistError(
+                f"{SOURCE}: model.input_node and model.output_nodes must be three different "
+                f"names, got {', '.join(names)}"
+            )
+        return p
+
+
+OPTIMIZERS = ("adam", "sgd", "momentum")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """The training loop: seed, length, batches, optimizer and checkpointing."""
+
+    seed: int
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    checkpoint_every: int  # steps between checkpoints (and logged metrics)
+    max_to_keep: int  # periodic checkpoints kept in models/train
+    threads: int  # TF intra/inter-op threads; fixed so that results are reproducible
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> TrainParams:
+        s = _section(params, "train")
+        return cls(
+            seed=_get(s, "train.seed", "a non-negative integer", _nonnegative_int),
+            epochs=_get(s, "train.epochs", "a positive integer", _positive_int),
+            batch_size=_get(s, "train.batch_size", "a positive integer", _positive_int),
+            optimizer=_get(
+                s, "train.optimizer", f"one of {', '.join(OPTIMIZERS)}", lambda v: v in OPTIMIZERS
+            ),
+            learning_rate=float(
+                _get(s, "train.learning_rate", "a positive number", _positive_float)
+            ),
+            checkpoint_every=_get(
+                s, "train.checkpoint_every", "a positive number of steps", _positive_int
+            ),
+            max_to_keep=_get(s, "train.max_to_keep", "a positive integer", _positive_int),
+            threads=_get(s, "train.threads", "a positive integer", _positive_int, default=1),
+        )
+
+
+CHECKPOINT_CHOICES = ("best", "latest")
+
+
+@dataclass(frozen=True)
+class CheckpointParams:
+    """Which training checkpoint becomes the release checkpoint."""
+
+    select: str
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> CheckpointParams:
+        s = _section(params, "checkpoint")
+        return cls(
+            select=_get(
+                s,
+                "checkpoint.select",
+                "'best' (highest validation accuracy) or 'latest'",
+                lambda v: v in CHECKPOINT_CHOICES,
+            )
+        )

@@ -1,0 +1,83 @@
+"""A loaded model to run on data: a frozen GraphDef, or a checkpoint restored into its graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tfpersist import checkpoints, freeze
+from tfpersist.errors import TfpersistError
+from tfpersist.tfcompat import import_tf, session_config
+
+tf = import_tf()
+v1 = tf.compat.v1
+
+
+class Runner:
+    """A graph in its own session; ``run`` feeds one input in batches and fetches outputs."""
+
+    def __init__(self, graph, sess, source: str):
+        self.graph = graph
+        self.sess = sess
+        self.source = source
+
+    @classmethod
+    def from_graph_def(cls, graph_def, source: str = "graph", threads: int | None = None) -> Runner:
+        graph = tf.Graph()
+        with graph.as_default():
+            try:
+                tf.import_graph_def(graph_def, name="")
+            except (ValueError, TypeError, tf.errors.OpError) as e:
+                raise TfpersistError(
+                    f"{source}: the graph does not import ({freeze._first_line(e)})"
+                ) from None
+        return cls(graph, v1.Session(graph=graph, config=session_config(threads)), source)
+
+    @classmethod
+    def from_frozen(cls, path: str | Path, threads: int | None = None) -> Runner:
+        return cls.from_graph_def(freeze.read_graph_def(path), str(path), threads)
+
+    @classmethod
+    def from_checkpoint(cls, source: str | Path, threads: int | None = None) -> Runner:
+        prefix = checkpoints.resolve(source)
+        graph = tf.Graph()
+        with graph.as_default():
+            saver = v1.train.import_meta_graph(f"{prefix}.meta", clear_devices=True)
+        sess = v1.Session(graph=graph, config=session_config(threads))
+        saver.restore(sess, str(prefix))
+        return cls(graph, sess, str(prefix))
+
+    def tensor(self, name: str):
+        name = freeze.node_names([name])[0]
+        freeze.check_nodes(self.graph.as_graph_def(), [name], "node")
+        return self.graph.get_tensor_by_name(f"{name}:0")
+
+    def run(
+        self, x: np.ndarray, input_node: str, output_nodes: list[str], batch_size: int = 1024
+    ) -> dict[str, np.ndarray]:
+        """Outputs for every row of ``x``, batch by batch, concatenated."""
+        feed = self.tensor(input_node)
+        want = feed.shape.as_list()
+        if len(want) == x.ndim and want[-1] is not None and x.shape[-1] != want[-1]:
+            raise TfpersistError(
+                f"{self.source}: input '{input_node}' takes {want[-1]} features per row, "
+                f"the data has {x.shape[-1]}"
+            )
+        fetches = [self.tensor(n) for n in output_nodes]
+        parts: list[list[np.ndarray]] = [[] for _ in fetches]
+        for i in range(0, max(len(x), 1), batch_size):
+            for part, value in zip(
+                parts, self.sess.run(fetches, {feed: x[i : i + batch_size]}), strict=True
+            ):
+                part.append(value)
+        return {n: np.concatenate(p) for n, p in zip(output_nodes, parts, strict=True)}
+
+    def close(self) -> None:
+        self.sess.close()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,41 @@
+"""A graph's signature: the input and output nodes a client feeds and fetches.
+
+Written as ``signature.json`` beside the release checkpoint and inside the frozen model's
+card, so tools (and people) know the node names, dtypes and shapes without opening TF.
+"""
+
+from __future__ import annotations
+
+from tfpersist.tfcompat import import_tf
+
+
+def tensor_info(tensor) -> dict:
+    shape = tensor.shape
+    return {
+        "name": tensor.op.name,
+        "tensor": tensor.name,
+        "dtype": tensor.dtype.name,
+        "shape": None if shape.rank is None else shape.as_list(),
+    }
+
+
+def describe(graph, inputs: list[str], outputs: list[str]) -> dict:
+    """``{"inputs": [...], "outputs": [...]}`` for node names in ``graph`` (first outputs)."""
+    return {
+        "inputs": [tensor_info(graph.get_tensor_by_name(f"{n}:0")) for n in inputs],
+        "outputs": [tensor_info(graph.get_tensor_by_name(f"{n}:0")) for n in outputs],
+    }
+
+
+def placeholders(graph_def) -> list[str]:
+    """Names of the Placeholder nodes: a frozen graph's inputs."""
+    return [n.name for n in graph_def.node if n.op == "Placeholder"]
+
+
+def describe_graph_def(graph_def, outputs: list[str]) -> dict:
+    """The signature of a GraphDef: its placeholders as inputs, ``outputs`` as outputs."""
+    tf = import_tf()
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(graph_def, name="")
+    return describe(graph, placeholders(graph_def), outputs)

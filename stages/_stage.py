@@ -1,0 +1,49 @@
+"""What every stage script shares: params.yaml in, one-line errors and exit 1 out.
+
+Set TFPERSIST_DEBUG=1 to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from tfpersist.errors import TfpersistError
+
+PARAMS = Path("params.yaml")
+
+
+def load_params() -> dict:
+    try:
+        text = PARAMS.read_text()
+    except FileNotFoundError:
+        raise TfpersistError(f"{PARAMS}: not found; run the stage from the repository root") from None
+    try:
+        params = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise TfpersistError(f"{PARAMS}: malformed YAML{where}: {problem}") from None
+    if not isinstance(params, dict):
+        raise TfpersistError(f"{PARAMS}: expected a mapping of sections at the top level")
+    return params
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+    """Call ``main(argv)``; turn a TfpersistError into ``<stage>: error: …`` and exit 1."""
+    stage = Path(sys.argv[0]).stem
+    try:
+        main(sys.argv[1:])
+    except TfpersistError as e:
+        if os.environ.get("TFPERSIST_DEBUG") == "1":
+            raise
+        print(f"{stage}: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{stage}: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,29 @@
+"""checkpoint: the chosen training checkpoint → a clean TF1 inference checkpoint.
+
+usage: python stages/checkpoint.py TRAIN_DIR PREPARED_DIR OUT_DIR
+"""
+
+from pathlib import Path
+
+from _stage import load_params, run
+
+from tfpersist import data
+from tfpersist.params import CheckpointParams, ModelParams
+
+
+def main(argv: list[str]) -> None:
+    train_dir, prepared, out = map(Path, argv)
+    params = load_params()
+    model, choice = ModelParams.from_params(params), CheckpointParams.from_params(params)
+    schema = data.read_schema(prepared)
+
+    from tfpersist import export, training  # TensorFlow from here on
+
+    source = train_dir / training.BEST_DIR if choice.select == "best" else train_dir
+    sig = export.export_inference_checkpoint(source, out, model, schema)
+    names = ", ".join(o["name"] for o in sig["outputs"])
+    print(f"checkpoint: {choice.select} checkpoint → {out}/{export.PREFIX} (outputs: {names})")
+
+
+if __name__ == "__main__":
+    run(main)
