@@ -42,10 +42,10 @@ class Runner:
     def from_checkpoint(cls, source: str | Path, threads: int | None = None) -> Runner:
         prefix = checkpoints.resolve(source)
         graph = tf.Graph()
+        sess = v1.Session(graph=graph, config=session_config(threads))
         with graph.as_default():
             saver = v1.train.import_meta_graph(f"{prefix}.meta", clear_devices=True)
-        sess = v1.Session(graph=graph, config=session_config(threads))
-        saver.restore(sess, str(prefix))
+            saver.restore(sess, str(prefix))
         return cls(graph, sess, str(prefix))
 
     def tensor(self, name: str):

@@ -3,21 +3,44 @@
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 
 
 def import_tf():
-    """Import TensorFlow with its C++ and Python log noise turned down; return the module."""
+    """Import TensorFlow with its C++ and Python log noise turned down; return the module.
+
+    TF 2.21 logs oneDNN notices to fd 2 at import whatever TF_CPP_MIN_LOG_LEVEL says; they
+    are captured and shown only if the import fails.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _quiet_import()
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    try:
-        from absl import logging as absl_logging
+    from absl import logging as absl_logging
 
-        absl_logging.set_verbosity(absl_logging.ERROR)
-    except ImportError:  # pragma: no cover - absl ships with TF
-        pass
+    absl_logging.set_verbosity(absl_logging.ERROR)
     return tf
+
+
+def _quiet_import() -> None:
+    with tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def session_config(threads: int | None = None):

@@ -125,7 +125,7 @@ class _Graph:
             # No Saver-side retention: checkpoints.save + write_state manage the directory.
             self.saver = v1.train.Saver(max_to_keep=None, save_relative_paths=True)
             self.init = v1.global_variables_initializer()
-        self.graph.finalize()
+
 
 
 def prepare_directory(train_dir: Path, expected: dict, log: Callable[[str], None]) -> None:
