@@ -79,7 +79,7 @@ def check_numeric(df: pd.DataFrame, source: str) -> None:
         if len(bad):
             raise TfpersistError(
                 f"{source}: column '{col}' is not numeric (line {int(bad.index[0]) + 2}: "
-                f"{bad.iloc[0]!r}); every feature and the label must be numbers"
+                f"{_show(bad.iloc[0])}); every feature and the label must be numbers"
             )
         missing = numbers.isna() | ~np.isfinite(numbers)
         if missing.any():
@@ -89,13 +89,17 @@ def check_numeric(df: pd.DataFrame, source: str) -> None:
             )
 
 
+def _show(value) -> str:
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _check_labels(labels: pd.Series, source: str) -> int:
     """Labels must be class ids 0, 1, 2, …; returns the largest."""
     bad = labels[(labels < 0) | (labels != np.floor(labels))]
     if len(bad):
         raise TfpersistError(
             f"{source}: label '{labels.name}' must hold class ids 0, 1, 2, …; "
-            f"line {int(bad.index[0]) + 2} has {bad.iloc[0]!r}"
+            f"line {int(bad.index[0]) + 2} has {_show(bad.iloc[0])}"
         )
     return int(labels.max())
 

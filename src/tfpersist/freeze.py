@@ -70,9 +70,15 @@ def freeze_checkpoint(source: str | Path, output_nodes: list[str] | str):
                     f"{prefix}: cannot restore the checkpoint ({_first_line(e)}); "
                     ".index/.data are truncated, corrupted or from another graph"
                 ) from None
-            frozen = v1.graph_util.convert_variables_to_constants(
-                sess, graph.as_graph_def(), names
-            )
+            return freeze_session(sess, names)
+
+
+def freeze_session(sess, output_nodes: list[str] | str):
+    """Freeze a live session's graph: variables → constants, pruned to ``output_nodes``."""
+    names = node_names(output_nodes)
+    graph_def = sess.graph.as_graph_def()
+    check_nodes(graph_def, names)
+    frozen = v1.graph_util.convert_variables_to_constants(sess, graph_def, names)
     for node in frozen.node:
         node.device = ""
     return frozen
