@@ -21,7 +21,9 @@ def load_params() -> dict:
     try:
         text = PARAMS.read_text()
     except FileNotFoundError:
-        raise TfpersistError(f"{PARAMS}: not found; run the stage from the repository root") from None
+        raise TfpersistError(
+            f"{PARAMS}: not found; run the stage from the repository root"
+        ) from None
     try:
         params = yaml.safe_load(text)
     except yaml.YAMLError as e:

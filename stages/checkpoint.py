@@ -5,10 +5,10 @@ usage: python stages/checkpoint.py TRAIN_DIR PREPARED_DIR OUT_DIR
 
 from pathlib import Path
 
-from _stage import load_params, run
-
 from tfpersist import data
 from tfpersist.params import CheckpointParams, ModelParams
+
+from _stage import load_params, run
 
 
 def main(argv: list[str]) -> None:

@@ -7,10 +7,10 @@ record how far the frozen outputs are from it (0, or float noise).
 
 from pathlib import Path
 
-from _stage import load_params, run
-
 from tfpersist import atomic, data
 from tfpersist.params import ModelParams
+
+from _stage import load_params, run
 
 
 def main(argv: list[str]) -> None:

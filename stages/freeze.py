@@ -3,9 +3,9 @@
 usage: python stages/freeze.py CHECKPOINT_DIR OUT_PB OUT_CARD
 """
 
-from _stage import load_params, run
-
 from tfpersist.params import ModelParams
+
+from _stage import load_params, run
 
 
 def main(argv: list[str]) -> None:

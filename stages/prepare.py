@@ -5,10 +5,10 @@ usage: python stages/prepare.py RAW_CSV OUT_DIR
 
 from pathlib import Path
 
-from _stage import load_params, run
-
 from tfpersist import atomic, data
 from tfpersist.params import PrepareParams
+
+from _stage import load_params, run
 
 
 def main(argv: list[str]) -> None:
@@ -24,8 +24,10 @@ def main(argv: list[str]) -> None:
             atomic.write_text(Path(tmp) / f"{name}.csv", data.to_csv_text(split))
         atomic.write_json(Path(tmp) / data.SCHEMA_FILE, schema.to_json())
     sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.items())
-    print(f"prepare: {len(table)} rows, {len(schema.features)} features, "
-          f"{schema.num_classes} classes → {sizes}")
+    print(
+        f"prepare: {len(table)} rows, {len(schema.features)} features, "
+        f"{schema.num_classes} classes → {sizes}"
+    )
 
 
 if __name__ == "__main__":

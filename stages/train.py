@@ -6,10 +6,10 @@ Killed at any moment, the next run resumes from the newest complete checkpoint.
 
 from pathlib import Path
 
-from _stage import load_params, run
-
 from tfpersist import data
 from tfpersist.params import ModelParams, TrainParams
+
+from _stage import load_params, run
 
 
 def main(argv: list[str]) -> None:

@@ -18,7 +18,13 @@ BIN = Path(sys.executable).parent
 # Tiny params: the whole pipeline in a few seconds per stage.
 TINY = {
     "model": {"mlp": {"hidden": [16], "dropout": 0.1}, "cnn": {"filters": [4], "dense": 8}},
-    "train": {"epochs": 3, "batch_size": 64, "checkpoint_every": 10, "max_to_keep": 2},
+    "train": {
+        "epochs": 3,
+        "batch_size": 64,
+        "learning_rate": 0.01,
+        "checkpoint_every": 10,
+        "max_to_keep": 2,
+    },
 }
 
 
@@ -56,10 +62,16 @@ def deep_update(base: dict, changes: dict) -> dict:
 
 def copy_repo(dest: Path, params: dict | None = None) -> Path:
     """The repository's tracked files (no DVC cache, no outputs) in a fresh git repo."""
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         src = ROOT / name
         if src.is_file() and not name.startswith("metrics/") and name != "dvc.lock":

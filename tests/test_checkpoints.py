@@ -18,7 +18,10 @@ def test_state_file_round_trip_with_relative_paths(tmp_path):
     text = (tmp_path / "checkpoint").read_text()
     assert str(tmp_path) not in text
     assert text.startswith('model_checkpoint_path: "model.ckpt-20"\n')
-    assert checkpoints.state_paths(tmp_path) == [tmp_path / "model.ckpt-10", tmp_path / "model.ckpt-20"]
+    assert checkpoints.state_paths(tmp_path) == [
+        tmp_path / "model.ckpt-10",
+        tmp_path / "model.ckpt-20",
+    ]
     assert checkpoints.resolve(tmp_path) == tmp_path / "model.ckpt-20"
     assert checkpoints.step_of(checkpoints.resolve(tmp_path)) == 20
 
@@ -38,7 +41,9 @@ def test_errors_name_the_missing_file(tmp_path):
     with pytest.raises(TfpersistError, match=r"incomplete: missing model.ckpt-5.meta"):
         checkpoints.resolve(tmp_path / "model.ckpt-5")
     checkpoints.write_state(tmp_path, [tmp_path / "model.ckpt-5"])
-    with pytest.raises(TfpersistError, match=r"points at model.ckpt-5, .*missing model.ckpt-5.meta"):
+    with pytest.raises(
+        TfpersistError, match=r"points at model.ckpt-5, .*missing model.ckpt-5.meta"
+    ):
         checkpoints.resolve(tmp_path)
     with pytest.raises(TfpersistError, match=r"not a checkpoint directory or prefix"):
         checkpoints.resolve(tmp_path / "other")

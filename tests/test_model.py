@@ -59,7 +59,7 @@ def test_an_architecture_is_one_registered_function(tf):
         return layers.dense(x, layers.num_classes, "logits")
 
     try:
-        graph, x, out = model_lib.inference_graph(params("tiny_test_arch"), 3, 2)
+        _, _, out = model_lib.inference_graph(params("tiny_test_arch"), 3, 2)
         assert out.probabilities.shape.as_list() == [None, 2]
     finally:
         del architectures.ARCHITECTURES["tiny_test_arch"]

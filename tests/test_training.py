@@ -11,17 +11,28 @@ from tfpersist.params import ModelParams, TrainParams
 
 from helpers import tree_digest
 
-MODEL = ModelParams("mlp", "input_holder", "predictions", "probabilities", {"hidden": [8], "dropout": 0.2})
+MODEL = ModelParams(
+    "mlp", "input_holder", "predictions", "probabilities", {"hidden": [8], "dropout": 0.2}
+)
 TRAIN = TrainParams(
-    seed=3, epochs=2, batch_size=50, optimizer="adam", learning_rate=0.01,
-    checkpoint_every=4, max_to_keep=2, threads=1,
+    seed=3,
+    epochs=2,
+    batch_size=50,
+    optimizer="adam",
+    learning_rate=0.01,
+    checkpoint_every=4,
+    max_to_keep=2,
+    threads=1,
 )
 
 
 @pytest.fixture(scope="module")
 def splits(digits):
     x, y = digits
-    return {"train": training.Split(x[:300], y[:300]), "val": training.Split(x[300:400], y[300:400])}
+    return {
+        "train": training.Split(x[:300], y[:300]),
+        "val": training.Split(x[300:400], y[300:400]),
+    }
 
 
 def fit(directory, splits, train=TRAIN, model=MODEL, messages=None):
@@ -41,14 +52,20 @@ def test_batches_are_a_pure_function_of_seed_and_step():
 def test_training_writes_checkpoints_best_and_logs(tmp_path, splits):
     result = fit(tmp_path, splits)
     assert result.step == result.total_steps == 12 and result.resumed_from is None
-    assert checkpoints.state_paths(tmp_path) == [tmp_path / "model.ckpt-8", tmp_path / "model.ckpt-12"]
+    assert checkpoints.state_paths(tmp_path) == [
+        tmp_path / "model.ckpt-8",
+        tmp_path / "model.ckpt-12",
+    ]
     assert str(tmp_path) not in (tmp_path / "checkpoint").read_text()
     best = checkpoints.resolve(tmp_path / training.BEST_DIR)
     assert checkpoints.step_of(best) == result.best_step
     summary = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert summary["step"] == 12 and 0 <= summary["val"]["accuracy"] <= 1
     rows = (tmp_path / "live/plots/metrics/val/accuracy.tsv").read_text().splitlines()
-    assert rows == ["step\taccuracy", *[f"{s}\t{rows[i + 1].split()[1]}" for i, s in enumerate((4, 8, 12))]]
+    assert rows == [
+        "step\taccuracy",
+        *[f"{s}\t{rows[i + 1].split()[1]}" for i, s in enumerate((4, 8, 12))],
+    ]
     assert not [p for p in tmp_path.rglob("*") if "tmp" in p.name or "_temp" in p.name]
 
 
@@ -92,6 +109,8 @@ def test_changed_params_do_not_resume(tmp_path, splits):
     result = fit(tmp_path, splits, other, messages=messages)
     assert result.resumed_from is None
     assert any("different params or data (train.learning_rate)" in m for m in messages)
-    changed_data = training.train(tmp_path, splits, 10, MODEL, other, "other", lambda m: messages.append(m), False)
+    changed_data = training.train(
+        tmp_path, splits, 10, MODEL, other, "other", lambda m: messages.append(m), False
+    )
     assert changed_data.resumed_from is None
     assert "(data)" in messages[-1]

@@ -30,18 +30,24 @@ class Schema:
 
     @classmethod
     def from_json(cls, obj: dict) -> Schema:
-        return cls(label=obj["label"], features=list(obj["features"]), num_classes=obj["num_classes"])
+        return cls(
+            label=obj["label"], features=list(obj["features"]), num_classes=obj["num_classes"]
+        )
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
     """Read a CSV, turning pandas' failures into one-line errors."""
     path = Path(path)
     if not path.is_file():
-        raise TfpersistError(f"{path}: no such CSV file; check the path (prepare.input in params.yaml)")
+        raise TfpersistError(
+            f"{path}: no such CSV file; check the path (prepare.input in params.yaml)"
+        )
     try:
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError:
-        raise TfpersistError(f"{path}: the file is empty; expected a header row and data rows") from None
+        raise TfpersistError(
+            f"{path}: the file is empty; expected a header row and data rows"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TfpersistError(f"{path}: not a readable CSV ({first})") from None

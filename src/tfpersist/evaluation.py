@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 
-def classification_metrics(labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray) -> dict:
+def classification_metrics(
+    labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray
+) -> dict:
     """Accuracy, log loss and per-class recall of one model's outputs."""
     eps = 1e-7
     picked = probabilities[np.arange(len(labels)), labels]
@@ -18,7 +20,7 @@ def classification_metrics(labels: np.ndarray, predictions: np.ndarray, probabil
     return {
         "accuracy": round(float((predictions == labels).mean()), 6),
         "log_loss": round(float(-np.log(np.clip(picked, eps, 1.0)).mean()), 6),
-        "rows": int(len(labels)),
+        "rows": len(labels),
         "recall": per_class,
     }
 

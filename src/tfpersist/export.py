@@ -32,7 +32,7 @@ def export_inference_checkpoint(
     Returns the signature (also written to ``out_dir/signature.json``).
     """
     prefix = checkpoints.resolve(source)
-    graph, x, _ = model_lib.inference_graph(model, len(schema.features), schema.num_classes)
+    graph, _, _ = model_lib.inference_graph(model, len(schema.features), schema.num_classes)
     with graph.as_default():
         saver = v1.train.Saver(save_relative_paths=True)
     reader = tf.train.load_checkpoint(str(prefix))

@@ -4,9 +4,11 @@ Set ``TFPERSIST_KILL_AT=POINT:STEP`` (e.g. ``step:37``, ``before-meta:40``, ``sa
 and the training process kills itself with SIGKILL when it reaches that point at that
 global step, exactly as an OOM killer or a pulled plug would. Unset, this does nothing.
 
-Points (see training.py): ``step`` after an optimizer step; ``before-state`` after a periodic
-checkpoint's .index/.data are written and before the state file; ``before-meta`` after the
-state file and before the .meta; ``saved`` once the checkpoint is complete.
+Points, in the order a checkpoint is written (see training.py and checkpoints.save):
+``step`` after an optimizer step; ``before-meta`` once .index/.data are written;
+``before-state`` once the .meta is written too; ``saved`` once the state file lists it (old
+checkpoints not yet pruned). The same points prefixed ``best-`` fire while the best-so-far
+checkpoint is saved (just before the periodic one, when validation accuracy improved).
 """
 
 from __future__ import annotations

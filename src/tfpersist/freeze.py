@@ -34,7 +34,9 @@ def node_names(names: list[str] | str) -> list[str]:
         if name and name not in result:
             result.append(name)
     if not result:
-        raise TfpersistError("no output node names given; name the nodes to keep, e.g. 'predictions'")
+        raise TfpersistError(
+            "no output node names given; name the nodes to keep, e.g. 'predictions'"
+        )
     return result
 
 
@@ -45,7 +47,9 @@ def check_nodes(graph_def, names: list[str], what: str = "output node") -> None:
     for name in names:
         if name not in known:
             close = difflib.get_close_matches(name, existing, n=3, cutoff=0.5)
-            hint = f"closest: {', '.join(close)}" if close else "run 'tfpersist inspect' to list nodes"
+            hint = (
+                f"closest: {', '.join(close)}" if close else "run 'tfpersist inspect' to list nodes"
+            )
             raise TfpersistError(f"{what} '{name}' is not in the graph ({hint})")
 
 
@@ -58,7 +62,9 @@ def freeze_checkpoint(source: str | Path, output_nodes: list[str] | str):
         try:
             saver = v1.train.import_meta_graph(f"{prefix}.meta", clear_devices=True)
         except Exception as e:  # DecodeError, ValueError, KeyError: a broken or foreign .meta
-            raise TfpersistError(f"{prefix}.meta: not a readable MetaGraphDef ({_first_line(e)})") from None
+            raise TfpersistError(
+                f"{prefix}.meta: not a readable MetaGraphDef ({_first_line(e)})"
+            ) from None
         if saver is None:
             raise TfpersistError(f"{prefix}.meta: the graph has no variables to restore")
         check_nodes(graph.as_graph_def(), names)
@@ -145,7 +151,9 @@ def card(graph_def, data: bytes, output_nodes: list[str]) -> dict:
     }
 
 
-def write(graph_def, path: str | Path, output_nodes: list[str], card_path: str | Path | None = None) -> dict:
+def write(
+    graph_def, path: str | Path, output_nodes: list[str], card_path: str | Path | None = None
+) -> dict:
     """Write the .pb (and its card) atomically; return the card."""
     data = serialize(graph_def)
     info = card(graph_def, data, node_names(output_nodes))

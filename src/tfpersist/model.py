@@ -89,6 +89,9 @@ def inference_graph(params: ModelParams, num_features: int, num_classes: int):
     """A fresh graph holding only the inference model: (graph, input, Outputs)."""
     graph = tf.Graph()
     with graph.as_default():
+        v1.set_random_seed(
+            0
+        )  # initial values are overwritten by a restore; seeded for op determinism
         x = input_placeholder(params, num_features)
         out = outputs(logits(x, params, num_classes, training=False), params)
     return graph, x, out

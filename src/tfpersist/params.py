@@ -66,9 +66,7 @@ def _fraction(v: Any) -> bool:
 
 
 def _positive_float(v: Any) -> bool:
-    return (
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-    )
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
 def _name(v: Any) -> bool:
@@ -94,9 +92,7 @@ class PrepareParams:
         p = cls(
             label=_get(s, "prepare.label", "the name of the label column", _text),
             val_fraction=float(_get(s, "prepare.val_fraction", "a number in (0, 1)", _fraction)),
-            test_fraction=float(
-                _get(s, "prepare.test_fraction", "a number in (0, 1)", _fraction)
-            ),
+            test_fraction=float(_get(s, "prepare.test_fraction", "a number in (0, 1)", _fraction)),
             seed=_get(s, "prepare.seed", "a non-negative integer", _nonnegative_int),
         )
         if p.val_fraction + p.test_fraction >= 1:

@@ -127,7 +127,6 @@ class _Graph:
             self.init = v1.global_variables_initializer()
 
 
-
 def prepare_directory(train_dir: Path, expected: dict, log: Callable[[str], None]) -> None:
     """Keep ``train_dir`` if its checkpoints match ``expected``; otherwise start it afresh."""
     path = train_dir / FINGERPRINT
@@ -173,7 +172,7 @@ def _tidy(directory: Path, keep: list[Path]) -> None:
     for path in directory.iterdir():
         name = path.name
         stem = name.split(".index")[0].split(".meta")[0].split(".data-")[0]
-        if name.startswith(PREFIX) and stem not in keep_names or "_temp" in name:
+        if (name.startswith(PREFIX) and stem not in keep_names) or "_temp" in name:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
@@ -257,7 +256,8 @@ def train(
         best_acc = float(sess.run(g.best))
 
         def save(directory: Path, kept: list[Path], keep: int, step: int) -> list[Path]:
-            fault = lambda point: faults.point(point, step)  # noqa: E731
+            kind = "best-" if directory == best_dir else ""
+            fault = lambda point: faults.point(kind + point, step)  # noqa: E731
             path = checkpoints.save(sess, g.saver, directory / PREFIX, step, fault)
             fault("before-state")
             kept = [p for p in kept if p.name != path.name] + [path]

@@ -1,0 +1,145 @@
+"""Round trips: training checkpoint → release checkpoint → frozen .pb, same outputs each way."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfpersist import export, freeze, training
+from tfpersist.data import Schema
+from tfpersist.errors import TfpersistError
+from tfpersist.runner import Runner
+
+from test_training import MODEL, fit
+
+OUTPUTS = ["predictions", "probabilities"]
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory, digits):
+    x, y = digits
+    root = tmp_path_factory.mktemp("release")
+    splits = {
+        "train": training.Split(x[:300], y[:300]),
+        "val": training.Split(x[300:400], y[300:400]),
+    }
+    fit(root / "train", splits)
+    schema = Schema("label", [f"f{i}" for i in range(64)], 10)
+    sig = export.export_inference_checkpoint(root / "train", root / "checkpoint", MODEL, schema)
+    return root, sig, x[400:500]
+
+
+def test_release_checkpoint_layout_and_signature(released):
+    root, sig, _ = released
+    names = sorted(p.name for p in (root / "checkpoint").iterdir())
+    assert names == [
+        "checkpoint",
+        "model.ckpt.data-00000-of-00001",
+        "model.ckpt.index",
+        "model.ckpt.meta",
+        "signature.json",
+    ]
+    assert (root / "checkpoint" / "checkpoint").read_text().splitlines()[
+        0
+    ] == 'model_checkpoint_path: "model.ckpt"'
+    assert json.loads((root / "checkpoint" / "signature.json").read_text()) == sig
+    assert sig["inputs"][0] == {
+        "name": "input_holder",
+        "tensor": "input_holder:0",
+        "dtype": "float32",
+        "shape": [None, 64],
+    }
+    assert [(o["name"], o["dtype"], o["shape"]) for o in sig["outputs"]] == [
+        ("predictions", "int64", [None]),
+        ("probabilities", "float32", [None, 10]),
+    ]
+
+
+def test_release_graph_is_clean(tf, released):
+    root, _, _ = released
+    meta = tf.compat.v1.MetaGraphDef()
+    meta.ParseFromString((root / "checkpoint" / "model.ckpt.meta").read_bytes())
+    ops = {n.op for n in meta.graph_def.node}
+    names = [n.name for n in meta.graph_def.node]
+    assert not [n for n in names if "Adam" in n or "global_step" in n or "best_val" in n]
+    assert not [o for o in ops if o.startswith("StatelessRandom")]
+    assert not [n.device for n in meta.graph_def.node if n.device]
+    reader = tf.train.load_checkpoint(str(root / "checkpoint" / "model.ckpt"))
+    assert all(name.startswith("model/") for name in reader.get_variable_to_shape_map())
+
+
+def test_training_and_release_and_frozen_agree(released):
+    root, _, x = released
+    with Runner.from_checkpoint(root / "train" / "best") as trained:
+        want = trained.run(x, "input_holder", OUTPUTS)
+    with Runner.from_checkpoint(root / "checkpoint") as release:
+        got = release.run(x, "input_holder", OUTPUTS)
+    np.testing.assert_array_equal(got["probabilities"], want["probabilities"])
+    graph_def = freeze.freeze_checkpoint(root / "checkpoint", OUTPUTS)
+    card = freeze.write(graph_def, root / "model.pb", OUTPUTS, root / "model.json")
+    assert not [n.op for n in graph_def.node if "Variable" in n.op or n.op == "ReadVariableOp"]
+    with Runner.from_frozen(root / "model.pb") as frozen:
+        out = frozen.run(x, "input_holder", OUTPUTS, batch_size=7)
+    np.testing.assert_array_equal(out["probabilities"], got["probabilities"])
+    np.testing.assert_array_equal(out["predictions"], got["predictions"])
+    assert card["parameters"] == 64 * 8 + 8 + 8 * 10 + 10 + 2 * 64
+    assert card == json.loads((root / "model.json").read_text())
+
+
+def test_freeze_is_deterministic_and_loads_in_a_fresh_process(released, tmp_path):
+    root, _, _ = released
+    for name in ("a.pb", "b.pb"):
+        freeze.write(
+            freeze.freeze_checkpoint(root / "checkpoint", OUTPUTS), tmp_path / name, OUTPUTS
+        )
+    assert (tmp_path / "a.pb").read_bytes() == (tmp_path / "b.pb").read_bytes()
+    code = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        "g = tf.compat.v1.GraphDef(); g.ParseFromString(open(sys.argv[1], 'rb').read())\n"
+        "graph = tf.Graph()\n"
+        "with graph.as_default(): tf.import_graph_def(g, name='')\n"
+        "with tf.compat.v1.Session(graph=graph) as s:\n"
+        "    p = s.run('probabilities:0', {'input_holder:0': np.zeros((2, 64), np.float32)})\n"
+        "print(p.shape)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "a.pb")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "(2, 10)"
+
+
+def test_export_refuses_a_checkpoint_of_another_architecture(released, tmp_path):
+    root, _, _ = released
+    other = MODEL.__class__("linear", "input_holder", "predictions", "probabilities", {})
+    schema = Schema("label", [f"f{i}" for i in range(64)], 10)
+    with pytest.raises(
+        TfpersistError,
+        match=r"variable 'model/logits/weights' \[64, 10\] is shape \[8, 10\] .* model.arch=linear",
+    ):
+        export.export_inference_checkpoint(root / "train", tmp_path / "out", other, schema)
+    assert not (tmp_path / "out").exists()
+
+
+def test_broken_files_give_clear_errors(released, tmp_path):
+    root, _, _ = released
+    (tmp_path / "garbage.pb").write_bytes(b"\x00\xff" * 50)
+    with pytest.raises(TfpersistError, match=r"garbage.pb: not a GraphDef"):
+        freeze.read_graph_def(tmp_path / "garbage.pb")
+    good = freeze.serialize(freeze.freeze_checkpoint(root / "checkpoint", OUTPUTS))
+    (tmp_path / "cut.pb").write_bytes(good[: len(good) // 2])
+    with pytest.raises(TfpersistError, match=r"cut.pb: (not a GraphDef|the graph does not import)"):
+        Runner.from_frozen(tmp_path / "cut.pb")
+    broken = tmp_path / "ckpt"
+    shutil.copytree(root / "checkpoint", broken)
+    data = broken / "model.ckpt.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(TfpersistError, match=r"cannot restore the checkpoint"):
+        freeze.freeze_checkpoint(broken, OUTPUTS)

@@ -1,0 +1,169 @@
+"""The real pipeline (dvc repro) in temp copies of the repository, with tiny params."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+
+import pytest
+import yaml
+
+from conftest import TINY, copy_repo, run, stage
+from helpers import tree_digest
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = [
+    "data/prepared/train.csv",
+    "data/prepared/val.csv",
+    "data/prepared/test.csv",
+    "data/prepared/schema.json",
+    "models/train/checkpoint",
+    "models/train/best/checkpoint",
+    "models/train/live/metrics.json",
+    "models/checkpoint/checkpoint",
+    "models/checkpoint/model.ckpt.data-00000-of-00001",
+    "models/checkpoint/model.ckpt.index",
+    "models/checkpoint/model.ckpt.meta",
+    "models/checkpoint/signature.json",
+    "models/frozen/model.pb",
+    "models/frozen/model.json",
+    "metrics/evaluate.json",
+    "metrics/confusion.csv",
+]
+
+
+def dvc(repo, *args, check=True):
+    return run([f"{sys.prefix}/bin/dvc", *args], repo, check=check)
+
+
+def test_dvc_repro_end_to_end(repo):
+    dvc(repo, "repro")
+    for name in ARTIFACTS:
+        assert (repo / name).is_file(), name
+    assert dvc(repo, "status", "-q", check=False).returncode == 0, "dvc status not clean"
+    again = dvc(repo, "repro")
+    assert "Running stage" not in again.stdout
+    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert metrics["rows"] == 269 and metrics["accuracy"] > 0.5
+    assert metrics["checkpoint_max_abs_diff"] <= 1e-6
+    for path in repo.rglob("*"):
+        if path.is_file() and ".git" not in path.parts and ".dvc" not in path.parts:
+            data = path.read_bytes()
+            assert str(repo).encode() not in data, f"absolute path inside {path}"
+            assert (
+                b"\r\n" not in data
+                or path.suffix in (".pb", ".meta", ".index")
+                or "data-" in path.name
+            )
+    plots = json.loads(dvc(repo, "plots", "show", "--json").stdout)
+    assert any("confusion" in key for key in plots) or "metrics/confusion.csv" in json.dumps(plots)
+    shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    assert "metrics/evaluate.json" in json.dumps(shown)
+
+    # Another architecture is one `dvc exp run -S` away.
+    dvc(repo, "exp", "run", "-S", "model.arch=cnn")
+    card = json.loads((repo / "models/frozen/model.json").read_text())
+    assert card["ops"].get("Conv2D") == len(TINY["model"]["cnn"]["filters"])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("ref") / "repo", TINY)
+    stage(repo, "prepare", "data/raw/digits.csv", "data/prepared")
+    stage(repo, "train", "data/prepared", "models/train")
+    return tree_digest(repo / "models/train")
+
+
+@pytest.mark.parametrize(
+    "kill_at", ["step:25", "best-before-meta:30", "before-meta:30", "before-state:40", "saved:50"]
+)
+def test_training_killed_with_sigkill_resumes_exactly(repo, uninterrupted, kill_at):
+    stage(repo, "prepare", "data/raw/digits.csv", "data/prepared")
+    killed = stage(
+        repo, "train", "data/prepared", "models/train", check=False, TFPERSIST_KILL_AT=kill_at
+    )
+    assert killed.returncode == -signal.SIGKILL
+    step = int(kill_at.split(":")[1])
+    resumed = stage(repo, "train", "data/prepared", "models/train")
+    last_complete = step if kill_at.startswith("saved") else (step - 1) // 10 * 10
+    assert (
+        f"resuming from model.ckpt-{last_complete} (step {last_complete} of 60)" in resumed.stderr
+    )
+    steps = [
+        int(line.split("\t")[0])
+        for line in (repo / "models/train/live/plots/metrics/val/accuracy.tsv")
+        .read_text()
+        .splitlines()[1:]
+    ]
+    assert steps == list(range(10, 61, 10))
+    assert tree_digest(repo / "models/train") == uninterrupted
+
+
+def set_params(repo, change: dict):
+    from conftest import deep_update
+
+    path = repo / "params.yaml"
+    path.write_text(yaml.safe_dump(deep_update(yaml.safe_load(path.read_text()), change)))
+
+
+def assert_one_line_error(result, stage_name: str, pattern: str):
+    import re
+
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith(f"{stage_name}: error: ")
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        ({"prepare": {"label": "digit"}}, r"label column 'digit' not found"),
+        (
+            {"prepare": {"seed": "abc"}},
+            r"'prepare.seed' must be a non-negative integer, got str 'abc'",
+        ),
+    ],
+)
+def test_prepare_param_errors(repo, change, pattern):
+    set_params(repo, change)
+    result = stage(repo, "prepare", "data/raw/digits.csv", "data/prepared", check=False)
+    assert_one_line_error(result, "prepare", pattern)
+    assert not (repo / "data/prepared").exists()
+
+
+def test_nan_in_data_and_malformed_yaml(repo):
+    raw = repo / "data/raw/digits.csv"
+    lines = raw.read_text().splitlines()
+    lines[5] = ",".join(["" if i == 3 else v for i, v in enumerate(lines[5].split(","))])
+    raw.write_text("\n".join(lines) + "\n")
+    result = stage(repo, "prepare", "data/raw/digits.csv", "data/prepared", check=False)
+    assert_one_line_error(result, "prepare", r"column 'pixel_0_3' has 1 missing .* line 6")
+    (repo / "params.yaml").write_text("prepare: [unclosed\n")
+    result = stage(repo, "prepare", "data/raw/digits.csv", "data/prepared", check=False)
+    assert_one_line_error(result, "prepare", r"params.yaml: malformed YAML at line 2")
+
+
+def test_model_param_errors(repo):
+    stage(repo, "prepare", "data/raw/digits.csv", "data/prepared")
+    set_params(repo, {"model": {"arch": "transformer"}})
+    result = stage(repo, "train", "data/prepared", "models/train", check=False)
+    assert_one_line_error(
+        result,
+        "train",
+        r"model.arch 'transformer' is not an architecture; choose one of cnn, linear, mlp",
+    )
+    assert not (repo / "models/train").exists()
+    set_params(repo, {"model": {"arch": "mlp", "output_nodes": {"probabilities": None}}})
+    for name, args in [
+        ("train", ["data/prepared", "models/train"]),
+        ("freeze", ["models/checkpoint", "m.pb", "m.json"]),
+    ]:
+        result = stage(repo, name, *args, check=False)
+        assert_one_line_error(
+            result, name, r"'model.output_nodes.probabilities' must be a graph node name"
+        )
