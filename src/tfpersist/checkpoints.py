@@ -61,6 +61,12 @@ def complete_checkpoints(directory: str | Path) -> list[Path]:
     return [p for p in state_paths(directory) if not missing_files(p)]
 
 
+def is_checkpoint_file(path: str | Path) -> bool:
+    """True for ``PREFIX.index``, ``PREFIX.meta`` or ``PREFIX.data-*-of-*``."""
+    name = Path(path).name
+    return name.endswith((".index", ".meta")) or bool(re.search(r"\.data-\d+-of-\d+$", name))
+
+
 def step_of(prefix: str | Path) -> int | None:
     """The global step in ``model.ckpt-1200`` (None for a prefix without one)."""
     match = re.search(r"-(\d+)$", str(prefix))

@@ -12,7 +12,7 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from tfpersist import atomic, checkpoints, signature
+from tfpersist import atomic, checkpoints, signature, surgery
 from tfpersist.errors import TfpersistError
 from tfpersist.tfcompat import import_tf
 
@@ -53,24 +53,54 @@ def check_nodes(graph_def, names: list[str], what: str = "output node") -> None:
             raise TfpersistError(f"{what} '{name}' is not in the graph ({hint})")
 
 
-def freeze_checkpoint(source: str | Path, output_nodes: list[str] | str):
-    """Freeze a checkpoint directory or prefix into a GraphDef keeping ``output_nodes``."""
+def read_meta_graph(prefix: Path):
+    """The MetaGraphDef beside a checkpoint, or a one-line error."""
+    meta = v1.MetaGraphDef()
+    try:
+        meta.ParseFromString(Path(f"{prefix}.meta").read_bytes())
+    except Exception as e:  # DecodeError
+        raise TfpersistError(f"{prefix}.meta: not a readable MetaGraphDef ({_first_line(e)})") from None
+    return meta
+
+
+def prepare(graph_def, values: dict[str, str] | None = None) -> None:
+    """The surgery every source gets before freezing (in place)."""
+    surgery.clear_devices(graph_def)
+    surgery.pin(graph_def, values or {})
+    surgery.prune_dead_branches(graph_def)
+
+
+def freeze_checkpoint(
+    source: str | Path, output_nodes: list[str] | str, values: dict[str, str] | None = None
+):
+    """Freeze a checkpoint directory or prefix into a GraphDef keeping ``output_nodes``.
+
+    The training graph from the ``.meta`` is cleaned first (``prepare``: devices cleared,
+    ``values`` and placeholder defaults pinned, dead ``tf.cond`` branches pruned), then the
+    variables are restored with the checkpoint's own saver and folded into constants.
+    """
     names = node_names(output_nodes)
     prefix = checkpoints.resolve(source)
+    meta = read_meta_graph(prefix)
+    saver_def = meta.saver_def
+    if not saver_def.restore_op_name:
+        raise TfpersistError(f"{prefix}.meta: has no saver; cannot restore its variables")
+    graph_def = meta.graph_def
+    check_nodes(graph_def, names)
+    prepare(graph_def, values)
+    check_nodes(graph_def, names)
     graph = tf.Graph()
     with graph.as_default():
         try:
-            saver = v1.train.import_meta_graph(f"{prefix}.meta", clear_devices=True)
-        except Exception as e:  # DecodeError, ValueError, KeyError: a broken or foreign .meta
-            raise TfpersistError(
-                f"{prefix}.meta: not a readable MetaGraphDef ({_first_line(e)})"
-            ) from None
-        if saver is None:
-            raise TfpersistError(f"{prefix}.meta: the graph has no variables to restore")
-        check_nodes(graph.as_graph_def(), names)
+            tf.import_graph_def(graph_def, name="")
+        except (ValueError, TypeError) as e:
+            raise TfpersistError(f"{prefix}.meta: the graph does not import ({_first_line(e)})") from None
         with v1.Session(graph=graph) as sess:
             try:
-                saver.restore(sess, str(prefix))
+                sess.run(
+                    _op_name(saver_def.restore_op_name),
+                    {saver_def.filename_tensor_name: str(prefix)},
+                )
             except (tf.errors.OpError, ValueError) as e:
                 raise TfpersistError(
                     f"{prefix}: cannot restore the checkpoint ({_first_line(e)}); "
@@ -79,14 +109,70 @@ def freeze_checkpoint(source: str | Path, output_nodes: list[str] | str):
             return freeze_session(sess, names)
 
 
+def _op_name(name: str) -> str:
+    return name.split(":")[0]
+
+
+def freeze_graph_def(graph_def, output_nodes: list[str] | str, values: dict[str, str] | None = None):
+    """Re-freeze a frozen GraphDef: pin, prune dead branches, keep what ``output_nodes`` need."""
+    names = node_names(output_nodes)
+    check_nodes(graph_def, names)
+    prepare(graph_def, values)
+    return v1.graph_util.extract_sub_graph(graph_def, names)
+
+
+def freeze_saved_model(path: str | Path, output_nodes: list[str] | str | None = None,
+                       values: dict[str, str] | None = None, signature_key: str = "serving_default"):
+    """Freeze a SavedModel's serving signature; returns (GraphDef, output node names)."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as e:
+        raise TfpersistError(f"{path}: not a loadable SavedModel ({_first_line(e)})") from None
+    signatures = dict(getattr(loaded, "signatures", {}) or {})
+    if signature_key not in signatures:
+        known = ", ".join(sorted(signatures)) or "none"
+        raise TfpersistError(
+            f"{path}: no '{signature_key}' signature (signatures: {known}); save the model with "
+            "signatures={'serving_default': f.get_concrete_function(...)}"
+        )
+    func = convert_variables_to_constants_v2(signatures[signature_key])
+    graph_def = func.graph.as_graph_def()
+    default = [t.op.name for t in func.outputs]
+    names = node_names(output_nodes) if output_nodes else default
+    return freeze_graph_def(graph_def, names, values), names
+
+
+def freeze(source: str | Path, output_nodes: list[str] | str | None = None,
+           values: dict[str, str] | None = None):
+    """Freeze any source: checkpoint dir or prefix, SavedModel dir, or frozen .pb.
+
+    Returns (GraphDef, output node names).
+    """
+    source = Path(source)
+    if source.is_dir() and (source / "saved_model.pb").is_file():
+        return freeze_saved_model(source, output_nodes, values)
+    if not output_nodes:
+        raise TfpersistError(
+            f"{source}: name the output nodes (--output-nodes a,b); 'tfpersist inspect "
+            f"{source}' lists likely ones"
+        )
+    names = node_names(output_nodes)
+    if source.is_file() and not checkpoints.is_checkpoint_file(source):
+        return freeze_graph_def(read_graph_def(source), names, values), names
+    return freeze_checkpoint(source, names, values), names
+
+
 def freeze_session(sess, output_nodes: list[str] | str):
     """Freeze a live session's graph: variables → constants, pruned to ``output_nodes``."""
     names = node_names(output_nodes)
     graph_def = sess.graph.as_graph_def()
     check_nodes(graph_def, names)
     frozen = v1.graph_util.convert_variables_to_constants(sess, graph_def, names)
-    for node in frozen.node:
-        node.device = ""
+    surgery.clear_devices(frozen)
     return frozen
 
 

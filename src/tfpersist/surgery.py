@@ -1,0 +1,179 @@
+"""GraphDef surgery before freezing: pin placeholders, prune dead cond branches, clear devices.
+
+These edits are what make TF1 training graphs freezable where TensorFlow's ``freeze_graph``
+fails: a training flag pinned to a constant lets the ``tf.cond`` training branch (batch-norm
+moving-average assigns, dropout) be removed instead of being folded into a graph that no
+longer imports; ``_output_shapes`` and device/colocation attributes that refer to pruned or
+absent nodes are dropped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tfpersist.errors import TfpersistError
+from tfpersist.tfcompat import import_tf
+
+tf = import_tf()
+
+_STRIPPED_ATTRS = ("_output_shapes", "_class")
+
+
+def clear_devices(graph_def) -> None:
+    """Remove device pins, colocation and cached-shape attributes, in place."""
+    for node in _all_nodes(graph_def):
+        node.device = ""
+        for attr in _STRIPPED_ATTRS:
+            if attr in node.attr:
+                del node.attr[attr]
+
+
+def _all_nodes(graph_def):
+    yield from graph_def.node
+    for function in graph_def.library.function:
+        yield from function.node_def
+
+
+def parse_value(text: str, dtype) -> np.ndarray:
+    """``true``/``false``, a number, or a comma-separated list, as ``dtype``."""
+    dtype = tf.dtypes.as_dtype(dtype)
+    words = [w.strip() for w in text.split(",")]
+    try:
+        if dtype == tf.bool:
+            lookup = {"true": True, "1": True, "false": False, "0": False}
+            values = [lookup[w.lower()] for w in words]
+        elif dtype == tf.string:
+            values = [w.encode() for w in words]
+        else:
+            values = [float(w) if dtype.is_floating else int(w) for w in words]
+    except (KeyError, ValueError):
+        raise TfpersistError(f"cannot read '{text}' as {dtype.name}") from None
+    array = np.array(values if len(values) > 1 else values[0], dtype=dtype.as_numpy_dtype)
+    return array
+
+
+def pin(graph_def, values: dict[str, str], pin_defaults: bool = True) -> list[str]:
+    """Replace placeholders by constants, in place; return the names pinned.
+
+    ``values`` maps placeholder names to text values (``--set is_training=false``). With
+    ``pin_defaults``, every ``PlaceholderWithDefault`` not named there becomes an Identity of
+    its default: a training flag defaulting to False is pinned off.
+    """
+    by_name = {n.name: n for n in graph_def.node}
+    for name in values:
+        node = by_name.get(name)
+        if node is None or node.op not in ("Placeholder", "PlaceholderWithDefault"):
+            found = "not in the graph" if node is None else f"a {node.op}, not a placeholder"
+            raise TfpersistError(f"--set {name}: '{name}' is {found}")
+    pinned = []
+    for node in graph_def.node:
+        if node.name in values:
+            dtype = node.attr["dtype"].type
+            value = parse_value(values[node.name], dtype)
+            node.op = "Const"
+            del node.input[:]
+            for attr in list(node.attr):
+                del node.attr[attr]
+            node.attr["dtype"].type = dtype
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
+            pinned.append(node.name)
+        elif pin_defaults and node.op == "PlaceholderWithDefault":
+            dtype = node.attr["dtype"].type
+            node.op = "Identity"
+            for attr in list(node.attr):
+                del node.attr[attr]
+            node.attr["T"].type = dtype
+            pinned.append(node.name)
+    return pinned
+
+
+def _constant_bool(name: str, by_name: dict) -> bool | None:
+    """The value of a boolean tensor that is a Const (through Identity chains), else None."""
+    seen = 0
+    node = by_name.get(name.split(":")[0].lstrip("^"))
+    while node is not None and node.op == "Identity" and seen < 100:
+        node = by_name.get(node.input[0].split(":")[0])
+        seen += 1
+    if node is None or node.op != "Const":
+        return None
+    value = tf.make_ndarray(node.attr["value"].tensor)
+    return bool(value) if value.size == 1 else None
+
+
+def _split(tensor: str) -> tuple[str, int]:
+    name = tensor.lstrip("^")
+    if ":" in name:
+        node, port = name.rsplit(":", 1)
+        return node, int(port)
+    return name, 0
+
+
+def prune_dead_branches(graph_def) -> int:
+    """Remove TF1 ``tf.cond`` branches whose predicate is a constant, in place.
+
+    A Switch with a constant predicate sends its input to one port only; everything fed
+    from the other port is dead, and a Merge forwards its one live input. Dead nodes are
+    removed, live Merges become Identities and constant Switches are bypassed, as TF's
+    executor would do at run time. Returns the number of nodes removed.
+    """
+    by_name = {n.name: n for n in graph_def.node}
+    dead_ports: set[tuple[str, int]] = set()
+    switches: dict[str, int] = {}  # switch name → live port
+    for node in graph_def.node:
+        if node.op in ("Switch", "RefSwitch") and len(node.input) >= 2:
+            pred = _constant_bool(node.input[1], by_name)
+            if pred is not None:
+                switches[node.name] = int(pred)
+                dead_ports.add((node.name, 1 - int(pred)))
+    if not switches:
+        return 0
+
+    dead: set[str] = set()
+
+    def is_dead(tensor: str) -> bool:
+        node, port = _split(tensor)
+        return node in dead or (not tensor.startswith("^") and (node, port) in dead_ports)
+
+    changed = True
+    while changed:
+        changed = False
+        for node in graph_def.node:
+            if node.name in dead:
+                continue
+            if node.op in ("Merge", "RefMerge"):
+                data = [i for i in node.input if not i.startswith("^")]
+                now_dead = bool(data) and all(is_dead(i) for i in data)
+            else:
+                now_dead = any(is_dead(i) for i in node.input)
+            if now_dead:
+                dead.add(node.name)
+                changed = True
+
+    rename: dict[str, str] = {}
+    for node in graph_def.node:
+        if node.name in dead:
+            continue
+        if node.op in ("Merge", "RefMerge"):
+            live = [i for i in node.input if not i.startswith("^") and not is_dead(i)]
+            controls = [i for i in node.input if i.startswith("^") and not is_dead(i)]
+            dtype = node.attr["T"].type
+            node.op = "Identity" if node.op == "Merge" else "RefIdentity"
+            del node.input[:]
+            node.input.extend(live[:1] + controls)
+            for attr in list(node.attr):
+                del node.attr[attr]
+            node.attr["T"].type = dtype
+        elif node.name in switches:
+            live_port = switches[node.name]
+            rename[f"{node.name}:{live_port}"] = node.input[0]
+            if live_port == 0:
+                rename[node.name] = node.input[0]
+    kept = [n for n in graph_def.node if n.name not in dead]
+    for node in kept:
+        for i, tensor in enumerate(node.input):
+            if not tensor.startswith("^") and tensor in rename:
+                node.input[i] = rename[tensor]
+    removed = len(graph_def.node) - len(kept)
+    del graph_def.node[:]
+    graph_def.node.extend(kept)
+    return removed
