@@ -1,7 +1,13 @@
 """freeze: the release checkpoint → a frozen GraphDef (.pb) and its JSON card.
 
+The card's signature also lists the feature columns (from signature.json), so that
+`tfpersist predict models/frozen/model.pb --input rows.csv` picks the right columns.
+
 usage: python stages/freeze.py CHECKPOINT_DIR OUT_PB OUT_CARD
 """
+
+import json
+from pathlib import Path
 
 from tfpersist.params import ModelParams
 
@@ -12,10 +18,12 @@ def main(argv: list[str]) -> None:
     source, out, card_path = argv
     model = ModelParams.from_params(load_params())
 
-    from tfpersist import freeze  # TensorFlow from here on
+    from tfpersist import export, freeze  # TensorFlow from here on
 
     graph_def = freeze.freeze_checkpoint(source, model.output_nodes)
-    card = freeze.write(graph_def, out, model.output_nodes, card_path)
+    release = json.loads((Path(source) / export.SIGNATURE).read_text())
+    data = {k: release[k] for k in ("features", "label", "num_classes")}
+    card = freeze.write(graph_def, out, model.output_nodes, card_path, extra=data)
     print(
         f"freeze: {out}: {card['nodes']} nodes, {card['parameters']} parameters, "
         f"sha256 {card['sha256'][:12]}"

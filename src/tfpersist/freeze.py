@@ -59,7 +59,9 @@ def read_meta_graph(prefix: Path):
     try:
         meta.ParseFromString(Path(f"{prefix}.meta").read_bytes())
     except Exception as e:  # DecodeError
-        raise TfpersistError(f"{prefix}.meta: not a readable MetaGraphDef ({_first_line(e)})") from None
+        raise TfpersistError(
+            f"{prefix}.meta: not a readable MetaGraphDef ({_first_line(e)})"
+        ) from None
     return meta
 
 
@@ -94,7 +96,9 @@ def freeze_checkpoint(
         try:
             tf.import_graph_def(graph_def, name="")
         except (ValueError, TypeError) as e:
-            raise TfpersistError(f"{prefix}.meta: the graph does not import ({_first_line(e)})") from None
+            raise TfpersistError(
+                f"{prefix}.meta: the graph does not import ({_first_line(e)})"
+            ) from None
         with v1.Session(graph=graph) as sess:
             try:
                 sess.run(
@@ -113,7 +117,9 @@ def _op_name(name: str) -> str:
     return name.split(":")[0]
 
 
-def freeze_graph_def(graph_def, output_nodes: list[str] | str, values: dict[str, str] | None = None):
+def freeze_graph_def(
+    graph_def, output_nodes: list[str] | str, values: dict[str, str] | None = None
+):
     """Re-freeze a frozen GraphDef: pin, prune dead branches, keep what ``output_nodes`` need."""
     names = node_names(output_nodes)
     check_nodes(graph_def, names)
@@ -121,8 +127,12 @@ def freeze_graph_def(graph_def, output_nodes: list[str] | str, values: dict[str,
     return v1.graph_util.extract_sub_graph(graph_def, names)
 
 
-def freeze_saved_model(path: str | Path, output_nodes: list[str] | str | None = None,
-                       values: dict[str, str] | None = None, signature_key: str = "serving_default"):
+def freeze_saved_model(
+    path: str | Path,
+    output_nodes: list[str] | str | None = None,
+    values: dict[str, str] | None = None,
+    signature_key: str = "serving_default",
+):
     """Freeze a SavedModel's serving signature; returns (GraphDef, output node names)."""
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
@@ -141,13 +151,22 @@ def freeze_saved_model(path: str | Path, output_nodes: list[str] | str | None = 
         )
     func = convert_variables_to_constants_v2(signatures[signature_key])
     graph_def = func.graph.as_graph_def()
-    default = [t.op.name for t in func.outputs]
+    # Name the outputs after the signature's keys ("scores") instead of "Identity_1";
+    # outputs are in tf.nest order, which for a dict is its sorted keys.
+    structured = signatures[signature_key].structured_outputs
+    keys = sorted(structured) if isinstance(structured, dict) else []
+    pairs = zip(keys, func.outputs, strict=False) if len(keys) == len(func.outputs) else []
+    renamed = surgery.rename(graph_def, {t.op.name: key for key, t in pairs})
+    default = [renamed.get(t.op.name, t.op.name) for t in func.outputs]
     names = node_names(output_nodes) if output_nodes else default
     return freeze_graph_def(graph_def, names, values), names
 
 
-def freeze(source: str | Path, output_nodes: list[str] | str | None = None,
-           values: dict[str, str] | None = None):
+def freeze(
+    source: str | Path,
+    output_nodes: list[str] | str | None = None,
+    values: dict[str, str] | None = None,
+):
     """Freeze any source: checkpoint dir or prefix, SavedModel dir, or frozen .pb.
 
     Returns (GraphDef, output node names).
@@ -209,22 +228,31 @@ def read_graph_def(path: str | Path):
     return graph_def
 
 
-def card(graph_def, data: bytes, output_nodes: list[str]) -> dict:
-    """The small JSON card written beside a frozen model."""
-    params = 0
-    param_bytes = 0
+def constant_parameters(graph_def) -> tuple[int, int]:
+    """(count, bytes) of the floating-point constants: a frozen graph's weights."""
+    count = size = 0
     for node in graph_def.node:
         if node.op != "Const":
             continue
         tensor = node.attr["value"].tensor
         dtype = tf.dtypes.as_dtype(tensor.dtype)
-        if not dtype.is_floating:
-            continue
-        count = 1
-        for dim in tensor.tensor_shape.dim:
-            count *= dim.size
-        params += count
-        param_bytes += count * dtype.size
+        if dtype.is_floating:
+            elements = 1
+            for dim in tensor.tensor_shape.dim:
+                elements *= dim.size
+            count += elements
+            size += elements * dtype.size
+    return count, size
+
+
+def card(graph_def, data: bytes, output_nodes: list[str], extra: dict | None = None) -> dict:
+    """The small JSON card written beside a frozen model.
+
+    ``extra`` joins the signature (the pipeline adds the feature columns and the label).
+    """
+    params, param_bytes = constant_parameters(graph_def)
+    sig = signature.describe_graph_def(graph_def, output_nodes)
+    sig.update(extra or {})
     return {
         "format": "tensorflow.GraphDef",
         "bytes": len(data),
@@ -233,16 +261,20 @@ def card(graph_def, data: bytes, output_nodes: list[str]) -> dict:
         "ops": dict(sorted(Counter(n.op for n in graph_def.node).items())),
         "parameters": params,
         "parameter_bytes": param_bytes,
-        "signature": signature.describe_graph_def(graph_def, output_nodes),
+        "signature": sig,
     }
 
 
 def write(
-    graph_def, path: str | Path, output_nodes: list[str], card_path: str | Path | None = None
+    graph_def,
+    path: str | Path,
+    output_nodes: list[str],
+    card_path: str | Path | None = None,
+    extra: dict | None = None,
 ) -> dict:
     """Write the .pb (and its card) atomically; return the card."""
     data = serialize(graph_def)
-    info = card(graph_def, data, node_names(output_nodes))
+    info = card(graph_def, data, node_names(output_nodes), extra)
     atomic.write_bytes(path, data)
     if card_path is not None:
         atomic.write_json(card_path, info)

@@ -50,13 +50,17 @@ def compare_locks(committed: dict, rebuilt: dict) -> list[StageCheck]:
             checks.append(StageCheck(name, "missing", f"not in {where}"))
             continue
         deps_old, deps_new = _hashes(old.get("deps")), _hashes(new.get("deps"))
-        stale = sorted(p for p in deps_old.keys() | deps_new.keys() if deps_old.get(p) != deps_new.get(p))
+        stale = sorted(
+            p for p in deps_old.keys() | deps_new.keys() if deps_old.get(p) != deps_new.get(p)
+        )
         if old.get("params") != new.get("params"):
             stale.append("params.yaml")
         if old.get("cmd") != new.get("cmd"):
             stale.append("cmd")
         outs_old, outs_new = _hashes(old.get("outs")), _hashes(new.get("outs"))
-        differ = sorted(p for p in outs_old.keys() | outs_new.keys() if outs_old.get(p) != outs_new.get(p))
+        differ = sorted(
+            p for p in outs_old.keys() | outs_new.keys() if outs_old.get(p) != outs_new.get(p)
+        )
         if stale:
             checks.append(
                 StageCheck(name, "stale", f"dvc.lock is stale: {', '.join(stale)} changed", differ)
@@ -78,7 +82,9 @@ def clone(repo: Path, rev: str, dest: Path) -> Path:
     if result.returncode == 0:
         result = _run(["git", "checkout", "-q", rev], dest)
     if result.returncode != 0:
-        raise TfpersistError(f"cannot clone {repo} at '{rev}': {result.stderr.strip().splitlines()[-1:]}")
+        raise TfpersistError(
+            f"cannot clone {repo} at '{rev}': {result.stderr.strip().splitlines()[-1:]}"
+        )
     return dest
 
 
@@ -142,3 +148,74 @@ def check(
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def fetch_committed(repo: Path, rev: str, path: str, names: list[str], dest: Path) -> Path:
+    """Copy ``path/name`` (or ``path`` itself when ``names`` is empty) as committed at ``rev``
+    from the repository's DVC cache into ``dest``; raise TfpersistError if not cached."""
+    import dvc.api
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names or [""]:
+        source = f"{path}/{name}" if name else path
+        target = dest / (name or Path(path).name)
+        try:
+            with dvc.api.open(source, repo=str(repo), rev=rev, mode="rb") as f:
+                target.write_bytes(f.read())
+        except Exception as e:
+            raise TfpersistError(
+                f"{source}@{rev[:10]} is not in the local DVC cache ({type(e).__name__}); "
+                "run 'dvc pull' to measure the distance"
+            ) from None
+    return dest
+
+
+def describe_model_difference(repo: Path, clone_dir: Path, check: StageCheck) -> str:
+    """How far the rebuilt models are from the committed ones: weights and outputs."""
+    rev = _run(["git", "rev-parse", "HEAD"], clone_dir).stdout.strip()
+    parts = []
+    with tempfile.TemporaryDirectory(prefix="tfpersist-committed-") as tmp:
+        for out in check.outputs:
+            rebuilt = clone_dir / out
+            try:
+                if rebuilt.is_dir() and (rebuilt / "checkpoint").is_file():
+                    parts.append(_weights_part(repo, rev, out, rebuilt, Path(tmp) / out))
+                elif out.endswith(".pb"):
+                    parts.append(_outputs_part(repo, rev, out, rebuilt, clone_dir, Path(tmp) / out))
+            except TfpersistError as e:
+                parts.append(str(e))
+    return "; ".join(p for p in parts if p)
+
+
+def _weights_part(repo: Path, rev: str, out: str, rebuilt: Path, tmp: Path) -> str:
+    from tfpersist import checkpoints, compare
+
+    latest = checkpoints.resolve(rebuilt)
+    names = [
+        p.name
+        for p in rebuilt.iterdir()
+        if p.name.startswith(latest.name) or p.name == "checkpoint"
+    ]
+    committed = fetch_committed(repo, rev, out, names, tmp)
+    d = compare.weight_distance(
+        compare.checkpoint_weights(committed / latest.name), compare.checkpoint_weights(latest)
+    )
+    return f"{out}: max abs weight difference {d['max_abs']:.3g} ({d['worst']})"
+
+
+def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path, tmp: Path) -> str:
+    import json
+
+    from tfpersist import compare, data
+    from tfpersist.runner import Runner
+
+    committed = fetch_committed(repo, rev, out, [], tmp) / rebuilt.name
+    card = json.loads(rebuilt.with_suffix(".json").read_text())
+    input_node = card["signature"]["inputs"][0]["name"]
+    outputs = [o["name"] for o in card["signature"]["outputs"]]
+    prepared = clone_dir / "data" / "prepared"
+    x, _ = data.load_split(prepared / "test.csv", data.read_schema(prepared))
+    with Runner.from_frozen(committed) as a, Runner.from_frozen(rebuilt) as b:
+        diffs = compare.output_distance(a, b, x, input_node, outputs)
+    worst = max(diffs, key=diffs.get)
+    return f"{out}: max abs output difference {diffs[worst]:.3g} ({worst}, test split)"

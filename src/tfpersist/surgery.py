@@ -177,3 +177,25 @@ def prune_dead_branches(graph_def) -> int:
     del graph_def.node[:]
     graph_def.node.extend(kept)
     return removed
+
+
+def rename(graph_def, mapping: dict[str, str]) -> dict[str, str]:
+    """Rename nodes (``old → new``) and every reference to them, in place.
+
+    Names already taken are skipped; returns the renames done.
+    """
+    taken = {n.name for n in graph_def.node}
+    done = {
+        old: new for old, new in mapping.items() if old != new and new not in taken and old in taken
+    }
+    if not done:
+        return {}
+    for node in graph_def.node:
+        if node.name in done:
+            node.name = done[node.name]
+        for i, tensor in enumerate(node.input):
+            control = tensor.startswith("^")
+            name, _, port = tensor.lstrip("^").partition(":")
+            if name in done:
+                node.input[i] = ("^" if control else "") + done[name] + (f":{port}" if port else "")
+    return done

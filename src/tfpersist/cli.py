@@ -1,0 +1,249 @@
+"""The ``tfpersist`` command: freeze, inspect and predict with any TensorFlow model.
+
+TensorFlow is imported only inside the commands that need it, so ``--help`` is instant.
+Usage errors exit 2, failures exit 1 with one line ``tfpersist: error: …`` (``--debug`` or
+TFPERSIST_DEBUG=1 shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from tfpersist import __version__
+from tfpersist.errors import TfpersistError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's usage errors: one line, exit 2
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _csv_names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got '{text}'")
+    return name.strip(), value.strip()
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tfpersist", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"tfpersist {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser(
+        "freeze",
+        help="freeze a checkpoint, SavedModel or .pb into one GraphDef .pb",
+        description="Fold variables into constants and keep only what the output nodes need. "
+        "SOURCE: a checkpoint directory (with its 'checkpoint' file), a checkpoint prefix "
+        "(dir/model.ckpt-1200), a SavedModel directory, or a frozen .pb.",
+    )
+    p.add_argument("source", help="checkpoint dir or prefix, SavedModel dir, or .pb")
+    p.add_argument(
+        "--output-nodes",
+        type=_csv_names,
+        help="comma-separated op names (name:0 accepted); optional for a SavedModel",
+    )
+    p.add_argument("--out", default="model.pb", help="where to write the .pb (default: model.pb)")
+    p.add_argument(
+        "--set",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="NAME=VALUE",
+        help="pin a placeholder to a constant, e.g. is_training=false (repeatable)",
+    )
+    p.add_argument(
+        "--optimize",
+        action="store_true",
+        help="strip training-only nodes, fold constants and batch norm",
+    )
+    p.add_argument(
+        "--no-card", action="store_true", help="do not write the JSON card beside the .pb"
+    )
+
+    p = sub.add_parser("inspect", help="list a model's inputs, likely outputs, ops and parameters")
+    p.add_argument("path", help=".pb, checkpoint dir or prefix, or SavedModel dir")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("predict", help="run a frozen model on a CSV or .npy of inputs")
+    p.add_argument("model", help="frozen .pb")
+    p.add_argument(
+        "--input", required=True, help="X.csv (columns as the model's card lists, or all) or X.npy"
+    )
+    p.add_argument(
+        "--input-node", help="placeholder to feed (default: from the card, or the only one)"
+    )
+    p.add_argument(
+        "--output-nodes", type=_csv_names, help="outputs to fetch (default: from the card)"
+    )
+    p.add_argument("--out", help="Y.csv, Y.npy or Y.json (default: CSV on stdout)")
+    p.add_argument("--batch-size", type=_positive, default=1024)
+
+    p = sub.add_parser(
+        "check-repro",
+        help="rebuild a git revision from scratch and compare it with its dvc.lock",
+    )
+    p.add_argument("--rev", default="HEAD", help="git revision to check (default: HEAD)")
+    p.add_argument("--repo", default=".", help="repository (default: .)")
+    p.add_argument("--keep", action="store_true", help="keep the temp clone for a look")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv or os.environ.get("TFPERSIST_DEBUG") == "1"
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args) or 0
+    except UsageError as e:
+        if debug:
+            raise
+        print(f"tfpersist: error: {e}", file=sys.stderr)
+        return 2
+    except TfpersistError as e:
+        if debug:
+            raise
+        print(f"tfpersist: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tfpersist: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_freeze(args) -> int:
+    from tfpersist import freeze
+
+    out = Path(args.out)
+    source = Path(args.source)
+    if out.resolve() == source.resolve():
+        raise UsageError(f"--out {out} is the source itself; choose another path")
+    graph_def, names = freeze.freeze(source, args.output_nodes, dict(args.set))
+    if args.optimize:
+        from tfpersist import optimize
+
+        graph_def = optimize.optimize(graph_def, names)
+    card = freeze.write(graph_def, out, names, None if args.no_card else out.with_suffix(".json"))
+    print(
+        f"{out}: {card['nodes']} nodes, {card['parameters']} parameters, "
+        f"outputs {', '.join(names)}, sha256 {card['sha256'][:12]}"
+    )
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from tfpersist import inspection
+
+    info = inspection.inspect_path(args.path)
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+    else:
+        print(_format_inspection(info))
+    return 0
+
+
+def _format_inspection(info: dict) -> str:
+    def shape(s):
+        return "?" if s is None else "[" + ", ".join("?" if d is None else str(d) for d in s) + "]"
+
+    lines = [f"{info['path']}: {info['format']}"]
+    if "signatures" in info:
+        for key, sig in info["signatures"].items():
+            lines.append(f"signature '{key}':")
+            lines += [
+                f"  input  {i['name']}: {i['dtype']} {shape(i['shape'])}" for i in sig["inputs"]
+            ]
+            lines += [
+                f"  output {o['name']}: {o['dtype']} {shape(o['shape'])}" for o in sig["outputs"]
+            ]
+    else:
+        lines.append(f"nodes: {info['nodes']}")
+        lines.append("inputs:")
+        for i in info["inputs"]:
+            default = " (has a default)" if i["has_default"] else ""
+            lines.append(f"  {i['name']}: {i['dtype']} {shape(i['shape'])}{default}")
+        lines.append("likely outputs: " + (", ".join(info["likely_outputs"]) or "none found"))
+        lines.append("ops: " + ", ".join(f"{op} {n}" for op, n in info["ops"].items()))
+        if info["control_flow"]:
+            lines.append("control flow: " + ", ".join(info["control_flow"]))
+        if info["devices"]:
+            lines.append("devices: " + ", ".join(info["devices"]))
+    lines.append(
+        f"parameters: {info['parameters']}"
+        + (f" ({info['parameter_bytes']} bytes)" if "parameter_bytes" in info else "")
+    )
+    if info.get("variables"):
+        lines.append(f"variables ({len(info['variables'])}):")
+        lines += [f"  {v['name']}: {v['dtype']} {shape(v['shape'])}" for v in info["variables"]]
+    if info.get("unsafe_ops"):
+        lines.append(
+            "WARNING: ops that touch files or run Python: " + ", ".join(info["unsafe_ops"])
+        )
+    return "\n".join(lines)
+
+
+def cmd_predict(args) -> int:
+    from tfpersist import prediction
+
+    prediction.predict_file(
+        args.model, args.input, args.out, args.input_node, args.output_nodes, args.batch_size
+    )
+    return 0
+
+
+def cmd_check_repro(args) -> int:
+    from tfpersist import reproducibility
+
+    repo = Path(args.repo).resolve()
+    print(
+        f"check-repro: rebuilding {args.rev} of {repo} from scratch (dvc repro --force) …",
+        flush=True,
+    )
+    checks, where = reproducibility.check(repo, args.rev, args.keep, _describe_difference)
+    width = max(len(c.stage) for c in checks)
+    for c in checks:
+        print(f"  {c.stage:<{width}}  {c.status}{': ' + c.detail if c.detail else ''}")
+    if args.keep:
+        print(f"check-repro: the rebuilt clone is in {where}")
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        print(f"check-repro: FAILED: {len(bad)} of {len(checks)} stages did not reproduce")
+        return 1
+    print(f"check-repro: OK: all {len(checks)} stages reproduce dvc.lock bit for bit")
+    return 0
+
+
+def _describe_difference(repo: Path, clone: Path, check) -> str:
+    from tfpersist import reproducibility
+
+    return reproducibility.describe_model_difference(repo, clone, check)
+
+
+COMMANDS = {
+    "freeze": cmd_freeze,
+    "inspect": cmd_inspect,
+    "predict": cmd_predict,
+    "check-repro": cmd_check_repro,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""What is inside a model file: inputs, likely outputs, ops, parameters, devices, risks.
+
+Works on a frozen .pb, a checkpoint (directory or prefix: its .meta graph and variables) and
+a SavedModel (its signatures and variables). ``tfpersist inspect`` prints this; it is how a
+user finds the output node names to freeze with.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from tfpersist import checkpoints, freeze
+from tfpersist.errors import TfpersistError
+from tfpersist.tfcompat import import_tf
+
+tf = import_tf()
+
+# Ops that read or write files, or run Python, when the graph runs: a model from a stranger
+# containing them can touch the user's files. One list, used by inspect (and by the refusal
+# to run such graphs).
+UNSAFE_OPS = frozenset(
+    {
+        "ReadFile",
+        "WriteFile",
+        "MatchingFiles",
+        "DeleteFile",
+        "RenameFile",
+        "CopyFile",
+        "PyFunc",
+        "PyFuncStateless",
+        "EagerPyFunc",
+        "PrintV2",
+        "Save",
+        "SaveV2",
+        "SaveSlices",
+        "Restore",
+        "RestoreV2",
+        "RestoreSlice",
+        "MergeV2Checkpoints",
+        "WriteSummary",
+        "WriteScalarSummary",
+        "WriteAudioSummary",
+        "WriteImageSummary",
+        "WriteHistogramSummary",
+        "WriteRawProtoSummary",
+        "WriteGraphSummary",
+        "CreateSummaryFileWriter",
+        "CreateSummaryDbWriter",
+        "ImportEvent",
+        "FixedLengthRecordReader",
+        "FixedLengthRecordReaderV2",
+        "TextLineReader",
+        "TextLineReaderV2",
+        "TFRecordReader",
+        "TFRecordReaderV2",
+        "WholeFileReader",
+        "WholeFileReaderV2",
+        "IdentityReader",
+        "IdentityReaderV2",
+        "ReaderReadV2",
+        "TFRecordDataset",
+        "TFRecordDatasetV2",
+        "TextLineDataset",
+        "FixedLengthRecordDataset",
+        "FixedLengthRecordDatasetV2",
+        "SaveDataset",
+        "SaveDatasetV2",
+        "LoadDataset",
+        "DebugIdentity",
+        "DebugIdentityV2",
+        "DebugIdentityV3",
+        "DebugNanCount",
+        "DebugNumericSummary",
+        "Print",
+        "ShardedFilename",
+        "ShardedFilespec",
+        "ExperimentalLMDBDataset",
+        "LMDBDataset",
+        "LMDBReader",
+        "GcsConfigure",
+        "FileSystemSetConfiguration",
+    }
+)
+CONTROL_FLOW_OPS = {
+    "Switch": "cond (v1)",
+    "Merge": "cond (v1)",
+    "RefSwitch": "cond (v1)",
+    "Enter": "while loop (v1)",
+    "Exit": "while loop (v1)",
+    "NextIteration": "while loop (v1)",
+    "LoopCond": "while loop (v1)",
+    "If": "cond (v2)",
+    "StatelessIf": "cond (v2)",
+    "While": "while loop (v2)",
+    "StatelessWhile": "while loop (v2)",
+    "Case": "case (v2)",
+    "StatelessCase": "case (v2)",
+}
+_NOT_OUTPUTS = {
+    "NoOp",
+    "Assign",
+    "AssignVariableOp",
+    "AssignAdd",
+    "AssignSub",
+    "SaveV2",
+    "Save",
+    "RestoreV2",
+    "VarIsInitializedOp",
+    "Const",
+    "Placeholder",
+    "VarHandleOp",
+    "VariableV2",
+}
+
+
+def graph_summary(graph_def) -> dict:
+    """Inputs, likely outputs, op counts, parameters, devices, control flow, unsafe ops."""
+    nodes = list(graph_def.node)
+    consumed = {i.lstrip("^").split(":")[0] for n in nodes for i in n.input}
+    ops = Counter(n.op for n in nodes)
+    for function in graph_def.library.function:
+        ops.update(n.op for n in function.node_def)
+    inputs = []
+    for n in nodes:
+        if n.op in ("Placeholder", "PlaceholderWithDefault") and not n.name.startswith("save/"):
+            shape = n.attr["shape"].shape
+            dims = (
+                None if shape.unknown_rank else [d.size if d.size >= 0 else None for d in shape.dim]
+            )
+            inputs.append(
+                {
+                    "name": n.name,
+                    "dtype": tf.dtypes.as_dtype(n.attr["dtype"].type).name,
+                    "shape": dims,
+                    "has_default": n.op == "PlaceholderWithDefault",
+                }
+            )
+    outputs = [
+        n.name
+        for n in nodes
+        if n.name not in consumed
+        and n.op not in _NOT_OUTPUTS
+        and not n.name.startswith(("save/", "save_", "gradients/", "init"))
+        and not n.name.endswith("/read")
+        and not any(part in n.name for part in ("/Assign", "switch_", "/Adam", "/Momentum"))
+    ]
+    params = freeze.constant_parameters(graph_def)
+    return {
+        "nodes": len(nodes),
+        "inputs": inputs,
+        "likely_outputs": outputs,
+        "ops": dict(sorted(ops.items())),
+        "parameters": params[0],
+        "parameter_bytes": params[1],
+        "devices": sorted({n.device for n in nodes if n.device}),
+        "control_flow": sorted({CONTROL_FLOW_OPS[o] for o in ops if o in CONTROL_FLOW_OPS}),
+        "unsafe_ops": sorted(o for o in ops if o in UNSAFE_OPS),
+    }
+
+
+def inspect_path(path: str | Path) -> dict:
+    """A summary of a .pb, checkpoint (dir or prefix) or SavedModel directory."""
+    path = Path(path)
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return _inspect_saved_model(path)
+    if path.is_dir() or (not path.is_file() and _prefix_exists(path)):
+        return _inspect_checkpoint(path)
+    if checkpoints.is_checkpoint_file(path):
+        return _inspect_checkpoint(path)
+    if not path.exists():
+        raise TfpersistError(f"{path}: no such file or directory")
+    graph_def = freeze.read_graph_def(path)
+    return {"format": "frozen GraphDef", "path": str(path), **graph_summary(graph_def)}
+
+
+def _prefix_exists(path: Path) -> bool:
+    return bool(list(path.parent.glob(f"{checkpoints.glob_escape(path.name)}*")))
+
+
+def _inspect_checkpoint(path: Path) -> dict:
+    prefix = checkpoints.resolve(path)
+    meta = freeze.read_meta_graph(prefix)
+    summary = graph_summary(meta.graph_def)
+    summary["unsafe_ops"] = [
+        o
+        for o in summary["unsafe_ops"]
+        if o
+        not in ("SaveV2", "RestoreV2", "MergeV2Checkpoints", "ShardedFilename", "Save", "Restore")
+    ]
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+        shapes = reader.get_variable_to_shape_map()
+        dtypes = reader.get_variable_to_dtype_map()
+    except Exception as e:
+        raise TfpersistError(
+            f"{prefix}: cannot read the checkpoint's variables ({freeze._first_line(e)})"
+        ) from None
+    variables = [
+        {"name": n, "shape": shapes[n], "dtype": dtypes[n].name}
+        for n in sorted(shapes)
+        if n != "_CHECKPOINTABLE_OBJECT_GRAPH"
+    ]
+    count = sum(int(np.prod(v["shape"])) for v in variables)
+    size = sum(int(np.prod(v["shape"])) * tf.dtypes.as_dtype(v["dtype"]).size for v in variables)
+    summary.update(parameters=count, parameter_bytes=size)
+    return {"format": "TF1 checkpoint", "path": str(prefix), **summary, "variables": variables}
+
+
+def _inspect_saved_model(path: Path) -> dict:
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as e:
+        raise TfpersistError(
+            f"{path}: not a loadable SavedModel ({freeze._first_line(e)})"
+        ) from None
+    signatures = {}
+    for key, fn in sorted(dict(loaded.signatures).items()):
+        _, kwargs = fn.structured_input_signature
+        outs = fn.structured_outputs
+        signatures[key] = {
+            "inputs": [signature_spec(k, s) for k, s in sorted(kwargs.items())],
+            "outputs": [signature_spec(k, s) for k, s in sorted(outs.items())]
+            if isinstance(outs, dict)
+            else [],
+        }
+    variables = []
+    index = path / "variables" / "variables.index"
+    if index.is_file():
+        reader = tf.train.load_checkpoint(str(path / "variables" / "variables"))
+        shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+        variables = [
+            {"name": n, "shape": shapes[n], "dtype": dtypes[n].name}
+            for n in sorted(shapes)
+            if n != "_CHECKPOINTABLE_OBJECT_GRAPH"
+        ]
+    return {
+        "format": "SavedModel",
+        "path": str(path),
+        "signatures": signatures,
+        "variables": variables,
+        "parameters": sum(int(np.prod(v["shape"])) for v in variables),
+    }
+
+
+def signature_spec(key: str, spec) -> dict:
+    return {
+        "name": key,
+        "dtype": spec.dtype.name,
+        "shape": spec.shape.as_list() if spec.shape.rank is not None else None,
+    }

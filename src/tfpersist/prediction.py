@@ -1,0 +1,119 @@
+"""Offline prediction with a frozen model: inputs from CSV/.npy, outputs to CSV/.npy/.json.
+
+Input and output names default from the model's card (``model.json`` beside ``model.pb``,
+as ``tfpersist freeze`` and the pipeline write it), else from the graph: its only
+placeholder, and the nodes nothing consumes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tfpersist import atomic, data, freeze, inspection
+from tfpersist.errors import TfpersistError
+from tfpersist.runner import Runner
+
+
+def read_card(model: Path) -> dict | None:
+    path = model.with_suffix(".json")
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return card if isinstance(card, dict) and "signature" in card else None
+
+
+def default_names(graph_def, card: dict | None, input_node: str | None, outputs: list[str] | None):
+    if card:
+        sig = card["signature"]
+        input_node = input_node or sig["inputs"][0]["name"]
+        outputs = outputs or [o["name"] for o in sig["outputs"]]
+    summary = inspection.graph_summary(graph_def)
+    if not input_node:
+        names = [i["name"] for i in summary["inputs"]]
+        if len(names) != 1:
+            raise TfpersistError(
+                f"the model has {len(names)} placeholders ({', '.join(names) or 'none'}); "
+                "choose one with --input-node"
+            )
+        input_node = names[0]
+    if not outputs:
+        outputs = summary["likely_outputs"]
+        if not outputs:
+            raise TfpersistError("no output nodes found; name them with --output-nodes")
+    return input_node, freeze.node_names(outputs)
+
+
+def read_inputs(path: Path, card: dict | None) -> np.ndarray:
+    if not path.is_file():
+        raise TfpersistError(f"{path}: no such input file; expected a .csv or .npy")
+    if path.suffix == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise TfpersistError(f"{path}: not a readable .npy array ({e})") from None
+    table = data.read_csv(path)
+    features = (card or {}).get("signature", {}).get("features")
+    if features:
+        missing = [c for c in features if c not in table.columns]
+        if missing:
+            raise TfpersistError(f"{path}: missing feature column '{missing[0]}' the model expects")
+        table = table[features]
+    data.check_numeric(table, str(path))
+    return table.to_numpy(np.float32)
+
+
+def _columns(outputs: dict[str, np.ndarray]) -> pd.DataFrame:
+    columns = {}
+    for name, value in outputs.items():
+        flat = value.reshape(len(value), -1) if value.ndim > 1 else value[:, None]
+        if flat.shape[1] == 1:
+            columns[name] = flat[:, 0]
+        else:
+            for i in range(flat.shape[1]):
+                columns[f"{name}_{i}"] = flat[:, i]
+    return pd.DataFrame(columns)
+
+
+def write_outputs(outputs: dict[str, np.ndarray], out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(data.to_csv_text(_columns(outputs)))
+    elif out.suffix == ".npy":
+        if len(outputs) != 1:
+            raise TfpersistError(
+                f"{out}: .npy holds one array but {len(outputs)} outputs were asked; "
+                "use .npz, .csv or .json"
+            )
+        buffer = io.BytesIO()
+        np.save(buffer, next(iter(outputs.values())))
+        atomic.write_bytes(out, buffer.getvalue())
+    elif out.suffix == ".npz":
+        buffer = io.BytesIO()
+        np.savez(buffer, **outputs)
+        atomic.write_bytes(out, buffer.getvalue())
+    elif out.suffix == ".json":
+        atomic.write_json(out, {k: v.tolist() for k, v in outputs.items()})
+    elif out.suffix == ".csv":
+        atomic.write_text(out, data.to_csv_text(_columns(outputs)))
+    else:
+        raise TfpersistError(f"{out}: unknown output format; use .csv, .npy, .npz or .json")
+
+
+def predict_file(
+    model, inputs, out=None, input_node=None, output_nodes=None, batch_size=1024
+) -> dict:
+    model, inputs = Path(model), Path(inputs)
+    graph_def = freeze.read_graph_def(model)
+    card = read_card(model)
+    input_node, outputs = default_names(graph_def, card, input_node, output_nodes)
+    x = read_inputs(inputs, card)
+    with Runner.from_graph_def(graph_def, str(model)) as runner:
+        result = runner.run(x, input_node, outputs, batch_size)
+    write_outputs(result, Path(out) if out else None)
+    return result
