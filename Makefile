@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast lint format clean
+.PHONY: help setup repro test test-fast check-repro lint format clean
 
 ## Show this help.
 help:
@@ -35,6 +35,10 @@ test: setup
 ## Run the tests without the end-to-end pipeline runs.
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
+
+## Rebuild HEAD from scratch in a temp clone and compare every stage with dvc.lock.
+check-repro: setup
+	$(BIN)/tfpersist check-repro --rev $(or $(REV),HEAD)
 
 ## Check style and common bugs with ruff.
 lint: setup

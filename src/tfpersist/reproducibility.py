@@ -43,6 +43,9 @@ def compare_locks(committed: dict, rebuilt: dict) -> list[StageCheck]:
     """One StageCheck per stage of ``committed`` (a parsed dvc.lock) against ``rebuilt``."""
     checks = []
     old_stages, new_stages = committed.get("stages", {}), rebuilt.get("stages", {})
+    # A dependency that another stage produces differs only if that stage's output does;
+    # that stage reports it. Only sources (code, data, params) make a lock stale.
+    produced = {p for stage in new_stages.values() for p in _hashes(stage.get("outs"))}
     for name in list(old_stages) + [n for n in new_stages if n not in old_stages]:
         old, new = old_stages.get(name), new_stages.get(name)
         if old is None or new is None:
@@ -51,7 +54,9 @@ def compare_locks(committed: dict, rebuilt: dict) -> list[StageCheck]:
             continue
         deps_old, deps_new = _hashes(old.get("deps")), _hashes(new.get("deps"))
         stale = sorted(
-            p for p in deps_old.keys() | deps_new.keys() if deps_old.get(p) != deps_new.get(p)
+            p
+            for p in deps_old.keys() | deps_new.keys()
+            if deps_old.get(p) != deps_new.get(p) and not _produced(p, produced)
         )
         if old.get("params") != new.get("params"):
             stale.append("params.yaml")
@@ -70,6 +75,10 @@ def compare_locks(committed: dict, rebuilt: dict) -> list[StageCheck]:
         else:
             checks.append(StageCheck(name, "same"))
     return checks
+
+
+def _produced(path: str, outputs: set[str]) -> bool:
+    return any(path == o or path.startswith(f"{o}/") for o in outputs)
 
 
 def _run(cmd: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
