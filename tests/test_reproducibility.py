@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from conftest import run
 from tfpersist.reproducibility import compare_locks
+
+from conftest import run
 
 pytestmark = pytest.mark.slow
 
