@@ -53,3 +53,16 @@ def test_prefix_given_as_one_of_its_files(tmp_path):
     fake_checkpoint(tmp_path, "model.ckpt")
     for name in ("model.ckpt.index", "model.ckpt.meta", "model.ckpt.data-00000-of-00001"):
         assert checkpoints.resolve(tmp_path / name) == tmp_path / "model.ckpt"
+
+
+def test_copied_directory_with_absolute_state_paths_uses_its_own_files(tmp_path):
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    for d in (original, copy):
+        d.mkdir()
+        fake_checkpoint(d, "model.ckpt-7")
+    # What Saver writes by default: absolute paths into the original directory.
+    (copy / "checkpoint").write_text(
+        f'model_checkpoint_path: "{original}/model.ckpt-7"\n'
+        f'all_model_checkpoint_paths: "{original}/model.ckpt-7"\n'
+    )
+    assert checkpoints.resolve(copy) == copy / "model.ckpt-7"

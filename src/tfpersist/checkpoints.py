@@ -29,7 +29,11 @@ def state_paths(directory: str | Path) -> list[Path]:
         if match:
             key, value = match.groups()
             path = Path(value.encode().decode("unicode_escape"))
-            path = path if path.is_absolute() else directory / path
+            # TF writes absolute paths by default; a directory that was copied or moved
+            # (DVC checkout, another clone) still names the old place. The files beside
+            # the state file are the ones meant.
+            if not path.is_absolute() or _any_file(directory / path.name):
+                path = directory / path.name if path.is_absolute() else directory / path
             if key == "model_checkpoint_path":
                 latest = path
             else:
@@ -37,6 +41,10 @@ def state_paths(directory: str | Path) -> list[Path]:
     if latest is not None and latest not in listed:
         listed.append(latest)
     return listed
+
+
+def _any_file(prefix: Path) -> bool:
+    return any(prefix.parent.glob(f"{glob_escape(prefix.name)}.*"))
 
 
 def missing_files(prefix: str | Path) -> list[str]:

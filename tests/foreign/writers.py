@@ -1,9 +1,10 @@
 """Checkpoints written the way other TF1/TF2 projects write them — not with tfpersist's code.
 
-Each writer runs in its own process (``python writers.py KIND OUT_DIR``) because TF1
-behaviour (``disable_v2_behavior``: ref variables, v1 control flow) is process-wide. It
-saves a checkpoint (or SavedModel) to OUT_DIR and, to OUT_DIR/expected.npz, the live
-session's outputs for a fixed input, with ``input`` and the output names.
+Run as ``python writers.py OUT_ROOT KIND [KIND ...]``: each KIND is written to OUT_ROOT/KIND
+in this process. TF1 behaviour (``disable_v2_behavior``: ref variables, v1 control flow) is
+process-wide, so TF1 kinds and TF2 kinds go to separate processes (see ``TF1_KINDS``). Each
+writer saves a checkpoint (or a SavedModel in ``saved/``) plus ``expected.npz``: the live
+model's outputs for a fixed input, and ``spec.json``: the input and output node names.
 """
 
 from __future__ import annotations
@@ -14,17 +15,25 @@ from pathlib import Path
 
 import numpy as np
 
+TF1_KINDS = ("seed_v1", "bn_cond_v1", "mlp_adam_v1", "rnn_while_v1")
+TF2_KINDS = ("cnn_resource", "savedmodel")
 
-def main(kind: str, out: Path) -> None:
+
+def main(root: Path, kinds: list[str]) -> None:
     import tensorflow as tf
 
+    if any(k in TF1_KINDS for k in kinds):
+        assert all(k in TF1_KINDS for k in kinds), "TF1 and TF2 kinds need separate processes"
+        tf.compat.v1.disable_v2_behavior()
+    for kind in kinds:
+        write(tf, kind, root / kind)
+
+
+def write(tf, kind: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if kind == "savedmodel":
         return savedmodel(tf, out)
-    if kind in ("bn_cond_v1", "mlp_adam_v1", "rnn_while_v1", "seed_v1"):
-        tf.compat.v1.disable_v2_behavior()
     v1 = tf.compat.v1
-    v1.set_random_seed(1)
     graph = tf.Graph()
     with graph.as_default():
         v1.set_random_seed(1)
@@ -34,22 +43,15 @@ def main(kind: str, out: Path) -> None:
             sess.run(v1.global_variables_initializer())
             rng = np.random.default_rng(0)
             for _ in range(spec.get("train_steps", 0)):
-                sess.run(
-                    spec["train_op"],
-                    {
-                        spec["x"]: rng.normal(size=spec["shape"]).astype(np.float32),
-                        **spec.get("train_feed", {}),
-                    },
-                )
+                x = rng.normal(size=spec["shape"]).astype(np.float32)
+                sess.run(spec["train_op"], {spec["x"]: x, **spec.get("train_feed", {})})
             x = rng.normal(size=spec["shape"]).astype(np.float32)
             outputs = {t.op.name: t for t in spec["outputs"]}
             values = sess.run(outputs, {spec["x"]: x})
             saver.save(sess, str(out / "model.ckpt"), global_step=spec.get("train_steps", 0))
     np.savez(out / "expected.npz", input=x, **values)
     (out / "spec.json").write_text(
-        json.dumps(
-            {"input": spec["x"].op.name, "outputs": list(outputs), "set": spec.get("set", {})}
-        )
+        json.dumps({"input": spec["x"].op.name, "outputs": list(outputs)})
     )
 
 
@@ -179,7 +181,7 @@ def savedmodel(tf, out: Path) -> None:
     x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     values = {k: v.numpy() for k, v in model(x).items()}
     np.savez(out / "expected.npz", input=x, **values)
-    (out / "spec.json").write_text(json.dumps({"input": "x", "outputs": sorted(values), "set": {}}))
+    (out / "spec.json").write_text(json.dumps({"input": "x", "outputs": sorted(values)}))
 
 
 BUILDERS = {
@@ -191,4 +193,4 @@ BUILDERS = {
 }
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]))
+    main(Path(sys.argv[1]), sys.argv[2:])

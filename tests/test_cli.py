@@ -1,0 +1,336 @@
+"""`tfpersist freeze / inspect / predict` on checkpoints other projects wrote (tests/foreign)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfpersist import cli, freeze
+from tfpersist.runner import Runner
+
+FOREIGN = Path(__file__).parent / "foreign" / "writers.py"
+sys.path.insert(0, str(FOREIGN.parent))
+from writers import TF1_KINDS, TF2_KINDS  # noqa: E402
+
+KINDS = TF1_KINDS + TF2_KINDS
+VARIABLE_OPS = {
+    "VariableV2",
+    "Variable",
+    "VarHandleOp",
+    "ReadVariableOp",
+    "Assign",
+    "AssignVariableOp",
+    "AssignAdd",
+    "AssignSub",
+    "RestoreV2",
+    "SaveV2",
+}
+
+
+@pytest.fixture(scope="module")
+def foreign(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("foreign")
+    for kinds in (TF1_KINDS, TF2_KINDS):
+        subprocess.run(
+            [sys.executable, str(FOREIGN), str(root), *kinds], check=True, capture_output=True
+        )
+    return root
+
+
+def spec(root: Path, kind: str) -> tuple[dict, dict]:
+    expected = dict(np.load(root / kind / "expected.npz"))
+    return json.loads((root / kind / "spec.json").read_text()), expected
+
+
+def source(root: Path, kind: str) -> Path:
+    return root / kind / "saved" if kind == "savedmodel" else root / kind
+
+
+def tfpersist(*args: str) -> int:
+    return cli.main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def frozen(foreign, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("frozen")
+    paths = {}
+    for kind in KINDS:
+        s, _ = spec(foreign, kind)
+        nodes = [] if kind == "savedmodel" else ["--output-nodes", ",".join(s["outputs"])]
+        assert tfpersist("freeze", source(foreign, kind), *nodes, "--out", out / f"{kind}.pb") == 0
+        paths[kind] = out / f"{kind}.pb"
+    return paths
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_frozen_outputs_equal_the_live_session(foreign, frozen, kind):
+    s, expected = spec(foreign, kind)
+    graph_def = freeze.read_graph_def(frozen[kind])
+    assert not {n.op for n in graph_def.node} & VARIABLE_OPS
+    assert not [n.device for n in graph_def.node if n.device]
+    with Runner.from_graph_def(graph_def) as model:
+        got = model.run(expected["input"], s["input"], s["outputs"])
+    for name in s["outputs"]:
+        np.testing.assert_allclose(got[name], expected[name], atol=1e-6, err_msg=name)
+    card = json.loads(frozen[kind].with_suffix(".json").read_text())
+    assert [o["name"] for o in card["signature"]["outputs"]] == s["outputs"]
+
+
+@pytest.mark.parametrize("kind", ["bn_cond_v1", "mlp_adam_v1", "savedmodel"])
+def test_freezing_is_deterministic(foreign, frozen, kind, tmp_path):
+    s, _ = spec(foreign, kind)
+    nodes = [] if kind == "savedmodel" else ["--output-nodes", ",".join(s["outputs"])]
+    assert tfpersist("freeze", source(foreign, kind), *nodes, "--out", tmp_path / "again.pb") == 0
+    assert (tmp_path / "again.pb").read_bytes() == frozen[kind].read_bytes()
+
+
+def test_frozen_graphs_import_in_a_fresh_process(frozen):
+    code = (
+        "import sys, tensorflow as tf\n"
+        "for path in sys.argv[1:]:\n"
+        "    g = tf.compat.v1.GraphDef(); g.ParseFromString(open(path, 'rb').read())\n"
+        "    with tf.Graph().as_default(): tf.import_graph_def(g, name='')\n"
+        "print('imported', len(sys.argv) - 1)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *map(str, frozen.values())], capture_output=True, text=True
+    )
+    assert result.stdout.strip() == f"imported {len(frozen)}", result.stderr[-2000:]
+
+
+def test_tflite_accepts_the_frozen_graphs(tf, foreign, frozen):
+    for kind in KINDS:
+        s, expected = spec(foreign, kind)
+        converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
+            str(frozen[kind]),
+            [s["input"]],
+            s["outputs"],
+            {s["input"]: list(expected["input"].shape)},
+        )
+        assert converter.convert(), kind
+
+
+def test_training_flag_pinned_explicitly_and_bad_pins(foreign, tmp_path, capsys):
+    out = tmp_path / "bn.pb"
+    assert (
+        tfpersist(
+            "freeze",
+            foreign / "bn_cond_v1",
+            "--output-nodes",
+            "logits",
+            "--set",
+            "is_training=false",
+            "--out",
+            out,
+        )
+        == 0
+    )
+    assert (
+        tfpersist(
+            "freeze",
+            foreign / "bn_cond_v1",
+            "--output-nodes",
+            "logits",
+            "--set",
+            "is_trainin=false",
+            "--out",
+            tmp_path / "x.pb",
+        )
+        == 1
+    )
+    assert "--set is_trainin: 'is_trainin' is not in the graph" in capsys.readouterr().err
+    assert (
+        tfpersist(
+            "freeze",
+            foreign / "bn_cond_v1",
+            "--output-nodes",
+            "logits",
+            "--set",
+            "is_training=maybe",
+            "--out",
+            tmp_path / "x.pb",
+        )
+        == 1
+    )
+    assert "cannot read 'maybe' as bool" in capsys.readouterr().err
+    assert tfpersist("freeze", foreign / "bn_cond_v1", "--set", "novalue") == 2
+    assert not (tmp_path / "x.pb").exists()
+
+
+def test_optimize_keeps_outputs(foreign, tmp_path):
+    s, expected = spec(foreign, "mlp_adam_v1")
+    out = tmp_path / "opt.pb"
+    assert (
+        tfpersist(
+            "freeze",
+            foreign / "mlp_adam_v1",
+            "--output-nodes",
+            "probs,classes:0",
+            "--optimize",
+            "--out",
+            out,
+        )
+        == 0
+    )
+    with Runner.from_frozen(out) as model:
+        got = model.run(expected["input"], s["input"], s["outputs"])
+    np.testing.assert_allclose(got["probs"], expected["probs"], atol=1e-6)
+
+
+def test_inspect_json_finds_inputs_outputs_variables_devices(foreign, capsys):
+    assert tfpersist("inspect", foreign / "mlp_adam_v1", "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format"] == "TF1 checkpoint"
+    inputs = {i["name"]: i for i in info["inputs"]}
+    assert inputs["features"]["shape"] == [None, 5] and inputs["training"]["has_default"]
+    assert {"probs", "classes"} <= set(info["likely_outputs"])
+    variables = {v["name"]: v["shape"] for v in info["variables"]}
+    assert variables["l1/w"] == [5, 16] and "l1/w/Adam" in variables
+    assert info["devices"] and info["control_flow"] == ["cond (v1)"]
+    assert tfpersist("inspect", foreign / "rnn_while_v1", "--json") == 0
+    assert "while loop (v1)" in json.loads(capsys.readouterr().out)["control_flow"]
+    assert tfpersist("inspect", foreign / "savedmodel" / "saved") == 0
+    text = capsys.readouterr().out
+    assert "signature 'serving_default':" in text and "output scores: float32 [?, 3]" in text
+
+
+def test_inspect_warns_about_ops_that_touch_files(tf, tmp_path, capsys):
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.string, [], name="x")
+        with tf.control_dependencies([tf.io.write_file(str(tmp_path / "pwned"), x)]):
+            tf.identity(x, name="y")
+    freeze.write(graph.as_graph_def(), tmp_path / "evil.pb", ["y"])
+    assert tfpersist("inspect", tmp_path / "evil.pb", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["unsafe_ops"] == ["WriteFile"]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_predict_round_trips(foreign, frozen, tmp_path, capsys):
+    _, expected = spec(foreign, "mlp_adam_v1")
+    np.save(tmp_path / "x.npy", expected["input"])
+    assert (
+        tfpersist(
+            "predict",
+            frozen["mlp_adam_v1"],
+            "--input",
+            tmp_path / "x.npy",
+            "--out",
+            tmp_path / "y.json",
+            "--batch-size",
+            "3",
+        )
+        == 0
+    )
+    got = json.loads((tmp_path / "y.json").read_text())
+    np.testing.assert_allclose(got["probs"], expected["probs"], atol=1e-6)
+    assert got["classes"] == expected["classes"].tolist()
+    assert (
+        tfpersist(
+            "predict",
+            frozen["mlp_adam_v1"],
+            "--input",
+            tmp_path / "x.npy",
+            "--output-nodes",
+            "probs",
+            "--out",
+            tmp_path / "y.npy",
+        )
+        == 0
+    )
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected["probs"], atol=1e-6)
+    import pandas as pd
+
+    pd.DataFrame(expected["input"], columns=list("abcde")).to_csv(tmp_path / "x.csv", index=False)
+    capsys.readouterr()
+    assert tfpersist("predict", frozen["mlp_adam_v1"], "--input", tmp_path / "x.csv") == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "probs_0,probs_1,probs_2,classes" and len(table) == 8
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["freeze", "{seed}", "--output-nodes", "predictons"],
+            1,
+            r"output node 'predictons' is not in the graph \(closest: predictions",
+        ),
+        (
+            ["freeze", "{empty}", "--output-nodes", "a"],
+            1,
+            r"no 'checkpoint' state file in this directory",
+        ),
+        (
+            ["freeze", "{nometa}/model.ckpt-0", "--output-nodes", "a"],
+            1,
+            r"incomplete: missing model.ckpt-0.meta",
+        ),
+        (["freeze", "{cut_data}", "--output-nodes", "add"], 1, r"cannot restore the checkpoint"),
+        (
+            ["freeze", "{garbage_index}", "--output-nodes", "add"],
+            1,
+            r"cannot restore the checkpoint",
+        ),
+        (["inspect", "{cut_pb}"], 1, r"not a GraphDef|holds no graph nodes"),
+        (["predict", "{cut_pb}", "--input", "x.npy"], 1, r"not a GraphDef|holds no graph nodes"),
+        (["freeze", "{seed}"], 1, r"name the output nodes \(--output-nodes a,b\)"),
+        (["predict", "{seed}"], 2, r"the following arguments are required: --input"),
+        (["frobnicate"], 2, r"invalid choice: 'frobnicate'"),
+    ],
+)
+def test_errors_are_one_line_with_exit_codes(
+    foreign, frozen, tmp_path, capsys, args, code, message
+):
+    import re
+    import shutil
+
+    places = {"seed": foreign / "seed_v1", "empty": tmp_path / "empty"}
+    places["empty"].mkdir()
+    for name, damage in [("nometa", "meta"), ("cut_data", "data"), ("garbage_index", "index")]:
+        target = tmp_path / name
+        shutil.copytree(foreign / "seed_v1", target)
+        victim = next(p for p in target.iterdir() if damage in p.name)
+        if damage == "meta":
+            victim.unlink()
+        elif damage == "data":
+            victim.write_bytes(victim.read_bytes()[:3])
+        else:
+            victim.write_bytes(b"\x00garbage" * 8)
+        places[name] = target
+    (tmp_path / "cut.pb").write_bytes(frozen["mlp_adam_v1"].read_bytes()[:77])
+    places["cut_pb"] = tmp_path / "cut.pb"
+    out = tmp_path / "out.pb"
+    argv = [a.format(**places) for a in args] + (["--out", str(out)] if args[0] == "freeze" else [])
+    assert tfpersist(*argv) == code
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("tfpersist: error: ") and re.search(message, err), err
+    assert not out.exists()
+
+
+def test_over_the_protobuf_limit_says_so(monkeypatch, frozen):
+    monkeypatch.setattr(freeze, "PROTOBUF_LIMIT", 1000)
+    with pytest.raises(freeze.TfpersistError, match=r"over protobuf's 2 GiB limit .* SavedModel"):
+        freeze.serialize(freeze.read_graph_def(frozen["mlp_adam_v1"]))
+
+
+def test_help_does_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "from tfpersist import cli\n"
+        "try:\n"
+        "    cli.main(['freeze', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().endswith("False")
