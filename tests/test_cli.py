@@ -81,7 +81,7 @@ def test_frozen_outputs_equal_the_live_session(foreign, frozen, kind):
     assert [o["name"] for o in card["signature"]["outputs"]] == s["outputs"]
 
 
-@pytest.mark.parametrize("kind", ["bn_cond_v1", "mlp_adam_v1", "savedmodel"])
+@pytest.mark.parametrize("kind", ["bn_cond_v1", "bn_cond_v2", "mlp_adam_v1", "savedmodel"])
 def test_freezing_is_deterministic(foreign, frozen, kind, tmp_path):
     s, _ = spec(foreign, kind)
     nodes = [] if kind == "savedmodel" else ["--output-nodes", ",".join(s["outputs"])]

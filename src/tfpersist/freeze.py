@@ -65,11 +65,18 @@ def read_meta_graph(prefix: Path):
     return meta
 
 
-def prepare(graph_def, values: dict[str, str] | None = None) -> None:
-    """The surgery every source gets before freezing (in place)."""
+def prepare(graph_def, values: dict[str, str] | None, keep: list[str]):
+    """The surgery every source gets before freezing; returns the edited GraphDef.
+
+    Devices cleared; ``values`` and placeholder defaults pinned; TF2 conditionals lowered
+    and dead ``tf.cond`` branches pruned, keeping the nodes in ``keep``.
+    """
     surgery.clear_devices(graph_def)
     surgery.pin(graph_def, values or {})
+    graph_def = surgery.lower_functional_conditionals(graph_def, keep)
+    surgery.clear_devices(graph_def)  # lowering adds colocation attributes
     surgery.prune_dead_branches(graph_def)
+    return graph_def
 
 
 def freeze_checkpoint(
@@ -89,7 +96,7 @@ def freeze_checkpoint(
         raise TfpersistError(f"{prefix}.meta: has no saver; cannot restore its variables")
     graph_def = meta.graph_def
     check_nodes(graph_def, names)
-    prepare(graph_def, values)
+    graph_def = prepare(graph_def, values, [*names, _op_name(saver_def.restore_op_name)])
     check_nodes(graph_def, names)
     graph = tf.Graph()
     with graph.as_default():
@@ -123,7 +130,7 @@ def freeze_graph_def(
     """Re-freeze a frozen GraphDef: pin, prune dead branches, keep what ``output_nodes`` need."""
     names = node_names(output_nodes)
     check_nodes(graph_def, names)
-    prepare(graph_def, values)
+    graph_def = prepare(graph_def, values, names)
     return v1.graph_util.extract_sub_graph(graph_def, names)
 
 

@@ -199,3 +199,28 @@ def rename(graph_def, mapping: dict[str, str]) -> dict[str, str]:
             if name in done:
                 node.input[i] = ("^" if control else "") + done[name] + (f":{port}" if port else "")
     return done
+
+
+FUNCTIONAL_CONDITIONALS = {"If", "StatelessIf", "Case", "StatelessCase"}
+
+
+def lower_functional_conditionals(graph_def, keep: list[str]):
+    """Rewrite TF2 ``If``/``Case`` ops (a ``tf.cond`` built with control flow v2) into v1
+    Switch/Merge, which ``prune_dead_branches`` can then cut at a constant predicate.
+
+    Grappler's function optimizer does the lowering; ``keep`` lists the nodes that must
+    survive (outputs, the saver's restore op). Graphs without such ops are returned as is.
+    """
+    if not any(n.op in FUNCTIONAL_CONDITIONALS for n in graph_def.node):
+        return graph_def
+    from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+    from tensorflow.python.grappler import tf_optimizer
+
+    meta = meta_graph_pb2.MetaGraphDef()
+    meta.graph_def.CopyFrom(graph_def)
+    meta.collection_def["train_op"].node_list.value.extend(keep)
+    config = config_pb2.ConfigProto()
+    rewrite = config.graph_options.rewrite_options
+    rewrite.optimizers.extend(["function"])
+    rewrite.min_graph_nodes = -1
+    return tf_optimizer.OptimizeGraph(config, meta)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 TF1_KINDS = ("seed_v1", "bn_cond_v1", "mlp_adam_v1", "rnn_while_v1")
-TF2_KINDS = ("cnn_resource", "savedmodel")
+TF2_KINDS = ("cnn_resource", "bn_cond_v2", "savedmodel")
 
 
 def main(root: Path, kinds: list[str]) -> None:
@@ -189,6 +189,8 @@ BUILDERS = {
     "mlp_adam_v1": mlp_adam_v1,
     "rnn_while_v1": rnn_while_v1,
     "cnn_resource": cnn_resource,
+    # The same batch norm written under TF2 behaviour: tf.cond becomes a functional If.
+    "bn_cond_v2": bn_cond_v1,
     "seed_v1": seed_v1,
 }
 
