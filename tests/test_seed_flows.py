@@ -26,12 +26,17 @@ def seed_graph(tf, op: str):
     return graph, init
 
 
-def test_ckpt_saved_restored_predicts_true(tf, tmp_path):
+def save_seed_checkpoint(tf, directory):
+    """The seed's CKPT: the ``greater`` graph saved with a plain ``Saver``."""
     v1 = tf.compat.v1
     graph, init = seed_graph(tf, "greater")
     with v1.Session(graph=graph) as sess:
         sess.run(init)
-        v1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
+        v1.train.Saver().save(sess, str(directory / "model.ckpt"))
+
+
+def test_ckpt_saved_restored_predicts_true(tf, tmp_path):
+    save_seed_checkpoint(tf, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "checkpoint",
         "model.ckpt.data-00000-of-00001",
@@ -57,11 +62,7 @@ def test_add_frozen_from_live_session(tf):
 
 
 def test_ckpt_to_pb_with_comma_separated_outputs(tf, tmp_path):
-    v1 = tf.compat.v1
-    graph, init = seed_graph(tf, "greater")
-    with v1.Session(graph=graph) as sess:
-        sess.run(init)
-        v1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
+    save_seed_checkpoint(tf, tmp_path)
     frozen = freeze.freeze_checkpoint(tmp_path, "y,predictions")
     freeze.write(frozen, tmp_path / "model.pb", ["y", "predictions"])
     with Runner.from_frozen(tmp_path / "model.pb") as model:
@@ -71,10 +72,6 @@ def test_ckpt_to_pb_with_comma_separated_outputs(tf, tmp_path):
 
 
 def test_unknown_output_node_names_close_ones(tf, tmp_path):
-    v1 = tf.compat.v1
-    graph, init = seed_graph(tf, "greater")
-    with v1.Session(graph=graph) as sess:
-        sess.run(init)
-        v1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
+    save_seed_checkpoint(tf, tmp_path)
     with pytest.raises(freeze.TfpersistError, match=r"'prediction' .*closest: predictions"):
         freeze.freeze_checkpoint(tmp_path / "model.ckpt", "prediction")

@@ -135,6 +135,8 @@ def prepare_directory(train_dir: Path, expected: dict, log: Callable[[str], None
             found = json.loads(path.read_text())
         except (OSError, ValueError):
             found = None
+        if not isinstance(found, dict):
+            found = None
         if found == expected:
             return
         if found is None:
