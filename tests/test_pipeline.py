@@ -68,12 +68,23 @@ def test_dvc_repro_end_to_end(repo):
     assert card["ops"].get("Conv2D") == len(TINY["model"]["cnn"]["filters"])
 
 
+def release(repo) -> dict[str, str]:
+    """Train-dir, release-checkpoint and frozen-model digests after the downstream stages."""
+    stage(repo, "checkpoint", "models/train", "data/prepared", "models/checkpoint")
+    stage(repo, "freeze", "models/checkpoint", "models/frozen/model.pb", "models/frozen/model.json")
+    return {
+        **{f"train/{k}": v for k, v in tree_digest(repo / "models/train").items()},
+        **{f"checkpoint/{k}": v for k, v in tree_digest(repo / "models/checkpoint").items()},
+        **{f"frozen/{k}": v for k, v in tree_digest(repo / "models/frozen").items()},
+    }
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     repo = copy_repo(tmp_path_factory.mktemp("ref") / "repo", TINY)
     stage(repo, "prepare", "data/raw/digits.csv", "data/prepared")
     stage(repo, "train", "data/prepared", "models/train")
-    return tree_digest(repo / "models/train")
+    return release(repo)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +109,7 @@ def test_training_killed_with_sigkill_resumes_exactly(repo, uninterrupted, kill_
         .splitlines()[1:]
     ]
     assert steps == list(range(10, 61, 10))
-    assert tree_digest(repo / "models/train") == uninterrupted
+    assert release(repo) == uninterrupted  # same bytes: training, release checkpoint, .pb
 
 
 def set_params(repo, change: dict):

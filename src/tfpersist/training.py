@@ -250,7 +250,10 @@ def train(
         if complete:
             g.saver.restore(sess, str(complete[-1]))
             start = int(sess.run(g.step))
-            log(f"train: resuming from {complete[-1].name} (step {start} of {total})")
+            if start < total:
+                log(f"train: resuming from {complete[-1].name} (step {start} of {total})")
+            else:
+                log(f"train: {complete[-1].name} already reaches step {total}; nothing to train")
         else:
             sess.run(g.init)
             start = 0
