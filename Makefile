@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast check-repro lint format clean
+.PHONY: help setup repro test test-fast check-repro compare lint format clean
 
 ## Show this help.
 help:
@@ -39,6 +39,10 @@ test-fast: setup
 ## Rebuild HEAD from scratch in a temp clone and compare every stage with dvc.lock.
 check-repro: setup
 	$(BIN)/tfpersist check-repro --rev $(or $(REV),HEAD)
+
+## Compare the frozen model at revision A (default HEAD) with B (default: the workspace).
+compare: setup
+	$(BIN)/tfpersist compare models/frozen/model.pb@$(or $(A),HEAD) models/frozen/model.pb$(if $(B),@$(B))
 
 ## Check style and common bugs with ruff.
 lint: setup

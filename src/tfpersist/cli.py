@@ -99,6 +99,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive, default=1024)
 
     p = sub.add_parser(
+        "compare",
+        help="compare two versions of a model: signature, structure, weights, outputs",
+        description="A and B: a frozen .pb, a checkpoint or a SavedModel, or PATH@REV for the "
+        "DVC-tracked artifact at a git revision, branch, tag or DVC experiment "
+        "(e.g. models/frozen/model.pb@main models/frozen/model.pb).",
+    )
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--data", help="CSV to run both on (default: data/prepared/test.csv if present)")
+    p.add_argument("--format", choices=("text", "md", "json"), default="text")
+    p.add_argument(
+        "--fail-on",
+        type=_csv_names,
+        default=[],
+        help="exit 1 when these sections differ: signature, structure, weights, outputs, any",
+    )
+    p.add_argument(
+        "--tolerance", type=float, default=0.0, help="max abs difference allowed (default 0)"
+    )
+    p.add_argument(
+        "--output-nodes", type=_csv_names, help="outputs to compare (default: from the cards)"
+    )
+    p.add_argument("--repo", default=".", help="DVC repository for PATH@REV (default: .)")
+
+    p = sub.add_parser(
         "check-repro",
         help="rebuild a git revision from scratch and compare it with its dvc.lock",
     )
@@ -209,6 +234,65 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    import tempfile
+
+    from tfpersist import compare, versions
+
+    wanted = set(args.fail_on)
+    unknown = wanted - {*compare.SECTIONS, "any"}
+    if unknown:
+        raise UsageError(
+            f"--fail-on {', '.join(sorted(unknown))}: "
+            f"choose from {', '.join(compare.SECTIONS)}, any"
+        )
+    with tempfile.TemporaryDirectory(prefix="tfpersist-compare-") as scratch:
+        models = [
+            compare.load_model(
+                versions.materialize(spec, args.repo, Path(scratch)), args.output_nodes
+            )
+            for spec in (args.a, args.b)
+        ]
+        x, y, source = _comparison_data(args.data, models)
+        report = compare.compare_models(*models, x, y, source)
+    render = {
+        "text": compare.render_text,
+        "md": compare.render_markdown,
+        "json": compare.render_json,
+    }
+    print(render[args.format](report, args.tolerance))
+    why = compare.differences(report, args.tolerance)
+    failing = [s for s in compare.SECTIONS if why[s] and ("any" in wanted or s in wanted)]
+    if failing:
+        print(f"tfpersist: compare: {failing[0]} differs: {why[failing[0]]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _comparison_data(path: str | None, models):
+    """(x, y or None, description) for the behaviour section; (None, None, why) if no data."""
+    from tfpersist import data
+
+    prepared = Path("data/prepared")
+    schema = None
+    if (prepared / data.SCHEMA_FILE).is_file():
+        schema = data.read_schema(prepared)
+    if path is None:
+        if schema is None or not (prepared / "test.csv").is_file():
+            return None, None, "no --data given and no data/prepared/test.csv here"
+        path = str(prepared / "test.csv")
+    features = next((m.features for m in models if m.features), None) or (
+        schema.features if schema else None
+    )
+    label = schema.label if schema else "label"
+    table = data.read_csv(path)
+    if features is None:
+        features = [c for c in table.columns if c != label]
+    schema_for = data.Schema(label, list(features), schema.num_classes if schema else 1 << 30)
+    x, y = data.load_split(path, schema_for, require_label=False)
+    return x, y, path
+
+
 def cmd_check_repro(args) -> int:
     from tfpersist import reproducibility
 
@@ -241,6 +325,7 @@ COMMANDS = {
     "freeze": cmd_freeze,
     "inspect": cmd_inspect,
     "predict": cmd_predict,
+    "compare": cmd_compare,
     "check-repro": cmd_check_repro,
 }
 

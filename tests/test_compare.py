@@ -1,0 +1,105 @@
+"""`tfpersist compare`: versions of the pipeline's model across git revisions, and formats."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from tfpersist import cli, compare, freeze
+from tfpersist.versions import Version
+
+from conftest import deep_update, run
+
+PB = "models/frozen/model.pb"
+
+
+def dvc(repo, *args):
+    import sys
+
+    return run([f"{sys.prefix}/bin/dvc", *args], repo)
+
+
+def tfpersist(*args) -> int:
+    return cli.main([str(a) for a in args])
+
+
+@pytest.mark.slow
+def test_compare_a_tagged_version_with_the_workspace(repo, monkeypatch, capsys):
+    dvc(repo, "repro")
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "v1"], repo)
+    run(["git", "tag", "v1"], repo)
+    params = repo / "params.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            deep_update(yaml.safe_load(params.read_text()), {"train": {"learning_rate": 0.02}})
+        )
+    )
+    dvc(repo, "repro")
+    monkeypatch.chdir(repo)
+    capsys.readouterr()
+
+    assert tfpersist("compare", f"{PB}@v1", PB, "--format", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["identical"] is False
+    assert report["signature"]["changes"] == [] and report["differs"]["signature"] is None
+    assert report["differs"]["structure"] is None
+    assert report["weights"]["max_abs"] > 0 and report["weights"]["changed"]
+    assert report["outputs"]["rows"] == 269 and report["outputs"]["max_abs"]["probabilities"] > 0
+    assert set(report["outputs"]["accuracy"]) == {"a", "b"}
+    assert 0 <= report["outputs"]["equal_predictions"] <= 1
+
+    assert tfpersist("compare", f"{PB}@v1", PB, "--fail-on", "signature,structure") == 0
+    assert tfpersist("compare", f"{PB}@v1", PB, "--fail-on", "outputs") == 1
+    assert "outputs differs: max abs output difference" in capsys.readouterr().err
+    assert tfpersist("compare", f"{PB}@v1", PB, "--fail-on", "weights", "--tolerance", "1e9") == 0
+    assert tfpersist("compare", f"{PB}@v1", PB, "--fail-on", "any") == 1
+    capsys.readouterr()
+
+    assert tfpersist("compare", f"{PB}@v1", f"{PB}@v1", "--format", "md", "--fail-on", "any") == 0
+    table = capsys.readouterr().out
+    assert table.startswith(f"| | A: `{PB}@v1` | B: `{PB}@v1` | |\n|---|---|---|---|")
+    assert "| bytes | " in table and "identical" in table and "DIFFERS" not in table
+
+    # The frozen .pb and the release checkpoint it came from behave the same.
+    assert (
+        tfpersist("compare", PB, "models/checkpoint", "--fail-on", "outputs,weights,signature") == 0
+    )
+    text = capsys.readouterr().out
+    assert "outputs:   same" in text and "TF1 checkpoint" in text
+
+    assert tfpersist("compare", f"{PB}@v0", PB) == 1
+    assert "unknown revision 'v0'" in capsys.readouterr().err
+    assert tfpersist("compare", "models/none.pb@v1", PB) == 1
+    assert "'models/none.pb' did not exist at revision 'v1'" in capsys.readouterr().err
+    assert tfpersist("compare", PB, PB, "--fail-on", "everything") == 2
+
+
+def small_model(tf, path, classes: int, dtype):
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        w = tf.constant(np.arange(3 * classes, dtype=np.float32).reshape(3, classes), name="w")
+        tf.identity(tf.cast(tf.nn.softmax(tf.matmul(x, w)), dtype), name="scores")
+    freeze.write(graph.as_graph_def(), path, ["scores"])
+    return Version(str(path), path, None)
+
+
+def test_signature_section_reports_dtype_and_shape_changes(tf, tmp_path):
+    a = compare.load_model(small_model(tf, tmp_path / "a.pb", 2, tf.float32))
+    b = compare.load_model(small_model(tf, tmp_path / "b.pb", 3, tf.float64))
+    x = np.ones((4, 3), np.float32)
+    report = compare.compare_models(a, b, x, None, "ones")
+    assert report["signature"]["changes"] == [
+        "output scores: float32 [None, 2] → float64 [None, 3]"
+    ]
+    assert report["weights"]["shape_changed"] == [{"name": "w", "a": [3, 2], "b": [3, 3]}]
+    assert "scores" not in report["outputs"]["max_abs"]  # shapes differ: not comparable
+    why = compare.differences(report, 0.0)
+    assert why["signature"] and why["weights"] and why["structure"]
+    same = compare.compare_models(a, a, x, None, "ones")
+    assert same["identical"] and not any(compare.differences(same, 0.0).values())
