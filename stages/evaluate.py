@@ -2,9 +2,11 @@
 
 usage: python stages/evaluate.py FROZEN_PB CHECKPOINT_DIR PREPARED_DIR METRICS_JSON CONFUSION_CSV
 The model is loaded from the .pb alone; the release checkpoint is run on the same rows to
-record how far the frozen outputs are from it (0, or float noise).
+record how far the frozen outputs are from it (0, or float noise). A frozen graph with ops
+that touch files or run Python is refused unless TFPERSIST_ALLOW_UNSAFE_OPS=1.
 """
 
+import os
 from pathlib import Path
 
 from tfpersist import atomic, data
@@ -24,6 +26,7 @@ def main(argv: list[str]) -> None:
 
     outputs = model.output_nodes
     with Runner.from_frozen(frozen_pb) as frozen:
+        frozen.allow_unsafe_ops = os.environ.get("TFPERSIST_ALLOW_UNSAFE_OPS") == "1"
         got = frozen.run(x, model.input_node, outputs)
     with Runner.from_checkpoint(checkpoint_dir) as checkpoint:
         want = checkpoint.run(x, model.input_node, outputs)

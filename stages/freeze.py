@@ -22,7 +22,7 @@ def main(argv: list[str]) -> None:
 
     graph_def = freeze.freeze_checkpoint(source, model.output_nodes)
     release = json.loads((Path(source) / export.SIGNATURE).read_text())
-    data = {k: release[k] for k in ("features", "label", "num_classes")}
+    data = {k: release[k] for k in ("features", "label", "num_classes") if k in release}
     card = freeze.write(graph_def, out, model.output_nodes, card_path, extra=data)
     print(
         f"freeze: {out}: {card['nodes']} nodes, {card['parameters']} parameters, "

@@ -7,7 +7,6 @@ import signal
 import sys
 
 import pytest
-import yaml
 
 from conftest import TINY, copy_repo, run, stage
 from helpers import tree_digest
@@ -110,71 +109,3 @@ def test_training_killed_with_sigkill_resumes_exactly(repo, uninterrupted, kill_
     ]
     assert steps == list(range(10, 61, 10))
     assert release(repo) == uninterrupted  # same bytes: training, release checkpoint, .pb
-
-
-def set_params(repo, change: dict):
-    from conftest import deep_update
-
-    path = repo / "params.yaml"
-    path.write_text(yaml.safe_dump(deep_update(yaml.safe_load(path.read_text()), change)))
-
-
-def assert_one_line_error(result, stage_name: str, pattern: str):
-    import re
-
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert lines[0].startswith(f"{stage_name}: error: ")
-    assert re.search(pattern, lines[0]), lines[0]
-
-
-@pytest.mark.parametrize(
-    ("change", "pattern"),
-    [
-        ({"prepare": {"label": "digit"}}, r"label column 'digit' not found"),
-        (
-            {"prepare": {"seed": "abc"}},
-            r"'prepare.seed' must be a non-negative integer, got str 'abc'",
-        ),
-    ],
-)
-def test_prepare_param_errors(repo, change, pattern):
-    set_params(repo, change)
-    result = stage(repo, "prepare", "data/raw/digits.csv", "data/prepared", check=False)
-    assert_one_line_error(result, "prepare", pattern)
-    assert not (repo / "data/prepared").exists()
-
-
-def test_nan_in_data_and_malformed_yaml(repo):
-    raw = repo / "data/raw/digits.csv"
-    lines = raw.read_text().splitlines()
-    lines[5] = ",".join(["" if i == 3 else v for i, v in enumerate(lines[5].split(","))])
-    raw.write_text("\n".join(lines) + "\n")
-    result = stage(repo, "prepare", "data/raw/digits.csv", "data/prepared", check=False)
-    assert_one_line_error(result, "prepare", r"column 'pixel_0_3' has 1 missing .* line 6")
-    (repo / "params.yaml").write_text("prepare: [unclosed\n")
-    result = stage(repo, "prepare", "data/raw/digits.csv", "data/prepared", check=False)
-    assert_one_line_error(result, "prepare", r"params.yaml: malformed YAML at line 2")
-
-
-def test_model_param_errors(repo):
-    stage(repo, "prepare", "data/raw/digits.csv", "data/prepared")
-    set_params(repo, {"model": {"arch": "transformer"}})
-    result = stage(repo, "train", "data/prepared", "models/train", check=False)
-    assert_one_line_error(
-        result,
-        "train",
-        r"model.arch 'transformer' is not an architecture; choose one of cnn, linear, mlp",
-    )
-    assert not (repo / "models/train").exists()
-    set_params(repo, {"model": {"arch": "mlp", "output_nodes": {"probabilities": None}}})
-    for name, args in [
-        ("train", ["data/prepared", "models/train"]),
-        ("freeze", ["models/checkpoint", "m.pb", "m.json"]),
-    ]:
-        result = stage(repo, name, *args, check=False)
-        assert_one_line_error(
-            result, name, r"'model.output_nodes.probabilities' must be a graph node name"
-        )

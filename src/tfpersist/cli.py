@@ -16,6 +16,11 @@ from pathlib import Path
 from tfpersist import __version__
 from tfpersist.errors import TfpersistError, UsageError
 
+UNSAFE_HELP = (
+    "run the model even if it holds ops that touch files or run Python "
+    "(ReadFile, WriteFile, PyFunc, …: see 'tfpersist inspect'); only for models you trust"
+)
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's usage errors: one line, exit 2
@@ -97,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="Y.csv, Y.npy or Y.json (default: CSV on stdout)")
     p.add_argument("--batch-size", type=_positive, default=1024)
+    p.add_argument("--allow-unsafe-ops", action="store_true", help=UNSAFE_HELP)
 
     p = sub.add_parser(
         "compare",
@@ -122,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-nodes", type=_csv_names, help="outputs to compare (default: from the cards)"
     )
     p.add_argument("--repo", default=".", help="DVC repository for PATH@REV (default: .)")
+    p.add_argument("--allow-unsafe-ops", action="store_true", help=UNSAFE_HELP)
 
     p = sub.add_parser(
         "check-repro",
@@ -229,7 +236,13 @@ def cmd_predict(args) -> int:
     from tfpersist import prediction
 
     prediction.predict_file(
-        args.model, args.input, args.out, args.input_node, args.output_nodes, args.batch_size
+        args.model,
+        args.input,
+        args.out,
+        args.input_node,
+        args.output_nodes,
+        args.batch_size,
+        args.allow_unsafe_ops,
     )
     return 0
 
@@ -254,7 +267,7 @@ def cmd_compare(args) -> int:
             for spec in (args.a, args.b)
         ]
         x, y, source = _comparison_data(args.data, models)
-        report = compare.compare_models(*models, x, y, source)
+        report = compare.compare_models(*models, x, y, source, args.allow_unsafe_ops)
     render = {
         "text": compare.render_text,
         "md": compare.render_markdown,

@@ -186,7 +186,7 @@ def _class_output(model: Model, values: dict[str, np.ndarray]) -> np.ndarray | N
     return None
 
 
-def _behaviour(a: Model, b: Model, x: np.ndarray | None, y: np.ndarray | None, source: str) -> dict:
+def _behaviour(a: Model, b: Model, x, y, source: str, allow_unsafe_ops: bool) -> dict:
     if x is None:
         return {"skipped": source}
     if not a.input_node or a.input_node != b.input_node:
@@ -195,6 +195,7 @@ def _behaviour(a: Model, b: Model, x: np.ndarray | None, y: np.ndarray | None, s
         Runner.from_graph_def(a.graph_def, a.spec) as ra,
         Runner.from_graph_def(b.graph_def, b.spec) as rb,
     ):
+        ra.allow_unsafe_ops = rb.allow_unsafe_ops = allow_unsafe_ops
         out_a = ra.run(x, a.input_node, a.outputs)
         out_b = rb.run(x, b.input_node, b.outputs)
     result: dict = {"data": source, "rows": len(x), "max_abs": {}}
@@ -210,7 +211,9 @@ def _behaviour(a: Model, b: Model, x: np.ndarray | None, y: np.ndarray | None, s
     return result
 
 
-def compare_models(a: Model, b: Model, x=None, y=None, data_source: str = "no data") -> dict:
+def compare_models(
+    a: Model, b: Model, x=None, y=None, data_source: str = "no data", allow_unsafe_ops=False
+) -> dict:
     """The comparison report (JSON-able; keys documented in README, stable)."""
     sig_a, sig_b = _signature(a), _signature(b)
     changes = []
@@ -233,7 +236,7 @@ def compare_models(a: Model, b: Model, x=None, y=None, data_source: str = "no da
         "signature": {"a": sig_a, "b": sig_b, "changes": changes},
         "structure": _structure(a, b),
         "weights": _weights(a, b),
-        "outputs": _behaviour(a, b, x, y, data_source),
+        "outputs": _behaviour(a, b, x, y, data_source, allow_unsafe_ops),
     }
     return report
 

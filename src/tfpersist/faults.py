@@ -9,6 +9,8 @@ Points, in the order a checkpoint is written (see training.py and checkpoints.sa
 ``before-state`` once the .meta is written too; ``saved`` once the state file lists it (old
 checkpoints not yet pruned). The same points prefixed ``best-`` fire while the best-so-far
 checkpoint is saved (just before the periodic one, when validation accuracy improved).
+Atomic writes (atomic.py) offer ``rename-<file name>:0``: killed with the new content in
+its temp file, before it replaces the artifact at its final path.
 """
 
 from __future__ import annotations

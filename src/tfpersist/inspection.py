@@ -12,78 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import checkpoints, freeze
+from tfpersist import checkpoints, freeze, safety
 from tfpersist.errors import TfpersistError
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
 
-# Ops that read or write files, or run Python, when the graph runs: a model from a stranger
-# containing them can touch the user's files. One list, used by inspect (and by the refusal
-# to run such graphs).
-UNSAFE_OPS = frozenset(
-    {
-        "ReadFile",
-        "WriteFile",
-        "MatchingFiles",
-        "DeleteFile",
-        "RenameFile",
-        "CopyFile",
-        "PyFunc",
-        "PyFuncStateless",
-        "EagerPyFunc",
-        "PrintV2",
-        "Save",
-        "SaveV2",
-        "SaveSlices",
-        "Restore",
-        "RestoreV2",
-        "RestoreSlice",
-        "MergeV2Checkpoints",
-        "WriteSummary",
-        "WriteScalarSummary",
-        "WriteAudioSummary",
-        "WriteImageSummary",
-        "WriteHistogramSummary",
-        "WriteRawProtoSummary",
-        "WriteGraphSummary",
-        "CreateSummaryFileWriter",
-        "CreateSummaryDbWriter",
-        "ImportEvent",
-        "FixedLengthRecordReader",
-        "FixedLengthRecordReaderV2",
-        "TextLineReader",
-        "TextLineReaderV2",
-        "TFRecordReader",
-        "TFRecordReaderV2",
-        "WholeFileReader",
-        "WholeFileReaderV2",
-        "IdentityReader",
-        "IdentityReaderV2",
-        "ReaderReadV2",
-        "TFRecordDataset",
-        "TFRecordDatasetV2",
-        "TextLineDataset",
-        "FixedLengthRecordDataset",
-        "FixedLengthRecordDatasetV2",
-        "SaveDataset",
-        "SaveDatasetV2",
-        "LoadDataset",
-        "DebugIdentity",
-        "DebugIdentityV2",
-        "DebugIdentityV3",
-        "DebugNanCount",
-        "DebugNumericSummary",
-        "Print",
-        "ShardedFilename",
-        "ShardedFilespec",
-        "ExperimentalLMDBDataset",
-        "LMDBDataset",
-        "LMDBReader",
-        "GcsConfigure",
-        "FileSystemSetConfiguration",
-    }
-)
 CONTROL_FLOW_OPS = {
     "Switch": "cond (v1)",
     "Merge": "cond (v1)",
@@ -158,7 +92,7 @@ def graph_summary(graph_def) -> dict:
         "parameter_bytes": params[1],
         "devices": sorted({n.device for n in nodes if n.device}),
         "control_flow": sorted({CONTROL_FLOW_OPS[o] for o in ops if o in CONTROL_FLOW_OPS}),
-        "unsafe_ops": sorted(o for o in ops if o in UNSAFE_OPS),
+        "unsafe_ops": sorted(o for o in ops if o in safety.UNSAFE_OPS),
     }
 
 

@@ -106,7 +106,13 @@ def write_outputs(outputs: dict[str, np.ndarray], out: Path | None) -> None:
 
 
 def predict_file(
-    model, inputs, out=None, input_node=None, output_nodes=None, batch_size=1024
+    model,
+    inputs,
+    out=None,
+    input_node=None,
+    output_nodes=None,
+    batch_size=1024,
+    allow_unsafe_ops=False,
 ) -> dict:
     model, inputs = Path(model), Path(inputs)
     graph_def = freeze.read_graph_def(model)
@@ -114,6 +120,7 @@ def predict_file(
     input_node, outputs = default_names(graph_def, card, input_node, output_nodes)
     x = read_inputs(inputs, card)
     with Runner.from_graph_def(graph_def, str(model)) as runner:
+        runner.allow_unsafe_ops = allow_unsafe_ops
         result = runner.run(x, input_node, outputs, batch_size)
     write_outputs(result, Path(out) if out else None)
     return result

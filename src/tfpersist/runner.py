@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import checkpoints, freeze
+from tfpersist import checkpoints, freeze, safety
 from tfpersist.errors import TfpersistError
 from tfpersist.tfcompat import import_tf, session_config
 
@@ -21,6 +21,7 @@ class Runner:
         self.graph = graph
         self.sess = sess
         self.source = source
+        self.allow_unsafe_ops = False  # see safety.py; set True only for trusted graphs
 
     @classmethod
     def from_graph_def(cls, graph_def, source: str = "graph", threads: int | None = None) -> Runner:
@@ -65,6 +66,8 @@ class Runner:
                 f"the data has {x.shape[-1]}"
             )
         fetches = [self.tensor(n) for n in output_nodes]
+        if not self.allow_unsafe_ops:
+            safety.check(self.graph.as_graph_def(), output_nodes, self.source)
         parts: list[list[np.ndarray]] = [[] for _ in fetches]
         for i in range(0, max(len(x), 1), batch_size):
             for part, value in zip(

@@ -1,0 +1,106 @@
+"""Untrusted models: the ops that make running a graph touch files or run Python.
+
+A frozen .pb is a program. A graph holding any op below can read, write, list or delete the
+user's files, or run arbitrary Python, when it runs. ``predict``, ``evaluate`` and
+``compare`` refuse to run such a graph (``--allow-unsafe-ops`` overrides); ``inspect``
+lists them. This is the one deny list; add an op here and every command honours it.
+No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+from tfpersist.errors import TfpersistError
+
+UNSAFE_OPS = frozenset(
+    {
+        "ReadFile",
+        "WriteFile",
+        "MatchingFiles",
+        "DeleteFile",
+        "RenameFile",
+        "CopyFile",
+        "PyFunc",
+        "PyFuncStateless",
+        "EagerPyFunc",
+        "PrintV2",
+        "Save",
+        "SaveV2",
+        "SaveSlices",
+        "Restore",
+        "RestoreV2",
+        "RestoreSlice",
+        "MergeV2Checkpoints",
+        "WriteSummary",
+        "WriteScalarSummary",
+        "WriteAudioSummary",
+        "WriteImageSummary",
+        "WriteHistogramSummary",
+        "WriteRawProtoSummary",
+        "WriteGraphSummary",
+        "CreateSummaryFileWriter",
+        "CreateSummaryDbWriter",
+        "ImportEvent",
+        "FixedLengthRecordReader",
+        "FixedLengthRecordReaderV2",
+        "TextLineReader",
+        "TextLineReaderV2",
+        "TFRecordReader",
+        "TFRecordReaderV2",
+        "WholeFileReader",
+        "WholeFileReaderV2",
+        "IdentityReader",
+        "IdentityReaderV2",
+        "ReaderReadV2",
+        "TFRecordDataset",
+        "TFRecordDatasetV2",
+        "TextLineDataset",
+        "FixedLengthRecordDataset",
+        "FixedLengthRecordDatasetV2",
+        "SaveDataset",
+        "SaveDatasetV2",
+        "LoadDataset",
+        "DebugIdentity",
+        "DebugIdentityV2",
+        "DebugIdentityV3",
+        "DebugNanCount",
+        "DebugNumericSummary",
+        "Print",
+        "ShardedFilename",
+        "ShardedFilespec",
+        "ExperimentalLMDBDataset",
+        "LMDBDataset",
+        "LMDBReader",
+        "GcsConfigure",
+        "FileSystemSetConfiguration",
+    }
+)
+
+
+def ops_in(graph_def, outputs: list[str] | None = None) -> set[str]:
+    """Op types that run to compute ``outputs`` (all nodes when None), functions included."""
+    nodes = {n.name: n for n in graph_def.node}
+    if outputs is None:
+        reached = set(nodes)
+    else:
+        reached, stack = set(), [o.split(":")[0].lstrip("^") for o in outputs]
+        while stack:
+            name = stack.pop()
+            if name in reached or name not in nodes:
+                continue
+            reached.add(name)
+            stack.extend(i.split(":")[0].lstrip("^") for i in nodes[name].input)
+    ops = {nodes[n].op for n in reached}
+    for function in graph_def.library.function:  # a call op may run any of them
+        ops.update(n.op for n in function.node_def)
+    return ops
+
+
+def check(graph_def, outputs: list[str] | None, source: str) -> None:
+    """Refuse (one line) when computing ``outputs`` would run an unsafe op."""
+    bad = sorted(ops_in(graph_def, outputs) & UNSAFE_OPS)
+    if bad:
+        raise TfpersistError(
+            f"{source}: refusing to run a graph with ops that touch files or run Python "
+            f"({', '.join(bad)}); check it with 'tfpersist inspect' and pass "
+            "--allow-unsafe-ops only if you trust its author"
+        )
