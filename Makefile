@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast check-repro compare lint format clean
+.PHONY: help setup repro test test-fast check-repro compare bench lint format clean
 
 ## Show this help.
 help:
@@ -43,6 +43,11 @@ check-repro: setup
 ## Compare the frozen model at revision A (default HEAD) with B (default: the workspace).
 compare: setup
 	$(BIN)/tfpersist compare models/frozen/model.pb@$(or $(A),HEAD) models/frozen/model.pb$(if $(B),@$(B))
+
+## Benchmark against TF's freeze_graph, Keras and dvc status; writes bench/results.md.
+bench: setup
+	@test -f models/frozen/model.pb || $(BIN)/dvc repro
+	$(BIN)/python bench/bench.py
 
 ## Check style and common bugs with ruff.
 lint: setup

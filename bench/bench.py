@@ -1,0 +1,296 @@
+"""`make bench`: tfpersist against its peers, as ratios measured in the same run.
+
+Each figure is a ratio against a peer run in this invocation, the two interleaved (A, B,
+A, B, …) and summarised by medians so that machine noise cancels; absolute numbers are for
+context. Prints a table and writes bench/results.md. No timed assertions anywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORK = [sys.executable, str(ROOT / "bench" / "workloads.py")]
+RUN = (
+    "import resource, subprocess, sys, time\n"
+    "t = time.perf_counter()\n"
+    "r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
+    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)\n"
+    "sys.stdout.write(r.stdout.decode()[-2000:]); sys.stderr.write(r.stderr.decode()[-2000:])\n"
+)
+
+
+def env() -> dict:
+    e = dict(
+        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", TF_CPP_MIN_LOG_LEVEL="2"
+    )
+    return e
+
+
+def timed(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, stdout) of one command in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", RUN, *cmd], cwd=cwd, env=env(), capture_output=True, text=True
+    )
+    first, *rest = out.stdout.splitlines() or ["nan 0 1"]
+    seconds, rss_kib, code = first.split()
+    if code != "0":
+        raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
+    return float(seconds), int(rss_kib) / 1024, "\n".join(rest)
+
+
+def interleave(cmds: dict[str, list[str]], repeats: int, cwd: Path = ROOT) -> dict[str, list]:
+    runs = {name: [] for name in cmds}
+    for _ in range(repeats):
+        for name, cmd in cmds.items():
+            runs[name].append(timed(cmd, cwd))
+    return runs
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+ROWS: list[tuple[str, str, str, str, str]] = []  # what, ours, peer, ratio, target/verdict
+
+
+def row(what: str, ours: str, peer: str, ratio: float | None, target: str, ok: bool | None) -> None:
+    verdict = "" if ok is None else ("met" if ok else "MISSED")
+    ROWS.append(
+        (what, ours, peer, "" if ratio is None else f"{ratio:.2f}×", f"{target} {verdict}".strip())
+    )
+    print(f"  {what}: {ours} vs {peer} → {ROWS[-1][3]} ({ROWS[-1][4]})", flush=True)
+
+
+def bench_freeze(tmp: Path, repeats: int) -> None:
+    floor = median([timed([sys.executable, "-c", "import tensorflow"])[1] for _ in range(repeats)])
+    print(f"  floor (import tensorflow): {floor:.0f} MiB", flush=True)
+    for millions in ("1", "67"):
+        ckpt = tmp / f"ckpt{millions}"
+        ckpt.mkdir()
+        info = json.loads(
+            timed([*WORK, "make-checkpoint", str(ckpt), millions])[2].splitlines()[-1]
+        )
+        model_mib = info["parameters"] * 4 / 2**20
+        meta = ckpt / "model.ckpt.meta"
+        runs = interleave(
+            {
+                "ours": [
+                    str(BIN / "tfpersist"),
+                    "freeze",
+                    str(ckpt),
+                    "--output-nodes",
+                    "out",
+                    "--out",
+                    str(tmp / "ours.pb"),
+                    "--no-card",
+                ],
+                "peer": [
+                    sys.executable,
+                    "-m",
+                    "tensorflow.python.tools.freeze_graph",
+                    "--input_meta_graph",
+                    str(meta),
+                    "--input_checkpoint",
+                    str(ckpt / "model.ckpt"),
+                    "--input_binary",
+                    "--output_node_names",
+                    "out",
+                    "--output_graph",
+                    str(tmp / "peer.pb"),
+                ],
+            },
+            repeats,
+        )
+        t_ours, t_peer = (median(r[0] for r in runs[k]) for k in ("ours", "peer"))
+        m_ours, m_peer = (median(r[1] for r in runs[k]) for k in ("ours", "peer"))
+        size = f"{info['parameters'] / 1e6:.0f}M params ({model_mib:.0f} MiB)"
+        row(
+            f"freeze wall time, {size}",
+            f"{t_ours:.2f} s",
+            f"freeze_graph {t_peer:.2f} s",
+            t_ours / t_peer,
+            "≤ 0.60×",
+            t_ours / t_peer <= 0.6,
+        )
+        extra = (m_ours - floor) / model_mib
+        row(
+            f"freeze peak RSS above the TF floor, {size}",
+            f"{m_ours - floor:.0f} MiB",
+            f"model {model_mib:.0f} MiB (freeze_graph: {m_peer - floor:.0f} MiB)",
+            extra,
+            "≤ 1.5× model bytes",
+            extra <= 1.5,
+        )
+        shutil.rmtree(ckpt)
+
+
+def bench_training(tmp: Path, repeats: int, epochs: int) -> None:
+    for arch in ("mlp", "cnn"):
+        runs = {"ours": [], "keras": []}
+        for i in range(repeats):
+            out = tmp / f"train-{arch}-{i}"
+            runs["ours"].append(
+                json.loads(
+                    timed([*WORK, "train-ours", arch, str(epochs), str(out)])[2].splitlines()[-1]
+                )
+            )
+            runs["keras"].append(
+                json.loads(timed([*WORK, "train-keras", arch, str(epochs)])[2].splitlines()[-1])
+            )
+        ours = median(r["examples_per_s"] for r in runs["ours"])
+        keras = median(r["examples_per_s"] for r in runs["keras"])
+        row(
+            f"training throughput, {arch}",
+            f"{ours:,.0f} ex/s",
+            f"Keras 3 fit {keras:,.0f} ex/s",
+            ours / keras,
+            "≥ 1.0×",
+            ours / keras >= 1.0,
+        )
+
+
+def bench_inference(tmp: Path, repeats: int) -> None:
+    optimized = tmp / "optimized.pb"
+    subprocess.run(
+        [
+            str(BIN / "tfpersist"),
+            "freeze",
+            "models/checkpoint",
+            "--output-nodes",
+            "predictions,probabilities",
+            "--optimize",
+            "--out",
+            str(optimized),
+            "--no-card",
+        ],
+        cwd=ROOT,
+        env=env(),
+        check=True,
+        capture_output=True,
+    )
+    result = json.loads(
+        timed(
+            [
+                *WORK,
+                "inference",
+                "models/frozen/model.pb",
+                str(optimized),
+                "models/checkpoint",
+                str(repeats),
+            ]
+        )[2].splitlines()[-1]
+    )
+    for label, r in result.items():
+        rows = "test split (269 rows)" if label == "test" else "10k-row batch"
+        row(
+            f"frozen inference, {rows}",
+            f"{r['frozen']:,.0f} rows/s",
+            f"checkpoint session {r['checkpoint']:,.0f} rows/s",
+            r["frozen"] / r["checkpoint"],
+            "≥ 1.0×",
+            r["frozen"] / r["checkpoint"] >= 1.0,
+        )
+        row(
+            f"frozen --optimize inference, {rows}",
+            f"{r['optimized']:,.0f} rows/s",
+            f"checkpoint session {r['checkpoint']:,.0f} rows/s",
+            r["optimized"] / r["checkpoint"],
+            "≥ 1.1×",
+            r["optimized"] / r["checkpoint"] >= 1.1,
+        )
+
+
+def bench_dvc(tmp: Path, repeats: int) -> None:
+    repo = tmp / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    start = time.perf_counter()
+    subprocess.run(
+        [str(BIN / "dvc"), "repro", "-q"], cwd=repo, env=env(), check=True, capture_output=True
+    )
+    scratch = time.perf_counter() - start
+    runs = interleave(
+        {"repro": [str(BIN / "dvc"), "repro"], "status": [str(BIN / "dvc"), "status"]},
+        repeats,
+        repo,
+    )
+    t_repro, t_status = (median(r[0] for r in runs[k]) for k in ("repro", "status"))
+    row(
+        "no-op dvc repro",
+        f"{t_repro:.2f} s",
+        f"dvc status {t_status:.2f} s",
+        t_repro / t_status,
+        "≤ 1.5×",
+        t_repro / t_status <= 1.5,
+    )
+    row(
+        "full default pipeline from scratch", f"{scratch:.1f} s", "—", None, "≤ 60 s", scratch <= 60
+    )
+
+
+def write_results(seconds: float) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench`: each ratio is tfpersist / peer, both measured in the same run,",
+        "interleaved, medians. Absolute figures are for context only.",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {_cpu()}; Python {platform.python_version()}, "
+        f"TensorFlow {_tf_version()}. Run took {seconds:.0f} s.",
+        "",
+        "| what | tfpersist | peer | ratio | target |",
+        "|---|---|---|---|---|",
+        *(f"| {' | '.join(r)} |" for r in ROWS),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _tf_version() -> str:
+    from importlib.metadata import version
+
+    return version("tensorflow-cpu")
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    repeats = 1 if quick else 3
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tfpersist-bench-") as tmp:
+        tmp = Path(tmp)
+        print("freeze:", flush=True)
+        bench_freeze(tmp, repeats)
+        print("training:", flush=True)
+        bench_training(tmp, repeats, 5 if quick else 20)
+        print("inference:", flush=True)
+        bench_inference(tmp, 3 if quick else 7)
+        print("dvc:", flush=True)
+        bench_dvc(tmp, repeats)
+    text = write_results(time.perf_counter() - start)
+    if not quick:
+        (ROOT / "bench" / "results.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

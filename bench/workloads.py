@@ -1,0 +1,166 @@
+"""Workloads that bench.py times in fresh processes: ``python bench/workloads.py NAME ARGS``.
+
+Each prints one line of JSON with what it measured inside the process (so that TF's import
+time stays out of throughput figures).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_checkpoint(out: str, params_millions: str) -> None:
+    """A TF1 Saver checkpoint of an MLP with about N million float32 parameters."""
+    import tensorflow as tf
+
+    tf.compat.v1.disable_v2_behavior()
+    v1 = tf.compat.v1
+    n = int(float(params_millions) * 1e6)
+    width = 1024 if n < 8e6 else 4096
+    layers = max(1, round(n / (width * width)))
+    graph = tf.Graph()
+    with graph.as_default():
+        h = x = v1.placeholder(tf.float32, [None, width], name="x")
+        for i in range(layers):
+            init = np.random.default_rng(i).standard_normal((width, width), np.float32) / width**0.5
+            w = v1.get_variable(f"layer_{i}/w", initializer=init)
+            h = tf.nn.relu(tf.matmul(h, w))
+        tf.identity(h, name="out")
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            v1.train.Saver().save(sess, f"{out}/model.ckpt")
+    print(json.dumps({"parameters": layers * width * width, "layers": layers, "width": width}))
+
+
+def _digits():
+    sys.path.insert(0, str(ROOT / "src"))
+    from tfpersist import data
+
+    prepared = ROOT / "data" / "prepared"
+    schema = data.read_schema(prepared)
+    x, y = data.load_split(prepared / "train.csv", schema)
+    return x, y, schema
+
+
+def _params(arch: str):
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from tfpersist.params import ModelParams, TrainParams
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["model"]["arch"] = arch
+    return ModelParams.from_params(raw), TrainParams.from_params(raw)
+
+
+def train_ours(arch: str, epochs: str, out: str) -> None:
+    """The pipeline's training loop (train()), one checkpoint at the end."""
+    import dataclasses
+
+    from tfpersist import training
+
+    x, y, schema = _digits()
+    model, train = _params(arch)
+    steps = int(epochs) * math.ceil(len(x) / train.batch_size)
+    train = dataclasses.replace(train, epochs=int(epochs), checkpoint_every=steps)
+    split = training.Split(x, y)
+    start = time.perf_counter()
+    training.train(
+        out,
+        {"train": split, "val": split},
+        schema.num_classes,
+        model,
+        train,
+        "bench",
+        log=lambda m: None,
+        progress=False,
+    )
+    seconds = time.perf_counter() - start
+    print(json.dumps({"examples_per_s": int(epochs) * len(x) / seconds, "seconds": seconds}))
+
+
+def train_keras(arch: str, epochs: str) -> None:
+    """The same architecture, batch size and optimizer with Keras 3 model.fit."""
+    import tensorflow as tf
+
+    model_params, train = _params(arch)
+    tf.config.threading.set_intra_op_parallelism_threads(train.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(train.threads)
+    import keras
+
+    x, y, schema = _digits()
+    cfg = model_params.config
+    layers = [keras.Input((x.shape[1],)), keras.layers.Normalization()]
+    if arch == "mlp":
+        for units in cfg["hidden"]:
+            layers += [
+                keras.layers.Dense(units, activation="relu"),
+                keras.layers.Dropout(cfg["dropout"]),
+            ]
+    else:
+        layers.append(keras.layers.Reshape(tuple(cfg["image_shape"])))
+        for filters in cfg["filters"]:
+            layers += [
+                keras.layers.Conv2D(filters, cfg["kernel_size"], padding="same", activation="relu"),
+                keras.layers.MaxPooling2D(2, padding="same"),
+            ]
+        layers += [
+            keras.layers.Flatten(),
+            keras.layers.Dense(cfg["dense"], activation="relu"),
+            keras.layers.Dropout(cfg["dropout"]),
+        ]
+    layers.append(keras.layers.Dense(schema.num_classes))
+    model = keras.Sequential(layers)
+    model.layers[0].adapt(x)
+    model.compile(
+        keras.optimizers.Adam(train.learning_rate),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=train.batch_size, epochs=int(epochs), verbose=0, shuffle=True)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"examples_per_s": int(epochs) * len(x) / seconds, "seconds": seconds}))
+
+
+def inference(frozen: str, optimized: str, checkpoint: str, repeats: str) -> None:
+    """Rows/s of the frozen .pb, the --optimize .pb and the release checkpoint, interleaved."""
+    from tfpersist import data
+    from tfpersist.runner import Runner
+
+    prepared = ROOT / "data" / "prepared"
+    schema = data.read_schema(prepared)
+    test, _ = data.load_split(prepared / "test.csv", schema)
+    big = np.random.default_rng(0).uniform(0, 16, (10_000, test.shape[1])).astype(np.float32)
+    runners = {
+        "frozen": Runner.from_frozen(frozen),
+        "optimized": Runner.from_frozen(optimized),
+        "checkpoint": Runner.from_checkpoint(checkpoint),
+    }
+    outputs = ["predictions", "probabilities"]
+    result = {}
+    for label, rows in (("test", test), ("10k", big)):
+        times = {k: [] for k in runners}
+        loops = max(1, 20_000 // len(rows))
+        for runner in runners.values():  # warm up
+            runner.run(rows, "input_holder", outputs, batch_size=len(rows))
+        for _ in range(int(repeats)):
+            for name, runner in runners.items():
+                start = time.perf_counter()
+                for _ in range(loops):
+                    runner.run(rows, "input_holder", outputs, batch_size=len(rows))
+                times[name].append((time.perf_counter() - start) / loops)
+        result[label] = {k: len(rows) / float(np.median(v)) for k, v in times.items()}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1].replace("-", "_")](*sys.argv[2:])
