@@ -25,7 +25,8 @@ RUN = (
     "import resource, subprocess, sys, time\n"
     "t = time.perf_counter()\n"
     "r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
-    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "print(time.perf_counter() - t, peak, r.returncode)\n"
     "sys.stdout.write(r.stdout.decode()[-2000:]); sys.stderr.write(r.stderr.decode()[-2000:])\n"
 )
 
@@ -245,8 +246,9 @@ def write_results(seconds: float) -> str:
         "Written by `make bench`: each ratio is tfpersist / peer, both measured in the same run,",
         "interleaved, medians. Absolute figures are for context only.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {_cpu()}; Python {platform.python_version()}, "
-        f"TensorFlow {_tf_version()}. Run took {seconds:.0f} s.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {_cpu()}; "
+        f"Python {platform.python_version()}, TensorFlow {_tf_version()}. "
+        f"Run took {seconds:.0f} s.",
         "",
         "| what | tfpersist | peer | ratio | target |",
         "|---|---|---|---|---|",

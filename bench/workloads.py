@@ -28,10 +28,14 @@ def make_checkpoint(out: str, params_millions: str) -> None:
     layers = max(1, round(n / (width * width)))
     graph = tf.Graph()
     with graph.as_default():
-        h = x = v1.placeholder(tf.float32, [None, width], name="x")
+        h = v1.placeholder(tf.float32, [None, width], name="x")
         for i in range(layers):
-            init = np.random.default_rng(i).standard_normal((width, width), np.float32) / width**0.5
-            w = v1.get_variable(f"layer_{i}/w", initializer=init)
+            # Initialised by an op, as training code does (no weights inside the .meta).
+            w = v1.get_variable(
+                f"layer_{i}/w",
+                [width, width],
+                initializer=v1.random_normal_initializer(stddev=width**-0.5, seed=i),
+            )
             h = tf.nn.relu(tf.matmul(h, w))
         tf.identity(h, name="out")
         with v1.Session(graph=graph) as sess:

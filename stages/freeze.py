@@ -20,10 +20,11 @@ def main(argv: list[str]) -> None:
 
     from tfpersist import export, freeze  # TensorFlow from here on
 
-    graph_def = freeze.freeze_checkpoint(source, model.output_nodes)
     release = json.loads((Path(source) / export.SIGNATURE).read_text())
     data = {k: release[k] for k in ("features", "label", "num_classes") if k in release}
-    card = freeze.write(graph_def, out, model.output_nodes, card_path, extra=data)
+    card = freeze.freeze_checkpoint_to_file(
+        source, model.output_nodes, out, card_path=card_path, extra=data
+    )
     print(
         f"freeze: {out}: {card['nodes']} nodes, {card['parameters']} parameters, "
         f"sha256 {card['sha256'][:12]}"

@@ -143,3 +143,15 @@ def test_broken_files_give_clear_errors(released, tmp_path):
     data.write_bytes(data.read_bytes()[:100])
     with pytest.raises(TfpersistError, match=r"cannot restore the checkpoint"):
         freeze.freeze_checkpoint(broken, OUTPUTS)
+
+
+def test_streaming_freeze_writes_the_same_bytes_as_the_session_path(released, tmp_path):
+    root, _, _ = released
+    card = freeze.freeze_checkpoint_to_file(
+        root / "checkpoint", OUTPUTS, tmp_path / "streamed.pb", card_path=tmp_path / "streamed.json"
+    )
+    session = freeze.freeze_checkpoint(root / "checkpoint", OUTPUTS)
+    expected = freeze.write(session, tmp_path / "session.pb", OUTPUTS, tmp_path / "session.json")
+    assert (tmp_path / "streamed.pb").read_bytes() == (tmp_path / "session.pb").read_bytes()
+    assert card == expected
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -168,12 +168,17 @@ def cmd_freeze(args) -> int:
     source = Path(args.source)
     if out.resolve() == source.resolve():
         raise UsageError(f"--out {out} is the source itself; choose another path")
-    graph_def, names = freeze.freeze(source, args.output_nodes, dict(args.set))
-    if args.optimize:
-        from tfpersist import optimize
+    card_path = None if args.no_card else out.with_suffix(".json")
+    if freeze.is_checkpoint(source) and args.output_nodes and not args.optimize:
+        names = freeze.node_names(args.output_nodes)
+        card = freeze.freeze_checkpoint_to_file(source, names, out, dict(args.set), card_path)
+    else:
+        graph_def, names = freeze.freeze(source, args.output_nodes, dict(args.set))
+        if args.optimize:
+            from tfpersist import optimize
 
-        graph_def = optimize.optimize(graph_def, names)
-    card = freeze.write(graph_def, out, names, None if args.no_card else out.with_suffix(".json"))
+            graph_def = optimize.optimize(graph_def, names)
+        card = freeze.write(graph_def, out, names, card_path)
     print(
         f"{out}: {card['nodes']} nodes, {card['parameters']} parameters, "
         f"outputs {', '.join(names)}, sha256 {card['sha256'][:12]}"

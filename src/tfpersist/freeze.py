@@ -12,7 +12,7 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from tfpersist import atomic, checkpoints, signature, surgery
+from tfpersist import atomic, checkpoints, signature, streaming, surgery
 from tfpersist.errors import TfpersistError
 from tfpersist.tfcompat import import_tf
 
@@ -187,9 +187,17 @@ def freeze(
             f"{source}' lists likely ones"
         )
     names = node_names(output_nodes)
-    if source.is_file() and not checkpoints.is_checkpoint_file(source):
+    if not is_checkpoint(source):
         return freeze_graph_def(read_graph_def(source), names, values), names
     return freeze_checkpoint(source, names, values), names
+
+
+def is_checkpoint(source: str | Path) -> bool:
+    """A checkpoint dir or prefix (not a SavedModel dir, not a .pb file)."""
+    source = Path(source)
+    if source.is_dir():
+        return not (source / "saved_model.pb").is_file()
+    return not source.is_file() or checkpoints.is_checkpoint_file(source)
 
 
 def freeze_session(sess, output_nodes: list[str] | str):
@@ -258,18 +266,69 @@ def card(graph_def, data: bytes, output_nodes: list[str], extra: dict | None = N
     ``extra`` joins the signature (the pipeline adds the feature columns and the label).
     """
     params, param_bytes = constant_parameters(graph_def)
-    sig = signature.describe_graph_def(graph_def, output_nodes)
+    stats = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "ops": Counter(n.op for n in graph_def.node),
+        "parameters": params,
+        "parameter_bytes": param_bytes,
+    }
+    return card_from(streaming.skeleton(graph_def), stats, output_nodes, extra)
+
+
+def card_from(skeleton, stats: dict, output_nodes: list[str], extra: dict | None) -> dict:
+    """The card from a weightless copy of the graph and what writing it counted."""
+    sig = signature.describe_graph_def(skeleton, output_nodes)
     sig.update(extra or {})
     return {
         "format": "tensorflow.GraphDef",
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "nodes": len(graph_def.node),
-        "ops": dict(sorted(Counter(n.op for n in graph_def.node).items())),
-        "parameters": params,
-        "parameter_bytes": param_bytes,
+        "bytes": stats["bytes"],
+        "sha256": stats["sha256"],
+        "nodes": len(skeleton.node),
+        "ops": dict(sorted(stats["ops"].items())),
+        "parameters": stats["parameters"],
+        "parameter_bytes": stats["parameter_bytes"],
         "signature": sig,
     }
+
+
+def freeze_checkpoint_to_file(
+    source: str | Path,
+    output_nodes: list[str] | str,
+    out: str | Path,
+    values: dict[str, str] | None = None,
+    card_path: str | Path | None = None,
+    extra: dict | None = None,
+) -> dict:
+    """Freeze a checkpoint into ``out`` (and its card); return the card.
+
+    Streams the weights from the checkpoint files tensor by tensor (streaming.py) when the
+    graph allows it, else freezes through a session (``freeze_checkpoint``). Same result.
+    """
+    names = node_names(output_nodes)
+    prefix = checkpoints.resolve(source)
+    meta = read_meta_graph(prefix)
+    restore_op = _op_name(meta.saver_def.restore_op_name)
+    check_nodes(meta.graph_def, names)
+    graph_def = prepare(meta.graph_def, values, [*names, restore_op] if restore_op else names)
+    check_nodes(graph_def, names)
+    pruned = v1.graph_util.extract_sub_graph(graph_def, names)
+    del graph_def, meta
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+        frozen_plan = streaming.plan(pruned, reader)
+        if frozen_plan is None:
+            return write(freeze_checkpoint(prefix, names, values), out, names, card_path, extra)
+        stats = streaming.write(pruned, frozen_plan, reader, out, PROTOBUF_LIMIT)
+    except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: a short .data
+        raise TfpersistError(
+            f"{prefix}: cannot restore the checkpoint ({_first_line(e)}); "
+            ".index/.data are truncated, corrupted or from another graph"
+        ) from None
+    info = card_from(streaming.skeleton(pruned, frozen_plan), stats, names, extra)
+    if card_path is not None:
+        atomic.write_json(card_path, info)
+    return info
 
 
 def write(
