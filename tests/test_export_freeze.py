@@ -155,3 +155,28 @@ def test_streaming_freeze_writes_the_same_bytes_as_the_session_path(released, tm
     assert (tmp_path / "streamed.pb").read_bytes() == (tmp_path / "session.pb").read_bytes()
     assert card == expected
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_large_tensors_are_spliced_byte_exact(tf, tmp_path):
+    """Weights over streaming.SPLICE_BYTES are written from their own buffer: same bytes."""
+    from tfpersist import streaming
+
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 300], name="x")
+        w = v1.get_variable("big/w", [300, 200], initializer=v1.random_normal_initializer(seed=1))
+        b = v1.get_variable("big/b", [200], dtype=tf.float64, initializer=v1.ones_initializer())
+        tf.identity(tf.cast(tf.matmul(x, w), tf.float64) + b, name="out")
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            v1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
+    assert streaming.SPLICE_BYTES < 300 * 200 * 4
+    card = freeze.freeze_checkpoint_to_file(
+        tmp_path, ["out"], tmp_path / "a.pb", card_path=tmp_path / "a.json"
+    )
+    freeze.write(
+        freeze.freeze_checkpoint(tmp_path, ["out"]), tmp_path / "b.pb", ["out"], tmp_path / "b.json"
+    )
+    assert (tmp_path / "a.pb").read_bytes() == (tmp_path / "b.pb").read_bytes()
+    assert card["parameters"] == 300 * 200 + 200

@@ -179,10 +179,9 @@ def cmd_freeze(args) -> int:
 
             graph_def = optimize.optimize(graph_def, names)
         card = freeze.write(graph_def, out, names, card_path)
-    print(
-        f"{out}: {card['nodes']} nodes, {card['parameters']} parameters, "
-        f"outputs {', '.join(names)}, sha256 {card['sha256'][:12]}"
-    )
+    sha = f", sha256 {card['sha256'][:12]}" if card.get("sha256") else ""
+    outputs = ", ".join(names)
+    print(f"{out}: {card['nodes']} nodes, {card['parameters']} parameters, outputs {outputs}{sha}")
     return 0
 
 

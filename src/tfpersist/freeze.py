@@ -300,7 +300,8 @@ def freeze_checkpoint_to_file(
     card_path: str | Path | None = None,
     extra: dict | None = None,
 ) -> dict:
-    """Freeze a checkpoint into ``out`` (and its card); return the card.
+    """Freeze a checkpoint into ``out`` (and its card); return the card (without a card
+    path: its counts, and no sha256).
 
     Streams the weights from the checkpoint files tensor by tensor (streaming.py) when the
     graph allows it, else freezes through a session (``freeze_checkpoint``). Same result.
@@ -319,15 +320,18 @@ def freeze_checkpoint_to_file(
         frozen_plan = streaming.plan(pruned, reader)
         if frozen_plan is None:
             return write(freeze_checkpoint(prefix, names, values), out, names, card_path, extra)
-        stats = streaming.write(pruned, frozen_plan, reader, out, PROTOBUF_LIMIT)
+        stats = streaming.write(
+            pruned, frozen_plan, reader, out, PROTOBUF_LIMIT, digest=card_path is not None
+        )
     except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: a short .data
         raise TfpersistError(
             f"{prefix}: cannot restore the checkpoint ({_first_line(e)}); "
             ".index/.data are truncated, corrupted or from another graph"
         ) from None
+    if card_path is None:  # what the card would say, without the cost of hashing
+        return {"nodes": sum(stats["ops"].values()), **stats}
     info = card_from(streaming.skeleton(pruned, frozen_plan), stats, names, extra)
-    if card_path is not None:
-        atomic.write_json(card_path, info)
+    atomic.write_json(card_path, info)
     return info
 
 

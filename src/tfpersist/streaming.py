@@ -18,6 +18,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tfpersist import atomic
 from tfpersist.errors import TfpersistError
 from tfpersist.tfcompat import import_tf
@@ -25,6 +27,7 @@ from tfpersist.tfcompat import import_tf
 tf = import_tf()
 
 VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
+SPLICE_BYTES = 1 << 16  # tensors this large are written from their own buffer, not copied
 
 
 @dataclass
@@ -96,25 +99,58 @@ def _field(number: int, payload: bytes) -> bytes:
 
 
 def nodes(graph_def, frozen_plan: Plan, reader, stats: dict):
-    """The frozen graph's NodeDefs, variables turned into Consts (values read lazily)."""
+    """The frozen graph's nodes as (NodeDef, weights or None): a variable becomes a Const
+    whose value (read lazily) is spliced in by ``write`` rather than copied into the proto."""
     for node in graph_def.node:
         if node.name in frozen_plan.keys:
-            value = reader.get_tensor(frozen_plan.keys[node.name])
+            value = np.ascontiguousarray(reader.get_tensor(frozen_plan.keys[node.name]))
+            if value.dtype.kind == "f":
+                stats["parameters"] += int(value.size)
+                stats["parameter_bytes"] += int(value.nbytes)
             const = tf.compat.v1.NodeDef(name=node.name, op="Const")
             const.attr["dtype"].type = frozen_plan.dtypes[node.name]
-            const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
-            stats["parameters"] += int(value.size) if value.dtype.kind == "f" else 0
-            stats["parameter_bytes"] += int(value.nbytes) if value.dtype.kind == "f" else 0
+            if value.nbytes < SPLICE_BYTES or value.dtype.byteorder == ">":
+                const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+                yield const, None
+            else:
+                yield const, value
             del value
-            yield const
         elif node.op == "ReadVariableOp" and node.input[0].split(":")[0] in frozen_plan.keys:
             identity = tf.compat.v1.NodeDef(name=node.name, op="Identity")
             identity.input.extend(node.input)
             identity.attr["T"].type = node.attr["dtype"].type
-            yield identity
+            yield identity, None
         else:
             add_default_attrs(node)
-            yield node
+            yield node, None
+
+
+def _const_with_content(const, value: np.ndarray) -> list:
+    """Wire bytes of ``const`` with ``attr["value"]`` = ``value``, its data not copied.
+
+    NodeDef's last field present is attr (5), a map whose entries are written sorted by key:
+    "dtype" < "value". In the value's TensorProto, tensor_content (4) follows dtype (1) and
+    tensor_shape (2) and nothing after it is set. So the bytes are the NodeDef without the
+    "value" entry, then that entry built around the raw little-endian array bytes, exactly
+    as make_tensor_proto + SerializeToString(deterministic=True) would produce them.
+    """
+    from tensorflow.core.framework import tensor_pb2
+
+    tensor = tensor_pb2.TensorProto(dtype=const.attr["dtype"].type)
+    tensor.tensor_shape.CopyFrom(tf.TensorShape(value.shape).as_proto())
+    data = memoryview(value).cast("B")
+    tensor_head = (
+        tensor.SerializeToString(deterministic=True) + _varint(4 << 3 | 2) + _varint(len(data))
+    )
+    attr_len = len(tensor_head) + len(data)
+    attr_head = _varint(8 << 3 | 2) + _varint(attr_len)
+    key = _field(1, b"value")
+    entry_len = len(key) + 1 + len(_varint(len(attr_head) + attr_len)) + len(attr_head) + attr_len
+    entry_head = _varint(5 << 3 | 2) + _varint(entry_len) + key + _varint(2 << 3 | 2)
+    entry_head += _varint(len(attr_head) + attr_len) + attr_head + tensor_head
+    body = const.SerializeToString(deterministic=True)
+    node_len = len(body) + len(entry_head) + len(data)
+    return [_varint(1 << 3 | 2) + _varint(node_len) + body + entry_head, data]
 
 
 def add_default_attrs(node) -> None:
@@ -128,34 +164,42 @@ def add_default_attrs(node) -> None:
             node.attr[attr.name].CopyFrom(attr.default_value)
 
 
-def write(graph_def, frozen_plan: Plan, reader, path: str | Path, limit: int) -> dict:
-    """Stream the frozen graph to ``path`` (atomically); return sha256, bytes, op counts."""
+def write(
+    graph_def, frozen_plan: Plan, reader, path: str | Path, limit: int, digest: bool = True
+) -> dict:
+    """Stream the frozen graph to ``path`` (atomically); return sha256 (when ``digest``),
+    bytes, op counts and parameters."""
     from collections import Counter
 
-    digest = hashlib.sha256()
+    sha = hashlib.sha256() if digest else None
     stats = {"parameters": 0, "parameter_bytes": 0, "bytes": 0, "ops": Counter()}
     with atomic.open_for_write(path) as f:
 
-        def emit(chunk: bytes) -> None:
-            stats["bytes"] += len(chunk)
-            if stats["bytes"] > limit:
-                raise TfpersistError(
-                    "the frozen graph would be over protobuf's 2 GiB limit for a GraphDef; "
-                    "keep this model as a SavedModel or checkpoint instead"
-                )
-            digest.update(chunk)
-            f.write(chunk)
+        def emit(*chunks) -> None:
+            for chunk in chunks:
+                stats["bytes"] += len(chunk)
+                if stats["bytes"] > limit:
+                    raise TfpersistError(
+                        "the frozen graph would be over protobuf's 2 GiB limit for a GraphDef; "
+                        "keep this model as a SavedModel or checkpoint instead"
+                    )
+                if sha is not None:
+                    sha.update(chunk)
+                f.write(chunk)
 
-        for node in nodes(graph_def, frozen_plan, reader, stats):
+        for node, value in nodes(graph_def, frozen_plan, reader, stats):
             stats["ops"][node.op] += 1
-            emit(_field(1, node.SerializeToString(deterministic=True)))
+            if value is None:
+                emit(_field(1, node.SerializeToString(deterministic=True)))
+            else:
+                emit(*_const_with_content(node, value))
         # Always present, as convert_variables_to_constants leaves it: same bytes either way.
         emit(_field(2, graph_def.library.SerializeToString(deterministic=True)))
         if graph_def.version:
             emit(_varint(3 << 3) + _varint(graph_def.version))
         if graph_def.versions.ByteSize():
             emit(_field(4, graph_def.versions.SerializeToString(deterministic=True)))
-    stats["sha256"] = digest.hexdigest()
+    stats["sha256"] = sha.hexdigest() if sha is not None else None
     return stats
 
 
