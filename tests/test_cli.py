@@ -334,3 +334,21 @@ def test_help_does_not_import_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().endswith("False")
+
+
+def test_freezing_through_a_session_refuses_graphs_that_write_files(tf, tmp_path):
+    """The session path runs part of the graph (restore, variable reads): checked first."""
+    v1 = tf.compat.v1
+    target = tmp_path / "written"
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 2], name="x")
+        w = v1.get_variable("w", [2, 2])
+        with tf.control_dependencies([tf.io.write_file(str(target), "pwned")]):
+            tf.matmul(x, w.read_value(), name="y")
+        with v1.Session(graph=graph) as sess:
+            sess.run(w.initializer)
+            v1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
+    with pytest.raises(freeze.TfpersistError, match=r"refusing to run .*\(WriteFile\)"):
+        freeze.freeze_checkpoint(tmp_path, ["y"])
+    assert not target.exists()

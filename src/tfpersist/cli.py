@@ -79,11 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--optimize",
         action="store_true",
-        help="strip training-only nodes, fold constants and batch norm",
+        help="strip training-only nodes and fold batch norm into the layer before it",
     )
     p.add_argument(
         "--no-card", action="store_true", help="do not write the JSON card beside the .pb"
     )
+    p.add_argument("--allow-unsafe-ops", action="store_true", help=UNSAFE_HELP)
 
     p = sub.add_parser("inspect", help="list a model's inputs, likely outputs, ops and parameters")
     p.add_argument("path", help=".pb, checkpoint dir or prefix, or SavedModel dir")
@@ -171,9 +172,13 @@ def cmd_freeze(args) -> int:
     card_path = None if args.no_card else out.with_suffix(".json")
     if freeze.is_checkpoint(source) and args.output_nodes and not args.optimize:
         names = freeze.node_names(args.output_nodes)
-        card = freeze.freeze_checkpoint_to_file(source, names, out, dict(args.set), card_path)
+        card = freeze.freeze_checkpoint_to_file(
+            source, names, out, dict(args.set), card_path, allow_unsafe_ops=args.allow_unsafe_ops
+        )
     else:
-        graph_def, names = freeze.freeze(source, args.output_nodes, dict(args.set))
+        graph_def, names = freeze.freeze(
+            source, args.output_nodes, dict(args.set), args.allow_unsafe_ops
+        )
         if args.optimize:
             from tfpersist import optimize
 

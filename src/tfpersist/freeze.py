@@ -12,7 +12,7 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from tfpersist import atomic, checkpoints, signature, streaming, surgery
+from tfpersist import atomic, checkpoints, safety, signature, streaming, surgery
 from tfpersist.errors import TfpersistError
 from tfpersist.tfcompat import import_tf
 
@@ -80,13 +80,18 @@ def prepare(graph_def, values: dict[str, str] | None, keep: list[str]):
 
 
 def freeze_checkpoint(
-    source: str | Path, output_nodes: list[str] | str, values: dict[str, str] | None = None
+    source: str | Path,
+    output_nodes: list[str] | str,
+    values: dict[str, str] | None = None,
+    allow_unsafe_ops: bool = False,
 ):
     """Freeze a checkpoint directory or prefix into a GraphDef keeping ``output_nodes``.
 
     The training graph from the ``.meta`` is cleaned first (``prepare``: devices cleared,
     ``values`` and placeholder defaults pinned, dead ``tf.cond`` branches pruned), then the
-    variables are restored with the checkpoint's own saver and folded into constants.
+    variables are restored with the checkpoint's own saver and folded into constants. That
+    runs part of the graph, so ops that touch files or run Python are refused there first
+    (safety.py) unless ``allow_unsafe_ops``.
     """
     names = node_names(output_nodes)
     prefix = checkpoints.resolve(source)
@@ -96,8 +101,12 @@ def freeze_checkpoint(
         raise TfpersistError(f"{prefix}.meta: has no saver; cannot restore its variables")
     graph_def = meta.graph_def
     check_nodes(graph_def, names)
-    graph_def = prepare(graph_def, values, [*names, _op_name(saver_def.restore_op_name)])
+    restore_op = _op_name(saver_def.restore_op_name)
+    graph_def = prepare(graph_def, values, [*names, restore_op])
     check_nodes(graph_def, names)
+    if not allow_unsafe_ops:
+        safety.check(graph_def, names, str(prefix))
+        safety.check(graph_def, [restore_op], f"{prefix} (its restore op)", safety.SAVER_OPS)
     graph = tf.Graph()
     with graph.as_default():
         try:
@@ -173,6 +182,7 @@ def freeze(
     source: str | Path,
     output_nodes: list[str] | str | None = None,
     values: dict[str, str] | None = None,
+    allow_unsafe_ops: bool = False,
 ):
     """Freeze any source: checkpoint dir or prefix, SavedModel dir, or frozen .pb.
 
@@ -189,7 +199,7 @@ def freeze(
     names = node_names(output_nodes)
     if not is_checkpoint(source):
         return freeze_graph_def(read_graph_def(source), names, values), names
-    return freeze_checkpoint(source, names, values), names
+    return freeze_checkpoint(source, names, values, allow_unsafe_ops), names
 
 
 def is_checkpoint(source: str | Path) -> bool:
@@ -299,6 +309,7 @@ def freeze_checkpoint_to_file(
     values: dict[str, str] | None = None,
     card_path: str | Path | None = None,
     extra: dict | None = None,
+    allow_unsafe_ops: bool = False,
 ) -> dict:
     """Freeze a checkpoint into ``out`` (and its card); return the card (without a card
     path: its counts, and no sha256).
@@ -319,7 +330,8 @@ def freeze_checkpoint_to_file(
         reader = tf.train.load_checkpoint(str(prefix))
         frozen_plan = streaming.plan(pruned, reader)
         if frozen_plan is None:
-            return write(freeze_checkpoint(prefix, names, values), out, names, card_path, extra)
+            frozen = freeze_checkpoint(prefix, names, values, allow_unsafe_ops)
+            return write(frozen, out, names, card_path, extra)
         stats = streaming.write(
             pruned, frozen_plan, reader, out, PROTOBUF_LIMIT, digest=card_path is not None
         )
@@ -341,6 +353,7 @@ def write(
     output_nodes: list[str],
     card_path: str | Path | None = None,
     extra: dict | None = None,
+    allow_unsafe_ops: bool = False,
 ) -> dict:
     """Write the .pb (and its card) atomically; return the card."""
     data = serialize(graph_def)

@@ -33,7 +33,6 @@ CONTROL_FLOW_OPS = {
     "Case": "case (v2)",
     "StatelessCase": "case (v2)",
 }
-_SAVER_OPS = {"SaveV2", "RestoreV2", "MergeV2Checkpoints", "ShardedFilename", "Save", "Restore"}
 _NOT_OUTPUTS = {
     "NoOp",
     "Assign",
@@ -120,7 +119,7 @@ def _inspect_checkpoint(path: Path) -> dict:
     meta = freeze.read_meta_graph(prefix)
     summary = graph_summary(meta.graph_def)
     # A checkpoint's own saver reads and writes its files by design.
-    summary["unsafe_ops"] = [o for o in summary["unsafe_ops"] if o not in _SAVER_OPS]
+    summary["unsafe_ops"] = [o for o in summary["unsafe_ops"] if o not in safety.SAVER_OPS]
     try:
         reader = tf.train.load_checkpoint(str(prefix))
         shapes = reader.get_variable_to_shape_map()

@@ -95,9 +95,26 @@ def ops_in(graph_def, outputs: list[str] | None = None) -> set[str]:
     return ops
 
 
-def check(graph_def, outputs: list[str] | None, source: str) -> None:
-    """Refuse (one line) when computing ``outputs`` would run an unsafe op."""
-    bad = sorted(ops_in(graph_def, outputs) & UNSAFE_OPS)
+# A checkpoint's own saver reads and writes its files by design: allowed on its restore path.
+SAVER_OPS = frozenset(
+    {
+        "SaveV2",
+        "RestoreV2",
+        "MergeV2Checkpoints",
+        "ShardedFilename",
+        "Save",
+        "Restore",
+        "RestoreSlice",
+        "SaveSlices",
+    }
+)
+
+
+def check(
+    graph_def, outputs: list[str] | None, source: str, allowed: frozenset = frozenset()
+) -> None:
+    """Refuse (one line) when computing ``outputs`` would run an unsafe op not ``allowed``."""
+    bad = sorted(ops_in(graph_def, outputs) & (UNSAFE_OPS - allowed))
     if bad:
         raise TfpersistError(
             f"{source}: refusing to run a graph with ops that touch files or run Python "
