@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tfpersist import checkpoints, freeze, signature
+from tfpersist.evaluation import max_abs_diff
 from tfpersist.runner import Runner
 from tfpersist.tfcompat import import_tf
 from tfpersist.versions import Version, digest
@@ -36,7 +37,7 @@ def weight_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict:
     """Max abs difference over variables both sides hold with the same shape."""
     common = [n for n in a if n in b and np.shape(a[n]) == np.shape(b[n])]
     diffs = {
-        n: float(np.max(np.abs(np.asarray(a[n], np.float64) - np.asarray(b[n], np.float64))))
+        n: max_abs_diff(a[n], b[n])
         for n in common
         if np.size(a[n]) and np.issubdtype(np.asarray(a[n]).dtype, np.number)
     }
@@ -57,10 +58,7 @@ def output_distance(
     """Max abs difference of each output on the rows of ``x``."""
     out_a = a.run(x, input_node, output_nodes)
     out_b = b.run(x, input_node, output_nodes)
-    return {
-        n: float(np.max(np.abs(out_a[n].astype(np.float64) - out_b[n].astype(np.float64))))
-        for n in output_nodes
-    }
+    return {n: max_abs_diff(out_a[n], out_b[n]) for n in output_nodes}
 
 
 # -- tfpersist compare ---------------------------------------------------------------------
@@ -82,23 +80,10 @@ class Model:
     size: int
 
 
-def _card(path: Path) -> dict | None:
-    candidates = [path / "signature.json"] if path.is_dir() else [path.with_suffix(".json")]
-    for candidate in candidates:
-        try:
-            card = json.loads(candidate.read_text())
-        except (OSError, ValueError):
-            continue
-        sig = card.get("signature", card)
-        if isinstance(sig, dict) and "inputs" in sig and "outputs" in sig:
-            return sig
-    return None
-
-
 def load_model(version: Version, output_nodes: list[str] | None = None) -> Model:
     """Freeze ``version`` in memory (a .pb is read as is) with the names its card gives."""
     path = version.path
-    card = _card(path)
+    card = signature.beside(path)
     outputs = output_nodes or ([o["name"] for o in card["outputs"]] if card else None)
     if path.is_dir() and (path / "saved_model.pb").is_file():
         kind = "SavedModel"
@@ -142,7 +127,7 @@ def _weights(a: Model, b: Model) -> dict:
         if wa[name].shape != wb[name].shape:
             continue
         diff = wa[name].astype(np.float64) - wb[name].astype(np.float64)
-        max_abs = float(np.max(np.abs(diff))) if diff.size else 0.0
+        max_abs = max_abs_diff(wa[name], wb[name])
         if max_abs > 0:
             norm = float(np.linalg.norm(wa[name].astype(np.float64)))
             rel = float(np.linalg.norm(diff)) / norm if norm > 0 else float("inf")
@@ -201,8 +186,7 @@ def _behaviour(a: Model, b: Model, x, y, source: str, allow_unsafe_ops: bool) ->
     result: dict = {"data": source, "rows": len(x), "max_abs": {}}
     for name in a.outputs:
         if name in out_b and out_a[name].shape == out_b[name].shape:
-            d = np.abs(out_a[name].astype(np.float64) - out_b[name].astype(np.float64))
-            result["max_abs"][name] = float(d.max()) if d.size else 0.0
+            result["max_abs"][name] = max_abs_diff(out_a[name], out_b[name])
     ca, cb = _class_output(a, out_a), _class_output(b, out_b)
     if ca is not None and cb is not None:
         result["equal_predictions"] = float((ca == cb).mean())

@@ -25,13 +25,15 @@ def classification_metrics(
     }
 
 
-def agreement(frozen: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> dict:
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest absolute elementwise difference (0 for empty arrays), in float64."""
+    diff = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    return float(diff.max()) if diff.size else 0.0
+
+
+def agreement(frozen: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
     """How far the frozen model's outputs are from the checkpoint's (0 when folded exactly)."""
-    result = {}
-    for name, value in frozen.items():
-        diff = np.abs(value.astype(np.float64) - reference[name].astype(np.float64))
-        result[name] = {"max_abs_diff": float(diff.max()) if diff.size else 0.0}
-    return result
+    return max(max_abs_diff(value, reference[name]) for name, value in frozen.items())
 
 
 def confusion_rows(labels: np.ndarray, predictions: np.ndarray) -> pd.DataFrame:

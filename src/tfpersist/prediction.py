@@ -8,30 +8,19 @@ placeholder, and the nodes nothing consumes.
 from __future__ import annotations
 
 import io
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tfpersist import atomic, data, freeze, inspection
+from tfpersist import atomic, data, freeze, inspection, signature
 from tfpersist.errors import TfpersistError
 from tfpersist.runner import Runner
 
 
-def read_card(model: Path) -> dict | None:
-    path = model.with_suffix(".json")
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return card if isinstance(card, dict) and "signature" in card else None
-
-
-def default_names(graph_def, card: dict | None, input_node: str | None, outputs: list[str] | None):
-    if card:
-        sig = card["signature"]
+def default_names(graph_def, sig: dict | None, input_node: str | None, outputs: list[str] | None):
+    if sig:
         input_node = input_node or sig["inputs"][0]["name"]
         outputs = outputs or [o["name"] for o in sig["outputs"]]
     summary = inspection.graph_summary(graph_def)
@@ -50,7 +39,7 @@ def default_names(graph_def, card: dict | None, input_node: str | None, outputs:
     return input_node, freeze.node_names(outputs)
 
 
-def read_inputs(path: Path, card: dict | None) -> np.ndarray:
+def read_inputs(path: Path, sig: dict | None) -> np.ndarray:
     if not path.is_file():
         raise TfpersistError(f"{path}: no such input file; expected a .csv or .npy")
     if path.suffix == ".npy":
@@ -59,7 +48,7 @@ def read_inputs(path: Path, card: dict | None) -> np.ndarray:
         except (ValueError, OSError) as e:
             raise TfpersistError(f"{path}: not a readable .npy array ({e})") from None
     table = data.read_csv(path)
-    features = (card or {}).get("signature", {}).get("features")
+    features = (sig or {}).get("features")
     if features:
         missing = [c for c in features if c not in table.columns]
         if missing:
@@ -116,9 +105,9 @@ def predict_file(
 ) -> dict:
     model, inputs = Path(model), Path(inputs)
     graph_def = freeze.read_graph_def(model)
-    card = read_card(model)
-    input_node, outputs = default_names(graph_def, card, input_node, output_nodes)
-    x = read_inputs(inputs, card)
+    sig = signature.beside(model)
+    input_node, outputs = default_names(graph_def, sig, input_node, output_nodes)
+    x = read_inputs(inputs, sig)
     with Runner.from_graph_def(graph_def, str(model)) as runner:
         runner.allow_unsafe_ops = allow_unsafe_ops
         result = runner.run(x, input_node, outputs, batch_size)

@@ -213,15 +213,15 @@ def _weights_part(repo: Path, rev: str, out: str, rebuilt: Path, tmp: Path) -> s
 
 
 def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path, tmp: Path) -> str:
-    import json
-
-    from tfpersist import compare, data
+    from tfpersist import compare, data, signature
     from tfpersist.runner import Runner
 
     committed = fetch_committed(repo, rev, out, [], tmp) / rebuilt.name
-    card = json.loads(rebuilt.with_suffix(".json").read_text())
-    input_node = card["signature"]["inputs"][0]["name"]
-    outputs = [o["name"] for o in card["signature"]["outputs"]]
+    sig = signature.beside(rebuilt)
+    if sig is None:
+        return f"{out}: no card beside it to say which outputs to compare"
+    input_node = sig["inputs"][0]["name"]
+    outputs = [o["name"] for o in sig["outputs"]]
     prepared = clone_dir / "data" / "prepared"
     x, _ = data.load_split(prepared / "test.csv", data.read_schema(prepared))
     with Runner.from_frozen(committed) as a, Runner.from_frozen(rebuilt) as b:

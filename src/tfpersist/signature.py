@@ -6,6 +6,9 @@ card, so tools (and people) know the node names, dtypes and shapes without openi
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from tfpersist.tfcompat import import_tf
 
 
@@ -39,3 +42,18 @@ def describe_graph_def(graph_def, outputs: list[str]) -> dict:
     with graph.as_default():
         tf.import_graph_def(graph_def, name="")
     return describe(graph, placeholders(graph_def), outputs)
+
+
+def beside(path: str | Path) -> dict | None:
+    """The signature written next to a model: ``model.json`` beside ``model.pb`` (its
+    "signature"), or ``signature.json`` in a release checkpoint directory; None if absent."""
+    path = Path(path)
+    candidate = path / "signature.json" if path.is_dir() else path.with_suffix(".json")
+    try:
+        card = json.loads(candidate.read_text())
+    except (OSError, ValueError):
+        return None
+    sig = card.get("signature", card) if isinstance(card, dict) else None
+    if isinstance(sig, dict) and "inputs" in sig and "outputs" in sig:
+        return sig
+    return None
