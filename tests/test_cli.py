@@ -116,47 +116,14 @@ def test_tflite_accepts_the_frozen_graphs(tf, foreign, frozen):
 
 
 def test_training_flag_pinned_explicitly_and_bad_pins(foreign, tmp_path, capsys):
-    out = tmp_path / "bn.pb"
-    assert (
-        tfpersist(
-            "freeze",
-            foreign / "bn_cond_v1",
-            "--output-nodes",
-            "logits",
-            "--set",
-            "is_training=false",
-            "--out",
-            out,
-        )
-        == 0
-    )
-    assert (
-        tfpersist(
-            "freeze",
-            foreign / "bn_cond_v1",
-            "--output-nodes",
-            "logits",
-            "--set",
-            "is_trainin=false",
-            "--out",
-            tmp_path / "x.pb",
-        )
-        == 1
-    )
+    def freeze_bn(pin: str, out: Path) -> int:
+        bn = foreign / "bn_cond_v1"
+        return tfpersist("freeze", bn, "--output-nodes", "logits", "--set", pin, "--out", out)
+
+    assert freeze_bn("is_training=false", tmp_path / "bn.pb") == 0
+    assert freeze_bn("is_trainin=false", tmp_path / "x.pb") == 1
     assert "--set is_trainin: 'is_trainin' is not in the graph" in capsys.readouterr().err
-    assert (
-        tfpersist(
-            "freeze",
-            foreign / "bn_cond_v1",
-            "--output-nodes",
-            "logits",
-            "--set",
-            "is_training=maybe",
-            "--out",
-            tmp_path / "x.pb",
-        )
-        == 1
-    )
+    assert freeze_bn("is_training=maybe", tmp_path / "x.pb") == 1
     assert "cannot read 'maybe' as bool" in capsys.readouterr().err
     assert tfpersist("freeze", foreign / "bn_cond_v1", "--set", "novalue") == 2
     assert not (tmp_path / "x.pb").exists()

@@ -51,7 +51,7 @@ def test_batches_are_a_pure_function_of_seed_and_step():
 
 def test_training_writes_checkpoints_best_and_logs(tmp_path, splits):
     result = fit(tmp_path, splits)
-    assert result.step == result.total_steps == 12 and result.resumed_from is None
+    assert result.step == 12 and result.resumed_from is None
     assert checkpoints.state_paths(tmp_path) == [
         tmp_path / "model.ckpt-8",
         tmp_path / "model.ckpt-12",

@@ -94,16 +94,25 @@ def freeze_checkpoint(
     (safety.py) unless ``allow_unsafe_ops``.
     """
     names = node_names(output_nodes)
+    prefix, saver_def, graph_def = _prepared_checkpoint(source, names, values)
+    return _freeze_in_session(prefix, saver_def, graph_def, names, allow_unsafe_ops)
+
+
+def _prepared_checkpoint(source, names: list[str], values: dict[str, str] | None):
+    """(prefix, saver_def, the .meta graph after ``prepare``) for a checkpoint."""
     prefix = checkpoints.resolve(source)
     meta = read_meta_graph(prefix)
-    saver_def = meta.saver_def
+    restore_op = _op_name(meta.saver_def.restore_op_name)
+    check_nodes(meta.graph_def, names)
+    graph_def = prepare(meta.graph_def, values, [*names, restore_op] if restore_op else names)
+    check_nodes(graph_def, names)
+    return prefix, meta.saver_def, graph_def
+
+
+def _freeze_in_session(prefix: Path, saver_def, graph_def, names: list[str], allow_unsafe_ops):
     if not saver_def.restore_op_name:
         raise TfpersistError(f"{prefix}.meta: has no saver; cannot restore its variables")
-    graph_def = meta.graph_def
-    check_nodes(graph_def, names)
     restore_op = _op_name(saver_def.restore_op_name)
-    graph_def = prepare(graph_def, values, [*names, restore_op])
-    check_nodes(graph_def, names)
     if not allow_unsafe_ops:
         safety.check(graph_def, names, str(prefix))
         safety.check(graph_def, [restore_op], f"{prefix} (its restore op)", safety.SAVER_OPS)
@@ -117,16 +126,17 @@ def freeze_checkpoint(
             ) from None
         with v1.Session(graph=graph) as sess:
             try:
-                sess.run(
-                    _op_name(saver_def.restore_op_name),
-                    {saver_def.filename_tensor_name: str(prefix)},
-                )
+                sess.run(restore_op, {saver_def.filename_tensor_name: str(prefix)})
             except (tf.errors.OpError, ValueError) as e:
-                raise TfpersistError(
-                    f"{prefix}: cannot restore the checkpoint ({_first_line(e)}); "
-                    ".index/.data are truncated, corrupted or from another graph"
-                ) from None
+                raise _unreadable(prefix, e) from None
             return freeze_session(sess, names)
+
+
+def _unreadable(prefix: Path, error: BaseException) -> TfpersistError:
+    return TfpersistError(
+        f"{prefix}: cannot restore the checkpoint ({_first_line(error)}); "
+        ".index/.data are truncated, corrupted or from another graph"
+    )
 
 
 def _op_name(name: str) -> str:
@@ -318,28 +328,19 @@ def freeze_checkpoint_to_file(
     graph allows it, else freezes through a session (``freeze_checkpoint``). Same result.
     """
     names = node_names(output_nodes)
-    prefix = checkpoints.resolve(source)
-    meta = read_meta_graph(prefix)
-    restore_op = _op_name(meta.saver_def.restore_op_name)
-    check_nodes(meta.graph_def, names)
-    graph_def = prepare(meta.graph_def, values, [*names, restore_op] if restore_op else names)
-    check_nodes(graph_def, names)
+    prefix, saver_def, graph_def = _prepared_checkpoint(source, names, values)
     pruned = v1.graph_util.extract_sub_graph(graph_def, names)
-    del graph_def, meta
     try:
         reader = tf.train.load_checkpoint(str(prefix))
         frozen_plan = streaming.plan(pruned, reader)
         if frozen_plan is None:
-            frozen = freeze_checkpoint(prefix, names, values, allow_unsafe_ops)
+            frozen = _freeze_in_session(prefix, saver_def, graph_def, names, allow_unsafe_ops)
             return write(frozen, out, names, card_path, extra)
         stats = streaming.write(
             pruned, frozen_plan, reader, out, PROTOBUF_LIMIT, digest=card_path is not None
         )
     except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: a short .data
-        raise TfpersistError(
-            f"{prefix}: cannot restore the checkpoint ({_first_line(e)}); "
-            ".index/.data are truncated, corrupted or from another graph"
-        ) from None
+        raise _unreadable(prefix, e) from None
     if card_path is None:  # what the card would say, without the cost of hashing
         return {"nodes": sum(stats["ops"].values()), **stats}
     info = card_from(streaming.skeleton(pruned, frozen_plan), stats, names, extra)

@@ -51,8 +51,7 @@ class Split:
 
 @dataclass(frozen=True)
 class Result:
-    step: int
-    total_steps: int
+    step: int  # the last step: train.epochs × batches per epoch
     resumed_from: int | None
     best_step: int | None
     best_val_accuracy: float
@@ -305,7 +304,7 @@ def train(
             complete = save(train_dir, complete, params.max_to_keep, step)
         bar.close()
     best_step = checkpoints.step_of(best[-1]) if best else None
-    return Result(total, total, start if start else None, best_step, best_acc)
+    return Result(total, start if start else None, best_step, best_acc)
 
 
 def _evaluate(sess, g: _Graph, split: Split, batch_size: int = 1024) -> tuple[float, float]:
