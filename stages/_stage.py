@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from tfpersist.errors import TfpersistError
+from tfpersist.errors import TfpersistError, unexpected
 
 PARAMS = Path("params.yaml")
 
@@ -49,3 +49,8 @@ def run(main: Callable[[list[str]], None]) -> None:
     except KeyboardInterrupt:
         print(f"{stage}: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as e:  # a bug, or a failure nobody foresaw: still one line
+        if os.environ.get("TFPERSIST_DEBUG") == "1":
+            raise
+        print(f"{stage}: error: {unexpected(e)}", file=sys.stderr)
+        sys.exit(1)

@@ -22,8 +22,8 @@ def main(argv: list[str]) -> None:
 
     release = json.loads((Path(source) / export.SIGNATURE).read_text())
     data = {k: release[k] for k in ("features", "label", "num_classes") if k in release}
-    card = freeze.freeze_checkpoint_to_file(
-        source, model.output_nodes, out, card_path=card_path, extra=data
+    card, _ = freeze.freeze_to_file(
+        source, out, model.output_nodes, card_path=card_path, extra=data
     )
     print(
         f"freeze: {out}: {card['nodes']} nodes, {card['parameters']} parameters, "

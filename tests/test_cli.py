@@ -231,7 +231,7 @@ def test_predict_round_trips(foreign, frozen, tmp_path, capsys):
         (
             ["freeze", "{empty}", "--output-nodes", "a"],
             1,
-            r"no 'checkpoint' state file in this directory",
+            r"empty: a directory with neither a SavedModel .* nor a checkpoint",
         ),
         (
             ["freeze", "{nometa}/model.ckpt-0", "--output-nodes", "a"],

@@ -147,8 +147,8 @@ def test_broken_files_give_clear_errors(released, tmp_path):
 
 def test_streaming_freeze_writes_the_same_bytes_as_the_session_path(released, tmp_path):
     root, _, _ = released
-    card = freeze.freeze_checkpoint_to_file(
-        root / "checkpoint", OUTPUTS, tmp_path / "streamed.pb", card_path=tmp_path / "streamed.json"
+    card, _ = freeze.freeze_to_file(
+        root / "checkpoint", tmp_path / "streamed.pb", OUTPUTS, card_path=tmp_path / "streamed.json"
     )
     session = freeze.freeze_checkpoint(root / "checkpoint", OUTPUTS)
     expected = freeze.write(session, tmp_path / "session.pb", OUTPUTS, tmp_path / "session.json")
@@ -172,8 +172,8 @@ def test_large_tensors_are_spliced_byte_exact(tf, tmp_path):
             sess.run(v1.global_variables_initializer())
             v1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
     assert streaming.SPLICE_BYTES < 300 * 200 * 4
-    card = freeze.freeze_checkpoint_to_file(
-        tmp_path, ["out"], tmp_path / "a.pb", card_path=tmp_path / "a.json"
+    card, _ = freeze.freeze_to_file(
+        tmp_path, tmp_path / "a.pb", ["out"], card_path=tmp_path / "a.json"
     )
     freeze.write(
         freeze.freeze_checkpoint(tmp_path, ["out"]), tmp_path / "b.pb", ["out"], tmp_path / "b.json"

@@ -1,7 +1,8 @@
 """TF1 checkpoints on disk: find the complete ones, resolve a directory or prefix, check files.
 
 A checkpoint ``PREFIX`` is complete when ``PREFIX.index``, its ``PREFIX.data-*`` shards and
-``PREFIX.meta`` all exist. ``Saver.save`` writes the ``checkpoint`` state file *before* the
+``PREFIX.meta`` all exist (or, for the V1 format, ``Saver(write_version=V1)``: the single file
+``PREFIX`` or its shards ``PREFIX-00000-of-0000N``, and ``PREFIX.meta``). ``Saver.save`` writes the ``checkpoint`` state file *before* the
 ``.meta``, so a crash can leave the state file naming an incomplete prefix: readers here skip
 it in favour of the newest complete one. No TensorFlow import: the state file is plain text.
 """
@@ -47,9 +48,27 @@ def _any_file(prefix: Path) -> bool:
     return any(prefix.parent.glob(f"{glob_escape(prefix.name)}.*"))
 
 
+def is_v1_prefix(path: str | Path) -> bool:
+    """True for a V1-format checkpoint: ``PREFIX`` (or its V1 shards) beside ``PREFIX.meta``."""
+    path = Path(path)
+    return _exists(path, ".meta") and (path.is_file() or bool(_v1_shards(path)))
+
+
+def _v1_shards(prefix: Path) -> list[Path]:
+    return list(prefix.parent.glob(f"{glob_escape(prefix.name)}-?????-of-?????"))
+
+
+def prefix_exists(path: str | Path) -> bool:
+    """Whether any file starts with ``path`` (a checkpoint prefix such as model.ckpt-1200)."""
+    path = Path(path)
+    return bool(list(path.parent.glob(f"{glob_escape(path.name)}*")))
+
+
 def missing_files(prefix: str | Path) -> list[str]:
     """Which of a checkpoint's files are absent (empty list: complete)."""
     prefix = Path(prefix)
+    if is_v1_prefix(prefix):
+        return []
     missing = [f"{prefix.name}{ext}" for ext in (".index", ".meta") if not _exists(prefix, ext)]
     if not list(prefix.parent.glob(f"{glob_escape(prefix.name)}.data-*-of-*")):
         missing.insert(1, f"{prefix.name}.data-00000-of-00001")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import checkpoints, freeze, signature
+from tfpersist import checkpoints, formats, freeze, signature
 from tfpersist.evaluation import max_abs_diff
 from tfpersist.runner import Runner
 from tfpersist.tfcompat import import_tf
@@ -85,16 +85,12 @@ def load_model(version: Version, output_nodes: list[str] | None = None) -> Model
     path = version.path
     card = signature.beside(path)
     outputs = output_nodes or ([o["name"] for o in card["outputs"]] if card else None)
-    if path.is_dir() and (path / "saved_model.pb").is_file():
-        kind = "SavedModel"
-    elif path.is_file() and not checkpoints.is_checkpoint_file(path):
-        kind = "frozen GraphDef"
+    kind = formats.detect(path)
+    if kind == formats.GRAPH_DEF:
         if not outputs:
             from tfpersist import inspection
 
             outputs = inspection.graph_summary(freeze.read_graph_def(path))["likely_outputs"]
-    else:
-        kind = "TF1 checkpoint"
     graph_def, names = freeze.freeze(path, outputs)
     inputs = signature.placeholders(graph_def)
     input_node = card["inputs"][0]["name"] if card else (inputs[0] if len(inputs) == 1 else None)

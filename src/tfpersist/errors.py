@@ -14,3 +14,17 @@ class TfpersistError(Exception):
 
 class UsageError(TfpersistError):
     """Wrong command-line usage (exit status 2 rather than 1)."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (TF's OpErrors carry it in ``message``)."""
+    text = getattr(error, "message", None) or str(error) or type(error).__name__
+    return text.strip().splitlines()[0][:300]
+
+
+def unexpected(error: BaseException) -> str:
+    """The one line shown for an exception that is not a TfpersistError."""
+    return (
+        f"unexpected {type(error).__name__}: {first_line(error)} "
+        "(rerun with TFPERSIST_DEBUG=1 or --debug for the traceback, and please report it)"
+    )

@@ -10,10 +10,20 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from tfpersist import atomic, checkpoints, safety, signature, streaming, surgery
-from tfpersist.errors import TfpersistError
+from tfpersist import (
+    atomic,
+    checkpoints,
+    formats,
+    safety,
+    saved_models,
+    signature,
+    streaming,
+    surgery,
+)
+from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -60,23 +70,63 @@ def read_meta_graph(prefix: Path):
         meta.ParseFromString(Path(f"{prefix}.meta").read_bytes())
     except Exception as e:  # DecodeError
         raise TfpersistError(
-            f"{prefix}.meta: not a readable MetaGraphDef ({_first_line(e)})"
+            f"{prefix}.meta: not a readable MetaGraphDef ({first_line(e)})"
         ) from None
     return meta
 
 
-def prepare(graph_def, values: dict[str, str] | None, keep: list[str]):
+def prepare(graph_def, values: dict[str, str] | None, keep: list[str], live=()):
     """The surgery every source gets before freezing; returns the edited GraphDef.
 
-    Devices cleared; ``values`` and placeholder defaults pinned; TF2 conditionals lowered
-    and dead ``tf.cond`` branches pruned, keeping the nodes in ``keep``.
+    Devices cleared; ``values`` and placeholder defaults pinned (except the placeholders in
+    ``live``); TF2 conditionals lowered and dead ``tf.cond`` branches pruned, keeping the
+    nodes in ``keep``.
     """
     surgery.clear_devices(graph_def)
-    surgery.pin(graph_def, values or {})
+    surgery.pin(graph_def, values or {}, live)
     graph_def = surgery.lower_functional_conditionals(graph_def, keep)
     surgery.clear_devices(graph_def)  # lowering adds colocation attributes
     surgery.prune_dead_branches(graph_def)
     return graph_def
+
+
+@dataclass
+class Source:
+    """A graph ready to freeze: pinned, pruned, its variables still to be folded in.
+
+    ``prefix`` and ``saver_def`` say where the variables' values are (None for a graph
+    without variables, such as a .pb).
+    """
+
+    what: str  # for messages: the checkpoint prefix, SavedModel or .pb path
+    graph_def: object  # the prepared graph (every node; the saver's restore op kept)
+    names: list[str]  # output node names
+    prefix: Path | None = None
+    saver_def: object | None = None
+
+    @property
+    def pruned(self):
+        """Only what the outputs need."""
+        return v1.graph_util.extract_sub_graph(self.graph_def, self.names)
+
+
+def _prepared(what, graph_def, names, values, live, prefix=None, saver_def=None) -> Source:
+    """Check names, prepare the graph, and refuse outputs that freezing would change."""
+    check_nodes(graph_def, names)
+    restore_op = _op_name(saver_def.restore_op_name) if saver_def else ""
+    keep = [*names, restore_op] if restore_op else list(names)
+    graph_def = prepare(graph_def, values, keep, live)
+    check_nodes(graph_def, names)
+    source = Source(what, graph_def, names, prefix, saver_def)
+    surgery.check_stateless(source.pruned, names, what)
+    return source
+
+
+def checkpoint_source(source, names, values=None, live=()) -> Source:
+    """A checkpoint directory or prefix, V1 or V2 format, ready to freeze."""
+    prefix = checkpoints.resolve(source)
+    meta = read_meta_graph(prefix)
+    return _prepared(str(prefix), meta.graph_def, names, values, live, prefix, meta.saver_def)
 
 
 def freeze_checkpoint(
@@ -84,8 +134,9 @@ def freeze_checkpoint(
     output_nodes: list[str] | str,
     values: dict[str, str] | None = None,
     allow_unsafe_ops: bool = False,
+    live=(),
 ):
-    """Freeze a checkpoint directory or prefix into a GraphDef keeping ``output_nodes``.
+    """Freeze a checkpoint directory or prefix into a GraphDef through a session.
 
     The training graph from the ``.meta`` is cleaned first (``prepare``: devices cleared,
     ``values`` and placeholder defaults pinned, dead ``tf.cond`` branches pruned), then the
@@ -94,47 +145,41 @@ def freeze_checkpoint(
     (safety.py) unless ``allow_unsafe_ops``.
     """
     names = node_names(output_nodes)
-    prefix, saver_def, graph_def = _prepared_checkpoint(source, names, values)
-    return _freeze_in_session(prefix, saver_def, graph_def, names, allow_unsafe_ops)
+    return _in_session(checkpoint_source(source, names, values, live), allow_unsafe_ops)
 
 
-def _prepared_checkpoint(source, names: list[str], values: dict[str, str] | None):
-    """(prefix, saver_def, the .meta graph after ``prepare``) for a checkpoint."""
-    prefix = checkpoints.resolve(source)
-    meta = read_meta_graph(prefix)
-    restore_op = _op_name(meta.saver_def.restore_op_name)
-    check_nodes(meta.graph_def, names)
-    graph_def = prepare(meta.graph_def, values, [*names, restore_op] if restore_op else names)
-    check_nodes(graph_def, names)
-    return prefix, meta.saver_def, graph_def
-
-
-def _freeze_in_session(prefix: Path, saver_def, graph_def, names: list[str], allow_unsafe_ops):
-    if not saver_def.restore_op_name:
-        raise TfpersistError(f"{prefix}.meta: has no saver; cannot restore its variables")
+def _in_session(source: Source, allow_unsafe_ops: bool):
+    """Restore ``source``'s variables with its own saver, fold them into constants."""
+    prefix, saver_def, names = source.prefix, source.saver_def, source.names
+    if not _variables(source.pruned):
+        return _finished(source.pruned, source.what)
+    if not saver_def or not saver_def.restore_op_name:
+        raise TfpersistError(f"{source.what}: has no saver; cannot restore its variables")
     restore_op = _op_name(saver_def.restore_op_name)
     if not allow_unsafe_ops:
-        safety.check(graph_def, names, str(prefix))
-        safety.check(graph_def, [restore_op], f"{prefix} (its restore op)", safety.SAVER_OPS)
+        safety.check(source.graph_def, names, source.what)
+        safety.check(
+            source.graph_def, [restore_op], f"{source.what} (its restore op)", safety.SAVER_OPS
+        )
     graph = tf.Graph()
     with graph.as_default():
         try:
-            tf.import_graph_def(graph_def, name="")
+            tf.import_graph_def(source.graph_def, name="")
         except (ValueError, TypeError) as e:
             raise TfpersistError(
-                f"{prefix}.meta: the graph does not import ({_first_line(e)})"
+                f"{source.what}: the graph does not import ({first_line(e)})"
             ) from None
         with v1.Session(graph=graph) as sess:
             try:
                 sess.run(restore_op, {saver_def.filename_tensor_name: str(prefix)})
             except (tf.errors.OpError, ValueError) as e:
                 raise _unreadable(prefix, e) from None
-            return freeze_session(sess, names)
+            return freeze_session(sess, names, source.what)
 
 
 def _unreadable(prefix: Path, error: BaseException) -> TfpersistError:
     return TfpersistError(
-        f"{prefix}: cannot restore the checkpoint ({_first_line(error)}); "
+        f"{prefix}: cannot restore the checkpoint ({first_line(error)}); "
         ".index/.data are truncated, corrupted or from another graph"
     )
 
@@ -143,49 +188,35 @@ def _op_name(name: str) -> str:
     return name.split(":")[0]
 
 
+def _variables(graph_def) -> list[str]:
+    return [n.name for n in surgery.all_nodes(graph_def) if n.op in surgery.VARIABLE_OPS]
+
+
+def _finished(graph_def, what: str):
+    """``graph_def`` with unused functions dropped, checked to hold no variables."""
+    surgery.prune_library(graph_def)
+    left = sorted({n.op for n in surgery.all_nodes(graph_def) if n.op in surgery.STATE_OPS})
+    if left:
+        raise TfpersistError(
+            f"{what}: the frozen graph would still hold variable ops ({', '.join(left)}); "
+            "its outputs read variables this freezer cannot fold into constants"
+        )
+    return graph_def
+
+
 def freeze_graph_def(
-    graph_def, output_nodes: list[str] | str, values: dict[str, str] | None = None
+    graph_def, output_nodes: list[str] | str, values: dict[str, str] | None = None, live=()
 ):
     """Re-freeze a frozen GraphDef: pin, prune dead branches, keep what ``output_nodes`` need."""
     names = node_names(output_nodes)
-    check_nodes(graph_def, names)
-    graph_def = prepare(graph_def, values, names)
-    return v1.graph_util.extract_sub_graph(graph_def, names)
-
-
-def freeze_saved_model(
-    path: str | Path,
-    output_nodes: list[str] | str | None = None,
-    values: dict[str, str] | None = None,
-    signature_key: str = "serving_default",
-):
-    """Freeze a SavedModel's serving signature; returns (GraphDef, output node names)."""
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except Exception as e:
-        raise TfpersistError(f"{path}: not a loadable SavedModel ({_first_line(e)})") from None
-    signatures = dict(getattr(loaded, "signatures", {}) or {})
-    if signature_key not in signatures:
-        known = ", ".join(sorted(signatures)) or "none"
+    source = _prepared("the graph", graph_def, names, values, live)
+    pruned = source.pruned
+    if _variables(pruned):
         raise TfpersistError(
-            f"{path}: no '{signature_key}' signature (signatures: {known}); save the model with "
-            "signatures={'serving_default': f.get_concrete_function(...)}"
+            f"the graph reads variables ({', '.join(_variables(pruned)[:3])}) but a GraphDef "
+            "holds no values for them; freeze from the checkpoint or SavedModel instead"
         )
-    func = convert_variables_to_constants_v2(signatures[signature_key])
-    graph_def = func.graph.as_graph_def()
-    # Name the outputs after the signature's keys ("scores") instead of "Identity_1";
-    # outputs are in tf.nest order, which for a dict is its sorted keys.
-    structured = signatures[signature_key].structured_outputs
-    keys = sorted(structured) if isinstance(structured, dict) else []
-    pairs = zip(keys, func.outputs, strict=False) if len(keys) == len(func.outputs) else []
-    renamed = surgery.rename(graph_def, {t.op.name: key for key, t in pairs})
-    default = [renamed.get(t.op.name, t.op.name) for t in func.outputs]
-    names = node_names(output_nodes) if output_nodes else default
-    return freeze_graph_def(graph_def, names, values), names
+    return _finished(pruned, "the graph")
 
 
 def freeze(
@@ -193,46 +224,54 @@ def freeze(
     output_nodes: list[str] | str | None = None,
     values: dict[str, str] | None = None,
     allow_unsafe_ops: bool = False,
+    live=(),
+    signature_key: str | None = None,
 ):
     """Freeze any source: checkpoint dir or prefix, SavedModel dir, or frozen .pb.
 
     Returns (GraphDef, output node names).
     """
-    source = Path(source)
-    if source.is_dir() and (source / "saved_model.pb").is_file():
-        return freeze_saved_model(source, output_nodes, values)
+    kind = formats.detect(source)
+    if kind == formats.SAVED_MODEL:
+        saved = saved_models.load(source, signature_key)
+        names = node_names(saved.names(node_names(output_nodes) if output_nodes else None))
+        if saved.prefix is None:
+            return freeze_graph_def(saved.graph_def, names, values, live), names
+        src = _prepared(
+            str(source), saved.graph_def, names, values, live, saved.prefix, saved.saver_def
+        )
+        return _in_session(src, allow_unsafe_ops), names
+    if signature_key:
+        raise TfpersistError(f"--signature: {source} is a {kind}, not a SavedModel")
     if not output_nodes:
         raise TfpersistError(
             f"{source}: name the output nodes (--output-nodes a,b); 'tfpersist inspect "
             f"{source}' lists likely ones"
         )
     names = node_names(output_nodes)
-    if not is_checkpoint(source):
-        return freeze_graph_def(read_graph_def(source), names, values), names
-    return freeze_checkpoint(source, names, values, allow_unsafe_ops), names
+    if kind == formats.GRAPH_DEF:
+        return freeze_graph_def(read_graph_def(source), names, values, live), names
+    return freeze_checkpoint(source, names, values, allow_unsafe_ops, live), names
 
 
 def is_checkpoint(source: str | Path) -> bool:
     """A checkpoint dir or prefix (not a SavedModel dir, not a .pb file)."""
-    source = Path(source)
-    if source.is_dir():
-        return not (source / "saved_model.pb").is_file()
-    return not source.is_file() or checkpoints.is_checkpoint_file(source)
+    return formats.detect(source) == formats.CHECKPOINT
 
 
-def freeze_session(sess, output_nodes: list[str] | str):
+def freeze_session(sess, output_nodes: list[str] | str, what: str = "the session"):
     """Freeze a live session's graph: variables → constants, pruned to ``output_nodes``."""
     names = node_names(output_nodes)
     graph_def = sess.graph.as_graph_def()
     check_nodes(graph_def, names)
-    frozen = v1.graph_util.convert_variables_to_constants(sess, graph_def, names)
+    try:
+        frozen = v1.graph_util.convert_variables_to_constants(sess, graph_def, names)
+    except (tf.errors.OpError, ValueError, TypeError, KeyError) as e:
+        raise TfpersistError(
+            f"{what}: cannot fold the variables into constants ({first_line(e)})"
+        ) from None
     surgery.clear_devices(frozen)
-    return frozen
-
-
-def _first_line(error: BaseException) -> str:
-    text = getattr(error, "message", None) or str(error) or type(error).__name__
-    return text.strip().splitlines()[0][:300]
+    return _finished(frozen, what)
 
 
 def serialize(graph_def) -> bytes:
@@ -256,7 +295,7 @@ def read_graph_def(path: str | Path):
         graph_def.ParseFromString(path.read_bytes())
     except Exception as e:  # google.protobuf.message.DecodeError
         raise TfpersistError(
-            f"{path}: not a GraphDef (truncated or not a .pb file: {_first_line(e)})"
+            f"{path}: not a GraphDef (truncated or not a .pb file: {first_line(e)})"
         ) from None
     if not graph_def.node:
         raise TfpersistError(f"{path}: holds no graph nodes; expected a frozen GraphDef (.pb)")
@@ -312,40 +351,59 @@ def card_from(skeleton, stats: dict, output_nodes: list[str], extra: dict | None
     }
 
 
-def freeze_checkpoint_to_file(
+def freeze_to_file(
     source: str | Path,
-    output_nodes: list[str] | str,
     out: str | Path,
+    output_nodes: list[str] | str | None = None,
+    *,
     values: dict[str, str] | None = None,
+    live=(),
+    signature_key: str | None = None,
+    optimize: bool = False,
     card_path: str | Path | None = None,
     extra: dict | None = None,
     allow_unsafe_ops: bool = False,
-) -> dict:
-    """Freeze a checkpoint into ``out`` (and its card); return the card (without a card
-    path: its counts, and no sha256).
+) -> tuple[dict, list[str]]:
+    """Freeze any source into ``out`` (and its card): the one entry point for freezing.
 
-    Streams the weights from the checkpoint files tensor by tensor (streaming.py) when the
-    graph allows it, else freezes through a session (``freeze_checkpoint``). Same result.
+    Returns (card, output names); without a card path the card has the counts and no sha256.
+    A checkpoint's weights stream from its files tensor by tensor (streaming.py) when the
+    graph allows it, else they are restored in a session (``freeze``): same bytes either way.
+    ``live`` names placeholders with a default to keep as inputs rather than pin;
+    ``optimize`` applies ``optimize.optimize``.
     """
+    if formats.detect(source) != formats.CHECKPOINT or optimize or not output_nodes:
+        graph_def, names = freeze(
+            source, output_nodes, values, allow_unsafe_ops, live, signature_key
+        )
+        if optimize:
+            from tfpersist import optimize as optimizer
+
+            graph_def = optimizer.optimize(graph_def, names)
+        return write(graph_def, out, names, card_path, extra), names
+    if signature_key:
+        raise TfpersistError(f"--signature: {source} is a TF1 checkpoint, not a SavedModel")
     names = node_names(output_nodes)
-    prefix, saver_def, graph_def = _prepared_checkpoint(source, names, values)
-    pruned = v1.graph_util.extract_sub_graph(graph_def, names)
+    src = checkpoint_source(source, names, values, live)
+    pruned = src.pruned
     try:
-        reader = tf.train.load_checkpoint(str(prefix))
-        frozen_plan = streaming.plan(pruned, reader)
-        if frozen_plan is None:
-            frozen = _freeze_in_session(prefix, saver_def, graph_def, names, allow_unsafe_ops)
-            return write(frozen, out, names, card_path, extra)
+        reader = tf.train.load_checkpoint(str(src.prefix))
+        frozen_plan = streaming.plan(pruned, reader, src.graph_def, src.saver_def)
+    except (tf.errors.OpError, ValueError) as e:
+        raise _unreadable(src.prefix, e) from None
+    if frozen_plan is None:
+        return write(_in_session(src, allow_unsafe_ops), out, names, card_path, extra), names
+    try:
         stats = streaming.write(
             pruned, frozen_plan, reader, out, PROTOBUF_LIMIT, digest=card_path is not None
         )
     except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: a short .data
-        raise _unreadable(prefix, e) from None
+        raise _unreadable(src.prefix, e) from None
     if card_path is None:  # what the card would say, without the cost of hashing
-        return {"nodes": sum(stats["ops"].values()), **stats}
+        return {"nodes": sum(stats["ops"].values()), **stats}, names
     info = card_from(streaming.skeleton(pruned, frozen_plan), stats, names, extra)
     atomic.write_json(card_path, info)
-    return info
+    return info, names
 
 
 def write(
@@ -354,7 +412,6 @@ def write(
     output_nodes: list[str],
     card_path: str | Path | None = None,
     extra: dict | None = None,
-    allow_unsafe_ops: bool = False,
 ) -> dict:
     """Write the .pb (and its card) atomically; return the card."""
     data = serialize(graph_def)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import checkpoints, freeze, safety
-from tfpersist.errors import TfpersistError
+from tfpersist import checkpoints, formats, freeze, safety
+from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -98,20 +98,13 @@ def graph_summary(graph_def) -> dict:
 def inspect_path(path: str | Path) -> dict:
     """A summary of a .pb, checkpoint (dir or prefix) or SavedModel directory."""
     path = Path(path)
-    if path.is_dir() and (path / "saved_model.pb").is_file():
+    kind = formats.detect(path)
+    if kind == formats.SAVED_MODEL:
         return _inspect_saved_model(path)
-    if path.is_dir() or (not path.is_file() and _prefix_exists(path)):
+    if kind == formats.CHECKPOINT:
         return _inspect_checkpoint(path)
-    if checkpoints.is_checkpoint_file(path):
-        return _inspect_checkpoint(path)
-    if not path.exists():
-        raise TfpersistError(f"{path}: no such file or directory")
     graph_def = freeze.read_graph_def(path)
-    return {"format": "frozen GraphDef", "path": str(path), **graph_summary(graph_def)}
-
-
-def _prefix_exists(path: Path) -> bool:
-    return bool(list(path.parent.glob(f"{checkpoints.glob_escape(path.name)}*")))
+    return {"format": kind, "path": str(path), **graph_summary(graph_def)}
 
 
 def _inspect_checkpoint(path: Path) -> dict:
@@ -126,7 +119,7 @@ def _inspect_checkpoint(path: Path) -> dict:
         dtypes = reader.get_variable_to_dtype_map()
     except Exception as e:
         raise TfpersistError(
-            f"{prefix}: cannot read the checkpoint's variables ({freeze._first_line(e)})"
+            f"{prefix}: cannot read the checkpoint's variables ({first_line(e)})"
         ) from None
     variables = [
         {"name": n, "shape": shapes[n], "dtype": dtypes[n].name}
@@ -143,9 +136,7 @@ def _inspect_saved_model(path: Path) -> dict:
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as e:
-        raise TfpersistError(
-            f"{path}: not a loadable SavedModel ({freeze._first_line(e)})"
-        ) from None
+        raise TfpersistError(f"{path}: not a loadable SavedModel ({first_line(e)})") from None
     signatures = {}
     for key, fn in sorted(dict(loaded.signatures).items()):
         _, kwargs = fn.structured_input_signature

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from tfpersist import checkpoints, freeze, safety
-from tfpersist.errors import TfpersistError
+from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf, session_config
 
 tf = import_tf()
@@ -31,7 +31,7 @@ class Runner:
                 tf.import_graph_def(graph_def, name="")
             except (ValueError, TypeError, tf.errors.OpError) as e:
                 raise TfpersistError(
-                    f"{source}: the graph does not import ({freeze._first_line(e)})"
+                    f"{source}: the graph does not import ({first_line(e)})"
                 ) from None
         return cls(graph, v1.Session(graph=graph, config=session_config(threads)), source)
 

@@ -8,8 +8,9 @@ nothing is restored into a session. The bytes are GraphDef's wire format written
 field in field-number order, as deterministic serialisation would write them.
 
 ``plan`` says whether a (pruned) graph fits: variables read through ``ReadVariableOp`` or
-consumed by ops that take no reference input, with keys found in the checkpoint. Anything
-else returns None and the caller uses the session path.
+consumed by ops that take no reference input, each restored by the checkpoint's own saver
+from a key (and slice) found in the checkpoint — the saver's name mapping is followed, as
+restore would. Anything else returns None and the caller uses the session path.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from tfpersist.tfcompat import import_tf
 tf = import_tf()
 
 VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
+RESTORE_OPS = {"RestoreV2", "Restore", "RestoreSlice"}
+ASSIGN_OPS = {"Assign", "AssignVariableOp"}
 SPLICE_BYTES = 1 << 16  # tensors this large are written from their own buffer, not copied
 
 
@@ -34,6 +37,7 @@ SPLICE_BYTES = 1 << 16  # tensors this large are written from their own buffer, 
 class Plan:
     keys: dict[str, str]  # variable node → checkpoint key
     dtypes: dict[str, int]  # variable node → DataType enum
+    slices: dict[str, str]  # variable node → slice spec ("" for the whole tensor)
 
 
 def _is_ref_input(op: str, index: int) -> bool:
@@ -53,20 +57,78 @@ def _is_ref_input(op: str, index: int) -> bool:
     return False
 
 
-def plan(graph_def, reader) -> Plan | None:
-    """How to freeze ``graph_def`` (already pruned to its outputs) straight from ``reader``."""
+def _strings(node) -> list[str] | None:
+    """The values of a string Const node, or None."""
+    if node is None or node.op != "Const":
+        return None
+    return [v.decode() for v in tf.make_ndarray(node.attr["value"].tensor).reshape(-1).tolist()]
+
+
+def saver_keys(graph_def, saver_def) -> dict[str, tuple[str, str]] | None:
+    """variable node → (checkpoint key, slice spec), as the saver's restore op assigns them.
+
+    Walks back from ``saver_def.restore_op_name`` to the Assign / AssignVariableOp nodes it
+    waits for, each fed (through Identities) by an output of a RestoreV2 whose tensor names
+    and slices are constants. None when the restore op is anything else (a function call).
+    """
+    by_name = {n.name: n for n in graph_def.node}
+
+    def through_identity(tensor: str) -> tuple[str, int]:
+        name, _, port = tensor.lstrip("^").partition(":")
+        node = by_name.get(name)
+        while node is not None and node.op == "Identity":
+            name, _, port = node.input[0].partition(":")
+            node = by_name.get(name)
+        return name, int(port or 0)
+
+    restore = saver_def.restore_op_name.split(":")[0] if saver_def else ""
+    keys, seen, stack = {}, set(), [restore] if restore in by_name else []
+    while stack:
+        node = by_name.get(stack.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.op in ASSIGN_OPS:
+            variable, _ = through_identity(node.input[0])
+            source, port = through_identity(node.input[1])
+            restore_node = by_name.get(source)
+            if restore_node is None or restore_node.op != "RestoreV2":
+                return None
+            names = _strings(by_name.get(through_identity(restore_node.input[1])[0]))
+            slices = _strings(by_name.get(through_identity(restore_node.input[2])[0]))
+            if names is None or slices is None or port >= len(names):
+                return None
+            keys[variable] = (names[port], slices[port])
+        elif node.op in ("NoOp", "Identity"):
+            stack.extend(i.lstrip("^").split(":")[0] for i in node.input)
+        else:
+            return None
+    return keys
+
+
+def plan(graph_def, reader, full_graph=None, saver_def=None) -> Plan | None:
+    """How to freeze ``graph_def`` (already pruned to its outputs) straight from ``reader``.
+
+    ``full_graph`` and ``saver_def`` give the saver's own name mapping; without them each
+    variable is looked up under its own name.
+    """
     variables = {n.name: n for n in graph_def.node if n.op in VARIABLE_OPS}
+    if graph_def.library.function and variables:
+        return None  # functions may capture variables: leave it to the session path
+    mapping = saver_keys(full_graph, saver_def) if saver_def is not None else {}
+    if mapping is None:
+        return None
     stored = reader.get_variable_to_dtype_map()
-    keys, dtypes = {}, {}
+    keys, dtypes, slices = {}, {}, {}
     for name, node in variables.items():
-        key = node.attr["shared_name"].s.decode() if node.op == "VarHandleOp" else ""
-        key = name if name in stored else key
+        key, spec = mapping.get(name, (None if saver_def else name, ""))
         if key not in stored:
             return None
         dtype = node.attr["dtype"].type
         if tf.dtypes.as_dtype(dtype).base_dtype != stored[key].base_dtype:
             return None
-        keys[name], dtypes[name] = key, tf.dtypes.as_dtype(dtype).base_dtype.as_datatype_enum
+        keys[name], slices[name] = key, spec
+        dtypes[name] = tf.dtypes.as_dtype(dtype).base_dtype.as_datatype_enum
     for node in graph_def.node:
         for index, tensor in enumerate(node.input):
             source = tensor.lstrip("^").split(":")[0]
@@ -77,9 +139,24 @@ def plan(graph_def, reader) -> Plan | None:
                     return None
             elif _is_ref_input(node.op, index):
                 return None
-    if graph_def.library.function and variables:
-        return None  # functions may capture variables: leave it to the session path
-    return Plan(keys, dtypes)
+    return Plan(keys, dtypes, slices)
+
+
+def _sliced(value: np.ndarray, spec: str) -> np.ndarray:
+    """The part of a partitioned variable's full tensor that ``spec`` names.
+
+    ``spec`` is TF's shape-and-slice string: the full shape, then per dimension
+    ``start,length`` or ``-`` (all), e.g. ``"10 4 0,5:-"``.
+    """
+    if not spec:
+        return value
+    parts = spec.split(" ")
+    index = tuple(
+        slice(None) if dim == "-" else slice(int(a), int(a) + int(b))
+        for dim in parts[-1].split(":")
+        for a, _, b in [dim.partition(",")]
+    )
+    return value[index]
 
 
 def _varint(n: int) -> bytes:
@@ -103,7 +180,9 @@ def nodes(graph_def, frozen_plan: Plan, reader, stats: dict):
     whose value (read lazily) is spliced in by ``write`` rather than copied into the proto."""
     for node in graph_def.node:
         if node.name in frozen_plan.keys:
-            value = np.ascontiguousarray(reader.get_tensor(frozen_plan.keys[node.name]))
+            value = reader.get_tensor(frozen_plan.keys[node.name])
+            # not np.ascontiguousarray: it makes a scalar (a 0-d variable) shape [1]
+            value = np.asarray(_sliced(value, frozen_plan.slices[node.name]), order="C")
             if value.dtype.kind == "f":
                 stats["parameters"] += int(value.size)
                 stats["parameter_bytes"] += int(value.nbytes)

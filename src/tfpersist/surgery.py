@@ -18,20 +18,135 @@ tf = import_tf()
 
 _STRIPPED_ATTRS = ("_output_shapes", "_class")
 
+VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
+
+# Ops that change a variable's value. An output that depends on one cannot be frozen: the
+# frozen graph has no variables, so it would silently compute something else.
+_STATE_CHANGING = frozenset(
+    {
+        "Assign",
+        "AssignAdd",
+        "AssignSub",
+        "AssignVariableOp",
+        "AssignAddVariableOp",
+        "AssignSubVariableOp",
+        "CountUpTo",
+        "ResourceCountUpTo",
+    }
+)
+_STATE_CHANGING_PREFIXES = (
+    "Scatter",
+    "ResourceScatter",
+    "Apply",
+    "ResourceApply",
+    "SparseApply",
+    "ResourceSparseApply",
+)
+
+# Ops that must not be left in a frozen graph, in its functions included.
+STATE_OPS = VARIABLE_OPS | {
+    "ReadVariableOp",
+    "ResourceGather",
+    "ResourceGatherNd",
+    "VariableShape",
+    "VarIsInitializedOp",
+    "IsVariableInitialized",
+    "DestroyResourceOp",
+    "SaveV2",
+    "RestoreV2",
+    "MergeV2Checkpoints",
+}
+
+
+def changes_state(op: str) -> bool:
+    """Whether ``op`` writes a variable (assign, scatter, an optimizer's apply)."""
+    return op in _STATE_CHANGING or op.startswith(_STATE_CHANGING_PREFIXES)
+
 
 def clear_devices(graph_def) -> None:
     """Remove device pins, colocation and cached-shape attributes, in place."""
-    for node in _all_nodes(graph_def):
+    for node in all_nodes(graph_def):
         node.device = ""
         for attr in _STRIPPED_ATTRS:
             if attr in node.attr:
                 del node.attr[attr]
 
 
-def _all_nodes(graph_def):
+def all_nodes(graph_def):
+    """The graph's nodes and those of every function in its library."""
     yield from graph_def.node
     for function in graph_def.library.function:
         yield from function.node_def
+
+
+def _called(node, library: dict) -> list[str]:
+    """Names of the library functions ``node`` calls (as its op or through func attrs)."""
+    names = [node.op] if node.op in library else []
+    for attr in node.attr.values():
+        if attr.HasField("func"):
+            names.append(attr.func.name)
+        names.extend(f.name for f in attr.list.func)
+    return [n for n in names if n in library]
+
+
+def _reachable_functions(nodes, library: dict) -> set[str]:
+    seen: set[str] = set()
+    stack = [name for node in nodes for name in _called(node, library)]
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(c for node in library[name].node_def for c in _called(node, library))
+    return seen
+
+
+def prune_library(graph_def) -> None:
+    """Drop the library functions no node calls (directly or through another function)."""
+    library = {f.signature.name: f for f in graph_def.library.function}
+    used = _reachable_functions(graph_def.node, library)
+    kept = [f for f in graph_def.library.function if f.signature.name in used]
+    if len(kept) < len(library):
+        del graph_def.library.function[:]
+        graph_def.library.function.extend(kept)
+        grads = [g for g in graph_def.library.gradient if g.function_name in used]
+        del graph_def.library.gradient[:]
+        graph_def.library.gradient.extend(grads)
+
+
+def check_stateless(graph_def, outputs: list[str], what: str) -> None:
+    """Refuse outputs that depend on an op changing a variable (in functions too).
+
+    Freezing turns variables into constants: an assignment the outputs wait for would be
+    dropped or turned into nonsense, and the .pb would compute something else. One line
+    naming the output and the op, instead of a wrong model.
+    """
+    library = {f.signature.name: f for f in graph_def.library.function}
+    by_name = {n.name: n for n in graph_def.node}
+    for output in outputs:
+        seen, stack = set(), [output]
+        while stack:
+            name = stack.pop()
+            node = by_name.get(name)
+            if name in seen or node is None:
+                continue
+            seen.add(name)
+            inner = [
+                n.op
+                for f in _reachable_functions([node], library)
+                for n in library[f].node_def
+                if changes_state(n.op)
+            ]
+            if changes_state(node.op) or inner:
+                op = node.op if changes_state(node.op) else inner[0]
+                where = (
+                    f"'{name}' ({op})" if op == node.op else f"'{name}' (its function runs {op})"
+                )
+                raise TfpersistError(
+                    f"{what}: output '{output}' depends on {where}, which changes a variable; "
+                    "a frozen graph has no variables and cannot reproduce that, so it is not "
+                    "written; freeze outputs that do not run an assignment"
+                )
+            stack.extend(_split(i)[0] for i in node.input)
 
 
 def parse_value(text: str, dtype) -> np.ndarray:
@@ -52,14 +167,21 @@ def parse_value(text: str, dtype) -> np.ndarray:
     return array
 
 
-def pin(graph_def, values: dict[str, str], pin_defaults: bool = True) -> list[str]:
+def pin(graph_def, values: dict[str, str], live=()) -> list[str]:
     """Replace placeholders by constants, in place; return the names pinned.
 
-    ``values`` maps placeholder names to text values (``--set is_training=false``). With
-    ``pin_defaults``, every ``PlaceholderWithDefault`` not named there becomes an Identity of
-    its default: a training flag defaulting to False is pinned off.
+    ``values`` maps placeholder names to text values (``--set is_training=false``). Every
+    ``PlaceholderWithDefault`` not named there nor in ``live`` becomes an Identity of its
+    default: a training flag defaulting to False is pinned off.
     """
     by_name = {n.name: n for n in graph_def.node}
+    for name in live:
+        node = by_name.get(name)
+        if node is None or node.op not in ("Placeholder", "PlaceholderWithDefault"):
+            found = "not in the graph" if node is None else f"a {node.op}, not a placeholder"
+            raise TfpersistError(f"--keep-placeholder {name}: '{name}' is {found}")
+        if name in values:
+            raise TfpersistError(f"--keep-placeholder {name}: also pinned with --set")
     for name in values:
         node = by_name.get(name)
         if node is None or node.op not in ("Placeholder", "PlaceholderWithDefault"):
@@ -77,7 +199,7 @@ def pin(graph_def, values: dict[str, str], pin_defaults: bool = True) -> list[st
             node.attr["dtype"].type = dtype
             node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
             pinned.append(node.name)
-        elif pin_defaults and node.op == "PlaceholderWithDefault":
+        elif node.op == "PlaceholderWithDefault" and node.name not in live:
             dtype = node.attr["dtype"].type
             node.op = "Identity"
             for attr in list(node.attr):
@@ -218,9 +340,38 @@ def lower_functional_conditionals(graph_def, keep: list[str]):
 
     meta = meta_graph_pb2.MetaGraphDef()
     meta.graph_def.CopyFrom(graph_def)
-    meta.collection_def["train_op"].node_list.value.extend(keep)
+    # Lowering turns a kept If/Case itself into a NoOp (its consumers are rewired to the
+    # Merges): an If named as an output is kept through an Identity(N) that takes its name.
+    by_name = {n.name: n for n in meta.graph_def.node}
+    wrapped = {}
+    for name in keep:
+        node = by_name.get(name)
+        types = list(node.attr["Tout"].list.type) if node is not None else []
+        if node is None or node.op not in FUNCTIONAL_CONDITIONALS or not types:
+            continue
+        wrapper = meta.graph_def.node.add(name=f"{name}/_tfpersist_outputs")
+        if len(types) == 1:
+            wrapper.op = "Identity"
+            wrapper.input.append(name)
+            wrapper.attr["T"].type = types[0]
+        else:
+            wrapper.op = "IdentityN"
+            wrapper.input.extend(f"{name}:{i}" for i in range(len(types)))
+            wrapper.attr["T"].list.type.extend(types)
+        wrapped[name] = wrapper.name
+    meta.collection_def["train_op"].node_list.value.extend(wrapped.get(k, k) for k in keep)
     config = config_pb2.ConfigProto()
     rewrite = config.graph_options.rewrite_options
     rewrite.optimizers.extend(["function"])
     rewrite.min_graph_nodes = -1
-    return tf_optimizer.OptimizeGraph(config, meta)
+    lowered = tf_optimizer.OptimizeGraph(config, meta)
+    if wrapped:
+        kept = [n for n in lowered.node if n.name not in wrapped]
+        del lowered.node[:]
+        lowered.node.extend(kept)
+        for node in lowered.node:  # control edges on the old NoOp now wait for the wrapper
+            for i, tensor in enumerate(node.input):
+                if tensor.startswith("^") and tensor[1:] in wrapped:
+                    node.input[i] = "^" + wrapped[tensor[1:]]
+        rename(lowered, {w: name for name, w in wrapped.items()})
+    return lowered

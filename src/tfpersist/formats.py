@@ -1,0 +1,60 @@
+"""What a model path holds: a SavedModel, a TF1 checkpoint or a frozen GraphDef.
+
+One place decides, from names on disk alone (no TensorFlow import), so that freeze, inspect,
+predict and compare agree, and a path that is none of them gets one line saying what to pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfpersist import checkpoints
+from tfpersist.errors import TfpersistError
+
+SAVED_MODEL = "SavedModel"
+CHECKPOINT = "TF1 checkpoint"
+GRAPH_DEF = "frozen GraphDef"
+
+# TF writes saved_model.pb, or saved_model.pbtxt with ``as_text=True``; the loader reads both.
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+WHAT_TO_PASS = "pass a SavedModel directory, a checkpoint directory or prefix, or a frozen .pb"
+
+
+def saved_model_file(directory: str | Path) -> Path | None:
+    """The graph file of a SavedModel directory, or None."""
+    for name in SAVED_MODEL_FILES:
+        candidate = Path(directory) / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def detect(path: str | Path) -> str:
+    """SAVED_MODEL, CHECKPOINT or GRAPH_DEF for ``path``, or a one-line error.
+
+    A path that does not exist is taken as a checkpoint prefix when files start with it
+    (``model.ckpt-1200`` for ``model.ckpt-1200.index``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        if saved_model_file(path):
+            return SAVED_MODEL
+        if (path / checkpoints.STATE_FILE).is_file():
+            return CHECKPOINT
+        raise TfpersistError(
+            f"{path}: a directory with neither a SavedModel ({SAVED_MODEL_FILES[0]}) nor a "
+            f"checkpoint ('{checkpoints.STATE_FILE}' state file); {WHAT_TO_PASS}"
+        )
+    if path.is_file():
+        if path.name in SAVED_MODEL_FILES:
+            raise TfpersistError(
+                f"{path}: this is the graph file of a SavedModel; pass its directory "
+                f"({path.parent}) instead"
+            )
+        if checkpoints.is_checkpoint_file(path) or checkpoints.is_v1_prefix(path):
+            return CHECKPOINT
+        return GRAPH_DEF
+    if checkpoints.prefix_exists(path):
+        return CHECKPOINT
+    raise TfpersistError(f"{path}: no such file or directory; {WHAT_TO_PASS}")

@@ -1,0 +1,188 @@
+"""SavedModels: read the proto, pick the meta graph and signature, name the outputs.
+
+A SavedModel is read from ``saved_model.pb`` (or ``saved_model.pbtxt``) as a proto first, so
+that a missing signature or tag is reported before anything is loaded. Then one of two
+routes gives a graph to freeze:
+
+- a TF2 SavedModel (it has an object graph): the signature's function, revived with
+  ``tf.saved_model.load`` and frozen by ``convert_variables_to_constants_v2``;
+- a TF1 SavedModel (``SavedModelBuilder``), or a TF2 one the TF2 loader cannot revive (a
+  Keras-2-era model under Keras 3): the meta graph is a checkpoint's ``.meta`` and
+  ``variables/variables`` its checkpoint, frozen the way a checkpoint is.
+
+The signature's output keys name the outputs in the frozen graph; a key that is already a
+node's name (output key ``x`` beside input ``x``) becomes ``x_output``, and ``--output-nodes``
+accepts the keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfpersist import formats, surgery
+from tfpersist.errors import TfpersistError, first_line
+from tfpersist.tfcompat import import_tf
+
+tf = import_tf()
+
+DEFAULT_SIGNATURE = "serving_default"
+SERVING_TAG = "serve"
+
+
+@dataclass
+class Graph:
+    """A SavedModel's signature as a graph to freeze."""
+
+    graph_def: object
+    outputs: dict[str, str]  # signature output key → node name in graph_def
+    prefix: Path | None  # variables still to restore (None: already frozen)
+    saver_def: object | None = None
+
+    def names(self, requested: list[str] | None) -> list[str]:
+        """Output node names: the signature's (sorted by key), or ``requested`` with keys
+        resolved to their nodes."""
+        if not requested:
+            return [self.outputs[k] for k in sorted(self.outputs)]
+        return [self.outputs.get(n.split(":")[0], n) for n in requested]
+
+
+def read(path: str | Path):
+    """The SavedModel proto, binary or text, or a one-line error."""
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    file = formats.saved_model_file(path)
+    saved = saved_model_pb2.SavedModel()
+    try:
+        if file.suffix == ".pbtxt":
+            text_format.Parse(file.read_text(), saved)
+        else:
+            saved.ParseFromString(file.read_bytes())
+    except Exception as e:  # DecodeError, ParseError, UnicodeDecodeError
+        raise TfpersistError(f"{file}: not a readable SavedModel ({first_line(e)})") from None
+    if not saved.meta_graphs:
+        raise TfpersistError(f"{file}: holds no meta graph")
+    return saved
+
+
+def meta_graph(saved, path):
+    """The meta graph tagged 'serve', else the only one."""
+    graphs = list(saved.meta_graphs)
+    serving = [m for m in graphs if SERVING_TAG in m.meta_info_def.tags]
+    if len(serving) == 1 or len(graphs) == 1:
+        return (serving or graphs)[0]
+    tags = "; ".join(",".join(m.meta_info_def.tags) or "(none)" for m in graphs)
+    raise TfpersistError(
+        f"{path}: {len(graphs)} meta graphs and not exactly one tagged '{SERVING_TAG}' "
+        f"(tag sets: {tags}); re-export the model with one serving meta graph"
+    )
+
+
+def load(path: str | Path, signature_key: str | None = None) -> Graph:
+    """The graph of ``path``'s signature ``signature_key`` (default 'serving_default')."""
+    key = signature_key or DEFAULT_SIGNATURE
+    meta = meta_graph(read(path), path)
+    if key not in meta.signature_def:
+        known = ", ".join(sorted(meta.signature_def)) or "none"
+        raise TfpersistError(
+            f"{path}: no '{key}' signature (signatures: {known}); "
+            + (
+                "save the model with signatures={'serving_default': f.get_concrete_function(...)}"
+                if not signature_key
+                else "choose one with --signature"
+            )
+        )
+    if meta.object_graph_def.nodes:
+        try:
+            return _function(path, key, list(meta.meta_info_def.tags))
+        except _ReviveError:
+            pass  # the TF1 route below reads the same variables without reviving objects
+    return _meta_graph(path, meta, key)
+
+
+class _ReviveError(Exception):
+    pass
+
+
+def _function(path, key: str, tags: list[str]) -> Graph:
+    """A TF2 signature function with its variables folded in."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    try:
+        loaded = tf.saved_model.load(str(path), tags=tags)
+        function = loaded.signatures[key]
+    except Exception as e:
+        raise _ReviveError(str(e)) from None
+    frozen = convert_variables_to_constants_v2(function)
+    graph_def = frozen.graph.as_graph_def()
+    structured = function.structured_outputs
+    keys = sorted(structured) if isinstance(structured, dict) else []
+    if len(keys) != len(frozen.outputs):  # outputs in tf.nest order: a dict's sorted keys
+        keys = [f"output_{i}" for i in range(len(frozen.outputs))]
+    tensors = {k: t.name for k, t in zip(keys, frozen.outputs, strict=True)}
+    return Graph(graph_def, name_outputs(graph_def, tensors), None)
+
+
+def _meta_graph(path, meta, key: str) -> Graph:
+    """A TF1 signature: the meta graph, its variables in ``variables/variables``."""
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.CopyFrom(meta.graph_def)
+    tensors = {k: info.name for k, info in meta.signature_def[key].outputs.items()}
+    if any(not name for name in tensors.values()):
+        raise TfpersistError(
+            f"{path}: signature '{key}' has sparse or composite outputs; freeze it by node name"
+        )
+    outputs = name_outputs(graph_def, tensors)
+    prefix = Path(path) / "variables" / "variables"
+    has_variables = prefix.with_name("variables.index").is_file() and meta.saver_def.restore_op_name
+    return Graph(graph_def, outputs, prefix if has_variables else None, meta.saver_def)
+
+
+def name_outputs(graph_def, tensors: dict[str, str]) -> dict[str, str]:
+    """Give each signature output the node name of its key, in place; return key → node.
+
+    The node producing a tensor at port 0 is renamed; another port, or a tensor two keys
+    share, gets an Identity. A key that is already another node's name gets ``_output``.
+    """
+    taken = {n.name for n in graph_def.node}
+    by_name = {n.name: n for n in graph_def.node}
+    wanted = {}
+    renames = {}
+    for key in sorted(tensors):
+        node, _, port = tensors[key].partition(":")
+        target = key
+        while target in taken and target != node:
+            target = f"{target}_output"
+        taken.add(target)
+        if target == node:
+            wanted[key] = node
+        elif (port or "0") == "0" and node not in renames and node in by_name:
+            renames[node] = target
+            wanted[key] = target
+        else:
+            source = by_name[node]
+            identity = graph_def.node.add(name=target, op="Identity")
+            identity.input.append(tensors[key] if port else node)
+            dtype = _output_dtype(graph_def, source, int(port or 0))
+            identity.attr["T"].type = dtype
+            wanted[key] = target
+    # Identities added above take the old node names; rename moves their inputs too.
+    surgery.rename(graph_def, renames)
+    return wanted
+
+
+def _output_dtype(graph_def, node, port: int) -> int:
+    """The dtype of ``node``'s output ``port`` (a registered op or a library function)."""
+    from tensorflow.python.framework import op_def_registry
+
+    op_def = op_def_registry.get(node.op) or next(
+        f.signature for f in graph_def.library.function if f.signature.name == node.op
+    )
+    args = list(op_def.output_arg)
+    if len(args) == 1 and args[0].type_list_attr:
+        return node.attr[args[0].type_list_attr].list.type[port]
+    arg = args[port]
+    return arg.type or node.attr[arg.type_attr].type
