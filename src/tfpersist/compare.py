@@ -86,11 +86,10 @@ def load_model(version: Version, output_nodes: list[str] | None = None) -> Model
     card = signature.beside(path)
     outputs = output_nodes or ([o["name"] for o in card["outputs"]] if card else None)
     kind = formats.detect(path)
-    if kind == formats.GRAPH_DEF:
-        if not outputs:
-            from tfpersist import inspection
+    if kind == formats.GRAPH_DEF and not outputs:
+        from tfpersist import inspection
 
-            outputs = inspection.graph_summary(freeze.read_graph_def(path))["likely_outputs"]
+        outputs = inspection.graph_summary(freeze.read_graph_def(path))["likely_outputs"]
     graph_def, names = freeze.freeze(path, outputs)
     inputs = signature.placeholders(graph_def)
     input_node = card["inputs"][0]["name"] if card else (inputs[0] if len(inputs) == 1 else None)
