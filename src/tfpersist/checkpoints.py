@@ -3,8 +3,9 @@
 A checkpoint ``PREFIX`` is complete when ``PREFIX.index``, its ``PREFIX.data-*`` shards and
 ``PREFIX.meta`` all exist (or, for the V1 format, ``Saver(write_version=V1)``: the single
 file ``PREFIX`` or its shards ``PREFIX-00000-of-0000N``, and ``PREFIX.meta``). ``Saver.save``
-writes the ``checkpoint`` state file *before* the ``.meta``, so a crash can leave the state file naming an incomplete prefix: readers here skip
-it in favour of the newest complete one. No TensorFlow import: the state file is plain text.
+writes the ``checkpoint`` state file *before* the ``.meta``, so a crash can leave the state
+file naming an incomplete prefix: readers here skip it in favour of the newest complete one.
+No TensorFlow import: the state file is plain text.
 """
 
 from __future__ import annotations
