@@ -84,9 +84,12 @@ def test_training_and_release_and_frozen_agree(released):
     card = freeze.write(graph_def, root / "model.pb", OUTPUTS, root / "model.json")
     assert not [n.op for n in graph_def.node if "Variable" in n.op or n.op == "ReadVariableOp"]
     with Runner.from_frozen(root / "model.pb") as frozen:
-        out = frozen.run(x, "input_holder", OUTPUTS, batch_size=7)
+        out = frozen.run(x, "input_holder", OUTPUTS)  # same batch size: same kernels, same bits
+        batched = frozen.run(x, "input_holder", OUTPUTS, batch_size=7)
     np.testing.assert_array_equal(out["probabilities"], got["probabilities"])
     np.testing.assert_array_equal(out["predictions"], got["predictions"])
+    # Another batch size may block the matmul differently (AVX2: ~1e-7 apart): close, not equal.
+    np.testing.assert_allclose(batched["probabilities"], got["probabilities"], rtol=0, atol=1e-6)
     assert card["parameters"] == 64 * 8 + 8 + 8 * 10 + 10 + 2 * 64
     assert card == json.loads((root / "model.json").read_text())
 
