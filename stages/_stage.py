@@ -1,4 +1,4 @@
-"""What every stage script shares: params.yaml in, one-line errors and exit 1 out.
+"""What every stage script shares: params.yaml in, the CPU pin, one-line errors and exit 1 out.
 
 Set TFPERSIST_DEBUG=1 to see the traceback instead.
 """
@@ -12,7 +12,9 @@ from pathlib import Path
 
 import yaml
 
+from tfpersist import runtime
 from tfpersist.errors import TfpersistError, unexpected
+from tfpersist.params import RuntimeParams
 
 PARAMS = Path("params.yaml")
 
@@ -37,9 +39,11 @@ def load_params() -> dict:
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-    """Call ``main(argv)``; turn a TfpersistError into ``<stage>: error: …`` and exit 1."""
+    """Pin the CPU instruction set (params ``runtime``), then call ``main(argv)``; turn a
+    TfpersistError into ``<stage>: error: …`` and exit 1."""
     stage = Path(sys.argv[0]).stem
     try:
+        runtime.pin(RuntimeParams.from_params(load_params()).cpu_isa)
         main(sys.argv[1:])
     except TfpersistError as e:
         if os.environ.get("TFPERSIST_DEBUG") == "1":

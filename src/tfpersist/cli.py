@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tfpersist", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"tfpersist {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument(
+        "--cpu-isa",
+        default=os.environ.get("TFPERSIST_CPU_ISA", "avx2"),
+        help="instruction set TensorFlow's CPU kernels may use: avx2 (default; the same bits on "
+        "every AVX2 CPU, Intel or AMD), native (fastest; same CPU type only), avx, sse41, avx512",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser(
@@ -159,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get("TFPERSIST_DEBUG") == "1"
     try:
         args = build_parser().parse_args(argv)
+        from tfpersist import runtime
+
+        runtime.pin(runtime.check(args.cpu_isa))
         return COMMANDS[args.command](args) or 0
     except UsageError as e:
         if debug:

@@ -184,6 +184,29 @@ class TrainParams:
         )
 
 
+@dataclass(frozen=True)
+class RuntimeParams:
+    """Where floats are computed: oneDNN's instruction-set cap (runtime.py)."""
+
+    cpu_isa: str  # avx2 (default: same bits on every AVX2+ CPU) | native | avx | sse41 | avx512
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> RuntimeParams:
+        from tfpersist import runtime
+
+        s = params.get("runtime", {}) if isinstance(params, Mapping) else {}
+        if not isinstance(s, Mapping):
+            raise TfpersistError(f"{SOURCE}: 'runtime' must be a mapping, got {_kind(s)}")
+        isa = _get(
+            s,
+            "runtime.cpu_isa",
+            f"one of {', '.join(runtime.ISAS)}",
+            lambda v: v in runtime.ISAS,
+            default=runtime.DEFAULT,
+        )
+        return cls(cpu_isa=isa)
+
+
 CHECKPOINT_CHOICES = ("best", "latest")
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, checkpoints, faults
+from tfpersist import atomic, checkpoints, faults, runtime
 from tfpersist import model as model_lib
 from tfpersist.params import ModelParams, TrainParams
 from tfpersist.tfcompat import enable_determinism, import_tf, session_config
@@ -60,7 +60,9 @@ class Result:
 def fingerprint(model: ModelParams, train: TrainParams, data_digest: str) -> dict:
     """What the checkpoints in a training directory were made from."""
     t = {k: v for k, v in asdict(train).items() if k not in _NOT_FINGERPRINTED}
-    return {"data": data_digest, "model": json.loads(json.dumps(asdict(model))), "train": t}
+    model_params = json.loads(json.dumps(asdict(model)))
+    # The CPU pin decides the float bits: checkpoints made under another one start fresh.
+    return {"data": data_digest, "model": model_params, "train": t, "cpu_isa": runtime.current()}
 
 
 def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
