@@ -1,0 +1,165 @@
+"""Graph surgery on GraphDefs of a few nodes: pin, prune, rename, state checks, libraries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tfpersist import surgery
+from tfpersist.errors import TfpersistError
+
+
+@pytest.fixture(scope="module")
+def v1(tf):
+    return tf.compat.v1
+
+
+def graph(tf, build):
+    g = tf.Graph()
+    with g.as_default():
+        build()
+    return g.as_graph_def()
+
+
+def run(tf, graph_def, fetches, feed=None):
+    g = tf.Graph()
+    with g.as_default():
+        tf.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=g) as sess:
+            return sess.run(fetches, feed or {})
+
+
+def flag_graph(tf, v1):
+    def build():
+        x = v1.placeholder(tf.float32, [None], name="x")
+        flag = v1.placeholder_with_default(False, [], name="flag")
+        tf.identity(v1.cond(flag, lambda: x * 2.0, lambda: x + 1.0), name="y")
+
+    return graph(tf, build)
+
+
+def lowered(g):
+    """TF2 behaviour builds a functional If: lower it to Switch/Merge as freezing does."""
+    g = surgery.lower_functional_conditionals(g, ["y"])
+    surgery.clear_devices(g)
+    return g
+
+
+def test_pin_defaults_and_prune_the_dead_branch(tf, v1):
+    g = flag_graph(tf, v1)
+    assert surgery.pin(g, {}) == ["flag"]
+    g = lowered(g)
+    assert {"Switch", "Merge"} <= {n.op for n in g.node}
+    assert surgery.prune_dead_branches(g) > 0
+    g = tf.compat.v1.graph_util.extract_sub_graph(g, ["y"])
+    assert not {"Switch", "Merge"} & {n.op for n in g.node}
+    assert run(tf, g, "y:0", {"x:0": [1.0, 2.0]}).tolist() == [2.0, 3.0]
+
+
+def test_pin_a_value_and_keep_a_placeholder_live(tf, v1):
+    g = flag_graph(tf, v1)
+    surgery.pin(g, {"flag": "true"})
+    g = lowered(g)
+    surgery.prune_dead_branches(g)
+    assert run(tf, g, "y:0", {"x:0": [1.0]}).tolist() == [2.0]
+    live = flag_graph(tf, v1)
+    assert surgery.pin(live, {}, live=["flag"]) == []
+    live = lowered(live)
+    assert surgery.prune_dead_branches(live) == 0
+    assert run(tf, live, "y:0", {"x:0": [1.0], "flag:0": True}).tolist() == [2.0]
+    with pytest.raises(TfpersistError, match="--keep-placeholder y: 'y' is a Identity"):
+        surgery.pin(flag_graph(tf, v1), {}, live=["y"])
+    with pytest.raises(TfpersistError, match="also pinned with --set"):
+        surgery.pin(flag_graph(tf, v1), {"flag": "true"}, live=["flag"])
+
+
+def test_parse_value_keeps_scalars_scalar():
+    assert surgery.parse_value("3", np.int32).shape == ()
+    assert surgery.parse_value("1,2", np.float32).tolist() == [1.0, 2.0]
+    with pytest.raises(TfpersistError, match="cannot read 'x' as int32"):
+        surgery.parse_value("x", np.int32)
+
+
+def test_rename_moves_references_and_skips_taken_names(tf, v1):
+    def build():
+        x = v1.placeholder(tf.float32, [], name="x")
+        tf.identity(tf.identity(x, name="a"), name="b")
+
+    g = graph(tf, build)
+    assert surgery.rename(g, {"a": "renamed", "b": "x"}) == {"a": "renamed"}
+    assert [n.input[:] for n in g.node if n.name == "b"] == [["renamed"]]
+
+
+def test_check_stateless_names_the_output_and_the_assignment(tf, v1):
+    def build():
+        v = v1.get_variable("v", [2], use_resource=False)
+        with tf.control_dependencies([v1.assign(v, v + 1, name="bump")]):
+            tf.identity(v, name="y")
+        tf.identity(v, name="z")
+
+    g = graph(tf, build)
+    surgery.check_stateless(g, ["z"], "m")
+    with pytest.raises(TfpersistError, match=r"m: output 'y' depends on 'bump' \(Assign\)"):
+        surgery.check_stateless(g, ["y"], "m")
+
+
+def test_check_stateless_looks_inside_functions(tf):
+    v = None
+
+    def build():
+        nonlocal v
+        v = tf.Variable(1.0, name="v")
+
+        @tf.function
+        def bump():
+            v.assign_add(1.0)
+            return v.read_value()
+
+        tf.identity(bump(), name="y")
+
+    g = graph(tf, build)
+    with pytest.raises(TfpersistError, match=r"its function runs AssignAddVariableOp"):
+        surgery.check_stateless(g, ["y"], "m")
+
+
+def test_prune_library_drops_functions_nobody_calls(tf):
+    def build():
+        @tf.function
+        def used(x):
+            return x * 2.0
+
+        @tf.function
+        def unused(x):
+            return x + 1.0
+
+        x = tf.constant(1.0)
+        tf.identity(used(x), name="y")
+        tf.identity(unused(x), name="z")
+
+    g = graph(tf, build)
+    kept = [n for n in g.node if n.name != "z" and "unused" not in n.attr["f"].func.name]
+    del g.node[:]
+    g.node.extend(kept)
+    assert len(g.library.function) == 2
+    surgery.prune_library(g)
+    assert [f.signature.name for f in g.library.function] == [
+        n.attr["f"].func.name for n in g.node if n.op.endswith("PartitionedCall")
+    ]
+
+
+def test_a_functional_if_named_as_output_survives_lowering(tf, v1):
+    def build():
+        x = v1.placeholder(tf.float32, [None], name="x")
+        flag = v1.placeholder_with_default(False, [], name="flag")
+        tf.cond(flag, lambda: (x * 2.0, x), lambda: (x + 1.0, x), name="branchy")
+
+    g = graph(tf, build)
+    assert {n.op for n in g.node if n.name == "branchy"} <= {"If", "StatelessIf"}
+    surgery.pin(g, {})
+    lowered = surgery.lower_functional_conditionals(g, ["branchy"])
+    surgery.clear_devices(lowered)
+    surgery.prune_dead_branches(lowered)
+    node = next(n for n in lowered.node if n.name == "branchy")
+    assert node.op == "IdentityN"
+    got = run(tf, lowered, ["branchy:0", "branchy:1"], {"x:0": [1.0]})
+    assert [a.tolist() for a in got] == [[2.0], [1.0]]
