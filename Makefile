@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast check-repro compare bench lint format clean
+.PHONY: help setup repro test test-fast check-repro compare bench lint format clean remote-up remote-down
 
 ## Show this help.
 help:
@@ -23,10 +23,20 @@ $(STAMP): requirements.lock pyproject.toml
 ## Create .venv with the pinned dependencies (requirements.lock) and tfpersist itself.
 setup: $(STAMP)
 
-## Run the whole pipeline: prepare → train → checkpoint → freeze → evaluate (dvc repro).
+## Run the whole pipeline: prepare → train → checkpoint → freeze → evaluate (dvc repro); push to the remote when it is up.
 repro: setup
 	$(BIN)/dvc repro
 	@$(BIN)/dvc metrics show
+	@if $(BIN)/tfpersist remote status >/dev/null; then $(BIN)/dvc push; \
+	else echo "repro: the DVC remote is not running (make remote-up), nothing pushed"; fi
+
+## Start the local S3 object store behind the DVC remote (SeaweedFS on 127.0.0.1:8333, data in .remote/).
+remote-up: setup
+	$(BIN)/tfpersist remote up
+
+## Stop the local object store.
+remote-down: setup
+	$(BIN)/tfpersist remote down
 
 ## Run the test suite (real TensorFlow and DVC; a few minutes on 2 cores).
 test: setup

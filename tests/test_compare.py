@@ -77,6 +77,15 @@ def test_compare_a_tagged_version_with_the_workspace(repo, monkeypatch, capsys):
     assert "'models/none.pb' did not exist at revision 'v1'" in capsys.readouterr().err
     assert tfpersist("compare", PB, PB, "--fail-on", "everything") == 2
 
+    # v1 in no cache and on no running remote: refused truthfully, or rebuilt and verified.
+    import shutil
+
+    shutil.rmtree(repo / ".dvc" / "cache")
+    assert tfpersist("compare", f"{PB}@v1", PB) == 1
+    assert "does not answer; start it with 'make remote-up'" in capsys.readouterr().err
+    assert tfpersist("compare", f"{PB}@v1", PB, "--rebuild", "--fail-on", "signature") == 0
+    assert f"A: {PB}@v1" in capsys.readouterr().out
+
 
 def small_model(tf, path, classes: int, dtype):
     v1 = tf.compat.v1

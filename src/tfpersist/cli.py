@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-nodes", type=_csv_names, help="outputs to compare (default: from the cards)"
     )
     p.add_argument("--repo", default=".", help="DVC repository for PATH@REV (default: .)")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="a PATH@REV in no cache and on no remote is reproduced from a clean clone of REV "
+        "and used only if it matches that revision's dvc.lock",
+    )
     p.add_argument("--allow-unsafe-ops", action="store_true", help=UNSAFE_HELP)
 
     p = sub.add_parser(
@@ -157,6 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rev", default="HEAD", help="git revision to check (default: HEAD)")
     p.add_argument("--repo", default=".", help="repository (default: .)")
     p.add_argument("--keep", action="store_true", help="keep the temp clone for a look")
+
+    p = sub.add_parser(
+        "remote",
+        help="start or stop the local S3 object store behind the DVC remote (SeaweedFS)",
+        description="up: start SeaweedFS serving S3 on 127.0.0.1 (data in --dir) and create the "
+        "bucket; down: stop it; status: exit 0 if it runs. The repository's default DVC remote "
+        "points there; 'dvc remote modify --local storage url s3://BUCKET/path' points it "
+        "elsewhere.",
+    )
+    p.add_argument("action", choices=("up", "down", "status"))
+    p.add_argument("--dir", default=".remote", help="data directory (default: .remote)")
+    p.add_argument("--port", type=_positive, default=8333, help="S3 port (default 8333)")
     return parser
 
 
@@ -294,7 +312,8 @@ def cmd_compare(args) -> int:
     with tempfile.TemporaryDirectory(prefix="tfpersist-compare-") as scratch:
         models = [
             compare.load_model(
-                versions.materialize(spec, args.repo, Path(scratch)), args.output_nodes
+                versions.materialize(spec, args.repo, Path(scratch), args.rebuild),
+                args.output_nodes,
             )
             for spec in (args.a, args.b)
         ]
@@ -366,12 +385,29 @@ def _describe_difference(repo: Path, clone: Path, check) -> str:
     return reproducibility.describe_model_difference(repo, clone, check)
 
 
+def cmd_remote(args) -> int:
+    from tfpersist import remote
+
+    if args.action == "up":
+        server = remote.start(args.dir, args.port)
+        print(f"remote: S3 on {server.endpoint} (SeaweedFS pid {server.pid}, data in {args.dir})")
+    elif args.action == "down":
+        stopped = remote.stop(remote.status(args.dir))
+        print("remote: stopped" if stopped else "remote: not running")
+    else:
+        server = remote.status(args.dir)
+        print(f"remote: up on {server.endpoint}" if server else "remote: not running")
+        return 0 if server else 1
+    return 0
+
+
 COMMANDS = {
     "freeze": cmd_freeze,
     "inspect": cmd_inspect,
     "predict": cmd_predict,
     "compare": cmd_compare,
     "check-repro": cmd_check_repro,
+    "remote": cmd_remote,
 }
 
 

@@ -171,10 +171,11 @@ def fetch_committed(repo: Path, rev: str, path: str, names: list[str], dest: Pat
         try:
             with dvc.api.open(source, repo=str(repo), rev=rev, mode="rb") as f:
                 target.write_bytes(f.read())
-        except Exception as e:
-            raise TfpersistError(
-                f"{source}@{rev[:10]} is not in the local DVC cache ({type(e).__name__}); "
-                "run 'dvc pull' to measure the distance"
+        except Exception:
+            from tfpersist import versions
+
+            raise versions.unavailable(
+                repo, f"{source}@{rev[:10]}", "or push the artifacts that dvc.lock records"
             ) from None
     return dest
 

@@ -30,8 +30,13 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return path, rev
 
 
-def materialize(spec: str, repo: str | Path, scratch: Path) -> Version:
-    """Make ``spec`` available as a local path (fetching ``PATH@REV`` into ``scratch``)."""
+def materialize(spec: str, repo: str | Path, scratch: Path, rebuild: bool = False) -> Version:
+    """Make ``spec`` available as a local path (fetching ``PATH@REV`` into ``scratch``).
+
+    ``PATH@REV`` comes from the local DVC cache or the default remote; with ``rebuild``, a
+    version found in neither is reproduced in a clean clone of ``REV`` and used only if its
+    hash equals the one in that revision's dvc.lock.
+    """
     path, rev = split_spec(spec)
     if rev is None:
         local = Path(path)
@@ -55,12 +60,89 @@ def materialize(spec: str, repo: str | Path, scratch: Path) -> Version:
             sidecar = str(Path(path).parent / name)
             if not fs.isdir(path) and fs.exists(sidecar):
                 fs.get(sidecar, str(target.parent / name))
-    except Exception as e:
+    except Exception:
         shutil.rmtree(target, ignore_errors=True)
-        raise TfpersistError(
-            f"{spec}: not in the local DVC cache ({type(e).__name__}); run 'dvc pull' to fetch it"
-        ) from None
+        if not rebuild:
+            raise unavailable(repo, spec) from None
+        return Version(spec, rebuilt(Path(repo), sha, path, scratch / f"rebuilt-{_safe(rev)}"), rev)
     return Version(spec, target, rev)
+
+
+def default_remote(repo: str | Path) -> tuple[str, str, str | None] | None:
+    """(name, url, endpoint url) of the repository's default DVC remote, or None."""
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as dvc_repo:
+        config = dvc_repo.config
+        name = config["core"].get("remote")
+        if not name or name not in config["remote"]:
+            return None
+        remote = config["remote"][name]
+        return name, remote.get("url", ""), remote.get("endpointurl")
+
+
+REBUILD_HINT = "or pass --rebuild to reproduce it (checked against that revision's dvc.lock)"
+
+
+def unavailable(repo: str | Path, what: str, hint: str = REBUILD_HINT) -> TfpersistError:
+    """Why ``what`` could not be fetched, truthfully: no remote, remote down, or not on it."""
+    remote = default_remote(repo)
+    if remote is None:
+        return TfpersistError(
+            f"{what}: not in the local DVC cache, and no DVC remote is configured "
+            f"('dvc remote add -d NAME URL'); {hint.removeprefix('or ')}"
+        )
+    name, url, endpoint = remote
+    if endpoint and _local(endpoint) and not _answers(endpoint):
+        return TfpersistError(
+            f"{what}: not in the local DVC cache, and the DVC remote '{name}' ({endpoint}) does "
+            f"not answer; start it with 'make remote-up', {hint}"
+        )
+    return TfpersistError(
+        f"{what}: neither in the local DVC cache nor on the DVC remote '{name}' ({url}); "
+        f"'dvc push' it from a clone that has it, {hint}"
+    )
+
+
+def _local(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    return urlparse(url).hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def _answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def rebuilt(repo: Path, sha: str, path: str, workdir: Path) -> Path:
+    """``path`` reproduced from a clean clone at ``sha``, verified against its dvc.lock."""
+    from tfpersist import reproducibility
+
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    clone = reproducibility.clone(repo, sha, workdir)
+    lock = clone / "dvc.lock"
+    if not lock.is_file():
+        raise TfpersistError(f"{path}@{sha[:10]}: no dvc.lock at that revision to check against")
+    committed = reproducibility.load_lock(lock.read_text())
+    reproducibility.rebuild(clone)
+    checks = reproducibility.compare_locks(committed, reproducibility.load_lock(lock.read_text()))
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        raise TfpersistError(
+            f"{path}@{sha[:10]}: rebuilt here, but stage '{bad[0].stage}' does not match that "
+            f"revision's dvc.lock ({bad[0].status}: {bad[0].detail}); not used"
+        )
+    return clone / path
 
 
 def resolve(repo: str | Path, rev: str, spec: str) -> str:
