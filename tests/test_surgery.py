@@ -92,7 +92,7 @@ def test_rename_moves_references_and_skips_taken_names(tf, v1):
 
 def test_check_stateless_names_the_output_and_the_assignment(tf, v1):
     def build():
-        v = v1.get_variable("v", [2], use_resource=False)
+        v = v1.get_variable("v", [2], initializer=v1.zeros_initializer(), use_resource=False)
         with tf.control_dependencies([v1.assign(v, v + 1, name="bump")]):
             tf.identity(v, name="y")
         tf.identity(v, name="z")

@@ -19,7 +19,19 @@ class UsageError(TfpersistError):
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message (TF's OpErrors carry it in ``message``)."""
     text = getattr(error, "message", None) or str(error) or type(error).__name__
-    return text.strip().splitlines()[0][:300]
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    # TF's OpErrors open with boilerplate ("Graph execution error:", "Detected at node ...").
+    useful = [ln for ln in lines if not ln.startswith(_BOILERPLATE)]
+    return (useful or lines or [type(error).__name__])[0][:300]
+
+
+_BOILERPLATE = (
+    "Graph execution error",
+    "Detected at node",
+    "Detected in the following",
+    'File "',
+    "Node:",
+)
 
 
 def unexpected(error: BaseException) -> str:

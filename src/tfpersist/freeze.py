@@ -103,6 +103,7 @@ class Source:
     names: list[str]  # output node names
     prefix: Path | None = None
     saver_def: object | None = None
+    init_op: str | None = None  # a SavedModel's main op, run after restoring
 
     @property
     def pruned(self):
@@ -110,14 +111,16 @@ class Source:
         return v1.graph_util.extract_sub_graph(self.graph_def, self.names)
 
 
-def _prepared(what, graph_def, names, values, live, prefix=None, saver_def=None) -> Source:
+def _prepared(
+    what, graph_def, names, values, live, prefix=None, saver_def=None, init_op=None
+) -> Source:
     """Check names, prepare the graph, and refuse outputs that freezing would change."""
     check_nodes(graph_def, names)
     restore_op = _op_name(saver_def.restore_op_name) if saver_def else ""
-    keep = [*names, restore_op] if restore_op else list(names)
+    keep = [*names, *(op for op in (restore_op, init_op) if op)]
     graph_def = prepare(graph_def, values, keep, live)
     check_nodes(graph_def, names)
-    source = Source(what, graph_def, names, prefix, saver_def)
+    source = Source(what, graph_def, names, prefix, saver_def, init_op)
     surgery.check_stateless(source.pruned, names, what)
     return source
 
@@ -161,6 +164,8 @@ def _in_session(source: Source, allow_unsafe_ops: bool):
         safety.check(
             source.graph_def, [restore_op], f"{source.what} (its restore op)", safety.SAVER_OPS
         )
+        if source.init_op:
+            safety.check(source.graph_def, [source.init_op], f"{source.what} (its init op)")
     graph = tf.Graph()
     with graph.as_default():
         try:
@@ -174,7 +179,25 @@ def _in_session(source: Source, allow_unsafe_ops: bool):
                 sess.run(restore_op, {saver_def.filename_tensor_name: str(prefix)})
             except (tf.errors.OpError, ValueError) as e:
                 raise _unreadable(prefix, e) from None
-            return freeze_session(sess, names, source.what)
+            if source.init_op:
+                try:
+                    sess.run(source.init_op)
+                except (tf.errors.OpError, ValueError) as e:
+                    raise TfpersistError(
+                        f"{source.what}: its init op '{source.init_op}' fails ({first_line(e)})"
+                    ) from None
+            frozen = freeze_session(sess, names, source.what)
+    return _ordered_like(frozen, source.pruned)
+
+
+def _ordered_like(graph_def, reference):
+    """``graph_def``'s nodes in ``reference``'s order (a session re-sorts them on import):
+    the session path then writes the bytes the streaming path writes."""
+    rank = {n.name: i for i, n in enumerate(reference.node)}
+    nodes = sorted(graph_def.node, key=lambda n: rank.get(n.name, len(rank)))
+    del graph_def.node[:]
+    graph_def.node.extend(nodes)
+    return graph_def
 
 
 def _unreadable(prefix: Path, error: BaseException) -> TfpersistError:
@@ -195,6 +218,7 @@ def _variables(graph_def) -> list[str]:
 def _finished(graph_def, what: str):
     """``graph_def`` with unused functions dropped, checked to hold no variables."""
     surgery.prune_library(graph_def)
+    surgery.canonical_function_names(graph_def)
     left = sorted({n.op for n in surgery.all_nodes(graph_def) if n.op in surgery.STATE_OPS})
     if left:
         raise TfpersistError(
@@ -238,7 +262,14 @@ def freeze(
         if saved.prefix is None:
             return freeze_graph_def(saved.graph_def, names, values, live), names
         src = _prepared(
-            str(source), saved.graph_def, names, values, live, saved.prefix, saved.saver_def
+            str(source),
+            saved.graph_def,
+            names,
+            values,
+            live,
+            saved.prefix,
+            saved.saver_def,
+            saved.init_op,
         )
         return _in_session(src, allow_unsafe_ops), names
     if signature_key:

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,13 +25,14 @@ from tfpersist.errors import TfpersistError
 @dataclass
 class StageCheck:
     stage: str
-    status: str  # same | differs | stale | missing
+    status: str  # same | equivalent | differs | stale | missing
     detail: str = ""
     outputs: list[str] = field(default_factory=list)  # outputs whose hash differs
+    distance: float | None = None  # max abs difference over ``outputs``, where measured
 
     @property
     def ok(self) -> bool:
-        return self.status == "same"
+        return self.status in ("same", "equivalent")
 
 
 def _hashes(entries: list[dict] | None) -> dict[str, str]:
@@ -131,12 +131,14 @@ def check(
     repo: Path,
     rev: str = "HEAD",
     keep: bool = False,
-    describe: Callable[[Path, Path, StageCheck], str] | None = None,
+    tolerance: float | None = None,
 ) -> tuple[list[StageCheck], Path]:
     """Rebuild ``rev`` of ``repo`` from scratch and compare it with its dvc.lock.
 
-    ``describe(repo, clone_dir, check)`` may add how far a differing stage's outputs are.
-    Returns the checks and the clone's path (deleted unless ``keep``).
+    A stage whose outputs differ is measured against the committed artifacts (weights,
+    model outputs, numbers in JSON/CSV files); with ``tolerance``, one whose every differing
+    output is within it is ``equivalent``. Returns the checks and the clone's path (deleted
+    unless ``keep``).
     """
     workdir = Path(tempfile.mkdtemp(prefix="tfpersist-check-repro-"))
     try:
@@ -147,12 +149,14 @@ def check(
         committed = load_lock(lock_path.read_text())
         rebuild(target)
         checks = compare_locks(committed, load_lock(lock_path.read_text()))
-        if describe:
-            for c in checks:
-                if c.status == "differs":
-                    extra = describe(repo, target, c)
-                    if extra:
-                        c.detail = f"{c.detail} ({extra})"
+        for c in checks:
+            if c.status == "differs":
+                detail, c.distance = measure(repo, target, c)
+                if detail:
+                    c.detail = f"{c.detail} ({detail})"
+                if tolerance is not None and c.distance is not None and c.distance <= tolerance:
+                    c.status = "equivalent"
+                    c.detail = f"within {tolerance:g}: {c.detail}"
         return checks, target
     finally:
         if not keep:
@@ -180,21 +184,32 @@ def fetch_committed(repo: Path, rev: str, path: str, names: list[str], dest: Pat
     return dest
 
 
-def describe_model_difference(repo: Path, clone_dir: Path, check: StageCheck) -> str:
-    """How far the rebuilt models are from the committed ones: weights and outputs."""
+def measure(repo: Path, clone_dir: Path, check: StageCheck) -> tuple[str, float | None]:
+    """How far a stage's rebuilt outputs are from the committed ones: (text, max distance).
+
+    Checkpoints by weights, frozen models by their outputs on the test split, JSON and CSV
+    files by their numbers. The distance is None when an output could not be measured.
+    """
     rev = _run(["git", "rev-parse", "HEAD"], clone_dir).stdout.strip()
-    parts = []
+    parts, distances = [], []
     with tempfile.TemporaryDirectory(prefix="tfpersist-committed-") as tmp:
         for out in check.outputs:
             rebuilt = clone_dir / out
             try:
                 if rebuilt.is_dir() and (rebuilt / "checkpoint").is_file():
-                    parts.append(_weights_part(repo, rev, out, rebuilt, Path(tmp) / out))
+                    text, d = _weights_part(repo, rev, out, rebuilt, Path(tmp) / out)
                 elif out.endswith(".pb"):
-                    parts.append(_outputs_part(repo, rev, out, rebuilt, clone_dir, Path(tmp) / out))
+                    text, d = _outputs_part(repo, rev, out, rebuilt, clone_dir, Path(tmp) / out)
+                elif out.endswith((".json", ".csv", ".tsv")):
+                    text, d = _numbers_part(repo, rev, out, rebuilt, Path(tmp) / out)
+                else:
+                    text, d = f"{out}: not measurable", None
             except TfpersistError as e:
-                parts.append(str(e))
-    return "; ".join(p for p in parts if p)
+                text, d = str(e), None
+            parts.append(text)
+            distances.append(d)
+    distance = None if None in distances or not distances else max(distances)
+    return "; ".join(p for p in parts if p), distance
 
 
 def _weights_part(repo: Path, rev: str, out: str, rebuilt: Path, tmp: Path) -> str:
@@ -210,7 +225,8 @@ def _weights_part(repo: Path, rev: str, out: str, rebuilt: Path, tmp: Path) -> s
     d = compare.weight_distance(
         compare.checkpoint_weights(committed / latest.name), compare.checkpoint_weights(latest)
     )
-    return f"{out}: max abs weight difference {d['max_abs']:.3g} ({d['worst']})"
+    text = f"{out}: max abs weight difference {d['max_abs']:.3g} ({d['worst']})"
+    return text, float(d["max_abs"])
 
 
 def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path, tmp: Path) -> str:
@@ -220,7 +236,7 @@ def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path
     committed = fetch_committed(repo, rev, out, [], tmp) / rebuilt.name
     sig = signature.beside(rebuilt)
     if sig is None:
-        return f"{out}: no card beside it to say which outputs to compare"
+        return f"{out}: no card beside it to say which outputs to compare", None
     input_node = sig["inputs"][0]["name"]
     outputs = [o["name"] for o in sig["outputs"]]
     prepared = clone_dir / "data" / "prepared"
@@ -228,4 +244,58 @@ def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path
     with Runner.from_frozen(committed) as a, Runner.from_frozen(rebuilt) as b:
         diffs = compare.output_distance(a, b, x, input_node, outputs)
     worst = max(diffs, key=diffs.get)
-    return f"{out}: max abs output difference {diffs[worst]:.3g} ({worst}, test split)"
+    text = f"{out}: max abs output difference {diffs[worst]:.3g} ({worst}, test split)"
+    return text, float(diffs[worst])
+
+
+def numbers(path: Path) -> list[float] | None:
+    """The numbers of a JSON or CSV/TSV file in reading order (None if not parseable)."""
+    import json
+
+    text = path.read_text()
+    if path.suffix == ".json":
+        try:
+            found: list[float] = []
+            _leaves(json.loads(text), found)
+            return found
+        except ValueError:
+            return None
+    sep = "\t" if path.suffix == ".tsv" else ","
+    values = []
+    for cell in (c for line in text.splitlines()[1:] for c in line.split(sep)):
+        try:
+            values.append(float(cell))
+        except ValueError:
+            values.append(cell)
+    return values
+
+
+def _leaves(value, found: list) -> None:
+    if isinstance(value, dict):
+        for key in sorted(value):
+            found.append(key)
+            _leaves(value[key], found)
+    elif isinstance(value, list):
+        for item in value:
+            _leaves(item, found)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        found.append(value)
+    else:
+        found.append(repr(value))
+
+
+def _numbers_part(repo: Path, rev: str, out: str, rebuilt: Path, tmp: Path):
+    committed = fetch_committed(repo, rev, out, [], tmp) / rebuilt.name
+    a, b = numbers(committed), numbers(rebuilt)
+    if a is None or b is None or len(a) != len(b):
+        return f"{out}: different structure", None
+    if any(
+        isinstance(x, str) != isinstance(y, str) or (isinstance(x, str) and x != y)
+        for x, y in zip(a, b, strict=True)
+    ):
+        return f"{out}: different text", None
+    d = max(
+        (abs(float(x) - float(y)) for x, y in zip(a, b, strict=True) if not isinstance(x, str)),
+        default=0.0,
+    )
+    return f"{out}: max abs difference of its numbers {d:.3g}", d

@@ -38,6 +38,7 @@ class Graph:
     outputs: dict[str, str]  # signature output key → node name in graph_def
     prefix: Path | None  # variables still to restore (None: already frozen)
     saver_def: object | None = None
+    init_op: str | None = None  # run after restoring (a TF1 main_op / legacy_init_op)
 
     def names(self, requested: list[str] | None) -> list[str]:
         """Output node names: the signature's (sorted by key), or ``requested`` with keys
@@ -83,8 +84,8 @@ def load(path: str | Path, signature_key: str | None = None) -> Graph:
     """The graph of ``path``'s signature ``signature_key`` (default 'serving_default')."""
     key = signature_key or DEFAULT_SIGNATURE
     meta = meta_graph(read(path), path)
-    if key not in meta.signature_def:
-        known = ", ".join(sorted(meta.signature_def)) or "none"
+    if key not in meta.signature_def or key == INIT_SIGNATURE:
+        known = ", ".join(sorted(set(meta.signature_def) - {INIT_SIGNATURE})) or "none"
         raise TfpersistError(
             f"{path}: no '{key}' signature (signatures: {known}); "
             + (
@@ -138,39 +139,54 @@ def _meta_graph(path, meta, key: str) -> Graph:
     outputs = name_outputs(graph_def, tensors)
     prefix = Path(path) / "variables" / "variables"
     has_variables = prefix.with_name("variables.index").is_file() and meta.saver_def.restore_op_name
-    return Graph(graph_def, outputs, prefix if has_variables else None, meta.saver_def)
+    return Graph(
+        graph_def, outputs, prefix if has_variables else None, meta.saver_def, init_op(meta)
+    )
+
+
+INIT_SIGNATURE = "__saved_model_init_op"
+INIT_COLLECTIONS = ("saved_model_main_op", "legacy_init_op")
+
+
+def init_op(meta) -> str | None:
+    """The op the TF1 loader runs after restoring (local variables, tables), if any."""
+    if INIT_SIGNATURE in meta.signature_def:
+        return meta.signature_def[INIT_SIGNATURE].outputs[INIT_SIGNATURE].name.split(":")[0]
+    for key in INIT_COLLECTIONS:
+        nodes = meta.collection_def[key].node_list.value if key in meta.collection_def else []
+        if nodes:
+            return nodes[0].split(":")[0]
+    return None
 
 
 def name_outputs(graph_def, tensors: dict[str, str]) -> dict[str, str]:
     """Give each signature output the node name of its key, in place; return key → node.
 
-    The node producing a tensor at port 0 is renamed; another port, or a tensor two keys
-    share, gets an Identity. A key that is already another node's name gets ``_output``.
+    An Identity producing the tensor (a TF2 function's outputs) is renamed; any other tensor
+    gets a new Identity, so the graph's own node names stay valid. A key that is already
+    another node's name gets ``_output`` appended.
     """
     taken = {n.name for n in graph_def.node}
     by_name = {n.name: n for n in graph_def.node}
-    wanted = {}
-    renames = {}
+    wanted, renames = {}, {}
     for key in sorted(tensors):
         node, _, port = tensors[key].partition(":")
         target = key
         while target in taken and target != node:
             target = f"{target}_output"
         taken.add(target)
+        source = by_name[node]
         if target == node:
             wanted[key] = node
-        elif (port or "0") == "0" and node not in renames and node in by_name:
+        elif (port or "0") == "0" and source.op == "Identity" and node not in renames:
             renames[node] = target
             wanted[key] = target
         else:
-            source = by_name[node]
             identity = graph_def.node.add(name=target, op="Identity")
-            identity.input.append(tensors[key] if port else node)
-            dtype = _output_dtype(graph_def, source, int(port or 0))
-            identity.attr["T"].type = dtype
+            identity.input.append(tensors[key] if port and port != "0" else node)
+            identity.attr["T"].type = _output_dtype(graph_def, source, int(port or 0))
             wanted[key] = target
-    # Identities added above take the old node names; rename moves their inputs too.
-    surgery.rename(graph_def, renames)
+    surgery.rename(graph_def, renames)  # also moves the new Identities' inputs
     return wanted
 
 

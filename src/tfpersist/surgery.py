@@ -9,6 +9,8 @@ absent nodes are dropped.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from tfpersist.errors import TfpersistError
@@ -111,6 +113,40 @@ def prune_library(graph_def) -> None:
         grads = [g for g in graph_def.library.gradient if g.function_name in used]
         del graph_def.library.gradient[:]
         graph_def.library.gradient.extend(grads)
+
+
+_FROZEN_SUFFIX = re.compile(r"^(.*_frozen)_\d+$")
+
+
+def canonical_function_names(graph_def) -> None:
+    """Drop the process-wide counter TF's converter appends to frozen functions' names
+    (``f_frozen_113`` → ``f_frozen``), in place: the same model gives the same bytes in any
+    process, however many graphs it built before."""
+    names = [f.signature.name for f in graph_def.library.function]
+    mapping, taken = {}, set(names)
+    for name in sorted(names, key=lambda n: (_FROZEN_SUFFIX.sub(r"\1", n), n)):
+        match = _FROZEN_SUFFIX.match(name)
+        if not match:
+            continue
+        new, i = match.group(1), 1
+        while new in taken:
+            new, i = f"{match.group(1)}_{i}", i + 1
+        taken.discard(name)
+        taken.add(new)
+        mapping[name] = new
+    if not mapping:
+        return
+    for function in graph_def.library.function:
+        function.signature.name = mapping.get(function.signature.name, function.signature.name)
+    for gradient in graph_def.library.gradient:
+        gradient.function_name = mapping.get(gradient.function_name, gradient.function_name)
+    for node in all_nodes(graph_def):
+        node.op = mapping.get(node.op, node.op)
+        for attr in node.attr.values():
+            if attr.HasField("func"):
+                attr.func.name = mapping.get(attr.func.name, attr.func.name)
+            for func in attr.list.func:
+                func.name = mapping.get(func.name, func.name)
 
 
 def check_stateless(graph_def, outputs: list[str], what: str) -> None:

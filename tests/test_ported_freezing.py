@@ -1,0 +1,222 @@
+"""`tfpersist freeze` on the models TensorFlow's own freezing tests build (tests/ported/cases.py).
+
+Each case is a checkpoint or SavedModel written by a live TF1 or TF2 program, with the live
+model's outputs for fixed inputs. Freezing must give a graph that imports on its own, holds no
+variable, read, assign, save or restore op (function bodies included), and reproduces the live
+outputs with the same shapes and dtypes. Cases whose output depends on a variable assignment
+must be refused with one line, writing nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfpersist import cli
+
+PORTED = Path(__file__).parent / "ported"
+sys.path.insert(0, str(PORTED))
+from cases import CASES  # noqa: E402
+
+NAMES = list(CASES)
+
+# Ops that hold, read, write, save or restore state: none may survive freezing.
+STATE_OPS = {
+    "Variable",
+    "VariableV2",
+    "TemporaryVariable",
+    "DestroyTemporaryVariable",
+    "VarHandleOp",
+    "_VarHandlesOp",
+    "ReadVariableOp",
+    "_ReadVariablesOp",
+    "VarIsInitializedOp",
+    "IsVariableInitialized",
+    "DestroyResourceOp",
+    "ResourceGather",
+    "ResourceGatherNd",
+    "CountUpTo",
+    "ResourceCountUpTo",
+    "Save",
+    "SaveV2",
+    "SaveSlices",
+    "Restore",
+    "RestoreV2",
+    "RestoreSlice",
+    "MergeV2Checkpoints",
+}
+STATE_OP_PREFIXES = (
+    "Assign",
+    "Scatter",
+    "ResourceScatter",
+    "ResourceApply",
+    "ResourceSparseApply",
+    "Apply",
+    "SparseApply",
+)
+
+
+def is_state_op(op: str) -> bool:
+    return op in STATE_OPS or op.startswith(STATE_OP_PREFIXES)
+
+
+def state_ops(graph_def) -> list[str]:
+    """'node (Op)' for every state op in the graph, then in its function library (the
+    SavedModel's own __traced_save/__traced_restore functions last)."""
+    found = [f"{n.name} ({n.op})" for n in graph_def.node if is_state_op(n.op)]
+    functions = sorted(graph_def.library.function, key=lambda f: "_traced_" in f.signature.name)
+    for function in functions:
+        name = function.signature.name
+        found += [f"{name}/{n.name} ({n.op})" for n in function.node_def if is_state_op(n.op)]
+    return found
+
+
+def load_case(root: Path, name: str) -> tuple[dict, dict]:
+    spec = json.loads((root / name / "spec.json").read_text())
+    with np.load(root / name / "expected.npz") as data:
+        expected = {key: data[key] for key in data.files}
+    return spec, expected
+
+
+def check_frozen(tf, graph_def, spec: dict, expected: dict, fetch: dict, feeds: dict) -> None:
+    """Assert a frozen GraphDef behaves like the live model; AssertionError says how not.
+
+    ``fetch``: {expected key: tensor name in the frozen graph}; ``feeds``: {tensor name: npz
+    key}. Used by the test below and by tests/ported/score.py for the other freezers.
+    """
+    left = state_ops(graph_def)
+    assert not left, f"{len(left)} state ops left in the frozen graph: {', '.join(left[:3])}"
+    graph = tf.Graph()
+    with graph.as_default():
+        try:
+            tf.import_graph_def(graph_def, name="")
+        except (ValueError, TypeError) as e:
+            raise AssertionError(f"the frozen graph does not import: {first_line(e)}") from None
+    try:
+        tensors = {key: graph.get_tensor_by_name(name) for key, name in fetch.items()}
+        feed_dict = {graph.get_tensor_by_name(name): expected[key] for name, key in feeds.items()}
+    except (KeyError, ValueError) as e:
+        raise AssertionError(f"missing input or output: {first_line(e)}") from None
+    config = tf.compat.v1.ConfigProto()
+    config.intra_op_parallelism_threads = config.inter_op_parallelism_threads = 1
+    with tf.compat.v1.Session(graph=graph, config=config) as sess:
+        try:
+            got = sess.run(tensors, feed_dict)
+        except tf.errors.OpError as e:
+            raise AssertionError(f"the frozen graph does not run: {first_line(e)}") from None
+    for key, tensor in tensors.items():
+        want = expected[key]
+        dtype = spec["dtypes"][key]
+        assert tensor.dtype.name == dtype, f"{key}: dtype {tensor.dtype.name}, live {dtype}"
+        value = np.asarray(got[key])
+        assert value.shape == want.shape, f"{key}: shape {value.shape}, live {want.shape}"
+        if tensor.dtype == tf.string:
+            assert value.astype(bytes).tolist() == want.tolist(), f"{key}: strings differ"
+            continue
+        assert value.dtype == want.dtype, f"{key}: numpy dtype {value.dtype}, live {want.dtype}"
+        try:
+            if np.issubdtype(want.dtype, np.floating):
+                np.testing.assert_allclose(value, want, atol=1e-6, err_msg=key)
+            else:
+                np.testing.assert_array_equal(value, want, err_msg=key)
+        except AssertionError as e:
+            diff = np.max(np.abs(value.astype(np.float64) - want.astype(np.float64)), initial=0)
+            raise AssertionError(
+                f"{key}: values differ from the live model's (max |diff| {diff:.3g}){e}"
+            ) from None
+
+
+_NOISE = ("Graph execution error", "Detected at node", "Node:", "File ", "[[", "In function")
+
+
+def first_line(error: BaseException) -> str:
+    """The line that says what went wrong (TF's OpError text opens with boilerplate)."""
+    text = getattr(error, "message", None) or str(error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(_NOISE)]
+    return (useful or lines or [type(error).__name__])[0][:300]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> Path:
+    """Every case, written once by two writer processes (TF1 and TF2 behaviour) side by side."""
+    root = tmp_path_factory.mktemp("ported")
+    script = str(PORTED / "cases.py")
+    writers = [
+        subprocess.Popen(
+            [sys.executable, script, str(root), mode],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for mode in ("tf1", "tf2")
+    ]
+    for writer in writers:
+        stdout, stderr = writer.communicate(timeout=300)
+        assert writer.returncode == 0, f"{' '.join(writer.args)}\n{stdout}\n{stderr[-4000:]}"
+    return root
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_freezes_like_the_live_model(tf, written, name, tmp_path, capsys):
+    spec, expected = load_case(written, name)
+    out = tmp_path / "frozen.pb"
+    args = ["freeze", str(written / name / spec["source"]), "--out", str(out)]
+    if spec["outputs"]:
+        args += ["--output-nodes", ",".join(spec["outputs"])]
+    code = cli.main(args + spec["extra_args"])
+    err = capsys.readouterr().err.strip()
+    if spec["refuse"]:
+        assert code == 1, f"expected a refusal (exit 1), got exit {code}: {err}"
+        assert len(err.splitlines()) == 1, f"expected one line on stderr, got:\n{err}"
+        assert not out.exists(), "a refused freeze wrote a .pb"
+        return
+    assert code == 0, f"tfpersist freeze exited {code}: {err}"
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(out.read_bytes())
+    if spec["outputs"]:
+        names = spec["outputs"]
+    else:  # a SavedModel's signature outputs: the card names them, in signature-key order
+        card = json.loads(out.with_suffix(".json").read_text())
+        names = [o["name"] for o in card["signature"]["outputs"]]
+        keys = spec["expected"]
+        assert len(names) == len(keys), f"card outputs {names}, signature keys {keys}"
+    fetch = {key: f"{node}:0" for key, node in zip(spec["expected"], names, strict=True)}
+    feeds = {f"{node}:0": key for node, key in spec["inputs"].items()}
+    check_frozen(tf, graph_def, spec, expected, fetch, feeds)
+
+
+def test_streaming_and_session_paths_write_the_same_bytes(tf, written, tmp_path):
+    """Where a checkpoint's weights can stream from its files, the .pb equals the session
+    path's byte for byte; where TF's own converter fails, streaming is the only path."""
+    from tfpersist import formats, freeze, streaming
+    from tfpersist.errors import TfpersistError
+
+    streamed, compared, session_fails = [], [], []
+    for name in NAMES:
+        spec, _ = load_case(written, name)
+        source = written / name / spec["source"]
+        if spec["refuse"] or formats.detect(source) != formats.CHECKPOINT:
+            continue
+        extra = spec["extra_args"]
+        values = dict(a.split("=", 1) for a in extra[1::2]) if extra[:1] == ["--set"] else {}
+        src = freeze.checkpoint_source(source, spec["outputs"], values)
+        reader = tf.train.load_checkpoint(str(src.prefix))
+        if streaming.plan(src.pruned, reader, src.graph_def, src.saver_def) is not None:
+            streamed.append(name)
+        out = tmp_path / f"{name}.pb"
+        freeze.freeze_to_file(source, out, spec["outputs"], values=values)
+        try:
+            session = freeze.serialize(freeze.freeze_checkpoint(source, spec["outputs"], values))
+        except TfpersistError:
+            session_fails.append(name)
+            continue
+        assert out.read_bytes() == session, f"{name}: streamed and session bytes differ"
+        compared.append(name)
+    assert len(compared) >= 25 and len(streamed) >= 15, (compared, streamed)
+    assert set(session_fails) <= set(streamed), "a case neither path could freeze"
