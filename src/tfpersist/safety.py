@@ -77,7 +77,8 @@ UNSAFE_OPS = frozenset(
 
 
 def ops_in(graph_def, outputs: list[str] | None = None) -> set[str]:
-    """Op types that run to compute ``outputs`` (all nodes when None), functions included."""
+    """Op types that run to compute ``outputs`` (all nodes when None), in the functions
+    they call too (through their op or function attributes, recursively)."""
     nodes = {n.name: n for n in graph_def.node}
     if outputs is None:
         reached = set(nodes)
@@ -89,10 +90,33 @@ def ops_in(graph_def, outputs: list[str] | None = None) -> set[str]:
                 continue
             reached.add(name)
             stack.extend(i.split(":")[0].lstrip("^") for i in nodes[name].input)
+    library = {f.signature.name: f for f in graph_def.library.function}
     ops = {nodes[n].op for n in reached}
-    for function in graph_def.library.function:  # a call op may run any of them
-        ops.update(n.op for n in function.node_def)
+    for name in reachable_functions([nodes[n] for n in reached], library):
+        ops.update(n.op for n in library[name].node_def)
     return ops
+
+
+def called(node, library: dict) -> list[str]:
+    """Names of the library functions ``node`` calls (as its op or through func attrs)."""
+    names = [node.op] if node.op in library else []
+    for attr in node.attr.values():
+        if attr.HasField("func"):
+            names.append(attr.func.name)
+        names.extend(f.name for f in attr.list.func)
+    return [n for n in names if n in library]
+
+
+def reachable_functions(nodes, library: dict) -> set[str]:
+    """The library functions ``nodes`` call, directly or through other functions."""
+    seen: set[str] = set()
+    stack = [name for node in nodes for name in called(node, library)]
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(c for node in library[name].node_def for c in called(node, library))
+    return seen
 
 
 # A checkpoint's own saver reads and writes its files by design: allowed on its restore path.

@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 
+from tfpersist import safety
 from tfpersist.errors import TfpersistError
 from tfpersist.tfcompat import import_tf
 
@@ -81,31 +82,10 @@ def all_nodes(graph_def):
         yield from function.node_def
 
 
-def _called(node, library: dict) -> list[str]:
-    """Names of the library functions ``node`` calls (as its op or through func attrs)."""
-    names = [node.op] if node.op in library else []
-    for attr in node.attr.values():
-        if attr.HasField("func"):
-            names.append(attr.func.name)
-        names.extend(f.name for f in attr.list.func)
-    return [n for n in names if n in library]
-
-
-def _reachable_functions(nodes, library: dict) -> set[str]:
-    seen: set[str] = set()
-    stack = [name for node in nodes for name in _called(node, library)]
-    while stack:
-        name = stack.pop()
-        if name not in seen:
-            seen.add(name)
-            stack.extend(c for node in library[name].node_def for c in _called(node, library))
-    return seen
-
-
 def prune_library(graph_def) -> None:
     """Drop the library functions no node calls (directly or through another function)."""
     library = {f.signature.name: f for f in graph_def.library.function}
-    used = _reachable_functions(graph_def.node, library)
+    used = safety.reachable_functions(graph_def.node, library)
     kept = [f for f in graph_def.library.function if f.signature.name in used]
     if len(kept) < len(library):
         del graph_def.library.function[:]
@@ -168,7 +148,7 @@ def check_stateless(graph_def, outputs: list[str], what: str) -> None:
             seen.add(name)
             inner = [
                 n.op
-                for f in _reachable_functions([node], library)
+                for f in safety.reachable_functions([node], library)
                 for n in library[f].node_def
                 if changes_state(n.op)
             ]
