@@ -93,3 +93,50 @@ def test_check_repro_passes_then_catches_a_changed_weight_and_a_stale_lock(repo,
     stale = tfpersist(repo, "check-repro")
     assert stale.returncode == 1
     assert "evaluate    stale: dvc.lock is stale: stages/evaluate.py changed" in stale.stdout
+
+
+def test_check_repro_tolerance_tells_float_noise_from_change_on_another_cpu(repo):
+    """The lock built on a CPU topping out at AVX (simulated with ONEDNN_MAX_CPU_ISA=AVX under
+    the 'native' pin), checked on this machine's best instruction set: the bits differ, the
+    distance is measured, and --tolerance decides."""
+    import json
+    import os
+    import subprocess
+
+    import yaml
+
+    from conftest import env
+
+    params = repo / "params.yaml"
+    params.write_text(
+        yaml.safe_dump({**yaml.safe_load(params.read_text()), "runtime": {"cpu_isa": "native"}})
+    )
+    other_cpu = {**env(), "ONEDNN_MAX_CPU_ISA": "AVX"}
+    other_cpu.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    dvc_bin = f"{sys.prefix}/bin/dvc"
+    subprocess.run([dvc_bin, "repro", "-q"], cwd=repo, env=other_cpu, check=True)
+    commit(repo, "built on an AVX machine")
+    this_cpu = {k: v for k, v in env().items() if not k.startswith(("ONEDNN", "TF_ENABLE"))}
+
+    def check(*args):
+        cmd = [f"{sys.prefix}/bin/tfpersist", "check-repro", *args]
+        return subprocess.run(cmd, cwd=repo, env=this_cpu, capture_output=True, text=True)
+
+    strict = check()
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    train = next(line for line in strict.stdout.splitlines() if line.startswith("  train"))
+    assert "differs" in train and "max abs weight difference" in train, strict.stdout
+    assert "check-repro: rebuilding HEAD" in strict.stdout and "on " in strict.stdout
+
+    loose = check("--tolerance", "0.05", "--report", str(repo / "report.json"))
+    assert loose.returncode == 0, loose.stdout + loose.stderr
+    assert "equivalent: within 0.05" in loose.stdout and "OK:" in loose.stdout
+    report = json.loads((repo / "report.json").read_text())
+    assert report["ok"] and report["tolerance"] == 0.05
+    assert report["environment"]["cpu"] and "ONEDNN_MAX_CPU_ISA" in report["environment"]
+    distances = [s["distance"] for s in report["stages"] if s["status"] == "equivalent"]
+    assert distances and all(0 < d <= 0.05 for d in distances)
+    assert not os.path.exists(repo / "dvc.lock.tmp")
+
+    tight = check("--tolerance", "1e-12")
+    assert tight.returncode == 1 and "FAILED" in tight.stdout

@@ -5,8 +5,9 @@ at run time: AVX-512 on one machine, AVX2 on another, and each gives other float
 same training run ends with other weights). Capping oneDNN at one instruction set every
 machine of a team has makes the bits portable: with ``avx2`` (the default), an Intel AVX-512
 Xeon and an AMD AVX2 EPYC train the same bytes. ``native`` lets oneDNN use the best the CPU
-has: faster, reproducible on the same CPU type only. oneDNN's graph rewrites (on by default
-only on some CPUs) are turned off with any cap, for the same reason.
+has (or what ``ONEDNN_MAX_CPU_ISA`` in the environment allows): faster, reproducible on the
+same CPU type only. oneDNN's graph rewrites (on by default only on some CPUs) are turned off
+with any cap, for the same reason.
 
 The cap must be set before TensorFlow is imported; ``pin`` refuses to change it afterwards.
 No TensorFlow import here.
@@ -40,10 +41,10 @@ def check(isa: str) -> str:
     return isa
 
 
-def settings(isa: str) -> dict[str, str | None]:
-    """The environment variables for ``isa`` (None: unset)."""
+def settings(isa: str) -> dict[str, str]:
+    """The environment variables ``isa`` sets (``native``: none; the environment decides)."""
     cap = ISAS[check(isa)]
-    return {ISA_VARIABLE: cap, OPTS_VARIABLE: "0" if cap else None}
+    return {ISA_VARIABLE: cap, OPTS_VARIABLE: "0"} if cap else {}
 
 
 def pin(isa: str) -> None:
@@ -56,11 +57,7 @@ def pin(isa: str) -> None:
                 f"with {ISA_VARIABLE}={os.environ.get(ISA_VARIABLE, 'unset')}"
             )
         return
-    for key, value in wanted.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    os.environ.update(wanted)
 
 
 def current() -> str:
