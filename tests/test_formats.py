@@ -1,14 +1,10 @@
-"""What a model path is (no TensorFlow needed), and the CPU pin."""
+"""What a model path is, from names on disk (no TensorFlow needed)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tfpersist import formats, runtime
+from tfpersist import formats
 from tfpersist.errors import TfpersistError
 
 
@@ -48,33 +44,3 @@ def test_detects_each_format_from_names_on_disk(tmp_path):
 def test_paths_that_are_no_model_get_one_line_saying_what_to_pass(tmp_path, make, message):
     with pytest.raises(TfpersistError, match=message):
         formats.detect(make(tmp_path))
-
-
-def test_the_pin_sets_onednn_before_tensorflow_and_refuses_to_change_after():
-    assert runtime.settings("avx2") == {"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}
-    assert runtime.settings("native") == {}  # the environment decides
-    with pytest.raises(TfpersistError, match="cpu isa 'avx3' is not one of"):
-        runtime.check("avx3")
-    code = (
-        "import os, sys\n"
-        "from tfpersist import runtime\n"
-        "runtime.pin('avx')\n"
-        "print(os.environ['ONEDNN_MAX_CPU_ISA'], runtime.current())\n"
-        "import tensorflow\n"
-        "runtime.pin('avx')\n"
-        "try:\n"
-        "    runtime.pin('avx2')\n"
-        "except Exception as e:\n"
-        "    print(e)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    ).stdout.splitlines()
-    assert out[0] == "AVX avx"
-    assert "TensorFlow is already loaded with ONEDNN_MAX_CPU_ISA=AVX" in out[1]
-
-
-def test_describe_names_the_cpu_and_the_pin():
-    info = runtime.describe()
-    assert info["cpu"] and info["pin"] == runtime.current()
