@@ -32,17 +32,21 @@ RUN = (
 )
 
 
-def env() -> dict:
-    e = dict(
-        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", TF_CPP_MIN_LOG_LEVEL="2"
-    )
+def env(pin: str | None = None) -> dict:
+    """This environment, without any oneDNN settings of its own, plus ``pin``'s (runtime.py)."""
+    from tfpersist import runtime
+
+    e = {k: v for k, v in os.environ.items() if k not in runtime.settings(runtime.DEFAULT)}
+    e.update(PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", TF_CPP_MIN_LOG_LEVEL="2")
+    e.update(runtime.settings(pin) if pin else {})
     return e
 
 
-def timed(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stdout) of one command in a fresh process."""
+def timed(cmd: list[str], cwd: Path = ROOT, pin: str | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, stdout) of one command in a fresh process, with oneDNN
+    capped at ``pin`` (None: the CPU's best)."""
     out = subprocess.run(
-        [sys.executable, "-c", RUN, *cmd], cwd=cwd, env=env(), capture_output=True, text=True
+        [sys.executable, "-c", RUN, *cmd], cwd=cwd, env=env(pin), capture_output=True, text=True
     )
     first, *rest = out.stdout.splitlines() or ["nan 0 1"]
     seconds, rss_kib, code = first.split()
@@ -137,26 +141,38 @@ def bench_freeze(tmp: Path, repeats: int) -> None:
 
 
 def bench_training(tmp: Path, repeats: int, epochs: int) -> None:
+    """Our training loop under the pipeline's CPU pin against Keras 3 ``fit`` as a user runs
+    it (the CPU's best instruction set); and what the pin costs our own loop."""
+    from tfpersist import runtime
+
+    def ours(arch: str, i: int, pin: str | None) -> dict:
+        out = tmp / f"train-{arch}-{i}-{pin}"
+        cmd = [*WORK, "train-ours", arch, str(epochs), str(out)]
+        return json.loads(timed(cmd, pin=pin)[2].splitlines()[-1])
+
     for arch in ("mlp", "cnn"):
-        runs = {"ours": [], "keras": []}
+        runs = {"pinned": [], "native": [], "keras": []}
         for i in range(repeats):
-            out = tmp / f"train-{arch}-{i}"
-            runs["ours"].append(
-                json.loads(
-                    timed([*WORK, "train-ours", arch, str(epochs), str(out)])[2].splitlines()[-1]
-                )
-            )
-            runs["keras"].append(
-                json.loads(timed([*WORK, "train-keras", arch, str(epochs)])[2].splitlines()[-1])
-            )
-        ours = median(r["examples_per_s"] for r in runs["ours"])
-        keras = median(r["examples_per_s"] for r in runs["keras"])
+            runs["pinned"].append(ours(arch, i, runtime.DEFAULT))
+            runs["native"].append(ours(arch, i, None))
+            cmd = [*WORK, "train-keras", arch, str(epochs)]
+            runs["keras"].append(json.loads(timed(cmd)[2].splitlines()[-1]))
+        pinned, native, keras = (
+            median(r["examples_per_s"] for r in runs[k]) for k in ("pinned", "native", "keras")
+        )
         row(
-            f"training throughput, {arch}",
-            f"{ours:,.0f} ex/s",
+            f"training throughput, {arch} (pinned to {runtime.DEFAULT})",
+            f"{pinned:,.0f} ex/s",
             f"Keras 3 fit {keras:,.0f} ex/s",
-            ours / keras,
+            pinned / keras,
             "≥ 1.0×",
+        )
+        row(
+            f"CPU pin cost: training throughput, {arch}, {runtime.DEFAULT} / native",
+            f"{pinned:,.0f} ex/s",
+            f"native {native:,.0f} ex/s",
+            pinned / native,
+            "≥ 0.7×",
         )
 
 
