@@ -3,7 +3,8 @@
 usage: python stages/evaluate.py FROZEN_PB CHECKPOINT_DIR PREPARED_DIR METRICS_JSON CONFUSION_CSV
 The model is loaded from the .pb alone; the release checkpoint is run on the same rows to
 record how far the frozen outputs are from it (0, or float noise). A frozen graph with ops
-that touch files or run Python is refused unless TFPERSIST_ALLOW_UNSAFE_OPS=1.
+outside the inference allowlist (safety.py) is refused unless TFPERSIST_ALLOW_OPS=A,B names
+them or TFPERSIST_ALLOW_UNSAFE_OPS=1.
 """
 
 import os
@@ -21,12 +22,15 @@ def main(argv: list[str]) -> None:
     schema = data.read_schema(prepared)
     x, y = data.load_split(Path(prepared) / "test.csv", schema)
 
-    from tfpersist import evaluation
+    from tfpersist import evaluation, safety
     from tfpersist.runner import Runner  # TensorFlow from here on
 
     outputs = model.output_nodes
     with Runner.from_frozen(frozen_pb) as frozen:
-        frozen.allow_unsafe_ops = os.environ.get("TFPERSIST_ALLOW_UNSAFE_OPS") == "1"
+        frozen.trust = safety.Trust.of(
+            os.environ.get("TFPERSIST_ALLOW_UNSAFE_OPS") == "1",
+            os.environ.get("TFPERSIST_ALLOW_OPS", "").split(","),
+        )
         got = frozen.run(x, model.input_node, outputs)
     with Runner.from_checkpoint(checkpoint_dir) as checkpoint:
         want = checkpoint.run(x, model.input_node, outputs)

@@ -304,16 +304,18 @@ def test_graphs_that_write_files_are_refused(repo, tf, tmp_path):
 
     result = cli(repo, "predict", str(evil), "--input", str(tmp_path / "x.npy"))
     assert (
-        "refusing to run a graph with ops that touch files or run Python (WriteFile)"
+        "refusing to run a graph with ops outside the inference allowlist: WriteFile (writes files)"
         in result.stderr
     )
     result = cli(repo, "compare", str(evil), "models/frozen/model.pb")
     assert "refusing to run" in result.stderr
     shutil.copy(evil, repo / "models/frozen/model.pb")
-    fails(repo, EVALUATE, r"refusing to run a graph with ops that touch files .*\(WriteFile\)")
+    fails(repo, EVALUATE, r"refusing to run a graph with ops outside .*WriteFile \(writes files\)")
     assert not target.exists()
     inspected = cli(repo, "inspect", str(evil), check_code=0).stdout
-    assert "WARNING: ops that touch files or run Python: WriteFile" in inspected
+    assert "WARNING: ops outside the inference allowlist (refused unless allowed): WriteFile" in (
+        inspected
+    )
     # The test graph really does write: allowed explicitly, the file appears.
     cli(
         repo,

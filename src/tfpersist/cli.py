@@ -17,9 +17,24 @@ from tfpersist import __version__
 from tfpersist.errors import TfpersistError, UsageError, unexpected
 
 UNSAFE_HELP = (
-    "run the model even if it holds ops that touch files or run Python "
-    "(ReadFile, WriteFile, PyFunc, …: see 'tfpersist inspect'); only for models you trust"
+    "run the model whatever ops it holds, even ones that touch files or run Python "
+    "(see 'tfpersist inspect'); only for models you trust"
 )
+ALLOW_OPS_HELP = (
+    "also allow these ops outside the inference allowlist, e.g. PrintV2 (comma-separated; "
+    "'tfpersist inspect' lists a model's)"
+)
+
+
+def _add_trust_flags(p) -> None:
+    p.add_argument("--allow-ops", type=_csv_names, default=[], metavar="A,B", help=ALLOW_OPS_HELP)
+    p.add_argument("--allow-unsafe-ops", action="store_true", help=UNSAFE_HELP)
+
+
+def _trust(args):
+    from tfpersist import safety
+
+    return safety.Trust.of(args.allow_unsafe_ops, args.allow_ops)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-card", action="store_true", help="do not write the JSON card beside the .pb"
     )
-    p.add_argument("--allow-unsafe-ops", action="store_true", help=UNSAFE_HELP)
+    _add_trust_flags(p)
 
     p = sub.add_parser("inspect", help="list a model's inputs, likely outputs, ops and parameters")
     p.add_argument("path", help=".pb, checkpoint dir or prefix, or SavedModel dir")
@@ -122,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="Y.csv, Y.npy or Y.json (default: CSV on stdout)")
     p.add_argument("--batch-size", type=_positive, default=1024)
-    p.add_argument("--allow-unsafe-ops", action="store_true", help=UNSAFE_HELP)
+    _add_trust_flags(p)
 
     p = sub.add_parser(
         "compare",
@@ -154,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a PATH@REV in no cache and on no remote is reproduced from a clean clone of REV "
         "and used only if it matches that revision's dvc.lock",
     )
-    p.add_argument("--allow-unsafe-ops", action="store_true", help=UNSAFE_HELP)
+    _add_trust_flags(p)
 
     p = sub.add_parser(
         "check-repro",
@@ -230,7 +245,7 @@ def cmd_freeze(args) -> int:
         signature_key=args.signature,
         optimize=args.optimize,
         card_path=None if args.no_card else out.with_suffix(".json"),
-        allow_unsafe_ops=args.allow_unsafe_ops,
+        trust=_trust(args),
     )
     sha = f", sha256 {card['sha256'][:12]}" if card.get("sha256") else ""
     outputs = ", ".join(names)
@@ -283,8 +298,11 @@ def _format_inspection(info: dict) -> str:
         lines.append(f"variables ({len(info['variables'])}):")
         lines += [f"  {v['name']}: {v['dtype']} {shape(v['shape'])}" for v in info["variables"]]
     if info.get("unsafe_ops"):
+        from tfpersist import safety
+
         lines.append(
-            "WARNING: ops that touch files or run Python: " + ", ".join(info["unsafe_ops"])
+            "WARNING: ops outside the inference allowlist (refused unless allowed): "
+            + safety.describe(info["unsafe_ops"])
         )
     return "\n".join(lines)
 
@@ -299,7 +317,7 @@ def cmd_predict(args) -> int:
         args.input_node,
         args.output_nodes,
         args.batch_size,
-        args.allow_unsafe_ops,
+        _trust(args),
     )
     return 0
 
@@ -321,11 +339,12 @@ def cmd_compare(args) -> int:
             compare.load_model(
                 versions.materialize(spec, args.repo, Path(scratch), args.rebuild),
                 args.output_nodes,
+                _trust(args),
             )
             for spec in (args.a, args.b)
         ]
         x, y, source = _comparison_data(args.data, models)
-        report = compare.compare_models(*models, x, y, source, args.allow_unsafe_ops)
+        report = compare.compare_models(*models, x, y, source, _trust(args))
     render = {
         "text": compare.render_text,
         "md": compare.render_markdown,

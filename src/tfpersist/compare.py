@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import checkpoints, formats, freeze, signature
+from tfpersist import checkpoints, formats, freeze, safety, signature
 from tfpersist.evaluation import max_abs_diff
 from tfpersist.runner import Runner
 from tfpersist.tfcompat import import_tf
@@ -80,7 +80,9 @@ class Model:
     size: int
 
 
-def load_model(version: Version, output_nodes: list[str] | None = None) -> Model:
+def load_model(
+    version: Version, output_nodes: list[str] | None = None, trust=safety.TRUST_NOTHING
+) -> Model:
     """Freeze ``version`` in memory (a .pb is read as is) with the names its card gives."""
     path = version.path
     card = signature.beside(path)
@@ -90,7 +92,7 @@ def load_model(version: Version, output_nodes: list[str] | None = None) -> Model
         from tfpersist import inspection
 
         outputs = inspection.graph_summary(freeze.read_graph_def(path))["likely_outputs"]
-    graph_def, names = freeze.freeze(path, outputs)
+    graph_def, names = freeze.freeze(path, outputs, trust=trust)
     inputs = signature.placeholders(graph_def)
     input_node = card["inputs"][0]["name"] if card else (inputs[0] if len(inputs) == 1 else None)
     sha, size = digest(path)
@@ -166,7 +168,7 @@ def _class_output(model: Model, values: dict[str, np.ndarray]) -> np.ndarray | N
     return None
 
 
-def _behaviour(a: Model, b: Model, x, y, source: str, allow_unsafe_ops: bool) -> dict:
+def _behaviour(a: Model, b: Model, x, y, source: str, trust: safety.Trust) -> dict:
     if x is None:
         return {"skipped": source}
     if not a.input_node or a.input_node != b.input_node:
@@ -175,7 +177,7 @@ def _behaviour(a: Model, b: Model, x, y, source: str, allow_unsafe_ops: bool) ->
         Runner.from_graph_def(a.graph_def, a.spec) as ra,
         Runner.from_graph_def(b.graph_def, b.spec) as rb,
     ):
-        ra.allow_unsafe_ops = rb.allow_unsafe_ops = allow_unsafe_ops
+        ra.trust = rb.trust = trust
         out_a = ra.run(x, a.input_node, a.outputs)
         out_b = rb.run(x, b.input_node, b.outputs)
     result: dict = {"data": source, "rows": len(x), "max_abs": {}}
@@ -191,7 +193,7 @@ def _behaviour(a: Model, b: Model, x, y, source: str, allow_unsafe_ops: bool) ->
 
 
 def compare_models(
-    a: Model, b: Model, x=None, y=None, data_source: str = "no data", allow_unsafe_ops=False
+    a: Model, b: Model, x=None, y=None, data_source: str = "no data", trust=safety.TRUST_NOTHING
 ) -> dict:
     """The comparison report (JSON-able; keys documented in README, stable)."""
     sig_a, sig_b = _signature(a), _signature(b)
@@ -215,7 +217,7 @@ def compare_models(
         "signature": {"a": sig_a, "b": sig_b, "changes": changes},
         "structure": _structure(a, b),
         "weights": _weights(a, b),
-        "outputs": _behaviour(a, b, x, y, data_source, allow_unsafe_ops),
+        "outputs": _behaviour(a, b, x, y, data_source, trust),
     }
     return report
 

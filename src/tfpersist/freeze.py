@@ -17,6 +17,7 @@ from tfpersist import (
     atomic,
     checkpoints,
     formats,
+    restore,
     safety,
     saved_models,
     signature,
@@ -112,60 +113,58 @@ class Source:
 
 
 def _prepared(
-    what, graph_def, names, values, live, prefix=None, saver_def=None, init_op=None
+    what, graph_def, names, values, live, trust, prefix=None, saver_def=None, init_op=None
 ) -> Source:
-    """Check names, prepare the graph, and refuse outputs that freezing would change."""
+    """Check names, prepare the graph, and refuse what freezing must not do: outputs that a
+    frozen graph would change (an assignment) or that need ops outside the inference
+    allowlist (safety.py), and an init op that does."""
     check_nodes(graph_def, names)
     restore_op = _op_name(saver_def.restore_op_name) if saver_def else ""
     keep = [*names, *(op for op in (restore_op, init_op) if op)]
     graph_def = prepare(graph_def, values, keep, live)
     check_nodes(graph_def, names)
     source = Source(what, graph_def, names, prefix, saver_def, init_op)
+    safety.check(graph_def, names, what, trust)
+    if init_op:
+        safety.check(graph_def, [init_op], f"{what} (its init op)", trust)
     surgery.check_stateless(source.pruned, names, what)
     return source
 
 
-def checkpoint_source(source, names, values=None, live=()) -> Source:
+def checkpoint_source(source, names, values=None, live=(), trust=safety.TRUST_NOTHING) -> Source:
     """A checkpoint directory or prefix, V1 or V2 format, ready to freeze."""
     prefix = checkpoints.resolve(source)
     meta = read_meta_graph(prefix)
-    return _prepared(str(prefix), meta.graph_def, names, values, live, prefix, meta.saver_def)
+    return _prepared(
+        str(prefix), meta.graph_def, names, values, live, trust, prefix, meta.saver_def
+    )
 
 
 def freeze_checkpoint(
     source: str | Path,
     output_nodes: list[str] | str,
     values: dict[str, str] | None = None,
-    allow_unsafe_ops: bool = False,
+    trust: safety.Trust = safety.TRUST_NOTHING,
     live=(),
 ):
     """Freeze a checkpoint directory or prefix into a GraphDef through a session.
 
     The training graph from the ``.meta`` is cleaned first (``prepare``: devices cleared,
     ``values`` and placeholder defaults pinned, dead ``tf.cond`` branches pruned), then the
-    variables are restored with the checkpoint's own saver and folded into constants. That
-    runs part of the graph, so ops that touch files or run Python are refused there first
-    (safety.py) unless ``allow_unsafe_ops``.
+    variables are restored (restore.py: as the checkpoint's saver maps them, without running
+    its restore op) and folded into constants.
     """
     names = node_names(output_nodes)
-    return _in_session(checkpoint_source(source, names, values, live), allow_unsafe_ops)
+    return _in_session(checkpoint_source(source, names, values, live, trust), trust)
 
 
-def _in_session(source: Source, allow_unsafe_ops: bool):
-    """Restore ``source``'s variables with its own saver, fold them into constants."""
+def _in_session(source: Source, trust: safety.Trust):
+    """Restore ``source``'s variables, fold them into constants."""
     prefix, saver_def, names = source.prefix, source.saver_def, source.names
     if not _variables(source.pruned):
         return _finished(source.pruned, source.what)
     if not saver_def or not saver_def.restore_op_name:
         raise TfpersistError(f"{source.what}: has no saver; cannot restore its variables")
-    restore_op = _op_name(saver_def.restore_op_name)
-    if not allow_unsafe_ops:
-        safety.check(source.graph_def, names, source.what)
-        safety.check(
-            source.graph_def, [restore_op], f"{source.what} (its restore op)", safety.SAVER_OPS
-        )
-        if source.init_op:
-            safety.check(source.graph_def, [source.init_op], f"{source.what} (its init op)")
     graph = tf.Graph()
     with graph.as_default():
         try:
@@ -175,9 +174,16 @@ def _in_session(source: Source, allow_unsafe_ops: bool):
                 f"{source.what}: the graph does not import ({first_line(e)})"
             ) from None
         with v1.Session(graph=graph) as sess:
+            variables = [n.name for n in source.pruned.node if n.op in surgery.VARIABLE_OPS]
             try:
-                sess.run(restore_op, {saver_def.filename_tensor_name: str(prefix)})
-            except (tf.errors.OpError, ValueError) as e:
+                if restore.saver_keys(source.graph_def, saver_def) is not None:
+                    restore.restore(sess, source.graph_def, saver_def, prefix, variables)
+                else:  # a TF2 SavedModel's restore function: run it once it is checked
+                    restore_op = _op_name(saver_def.restore_op_name)
+                    what = f"{source.what} (its restore op)"
+                    safety.check(source.graph_def, [restore_op], what, trust, safety.RESTORE_OPS)
+                    sess.run(restore_op, {saver_def.filename_tensor_name: str(prefix)})
+            except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: short .data
                 raise _unreadable(prefix, e) from None
             if source.init_op:
                 try:
@@ -229,11 +235,15 @@ def _finished(graph_def, what: str):
 
 
 def freeze_graph_def(
-    graph_def, output_nodes: list[str] | str, values: dict[str, str] | None = None, live=()
+    graph_def,
+    output_nodes: list[str] | str,
+    values: dict[str, str] | None = None,
+    live=(),
+    trust: safety.Trust = safety.TRUST_NOTHING,
 ):
     """Re-freeze a frozen GraphDef: pin, prune dead branches, keep what ``output_nodes`` need."""
     names = node_names(output_nodes)
-    source = _prepared("the graph", graph_def, names, values, live)
+    source = _prepared("the graph", graph_def, names, values, live, trust)
     pruned = source.pruned
     if _variables(pruned):
         raise TfpersistError(
@@ -247,7 +257,7 @@ def freeze(
     source: str | Path,
     output_nodes: list[str] | str | None = None,
     values: dict[str, str] | None = None,
-    allow_unsafe_ops: bool = False,
+    trust: safety.Trust = safety.TRUST_NOTHING,
     live=(),
     signature_key: str | None = None,
 ):
@@ -257,21 +267,22 @@ def freeze(
     """
     kind = formats.detect(source)
     if kind == formats.SAVED_MODEL:
-        saved = saved_models.load(source, signature_key)
+        saved = saved_models.load(source, signature_key, trust)
         names = node_names(saved.names(node_names(output_nodes) if output_nodes else None))
         if saved.prefix is None:
-            return freeze_graph_def(saved.graph_def, names, values, live), names
+            return freeze_graph_def(saved.graph_def, names, values, live, trust), names
         src = _prepared(
             str(source),
             saved.graph_def,
             names,
             values,
             live,
+            trust,
             saved.prefix,
             saved.saver_def,
             saved.init_op,
         )
-        return _in_session(src, allow_unsafe_ops), names
+        return _in_session(src, trust), names
     if signature_key:
         raise TfpersistError(f"--signature: {source} is a {kind}, not a SavedModel")
     if not output_nodes:
@@ -281,8 +292,8 @@ def freeze(
         )
     names = node_names(output_nodes)
     if kind == formats.GRAPH_DEF:
-        return freeze_graph_def(read_graph_def(source), names, values, live), names
-    return freeze_checkpoint(source, names, values, allow_unsafe_ops, live), names
+        return freeze_graph_def(read_graph_def(source), names, values, live, trust), names
+    return freeze_checkpoint(source, names, values, trust, live), names
 
 
 def is_checkpoint(source: str | Path) -> bool:
@@ -393,7 +404,7 @@ def freeze_to_file(
     optimize: bool = False,
     card_path: str | Path | None = None,
     extra: dict | None = None,
-    allow_unsafe_ops: bool = False,
+    trust: safety.Trust = safety.TRUST_NOTHING,
 ) -> tuple[dict, list[str]]:
     """Freeze any source into ``out`` (and its card): the one entry point for freezing.
 
@@ -404,9 +415,7 @@ def freeze_to_file(
     ``optimize`` applies ``optimize.optimize``.
     """
     if formats.detect(source) != formats.CHECKPOINT or optimize or not output_nodes:
-        graph_def, names = freeze(
-            source, output_nodes, values, allow_unsafe_ops, live, signature_key
-        )
+        graph_def, names = freeze(source, output_nodes, values, trust, live, signature_key)
         if optimize:
             from tfpersist import optimize as optimizer
 
@@ -415,7 +424,7 @@ def freeze_to_file(
     if signature_key:
         raise TfpersistError(f"--signature: {source} is a TF1 checkpoint, not a SavedModel")
     names = node_names(output_nodes)
-    src = checkpoint_source(source, names, values, live)
+    src = checkpoint_source(source, names, values, live, trust)
     pruned = src.pruned
     try:
         reader = tf.train.load_checkpoint(str(src.prefix))
@@ -423,7 +432,7 @@ def freeze_to_file(
     except (tf.errors.OpError, ValueError) as e:
         raise _unreadable(src.prefix, e) from None
     if frozen_plan is None:
-        return write(_in_session(src, allow_unsafe_ops), out, names, card_path, extra), names
+        return write(_in_session(src, trust), out, names, card_path, extra), names
     try:
         stats = streaming.write(
             pruned, frozen_plan, reader, out, PROTOBUF_LIMIT, digest=card_path is not None

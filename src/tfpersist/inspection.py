@@ -91,7 +91,7 @@ def graph_summary(graph_def) -> dict:
         "parameter_bytes": params[1],
         "devices": sorted({n.device for n in nodes if n.device}),
         "control_flow": sorted({CONTROL_FLOW_OPS[o] for o in ops if o in CONTROL_FLOW_OPS}),
-        "unsafe_ops": sorted(o for o in ops if o in safety.UNSAFE_OPS),
+        "unsafe_ops": safety.outside(safety.ops_in(graph_def)),
     }
 
 
@@ -111,8 +111,7 @@ def _inspect_checkpoint(path: Path) -> dict:
     prefix = checkpoints.resolve(path)
     meta = freeze.read_meta_graph(prefix)
     summary = graph_summary(meta.graph_def)
-    # A checkpoint's own saver reads and writes its files by design.
-    summary["unsafe_ops"] = [o for o in summary["unsafe_ops"] if o not in safety.SAVER_OPS]
+    summary["unsafe_ops"] = _outside_saver(meta)
     try:
         reader = tf.train.load_checkpoint(str(prefix))
         shapes = reader.get_variable_to_shape_map()
@@ -132,21 +131,35 @@ def _inspect_checkpoint(path: Path) -> dict:
     return {"format": "TF1 checkpoint", "path": str(prefix), **summary, "variables": variables}
 
 
+def _outside_saver(meta) -> list[str]:
+    """Ops outside the allowlist in a TF1 meta graph, but for its saver's own save and
+    restore ops: tfpersist never runs the saver (restore.py reads the checkpoint itself),
+    and a saver that does anything else is listed."""
+    scope = meta.saver_def.restore_op_name.rpartition("/")[0]
+    nodes = [
+        n
+        for n in meta.graph_def.node
+        if not (scope and n.name.startswith(f"{scope}/") and n.op in safety.SAVER_OPS)
+    ]
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.library.CopyFrom(meta.graph_def.library)
+    graph_def.node.extend(nodes)
+    return safety.outside(safety.ops_in(graph_def))
+
+
 def _inspect_saved_model(path: Path) -> dict:
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except Exception as e:
-        raise TfpersistError(f"{path}: not a loadable SavedModel ({first_line(e)})") from None
-    signatures = {}
-    for key, fn in sorted(dict(loaded.signatures).items()):
-        _, kwargs = fn.structured_input_signature
-        outs = fn.structured_outputs
-        signatures[key] = {
-            "inputs": [signature_spec(k, s) for k, s in sorted(kwargs.items())],
-            "outputs": [signature_spec(k, s) for k, s in sorted(outs.items())]
-            if isinstance(outs, dict)
-            else [],
+    """Read from saved_model.pb alone: nothing of the model is loaded or run."""
+    from tfpersist import saved_models
+
+    meta = saved_models.meta_graph(saved_models.read(path), path)
+    signatures = {
+        key: {
+            "inputs": [_tensor_spec(k, t) for k, t in sorted(sig.inputs.items())],
+            "outputs": [_tensor_spec(k, t) for k, t in sorted(sig.outputs.items())],
         }
+        for key, sig in sorted(meta.signature_def.items())
+        if key != saved_models.INIT_SIGNATURE
+    }
     variables = []
     index = path / "variables" / "variables.index"
     if index.is_file():
@@ -157,18 +170,27 @@ def _inspect_saved_model(path: Path) -> dict:
             for n in sorted(shapes)
             if n != "_CHECKPOINTABLE_OBJECT_GRAPH"
         ]
+    if meta.object_graph_def.nodes:
+        unsafe = safety.outside(saved_models.loader_ops(meta), safety.RESTORE_OPS)
+    else:
+        unsafe = _outside_saver(meta)
     return {
         "format": "SavedModel",
         "path": str(path),
+        "tags": sorted(meta.meta_info_def.tags),
         "signatures": signatures,
         "variables": variables,
         "parameters": sum(int(np.prod(v["shape"])) for v in variables),
+        "unsafe_ops": unsafe,
     }
 
 
-def signature_spec(key: str, spec) -> dict:
+def _tensor_spec(key: str, info) -> dict:
+    shape = info.tensor_shape
     return {
         "name": key,
-        "dtype": spec.dtype.name,
-        "shape": spec.shape.as_list() if spec.shape.rank is not None else None,
+        "dtype": tf.dtypes.as_dtype(info.dtype).name,
+        "shape": None
+        if shape.unknown_rank
+        else [d.size if d.size >= 0 else None for d in shape.dim],
     }

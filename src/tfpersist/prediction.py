@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfpersist import atomic, data, freeze, inspection, signature
+from tfpersist import atomic, data, freeze, inspection, safety, signature
 from tfpersist.errors import TfpersistError
 from tfpersist.runner import Runner
 
@@ -101,7 +101,7 @@ def predict_file(
     input_node=None,
     output_nodes=None,
     batch_size=1024,
-    allow_unsafe_ops=False,
+    trust=safety.TRUST_NOTHING,
 ) -> dict:
     model, inputs = Path(model), Path(inputs)
     graph_def = freeze.read_graph_def(model)
@@ -109,7 +109,7 @@ def predict_file(
     input_node, outputs = default_names(graph_def, sig, input_node, output_nodes)
     x = read_inputs(inputs, sig)
     with Runner.from_graph_def(graph_def, str(model)) as runner:
-        runner.allow_unsafe_ops = allow_unsafe_ops
+        runner.trust = trust
         result = runner.run(x, input_node, outputs, batch_size)
     write_outputs(result, Path(out) if out else None)
     return result

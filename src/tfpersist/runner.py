@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import checkpoints, freeze, safety
+from tfpersist import checkpoints, freeze, safety, surgery
 from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf, session_config
 
@@ -21,7 +21,7 @@ class Runner:
         self.graph = graph
         self.sess = sess
         self.source = source
-        self.allow_unsafe_ops = False  # see safety.py; set True only for trusted graphs
+        self.trust = safety.TRUST_NOTHING  # ops allowed beyond the inference allowlist
 
     @classmethod
     def from_graph_def(cls, graph_def, source: str = "graph", threads: int | None = None) -> Runner:
@@ -40,14 +40,31 @@ class Runner:
         return cls.from_graph_def(freeze.read_graph_def(path), str(path), threads)
 
     @classmethod
-    def from_checkpoint(cls, source: str | Path, threads: int | None = None) -> Runner:
+    def from_checkpoint(
+        cls, source: str | Path, threads: int | None = None, trust=safety.TRUST_NOTHING
+    ) -> Runner:
+        """The checkpoint's graph with its variables restored (restore.py: as its saver maps
+        them, without running the graph's own restore op)."""
+        from tfpersist import restore
+
         prefix = checkpoints.resolve(source)
-        graph = tf.Graph()
-        sess = v1.Session(graph=graph, config=session_config(threads))
-        with graph.as_default():
-            saver = v1.train.import_meta_graph(f"{prefix}.meta", clear_devices=True)
-            saver.restore(sess, str(prefix))
-        return cls(graph, sess, str(prefix))
+        meta = freeze.read_meta_graph(prefix)
+        graph_def = meta.graph_def
+        surgery.clear_devices(graph_def)
+        runner = cls.from_graph_def(graph_def, str(prefix), threads)
+        runner.trust = trust
+        try:
+            if restore.restore(runner.sess, graph_def, meta.saver_def, prefix) == []:
+                raise TfpersistError(f"{prefix}: its saver restores no variable")
+        except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: short .data
+            runner.close()
+            raise TfpersistError(
+                f"{prefix}: cannot restore the checkpoint ({first_line(e)})"
+            ) from None
+        except TfpersistError:
+            runner.close()
+            raise
+        return runner
 
     def tensor(self, name: str):
         name = freeze.node_names([name])[0]
@@ -66,8 +83,7 @@ class Runner:
                 f"the data has {x.shape[-1]}"
             )
         fetches = [self.tensor(n) for n in output_nodes]
-        if not self.allow_unsafe_ops:
-            safety.check(self.graph.as_graph_def(), output_nodes, self.source)
+        safety.check(self.graph.as_graph_def(), output_nodes, self.source, self.trust)
         parts: list[list[np.ndarray]] = [[] for _ in fetches]
         for i in range(0, max(len(x), 1), batch_size):
             for part, value in zip(

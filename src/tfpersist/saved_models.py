@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfpersist import formats, surgery
+from tfpersist import formats, safety, surgery
 from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf
 
@@ -80,8 +80,30 @@ def meta_graph(saved, path):
     )
 
 
-def load(path: str | Path, signature_key: str | None = None) -> Graph:
-    """The graph of ``path``'s signature ``signature_key`` (default 'serving_default')."""
+def loader_ops(meta) -> set[str]:
+    """Every op TensorFlow's loaders may run for this meta graph: its nodes and all library
+    functions (restore, init, the object graph's resource initialisers, signatures) — but
+    the saver's save function, which nothing here runs."""
+    graph_def = meta.graph_def
+    library = {f.signature.name: f for f in graph_def.library.function}
+    save = meta.saver_def.save_tensor_name.split(":")[0]
+    nodes = [n for n in graph_def.node if n.name != save]
+    used = safety.reachable_functions(nodes, library)
+    save_only = (
+        safety.reachable_functions([n for n in graph_def.node if n.name == save], library) - used
+    )
+    ops = {n.op for n in nodes}
+    for name, function in library.items():
+        if name not in save_only:
+            ops.update(n.op for n in function.node_def)
+    return ops - set(library)
+
+
+def load(path: str | Path, signature_key: str | None = None, trust=safety.TRUST_NOTHING) -> Graph:
+    """The graph of ``path``'s signature ``signature_key`` (default 'serving_default').
+
+    Nothing of the model runs before its ops are checked: a TF2 SavedModel is loaded only
+    if every op the loader may run is on the allowlist (or in ``trust``)."""
     key = signature_key or DEFAULT_SIGNATURE
     meta = meta_graph(read(path), path)
     if key not in meta.signature_def or key == INIT_SIGNATURE:
@@ -95,6 +117,7 @@ def load(path: str | Path, signature_key: str | None = None) -> Graph:
             )
         )
     if meta.object_graph_def.nodes:
+        safety.require(loader_ops(meta), str(path), trust, safety.RESTORE_OPS)
         try:
             return _function(path, key, list(meta.meta_info_def.tags))
         except _ReviveError:

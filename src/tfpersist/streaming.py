@@ -21,15 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic
+from tfpersist import atomic, restore
 from tfpersist.errors import TfpersistError
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
 
 VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
-RESTORE_OPS = {"RestoreV2", "Restore", "RestoreSlice"}
-ASSIGN_OPS = {"Assign", "AssignVariableOp"}
 SPLICE_BYTES = 1 << 16  # tensors this large are written from their own buffer, not copied
 
 
@@ -57,55 +55,6 @@ def _is_ref_input(op: str, index: int) -> bool:
     return False
 
 
-def _strings(node) -> list[str] | None:
-    """The values of a string Const node, or None."""
-    if node is None or node.op != "Const":
-        return None
-    return [v.decode() for v in tf.make_ndarray(node.attr["value"].tensor).reshape(-1).tolist()]
-
-
-def saver_keys(graph_def, saver_def) -> dict[str, tuple[str, str]] | None:
-    """variable node → (checkpoint key, slice spec), as the saver's restore op assigns them.
-
-    Walks back from ``saver_def.restore_op_name`` to the Assign / AssignVariableOp nodes it
-    waits for, each fed (through Identities) by an output of a RestoreV2 whose tensor names
-    and slices are constants. None when the restore op is anything else (a function call).
-    """
-    by_name = {n.name: n for n in graph_def.node}
-
-    def through_identity(tensor: str) -> tuple[str, int]:
-        name, _, port = tensor.lstrip("^").partition(":")
-        node = by_name.get(name)
-        while node is not None and node.op == "Identity":
-            name, _, port = node.input[0].partition(":")
-            node = by_name.get(name)
-        return name, int(port or 0)
-
-    restore = saver_def.restore_op_name.split(":")[0] if saver_def else ""
-    keys, seen, stack = {}, set(), [restore] if restore in by_name else []
-    while stack:
-        node = by_name.get(stack.pop())
-        if node is None or node.name in seen:
-            continue
-        seen.add(node.name)
-        if node.op in ASSIGN_OPS:
-            variable, _ = through_identity(node.input[0])
-            source, port = through_identity(node.input[1])
-            restore_node = by_name.get(source)
-            if restore_node is None or restore_node.op != "RestoreV2":
-                return None
-            names = _strings(by_name.get(through_identity(restore_node.input[1])[0]))
-            slices = _strings(by_name.get(through_identity(restore_node.input[2])[0]))
-            if names is None or slices is None or port >= len(names):
-                return None
-            keys[variable] = (names[port], slices[port])
-        elif node.op in ("NoOp", "Identity"):
-            stack.extend(i.lstrip("^").split(":")[0] for i in node.input)
-        else:
-            return None
-    return keys
-
-
 def plan(graph_def, reader, full_graph=None, saver_def=None) -> Plan | None:
     """How to freeze ``graph_def`` (already pruned to its outputs) straight from ``reader``.
 
@@ -115,7 +64,7 @@ def plan(graph_def, reader, full_graph=None, saver_def=None) -> Plan | None:
     variables = {n.name: n for n in graph_def.node if n.op in VARIABLE_OPS}
     if graph_def.library.function and variables:
         return None  # functions may capture variables: leave it to the session path
-    mapping = saver_keys(full_graph, saver_def) if saver_def is not None else {}
+    mapping = restore.saver_keys(full_graph, saver_def) if saver_def is not None else {}
     if mapping is None:
         return None
     stored = reader.get_variable_to_dtype_map()
@@ -142,23 +91,6 @@ def plan(graph_def, reader, full_graph=None, saver_def=None) -> Plan | None:
     return Plan(keys, dtypes, slices)
 
 
-def _sliced(value: np.ndarray, spec: str) -> np.ndarray:
-    """The part of a partitioned variable's full tensor that ``spec`` names.
-
-    ``spec`` is TF's shape-and-slice string: the full shape, then per dimension
-    ``start,length`` or ``-`` (all), e.g. ``"10 4 0,5:-"``.
-    """
-    if not spec:
-        return value
-    parts = spec.split(" ")
-    index = tuple(
-        slice(None) if dim == "-" else slice(int(a), int(a) + int(b))
-        for dim in parts[-1].split(":")
-        for a, _, b in [dim.partition(",")]
-    )
-    return value[index]
-
-
 def _varint(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -182,7 +114,7 @@ def nodes(graph_def, frozen_plan: Plan, reader, stats: dict):
         if node.name in frozen_plan.keys:
             value = reader.get_tensor(frozen_plan.keys[node.name])
             # not np.ascontiguousarray: it makes a scalar (a 0-d variable) shape [1]
-            value = np.asarray(_sliced(value, frozen_plan.slices[node.name]), order="C")
+            value = np.asarray(restore.sliced(value, frozen_plan.slices[node.name]), order="C")
             if value.dtype.kind == "f":
                 stats["parameters"] += int(value.size)
                 stats["parameter_bytes"] += int(value.nbytes)
