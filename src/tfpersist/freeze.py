@@ -119,14 +119,15 @@ def _prepared(
     frozen graph would change (an assignment) or that need ops outside the inference
     allowlist (safety.py), and an init op that does."""
     check_nodes(graph_def, names)
+    # Checked before any surgery (Grappler's lowering included), over every branch.
+    safety.check(graph_def, names, what, trust)
+    if init_op:
+        safety.check(graph_def, [init_op], f"{what} (its init op)", trust)
     restore_op = _op_name(saver_def.restore_op_name) if saver_def else ""
     keep = [*names, *(op for op in (restore_op, init_op) if op)]
     graph_def = prepare(graph_def, values, keep, live)
     check_nodes(graph_def, names)
     source = Source(what, graph_def, names, prefix, saver_def, init_op)
-    safety.check(graph_def, names, what, trust)
-    if init_op:
-        safety.check(graph_def, [init_op], f"{what} (its init op)", trust)
     surgery.check_stateless(source.pruned, names, what)
     return source
 
