@@ -124,6 +124,9 @@ def _prepared(
     if init_op:
         safety.check(graph_def, [init_op], f"{what} (its init op)", trust)
     restore_op = _op_name(saver_def.restore_op_name) if saver_def else ""
+    if restore_op:  # never run by restore.py, but a saver that does more than read is hostile
+        what_restores = f"{what} (its restore op)"
+        safety.check(graph_def, [restore_op], what_restores, trust, safety.RESTORE_OPS)
     keep = [*names, *(op for op in (restore_op, init_op) if op)]
     graph_def = prepare(graph_def, values, keep, live)
     check_nodes(graph_def, names)
@@ -156,10 +159,10 @@ def freeze_checkpoint(
     its restore op) and folded into constants.
     """
     names = node_names(output_nodes)
-    return _in_session(checkpoint_source(source, names, values, live, trust), trust)
+    return _in_session(checkpoint_source(source, names, values, live, trust))
 
 
-def _in_session(source: Source, trust: safety.Trust):
+def _in_session(source: Source):
     """Restore ``source``'s variables, fold them into constants."""
     prefix, saver_def, names = source.prefix, source.saver_def, source.names
     if not _variables(source.pruned):
@@ -179,10 +182,8 @@ def _in_session(source: Source, trust: safety.Trust):
             try:
                 if restore.saver_keys(source.graph_def, saver_def) is not None:
                     restore.restore(sess, source.graph_def, saver_def, prefix, variables)
-                else:  # a TF2 SavedModel's restore function: run it once it is checked
+                else:  # a TF2 SavedModel's restore function (checked in _prepared)
                     restore_op = _op_name(saver_def.restore_op_name)
-                    what = f"{source.what} (its restore op)"
-                    safety.check(source.graph_def, [restore_op], what, trust, safety.RESTORE_OPS)
                     sess.run(restore_op, {saver_def.filename_tensor_name: str(prefix)})
             except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: short .data
                 raise _unreadable(prefix, e) from None
@@ -283,7 +284,7 @@ def freeze(
             saved.saver_def,
             saved.init_op,
         )
-        return _in_session(src, trust), names
+        return _in_session(src), names
     if signature_key:
         raise TfpersistError(f"--signature: {source} is a {kind}, not a SavedModel")
     if not output_nodes:
@@ -433,7 +434,7 @@ def freeze_to_file(
     except (tf.errors.OpError, ValueError) as e:
         raise _unreadable(src.prefix, e) from None
     if frozen_plan is None:
-        return write(_in_session(src, trust), out, names, card_path, extra), names
+        return write(_in_session(src), out, names, card_path, extra), names
     try:
         stats = streaming.write(
             pruned, frozen_plan, reader, out, PROTOBUF_LIMIT, digest=card_path is not None

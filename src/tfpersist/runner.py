@@ -50,6 +50,10 @@ class Runner:
         prefix = checkpoints.resolve(source)
         meta = freeze.read_meta_graph(prefix)
         graph_def = meta.graph_def
+        restore_op = meta.saver_def.restore_op_name.split(":")[0]
+        if restore_op:  # never run, but a saver that does more than read is hostile
+            what = f"{prefix} (its restore op)"
+            safety.check(graph_def, [restore_op], what, trust, safety.RESTORE_OPS)
         surgery.clear_devices(graph_def)
         runner = cls.from_graph_def(graph_def, str(prefix), threads)
         runner.trust = trust
