@@ -65,15 +65,13 @@ def test_check_repro_passes_then_catches_a_changed_weight_and_a_stale_lock(repo,
 
     # Inject a changed weight into the committed release checkpoint (as a non-deterministic
     # export would), keep everything downstream consistent with it, and commit.
-    from tfpersist.runner import Runner
-
-    with Runner.from_checkpoint(repo / "models/checkpoint") as model, model.graph.as_default():
-        v1 = tf.compat.v1
+    v1 = tf.compat.v1
+    prefix = str(repo / "models/checkpoint/model.ckpt")
+    with tf.Graph().as_default(), v1.Session() as sess:
+        v1.train.import_meta_graph(f"{prefix}.meta").restore(sess, prefix)
         bias = next(v for v in v1.global_variables() if v.op.name == "model/logits/bias")
-        model.sess.run(bias.assign_add(tf.fill(bias.shape, 0.001)))
-        v1.train.Saver(save_relative_paths=True).save(
-            model.sess, str(repo / "models/checkpoint/model.ckpt"), write_meta_graph=False
-        )
+        sess.run(bias.assign_add(tf.fill(bias.shape, 0.001)))
+        v1.train.Saver(save_relative_paths=True).save(sess, prefix, write_meta_graph=False)
     dvc(repo, "commit", "-f", "checkpoint")
     dvc(repo, "repro")
     commit(repo, "perturbed")
