@@ -109,3 +109,45 @@ def test_training_killed_with_sigkill_resumes_exactly(repo, uninterrupted, kill_
     ]
     assert steps == list(range(10, 61, 10))
     assert release(repo) == uninterrupted  # same bytes: training, release checkpoint, .pb
+
+
+def test_queued_experiments_in_parallel_equal_their_serial_runs(repo):
+    """`dvc exp run --queue` twice, `dvc queue start -j 2`: the two runs share the machine
+    (fixed thread pools, the CPU pin) and each ends with the bytes a serial run gives."""
+    import time
+
+    import yaml
+
+    seeds = (1, 2)
+    for seed in seeds:
+        dvc(repo, "exp", "run", "--queue", "-f", "-n", f"seed{seed}", "-S", f"train.seed={seed}")
+    dvc(repo, "queue", "start", "-j", "2")
+    try:
+        deadline = time.monotonic() + 400
+        while True:
+            status = dvc(repo, "queue", "status").stdout
+            if not any(word in status for word in ("Running", "Queued")):
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(2)
+        assert status.count("Success") == len(seeds), status
+    finally:
+        dvc(repo, "queue", "stop", "--kill", check=False)
+
+    def outs(lock_text: str) -> dict:
+        stages = yaml.safe_load(lock_text)["stages"]
+        return {
+            out["path"]: out["md5"]
+            for name in ("train", "checkpoint", "freeze")
+            for out in stages[name]["outs"]
+        }
+
+    refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], repo).stdout.split()
+    queued = {
+        ref.rsplit("/", 1)[-1]: outs(run(["git", "show", f"{ref}:dvc.lock"], repo).stdout)
+        for ref in refs
+    }
+    for seed in seeds:
+        dvc(repo, "exp", "run", "-f", "-S", f"train.seed={seed}")
+        assert queued[f"seed{seed}"] == outs((repo / "dvc.lock").read_text()), seed
+    assert queued["seed1"] != queued["seed2"]
