@@ -174,7 +174,9 @@ def test_inspect_warns_about_ops_that_touch_files(tf, tmp_path, capsys):
             tf.identity(x, name="y")
     freeze.write(graph.as_graph_def(), tmp_path / "evil.pb", ["y"])
     assert tfpersist("inspect", tmp_path / "evil.pb", "--json") == 0
-    assert json.loads(capsys.readouterr().out)["unsafe_ops"] == ["WriteFile"]
+    info = json.loads(capsys.readouterr().out)
+    assert info["unsafe_ops"] == ["WriteFile"]
+    assert info["unsafe_risks"] == {"WriteFile": "writes files"}
     assert not (tmp_path / "pwned").exists()
 
 

@@ -100,11 +100,13 @@ def inspect_path(path: str | Path) -> dict:
     path = Path(path)
     kind = formats.detect(path)
     if kind == formats.SAVED_MODEL:
-        return _inspect_saved_model(path)
-    if kind == formats.CHECKPOINT:
-        return _inspect_checkpoint(path)
-    graph_def = freeze.read_graph_def(path)
-    return {"format": kind, "path": str(path), **graph_summary(graph_def)}
+        info = _inspect_saved_model(path)
+    elif kind == formats.CHECKPOINT:
+        info = _inspect_checkpoint(path)
+    else:
+        info = {"format": kind, "path": str(path), **graph_summary(freeze.read_graph_def(path))}
+    info["unsafe_risks"] = {op: safety.risk(op) for op in info["unsafe_ops"]}
+    return info
 
 
 def _inspect_checkpoint(path: Path) -> dict:
