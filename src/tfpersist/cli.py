@@ -1,4 +1,4 @@
-"""The ``tfpersist`` command: freeze, inspect and predict with any TensorFlow model.
+"""The tfpersist command: freeze, inspect, predict and compare any TensorFlow model.
 
 TensorFlow is imported only inside the commands that need it, so ``--help`` is instant.
 Usage errors exit 2, failures exit 1 with one line ``tfpersist: error: …`` (``--debug`` or
@@ -135,7 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--output-nodes", type=_csv_names, help="outputs to fetch (default: from the card)"
     )
-    p.add_argument("--out", help="Y.csv, Y.npy or Y.json (default: CSV on stdout)")
+    p.add_argument(
+        "--out",
+        help="Y.csv, Y.json or Y.npz (every output), or Y.npy (one output) (default: CSV on "
+        "stdout)",
+    )
     p.add_argument("--batch-size", type=_positive, default=1024)
     _add_trust_flags(p)
 
@@ -222,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tfpersist: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # a bug, or a failure nobody foresaw: still one line
         if debug:
             raise

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfpersist import atomic, data, freeze, inspection, safety, signature
+from tfpersist import atomic, data, formats, freeze, inspection, safety, signature
 from tfpersist.errors import TfpersistError
 from tfpersist.runner import Runner
 
@@ -70,14 +70,24 @@ def _columns(outputs: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def _jsonable(value):
+    """Lists of numbers as they are; bytes (string outputs) as text."""
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
 def write_outputs(outputs: dict[str, np.ndarray], out: Path | None) -> None:
     if out is None:
         sys.stdout.write(data.to_csv_text(_columns(outputs)))
     elif out.suffix == ".npy":
         if len(outputs) != 1:
             raise TfpersistError(
-                f"{out}: .npy holds one array but {len(outputs)} outputs were asked; "
-                "use .npz, .csv or .json"
+                f"{out}: .npy holds one array but the model gives {len(outputs)} outputs "
+                f"({', '.join(outputs)}); write them all to a .npz, .csv or .json, or pick one "
+                "with --output-nodes"
             )
         buffer = io.BytesIO()
         np.save(buffer, next(iter(outputs.values())))
@@ -87,7 +97,7 @@ def write_outputs(outputs: dict[str, np.ndarray], out: Path | None) -> None:
         np.savez(buffer, **outputs)
         atomic.write_bytes(out, buffer.getvalue())
     elif out.suffix == ".json":
-        atomic.write_json(out, {k: v.tolist() for k, v in outputs.items()})
+        atomic.write_json(out, {k: _jsonable(v.tolist()) for k, v in outputs.items()})
     elif out.suffix == ".csv":
         atomic.write_text(out, data.to_csv_text(_columns(outputs)))
     else:
@@ -104,6 +114,12 @@ def predict_file(
     trust=safety.TRUST_NOTHING,
 ) -> dict:
     model, inputs = Path(model), Path(inputs)
+    kind = formats.detect(model)
+    if kind != formats.GRAPH_DEF:
+        raise TfpersistError(
+            f"{model}: a {kind}; predict runs a frozen .pb: freeze it first "
+            f"('tfpersist freeze {model} --out model.pb')"
+        )
     graph_def = freeze.read_graph_def(model)
     sig = signature.beside(model)
     input_node, outputs = default_names(graph_def, sig, input_node, output_nodes)

@@ -80,8 +80,15 @@ class Runner:
     ) -> dict[str, np.ndarray]:
         """Outputs for every row of ``x``, batch by batch, concatenated."""
         feed = self.tensor(input_node)
-        want = feed.shape.as_list()
-        if len(want) == x.ndim and want[-1] is not None and x.shape[-1] != want[-1]:
+        want = feed.shape.as_list() if feed.shape.rank is not None else None
+        if want is not None and len(want) != x.ndim:
+            shown = "[" + ", ".join("?" if d is None else str(d) for d in want) + "]"
+            raise TfpersistError(
+                f"{self.source}: input '{input_node}' takes {len(want)}-d arrays {shown}, the "
+                f"data is {x.ndim}-d {list(x.shape)}"
+                + (" (one row? reshape it to [1, ...])" if x.ndim == len(want) - 1 else "")
+            )
+        if want and want[-1] is not None and x.shape[-1] != want[-1]:
             raise TfpersistError(
                 f"{self.source}: input '{input_node}' takes {want[-1]} features per row, "
                 f"the data has {x.shape[-1]}"

@@ -1,0 +1,100 @@
+"""What a newcomer trips on: each ends in a working command or one clear line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfpersist import cli
+
+
+def tfpersist(*args) -> int:
+    return cli.main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def model(tf, tmp_path_factory):
+    """A frozen .pb with a float, an int and a string output; and a checkpoint of it."""
+    root = tmp_path_factory.mktemp("newcomer")
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        w = v1.get_variable("w", initializer=np.arange(6, dtype=np.float32).reshape(3, 2))
+        scores = tf.identity(tf.matmul(x, w), name="scores")
+        tf.argmax(scores, 1, name="label")
+        tf.strings.as_string(tf.argmax(scores, 1), name="text")
+        with v1.Session(graph=graph) as sess:
+            sess.run(w.initializer)
+            v1.train.Saver().save(sess, str(root / "ckpt" / "model.ckpt"))
+    assert (
+        tfpersist(
+            "freeze",
+            root / "ckpt",
+            "--output-nodes",
+            "scores,label,text",
+            "--out",
+            root / "model.pb",
+        )
+        == 0
+    )
+    np.save(root / "x.npy", np.ones((4, 3), np.float32))
+    return root
+
+
+def test_predict_writes_every_output_format(model, tmp_path, capsys):
+    x = model / "x.npy"
+    assert tfpersist("predict", model / "model.pb", "--input", x, "--out", tmp_path / "y.npz") == 0
+    with np.load(tmp_path / "y.npz") as got:
+        assert sorted(got.files) == ["label", "scores", "text"]
+    assert tfpersist("predict", model / "model.pb", "--input", x, "--out", tmp_path / "y.json") == 0
+    got = json.loads((tmp_path / "y.json").read_text())
+    assert got["text"] == ["1"] * 4 and got["label"] == [1] * 4  # string outputs as text
+    assert tfpersist("predict", model / "model.pb", "--input", x, "--out", tmp_path / "y.npy") == 1
+    err = capsys.readouterr().err
+    assert ".npy holds one array but the model gives 3 outputs (scores, label, text)" in err
+    assert "--output-nodes" in err and not (tmp_path / "y.npy").exists()
+    assert (
+        tfpersist(
+            "predict",
+            model / "model.pb",
+            "--input",
+            x,
+            "--output-nodes",
+            "label",
+            "--out",
+            tmp_path / "y.npy",
+        )
+        == 0
+    )
+    assert np.load(tmp_path / "y.npy").tolist() == [1] * 4
+
+
+def test_a_one_row_npy_and_a_checkpoint_given_to_predict_get_one_line(model, tmp_path, capsys):
+    np.save(tmp_path / "row.npy", np.ones(3, np.float32))
+    assert tfpersist("predict", model / "model.pb", "--input", tmp_path / "row.npy") == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "takes 2-d arrays [?, 3], the data is 1-d [3]" in err
+    assert "reshape it to [1, ...]" in err
+    assert tfpersist("predict", model / "ckpt", "--input", model / "x.npy") == 1
+    err = capsys.readouterr().err
+    assert "a TF1 checkpoint; predict runs a frozen .pb: freeze it first" in err
+
+
+def test_inspect_into_a_closed_pipe_is_quiet(model):
+    """`tfpersist inspect … | head -1`: the reader leaves early; no BrokenPipeError."""
+    shell = f"{sys.prefix}/bin/tfpersist inspect {model / 'model.pb'} | head -1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True)
+    assert result.stdout.startswith(str(model / "model.pb"))
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+    assert result.returncode == 0
+
+
+def test_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["--help"])
+    assert "``" not in capsys.readouterr().out
