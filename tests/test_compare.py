@@ -113,3 +113,26 @@ def test_signature_section_reports_dtype_and_shape_changes(tf, tmp_path):
     assert why["signature"] and why["weights"] and why["structure"]
     same = compare.compare_models(a, a, x, None, "ones")
     assert same["identical"] and not any(compare.differences(same, 0.0).values())
+
+
+def test_tolerance_applies_to_float_outputs_and_integer_outputs_must_be_equal(tf, tmp_path):
+    def model(path, w):
+        v1 = tf.compat.v1
+        graph = tf.Graph()
+        with graph.as_default():
+            x = v1.placeholder(tf.float32, [None, 2], name="x")
+            scores = tf.matmul(x, tf.constant(w, tf.float32), name="scores")
+            tf.argmax(scores, 1, name="label")
+        freeze.write(graph.as_graph_def(), path, ["scores", "label"])
+        return compare.load_model(Version(str(path), path, None), ["scores", "label"])
+
+    a = model(tmp_path / "a.pb", [[1.0, 0.0], [0.0, 1.0]])
+    b = model(tmp_path / "b.pb", [[1.0, 0.0], [0.0, 1.1]])
+    x = np.array([[1.0, 0.95], [1.0, 0.2]], np.float32)  # row 0: class 0 in a, 1 in b
+    report = compare.compare_models(a, b, x, None, "rows")
+    assert report["outputs"]["exact"] == ["label"]
+    why = compare.differences(report, 0.5)["outputs"]
+    assert why == "label differ (integer outputs must be equal)"
+    same_classes = compare.compare_models(a, b, x[1:], None, "rows")
+    assert compare.differences(same_classes, 0.5)["outputs"] is None
+    assert compare.differences(same_classes, 0.01)["outputs"].startswith("max abs output")

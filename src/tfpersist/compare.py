@@ -184,6 +184,8 @@ def _behaviour(a: Model, b: Model, x, y, source: str, trust: safety.Trust) -> di
     for name in a.outputs:
         if name in out_b and out_a[name].shape == out_b[name].shape:
             result["max_abs"][name] = max_abs_diff(out_a[name], out_b[name])
+            if out_a[name].dtype.kind not in "fc":
+                result.setdefault("exact", []).append(name)
     ca, cb = _class_output(a, out_a), _class_output(b, out_b)
     if ca is not None and cb is not None:
         result["equal_predictions"] = float((ca == cb).mean())
@@ -225,7 +227,11 @@ def compare_models(
 def differences(report: dict, tolerance: float) -> dict[str, str | None]:
     """For each section, why it differs beyond ``tolerance`` (None when it does not)."""
     s, w, o = report["structure"], report["weights"], report["outputs"]
-    out_max = max(o.get("max_abs", {}).values(), default=0.0)
+    # The tolerance is for floats: class ids, counts and flags must be equal.
+    exact = set(o.get("exact", []))
+    changed_exact = sorted(n for n, d in o.get("max_abs", {}).items() if n in exact and d > 0)
+    floats = [d for n, d in o.get("max_abs", {}).items() if n not in exact]
+    out_max = max(floats, default=0.0)
     return {
         "signature": "; ".join(report["signature"]["changes"]) or None,
         "structure": (f"ops {s['op_count_deltas']}" if s["op_count_deltas"] else None),
@@ -239,6 +245,8 @@ def differences(report: dict, tolerance: float) -> dict[str, str | None]:
         "outputs": (
             f"max abs output difference {out_max:.3g} > {tolerance:g}"
             if out_max > tolerance
+            else f"{', '.join(changed_exact)} differ (integer outputs must be equal)"
+            if changed_exact
             else None
         ),
     }
