@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import checkpoints, formats, freeze, safety
+from tfpersist import checkpoints, formats, freeze, safety, surgery
 from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf
 
@@ -50,10 +50,50 @@ _NOT_OUTPUTS = {
 }
 
 
+def _training(node) -> bool:
+    """A node of the training machinery: gradients, optimizer updates, savers, summaries."""
+    scopes = node.name.split("/")
+    return (
+        "gradients" in scopes
+        or scopes[0] in ("save", "init", "report_uninitialized_variables")
+        or surgery.changes_state(node.op)
+        or node.op in safety.SAVER_OPS
+        or node.op.endswith("Summary")
+    )
+
+
+def likely_outputs(graph_def) -> list[str]:
+    """Nodes nothing consumes that are not part of the training machinery: anything that
+    consumes a gradient, an optimizer update, a saver or a summary is left out."""
+    nodes = list(graph_def.node)
+    consumers: dict[str, list[str]] = {}
+    for n in nodes:
+        for i in n.input:
+            consumers.setdefault(i.lstrip("^").split(":")[0], []).append(n.name)
+    training = set()
+    stack = [n.name for n in nodes if _training(n)]
+    while stack:
+        name = stack.pop()
+        if name not in training:
+            training.add(name)
+            stack.extend(consumers.get(name, []))
+    sinks = [
+        n
+        for n in nodes
+        if n.name not in consumers
+        and n.name not in training
+        and n.op not in _NOT_OUTPUTS
+        and not n.name.endswith("/read")
+        and "switch_" not in n.name  # a v1 cond's pivots
+    ]
+    # Real outputs first; then reductions (a loss, a metric), then shape queries and loop exits.
+    rank = {"Shape": 2, "Size": 2, "Rank": 2, "Exit": 2, "Mean": 1, "Sum": 1, "Max": 1, "Min": 1}
+    return [n.name for n in sorted(sinks, key=lambda n: rank.get(n.op, 0))]
+
+
 def graph_summary(graph_def) -> dict:
     """Inputs, likely outputs, op counts, parameters, devices, control flow, unsafe ops."""
     nodes = list(graph_def.node)
-    consumed = {i.lstrip("^").split(":")[0] for n in nodes for i in n.input}
     ops = Counter(n.op for n in nodes)
     for function in graph_def.library.function:
         ops.update(n.op for n in function.node_def)
@@ -72,15 +112,7 @@ def graph_summary(graph_def) -> dict:
                     "has_default": n.op == "PlaceholderWithDefault",
                 }
             )
-    outputs = [
-        n.name
-        for n in nodes
-        if n.name not in consumed
-        and n.op not in _NOT_OUTPUTS
-        and not n.name.startswith(("save/", "save_", "gradients/", "init"))
-        and not n.name.endswith("/read")
-        and not any(part in n.name for part in ("/Assign", "switch_", "/Adam", "/Momentum"))
-    ]
+    outputs = likely_outputs(graph_def)
     params = freeze.constant_parameters(graph_def)
     return {
         "nodes": len(nodes),
