@@ -96,7 +96,7 @@ def small_model(tf, path, classes: int, dtype):
         w = tf.constant(np.arange(3 * classes, dtype=np.float32).reshape(3, classes), name="w")
         tf.identity(tf.cast(tf.nn.softmax(tf.matmul(x, w)), dtype), name="scores")
     freeze.write(graph.as_graph_def(), path, ["scores"])
-    return Version(str(path), path, None)
+    return Version(str(path), path)
 
 
 def test_signature_section_reports_dtype_and_shape_changes(tf, tmp_path):
@@ -124,7 +124,7 @@ def test_tolerance_applies_to_float_outputs_and_integer_outputs_must_be_equal(tf
             scores = tf.matmul(x, tf.constant(w, tf.float32), name="scores")
             tf.argmax(scores, 1, name="label")
         freeze.write(graph.as_graph_def(), path, ["scores", "label"])
-        return compare.load_model(Version(str(path), path, None), ["scores", "label"])
+        return compare.load_model(Version(str(path), path), ["scores", "label"])
 
     a = model(tmp_path / "a.pb", [[1.0, 0.0], [0.0, 1.0]])
     b = model(tmp_path / "b.pb", [[1.0, 0.0], [0.0, 1.1]])

@@ -20,7 +20,6 @@ SIDECARS = ("model.json", "signature.json")  # cards that travel with a model fi
 class Version:
     spec: str  # what the user wrote
     path: Path  # a local path holding that version
-    rev: str | None  # None: the workspace
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -44,7 +43,7 @@ def materialize(spec: str, repo: str | Path, scratch: Path, rebuild: bool = Fals
             raise TfpersistError(
                 f"{path}: no such file or directory (run 'dvc pull' or 'dvc repro'?)"
             )
-        return Version(spec, local, None)
+        return Version(spec, local)
     from dvc.api import DVCFileSystem
 
     sha = resolve(repo, rev, spec)
@@ -64,8 +63,8 @@ def materialize(spec: str, repo: str | Path, scratch: Path, rebuild: bool = Fals
         shutil.rmtree(target, ignore_errors=True)
         if not rebuild:
             raise unavailable(repo, spec) from None
-        return Version(spec, rebuilt(Path(repo), sha, path, scratch / f"rebuilt-{_safe(rev)}"), rev)
-    return Version(spec, target, rev)
+        return Version(spec, rebuilt(Path(repo), sha, path, scratch / f"rebuilt-{_safe(rev)}"))
+    return Version(spec, target)
 
 
 def default_remote(repo: str | Path) -> tuple[str, str, str | None] | None:
