@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -70,9 +71,14 @@ class Runner:
             raise
         return runner
 
+    @functools.cached_property
+    def graph_def(self):
+        """The graph as a GraphDef, made once (every run checks names and ops against it)."""
+        return self.graph.as_graph_def()
+
     def tensor(self, name: str):
         name = freeze.node_names([name])[0]
-        freeze.check_nodes(self.graph.as_graph_def(), [name], "node")
+        freeze.check_nodes(self.graph_def, [name], "node")
         return self.graph.get_tensor_by_name(f"{name}:0")
 
     def run(
@@ -94,7 +100,7 @@ class Runner:
                 f"the data has {x.shape[-1]}"
             )
         fetches = [self.tensor(n) for n in output_nodes]
-        safety.check(self.graph.as_graph_def(), output_nodes, self.source, self.trust)
+        safety.check(self.graph_def, output_nodes, self.source, self.trust)
         parts: list[list[np.ndarray]] = [[] for _ in fetches]
         for i in range(0, max(len(x), 1), batch_size):
             for part, value in zip(
