@@ -1,13 +1,10 @@
 """freeze: the release checkpoint → a frozen GraphDef (.pb) and its JSON card.
 
-The card's signature also lists the feature columns (from signature.json), so that
-`tfpersist predict models/frozen/model.pb --input rows.csv` picks the right columns.
+The card's signature also lists the feature columns (from the release's signature.json), so
+that `tfpersist predict models/frozen/model.pb --input rows.csv` picks the right columns.
 
 usage: python stages/freeze.py CHECKPOINT_DIR OUT_PB OUT_CARD
 """
-
-import json
-from pathlib import Path
 
 from tfpersist.params import ModelParams
 
@@ -18,13 +15,9 @@ def main(argv: list[str]) -> None:
     source, out, card_path = argv
     model = ModelParams.from_params(load_params())
 
-    from tfpersist import export, freeze  # TensorFlow from here on
+    from tfpersist import freeze  # TensorFlow from here on
 
-    release = json.loads((Path(source) / export.SIGNATURE).read_text())
-    data = {k: release[k] for k in ("features", "label", "num_classes") if k in release}
-    card, _ = freeze.freeze_to_file(
-        source, out, model.output_nodes, card_path=card_path, extra=data
-    )
+    card, _ = freeze.freeze_to_file(source, out, model.output_nodes, card_path=card_path)
     print(
         f"freeze: {out}: {card['nodes']} nodes, {card['parameters']} parameters, "
         f"sha256 {card['sha256'][:12]}"

@@ -93,3 +93,23 @@ def test_load_split_checks_features_and_label_range(table, tmp_path):
     path.write_text(data.to_csv_text(table.drop(columns="label").head(5)))
     x, y = data.load_split(path, schema, require_label=False)
     assert x.shape == (5, 64) and y is None
+
+
+def test_a_headerless_csv_is_not_read_one_row_short(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_text("0,1.5,2.5\n1,3.5,4.5\n0,5.5,6.5\n")
+    with pytest.raises(TfpersistError, match=r"the first line holds only numbers \(0, 1.5, 2.5\)"):
+        data.read_csv(path)
+    # Rows of raw features for a model whose card names them: read as data, every row kept.
+    table = data.read_csv(path, ["a", "b", "c"])
+    assert list(table.columns) == ["a", "b", "c"] and len(table) == 3
+    assert len(data.read_csv(path, [])) == 3  # positional names when none are known
+
+
+def test_labels_one_to_k_would_make_a_phantom_class(tmp_path):
+    df = pd.DataFrame({"x": [0.1, 0.2, 0.3, 0.4], "label": [1, 2, 3, 1]})
+    with pytest.raises(TfpersistError, match=r"no row of class 0; .*labels 1..K\? subtract 1"):
+        data.validate(df, "label", "wine.csv")
+    df["label"] = [0, 2, 2, 0]
+    with pytest.raises(TfpersistError, match="no row of class 1;"):
+        data.validate(df, "label", "gaps.csv")

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfpersist import export, freeze, training
+from tfpersist import export, freeze, signature, training
 from tfpersist.data import Schema
 from tfpersist.errors import TfpersistError
 from tfpersist.runner import Runner
@@ -154,7 +154,11 @@ def test_streaming_freeze_writes_the_same_bytes_as_the_session_path(released, tm
         root / "checkpoint", tmp_path / "streamed.pb", OUTPUTS, card_path=tmp_path / "streamed.json"
     )
     session = freeze.freeze_checkpoint(root / "checkpoint", OUTPUTS)
-    expected = freeze.write(session, tmp_path / "session.pb", OUTPUTS, tmp_path / "session.json")
+    extra = signature.release_data(root / "checkpoint")  # freeze_to_file adds the columns
+    assert extra["features"] and extra["num_classes"] == 10
+    expected = freeze.write(
+        session, tmp_path / "session.pb", OUTPUTS, tmp_path / "session.json", extra
+    )
     assert (tmp_path / "streamed.pb").read_bytes() == (tmp_path / "session.pb").read_bytes()
     assert card == expected
     assert not list(tmp_path.glob(".*.tmp"))
@@ -183,3 +187,27 @@ def test_large_tensors_are_spliced_byte_exact(tf, tmp_path):
     )
     assert (tmp_path / "a.pb").read_bytes() == (tmp_path / "b.pb").read_bytes()
     assert card["parameters"] == 300 * 200 + 200
+
+
+def test_a_cli_frozen_release_knows_its_columns_and_predicts_headerless_rows(
+    released, tmp_path, capsys
+):
+    from tfpersist import cli
+
+    root, _, x = released
+    out = tmp_path / "cli.pb"
+    assert (
+        cli.main(
+            ["freeze", str(root / "checkpoint"), "--output-nodes", "predictions", "--out", str(out)]
+        )
+        == 0
+    )
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["signature"]["features"] == [f"f{i}" for i in range(64)]
+    # Five rows of raw features without a header line: five predictions, none lost.
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\n".join(",".join(f"{v:g}" for v in row) for row in x[:5]) + "\n")
+    capsys.readouterr()
+    assert cli.main(["predict", str(out), "--input", str(rows)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "predictions" and len(lines) == 6

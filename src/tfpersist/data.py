@@ -35,8 +35,13 @@ class Schema:
         )
 
 
-def read_csv(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, turning pandas' failures into one-line errors."""
+def read_csv(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV, turning pandas' failures into one-line errors.
+
+    A first line of numbers only is data, not a header: pandas would take it for column
+    names and silently drop a row. That is refused, or, given ``columns`` (the feature names
+    a model's card lists, for rows of raw features), read as data under those names.
+    """
     path = Path(path)
     if not path.is_file():
         raise TfpersistError(
@@ -51,9 +56,26 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TfpersistError(f"{path}: not a readable CSV ({first})") from None
+    if len(df.columns) and all(_is_number(c) for c in df.columns):
+        if columns is None or (columns and len(columns) != len(df.columns)):
+            raise TfpersistError(
+                f"{path}: the first line holds only numbers ({', '.join(map(str, df.columns[:3]))}"
+                f"{', …' if len(df.columns) > 3 else ''}), so it is data, not a header; add a "
+                "header line naming the columns (the label column too)"
+            )
+        df = pd.read_csv(path, header=None, names=columns or None)
+        df.columns = [str(c) for c in df.columns]
     if df.empty:
         raise TfpersistError(f"{path}: has a header but no data rows")
     return df
+
+
+def _is_number(name) -> bool:
+    try:
+        float(str(name).strip())
+    except ValueError:
+        return False
+    return True
 
 
 def validate(df: pd.DataFrame, label: str, source: str = "data") -> Schema:
@@ -68,7 +90,7 @@ def validate(df: pd.DataFrame, label: str, source: str = "data") -> Schema:
     if not features:
         raise TfpersistError(f"{source}: no feature columns besides the label '{label}'")
     check_numeric(df, source)
-    num_classes = _check_labels(df[label], source) + 1
+    num_classes = _check_labels(df[label], source, every_class=True) + 1
     if num_classes < 2:
         raise TfpersistError(f"{source}: label '{label}' has a single class; need at least two")
     return Schema(label=label, features=features, num_classes=num_classes)
@@ -99,15 +121,26 @@ def _show(value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def _check_labels(labels: pd.Series, source: str) -> int:
-    """Labels must be class ids 0, 1, 2, …; returns the largest."""
+def _check_labels(labels: pd.Series, source: str, every_class: bool = False) -> int:
+    """Labels must be class ids 0, 1, 2, …; returns the largest. With ``every_class`` (the raw
+    data), each id up to the largest must occur: labels 1..K would make a phantom class 0."""
     bad = labels[(labels < 0) | (labels != np.floor(labels))]
     if len(bad):
         raise TfpersistError(
             f"{source}: label '{labels.name}' must hold class ids 0, 1, 2, …; "
             f"line {int(bad.index[0]) + 2} has {_show(bad.iloc[0])}"
         )
-    return int(labels.max())
+    top = int(labels.max())
+    if every_class:
+        absent = sorted(set(range(top + 1)) - set(labels.astype(int)))
+        if absent:
+            shift = " (labels 1..K? subtract 1 so they start at 0)" if absent == [0] else ""
+            raise TfpersistError(
+                f"{source}: label '{labels.name}' has no row of class "
+                f"{', '.join(map(str, absent[:5]))}; class ids must be 0..K-1 with every class "
+                f"present{shift}"
+            )
+    return top
 
 
 def stratified_split(

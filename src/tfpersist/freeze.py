@@ -414,8 +414,11 @@ def freeze_to_file(
     A checkpoint's weights stream from its files tensor by tensor (streaming.py) when the
     graph allows it, else they are restored in a session (``freeze``): same bytes either way.
     ``live`` names placeholders with a default to keep as inputs rather than pin;
-    ``optimize`` applies ``optimize.optimize``.
+    ``optimize`` applies ``optimize.optimize``. The card also carries the feature columns,
+    label and classes of a release checkpoint's ``signature.json`` (the pipeline writes one),
+    so that ``predict`` picks the same columns from a CSV whoever froze the model.
     """
+    extra = {**signature.release_data(source), **(extra or {})}
     if formats.detect(source) != formats.CHECKPOINT or optimize or not output_nodes:
         graph_def, names = freeze(source, output_nodes, values, trust, live, signature_key)
         if optimize:

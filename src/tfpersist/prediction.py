@@ -47,8 +47,8 @@ def read_inputs(path: Path, sig: dict | None) -> np.ndarray:
             return np.load(path, allow_pickle=False)
         except (ValueError, OSError) as e:
             raise TfpersistError(f"{path}: not a readable .npy array ({e})") from None
-    table = data.read_csv(path)
     features = (sig or {}).get("features")
+    table = data.read_csv(path, features or [])
     if features:
         missing = [c for c in features if c not in table.columns]
         if missing:

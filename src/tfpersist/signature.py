@@ -57,3 +57,14 @@ def beside(path: str | Path) -> dict | None:
     if isinstance(sig, dict) and "inputs" in sig and "outputs" in sig:
         return sig
     return None
+
+
+RELEASE_KEYS = ("features", "label", "num_classes")
+
+
+def release_data(source: str | Path) -> dict:
+    """The data description (feature columns, label, classes) in a release checkpoint
+    directory's ``signature.json``, or {}."""
+    path = Path(source)
+    sig = beside(path if path.is_dir() else path.parent) or {}
+    return {k: sig[k] for k in RELEASE_KEYS if k in sig}
