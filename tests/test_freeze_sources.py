@@ -144,3 +144,31 @@ def test_a_savedmodel_the_tf2_loader_cannot_revive_is_frozen_through_its_meta_gr
         inputs = [n.name for n in graph_def.node if n.op == "Placeholder"]
         got = model.sess.run("scores:0", {f"{inputs[0]}:0": np.array([[1.0, 1.0]], np.float32)})
     assert got.tolist() == [[4.0, 6.0]]
+
+
+def test_a_keras_export_is_counted_once_and_its_weights_keep_their_names(tf, tmp_path, capsys):
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
+    )
+    model.export(str(tmp_path / "exported"), verbose=False)
+    assert tfpersist("inspect", tmp_path / "exported", "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["parameters"] == 4 * 8 + 8 + 8 * 2 + 2  # Keras tracks each variable twice
+    assert [v["name"] for v in info["variables"]] == [
+        "sequential/dense/bias",
+        "sequential/dense/kernel",
+        "sequential/dense_1/bias",
+        "sequential/dense_1/kernel",
+    ]
+    out = tmp_path / "k.pb"
+    assert tfpersist("freeze", tmp_path / "exported", "--out", out) == 0
+    graph_def = freeze.read_graph_def(out)
+    consts = {n.name for n in graph_def.node if n.op == "Const"}
+    assert {"sequential/dense/kernel", "sequential/dense_1/bias"} <= consts
+    (feed,) = [n.name for n in graph_def.node if n.op == "Placeholder"]
+    x = np.ones((3, 4), np.float32)
+    with Runner.from_graph_def(graph_def) as frozen:
+        got = frozen.sess.run("output_0:0", {f"{feed}:0": x})
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-6)

@@ -196,7 +196,18 @@ def _inspect_saved_model(path: Path) -> dict:
     }
     variables = []
     index = path / "variables" / "variables.index"
-    if index.is_file():
+    saved = [n.variable for n in meta.object_graph_def.nodes if n.WhichOneof("kind") == "variable"]
+    if saved:  # TF2: the objects' own variable names, each once (Keras tracks them twice)
+        unique = {v.name: v for v in reversed(saved)}
+        variables = [
+            {
+                "name": name,
+                "shape": [d.size if d.size >= 0 else None for d in unique[name].shape.dim],
+                "dtype": tf.dtypes.as_dtype(unique[name].dtype).name,
+            }
+            for name in sorted(unique)
+        ]
+    elif index.is_file():
         reader = tf.train.load_checkpoint(str(path / "variables" / "variables"))
         shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
         variables = [
@@ -214,7 +225,9 @@ def _inspect_saved_model(path: Path) -> dict:
         "tags": sorted(meta.meta_info_def.tags),
         "signatures": signatures,
         "variables": variables,
-        "parameters": sum(int(np.prod(v["shape"])) for v in variables),
+        "parameters": sum(
+            int(np.prod(v["shape"])) for v in variables if None not in v["shape"]
+        ),
         "unsafe_ops": unsafe,
     }
 

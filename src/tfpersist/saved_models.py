@@ -142,12 +142,30 @@ def _function(path, key: str, tags: list[str]) -> Graph:
         raise _ReviveError(str(e)) from None
     frozen = convert_variables_to_constants_v2(function)
     graph_def = frozen.graph.as_graph_def()
+    surgery.rename(graph_def, _weight_names(loaded, function))
     structured = function.structured_outputs
     keys = sorted(structured) if isinstance(structured, dict) else []
     if len(keys) != len(frozen.outputs):  # outputs in tf.nest order: a dict's sorted keys
         keys = [f"output_{i}" for i in range(len(frozen.outputs))]
     tensors = {k: t.name for k, t in zip(keys, frozen.outputs, strict=True)}
     return Graph(graph_def, name_outputs(graph_def, tensors), None)
+
+
+def _weight_names(loaded, function) -> dict[str, str]:
+    """Frozen weights are named after the function's capture placeholders (``unknown``,
+    ``unknown_0``, …): name them after their variables (``dense/kernel``) instead."""
+    by_handle = {}
+    for obj in tf.train.TrackableView(loaded).descendants():
+        if isinstance(obj, tf.Variable):
+            by_handle.setdefault(id(obj.handle), obj.name.split(":")[0])
+    names = {}
+    for handle, placeholder in zip(
+        function.captured_inputs, function.graph.internal_captures, strict=False
+    ):
+        name = by_handle.get(id(handle))
+        if name and name not in names.values():
+            names[placeholder.op.name] = name
+    return names
 
 
 def _meta_graph(path, meta, key: str) -> Graph:
