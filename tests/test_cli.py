@@ -314,7 +314,7 @@ def test_freezing_through_a_session_refuses_graphs_that_write_files(tf, tmp_path
     graph = tf.Graph()
     with graph.as_default():
         x = v1.placeholder(tf.float32, [None, 2], name="x")
-        w = v1.get_variable("w", [2, 2])
+        w = v1.get_variable("w", [2, 2], initializer=v1.ones_initializer())
         with tf.control_dependencies([tf.io.write_file(str(target), "pwned")]):
             tf.matmul(x, w.read_value(), name="y")
         with v1.Session(graph=graph) as sess:

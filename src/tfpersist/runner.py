@@ -23,6 +23,7 @@ class Runner:
         self.sess = sess
         self.source = source
         self.trust = safety.TRUST_NOTHING  # ops allowed beyond the inference allowlist
+        self._checks: dict = {}  # (input, outputs, trust) → (feed, fetches), see _checked
 
     @classmethod
     def from_graph_def(cls, graph_def, source: str = "graph", threads: int | None = None) -> Runner:
@@ -85,7 +86,7 @@ class Runner:
         self, x: np.ndarray, input_node: str, output_nodes: list[str], batch_size: int = 1024
     ) -> dict[str, np.ndarray]:
         """Outputs for every row of ``x``, batch by batch, concatenated."""
-        feed = self.tensor(input_node)
+        feed, fetches = self._checked(input_node, tuple(output_nodes))
         want = feed.shape.as_list() if feed.shape.rank is not None else None
         if want is not None and len(want) != x.ndim:
             shown = "[" + ", ".join("?" if d is None else str(d) for d in want) + "]"
@@ -99,15 +100,25 @@ class Runner:
                 f"{self.source}: input '{input_node}' takes {want[-1]} features per row, "
                 f"the data has {x.shape[-1]}"
             )
-        fetches = [self.tensor(n) for n in output_nodes]
-        safety.check(self.graph_def, output_nodes, self.source, self.trust)
+        if len(x) <= batch_size:  # one call: no copies
+            return dict(zip(output_nodes, self.sess.run(fetches, {feed: x}), strict=True))
         parts: list[list[np.ndarray]] = [[] for _ in fetches]
-        for i in range(0, max(len(x), 1), batch_size):
+        for i in range(0, len(x), batch_size):
             for part, value in zip(
                 parts, self.sess.run(fetches, {feed: x[i : i + batch_size]}), strict=True
             ):
                 part.append(value)
         return {n: np.concatenate(p) for n, p in zip(output_nodes, parts, strict=True)}
+
+    def _checked(self, input_node: str, output_nodes: tuple[str, ...]):
+        """(feed tensor, fetch tensors), names and ops checked once per combination (and
+        trust): a predict loop pays for the checks on its first call only."""
+        key = (input_node, output_nodes, self.trust)
+        if key not in self._checks:
+            fetches = [self.tensor(n) for n in output_nodes]
+            safety.check(self.graph_def, list(output_nodes), self.source, self.trust)
+            self._checks[key] = (self.tensor(input_node), fetches)
+        return self._checks[key]
 
     def close(self) -> None:
         self.sess.close()
