@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfpersist import cli
+from tfpersist import cli, freeze
 
 
 def tfpersist(*args) -> int:
@@ -98,3 +98,26 @@ def test_help_is_plain_text(capsys):
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["--help"])
     assert "``" not in capsys.readouterr().out
+
+
+def test_predict_feeds_a_model_with_two_inputs(tf, tmp_path, capsys):
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        a = v1.placeholder(tf.float32, [None, 2], name="a")
+        b = v1.placeholder(tf.float32, [None, 2], name="b")
+        tf.reduce_sum(a * b, 1, name="dot")
+    freeze.write(graph.as_graph_def(), tmp_path / "two.pb", ["dot"])
+    np.save(tmp_path / "a.npy", np.array([[1, 2], [3, 4]], np.float32))
+    np.save(tmp_path / "b.npy", np.array([[5, 6], [7, 8]], np.float32))
+    args = ["predict", tmp_path / "two.pb", "--input", f"a={tmp_path / 'a.npy'}"]
+    assert tfpersist(*args, "--input", f"b={tmp_path / 'b.npy'}", "--out", tmp_path / "y.json") == 0
+    assert json.loads((tmp_path / "y.json").read_text()) == {"dot": [17.0, 53.0]}
+    assert tfpersist(*args) == 1  # b not fed: TF's own words, on one line
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "must feed a value for placeholder tensor 'b'" in err
+    assert tfpersist("predict", tmp_path / "two.pb", "--input", tmp_path / "a.npy") == 1
+    assert "--input NAME=FILE.npy" in capsys.readouterr().err
+    np.save(tmp_path / "short.npy", np.ones((1, 2), np.float32))
+    assert tfpersist(*args, "--input", f"b={tmp_path / 'short.npy'}") == 1
+    assert "different numbers of rows (a: 2, b: 1)" in capsys.readouterr().err

@@ -127,7 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="run a frozen model on a CSV or .npy of inputs")
     p.add_argument("model", help="frozen .pb")
     p.add_argument(
-        "--input", required=True, help="X.csv (columns as the model's card lists, or all) or X.npy"
+        "--input",
+        required=True,
+        action="append",
+        metavar="[NAME=]FILE",
+        help="X.csv (columns as the model's card lists, or all) or X.npy; for a model with "
+        "several inputs, NAME=X.npy once per placeholder",
     )
     p.add_argument(
         "--input-node", help="placeholder to feed (default: from the card, or the only one)"
@@ -317,9 +322,16 @@ def _format_inspection(info: dict) -> str:
 def cmd_predict(args) -> int:
     from tfpersist import prediction
 
+    named = [
+        tuple(i.split("=", 1)) if "=" in i and not Path(i).exists() else (None, i)
+        for i in args.input
+    ]
+    if len(named) > 1 and any(name is None for name, _ in named):
+        raise UsageError("with several --input, name each placeholder: --input NAME=FILE")
+    inputs = named[0][1] if named[0][0] is None else dict(named)
     prediction.predict_file(
         args.model,
-        args.input,
+        inputs,
         args.out,
         args.input_node,
         args.output_nodes,

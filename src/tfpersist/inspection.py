@@ -225,9 +225,7 @@ def _inspect_saved_model(path: Path) -> dict:
         "tags": sorted(meta.meta_info_def.tags),
         "signatures": signatures,
         "variables": variables,
-        "parameters": sum(
-            int(np.prod(v["shape"])) for v in variables if None not in v["shape"]
-        ),
+        "parameters": sum(int(np.prod(v["shape"])) for v in variables if None not in v["shape"]),
         "unsafe_ops": unsafe,
     }
 

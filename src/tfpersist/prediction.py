@@ -29,7 +29,8 @@ def default_names(graph_def, sig: dict | None, input_node: str | None, outputs: 
         if len(names) != 1:
             raise TfpersistError(
                 f"the model has {len(names)} placeholders ({', '.join(names) or 'none'}); "
-                "choose one with --input-node"
+                "feed each with --input NAME=FILE.npy (repeatable), or choose one with "
+                "--input-node"
             )
         input_node = names[0]
     if not outputs:
@@ -113,7 +114,9 @@ def predict_file(
     batch_size=1024,
     trust=safety.TRUST_NOTHING,
 ) -> dict:
-    model, inputs = Path(model), Path(inputs)
+    """Run a frozen .pb on ``inputs``: one file (CSV or .npy) for the model's input, or
+    {placeholder: .npy file} for a model with several."""
+    model = Path(model)
     kind = formats.detect(model)
     if kind != formats.GRAPH_DEF:
         raise TfpersistError(
@@ -122,10 +125,14 @@ def predict_file(
         )
     graph_def = freeze.read_graph_def(model)
     sig = signature.beside(model)
-    input_node, outputs = default_names(graph_def, sig, input_node, output_nodes)
-    x = read_inputs(inputs, sig)
+    if isinstance(inputs, dict):
+        _, outputs = default_names(graph_def, sig, next(iter(inputs)), output_nodes)
+        x = {name: read_inputs(Path(path), None) for name, path in inputs.items()}
+    else:
+        input_node, outputs = default_names(graph_def, sig, input_node, output_nodes)
+        x = {input_node: read_inputs(Path(inputs), sig)}
     with Runner.from_graph_def(graph_def, str(model)) as runner:
         runner.trust = trust
-        result = runner.run(x, input_node, outputs, batch_size)
+        result = runner.run(x, None, outputs, batch_size)
     write_outputs(result, Path(out) if out else None)
     return result

@@ -23,7 +23,7 @@ class Runner:
         self.sess = sess
         self.source = source
         self.trust = safety.TRUST_NOTHING  # ops allowed beyond the inference allowlist
-        self._checks: dict = {}  # (input, outputs, trust) → (feed, fetches), see _checked
+        self._checks: dict = {}  # (inputs, outputs, trust) → (feeds, fetches), see _checked
 
     @classmethod
     def from_graph_def(cls, graph_def, source: str = "graph", threads: int | None = None) -> Runner:
@@ -83,41 +83,67 @@ class Runner:
         return self.graph.get_tensor_by_name(f"{name}:0")
 
     def run(
-        self, x: np.ndarray, input_node: str, output_nodes: list[str], batch_size: int = 1024
+        self,
+        x: np.ndarray | dict[str, np.ndarray],
+        input_node: str | None,
+        output_nodes: list[str],
+        batch_size: int = 1024,
     ) -> dict[str, np.ndarray]:
-        """Outputs for every row of ``x``, batch by batch, concatenated."""
-        feed, fetches = self._checked(input_node, tuple(output_nodes))
-        want = feed.shape.as_list() if feed.shape.rank is not None else None
-        if want is not None and len(want) != x.ndim:
-            shown = "[" + ", ".join("?" if d is None else str(d) for d in want) + "]"
+        """Outputs for every row of ``x``, batch by batch, concatenated.
+
+        ``x`` is one array fed to ``input_node``, or {input node: array} for a model with
+        several inputs (the same number of rows each)."""
+        inputs = dict(x) if isinstance(x, dict) else {input_node: x}
+        names = tuple(inputs)
+        feeds, fetches = self._checked(names, tuple(output_nodes))
+        rows = {len(v) if np.ndim(v) else 1 for v in inputs.values()}
+        if len(rows) > 1:
             raise TfpersistError(
-                f"{self.source}: input '{input_node}' takes {len(want)}-d arrays {shown}, the "
-                f"data is {x.ndim}-d {list(x.shape)}"
-                + (" (one row? reshape it to [1, ...])" if x.ndim == len(want) - 1 else "")
+                f"{self.source}: the inputs have different numbers of rows "
+                f"({', '.join(f'{n}: {len(v)}' for n, v in inputs.items())})"
             )
-        if want and want[-1] is not None and x.shape[-1] != want[-1]:
-            raise TfpersistError(
-                f"{self.source}: input '{input_node}' takes {want[-1]} features per row, "
-                f"the data has {x.shape[-1]}"
-            )
-        if len(x) <= batch_size:  # one call: no copies
-            return dict(zip(output_nodes, self.sess.run(fetches, {feed: x}), strict=True))
+        for name, feed in zip(names, feeds, strict=True):
+            self._check_shape(name, feed, inputs[name])
+        (count,) = rows
+        if count <= batch_size:  # one call: no copies
+            values = self._run(fetches, dict(zip(feeds, inputs.values(), strict=True)))
+            return dict(zip(output_nodes, values, strict=True))
         parts: list[list[np.ndarray]] = [[] for _ in fetches]
-        for i in range(0, len(x), batch_size):
-            for part, value in zip(
-                parts, self.sess.run(fetches, {feed: x[i : i + batch_size]}), strict=True
-            ):
+        for i in range(0, count, batch_size):
+            batch = {f: v[i : i + batch_size] for f, v in zip(feeds, inputs.values(), strict=True)}
+            for part, value in zip(parts, self._run(fetches, batch), strict=True):
                 part.append(value)
         return {n: np.concatenate(p) for n, p in zip(output_nodes, parts, strict=True)}
 
-    def _checked(self, input_node: str, output_nodes: tuple[str, ...]):
-        """(feed tensor, fetch tensors), names and ops checked once per combination (and
+    def _run(self, fetches, feed: dict) -> list:
+        try:
+            return self.sess.run(fetches, feed)
+        except (tf.errors.OpError, ValueError, TypeError) as e:
+            raise TfpersistError(f"{self.source}: the model failed ({first_line(e)})") from None
+
+    def _check_shape(self, input_node: str, feed, x: np.ndarray) -> None:
+        want = feed.shape.as_list() if feed.shape.rank is not None else None
+        if want is not None and len(want) != np.ndim(x):
+            shown = "[" + ", ".join("?" if d is None else str(d) for d in want) + "]"
+            raise TfpersistError(
+                f"{self.source}: input '{input_node}' takes {len(want)}-d arrays {shown}, the "
+                f"data is {np.ndim(x)}-d {list(np.shape(x))}"
+                + (" (one row? reshape it to [1, ...])" if np.ndim(x) == len(want) - 1 else "")
+            )
+        if want and want[-1] is not None and np.shape(x)[-1] != want[-1]:
+            raise TfpersistError(
+                f"{self.source}: input '{input_node}' takes {want[-1]} features per row, "
+                f"the data has {np.shape(x)[-1]}"
+            )
+
+    def _checked(self, input_nodes: tuple[str, ...], output_nodes: tuple[str, ...]):
+        """(feed tensors, fetch tensors), names and ops checked once per combination (and
         trust): a predict loop pays for the checks on its first call only."""
-        key = (input_node, output_nodes, self.trust)
+        key = (input_nodes, output_nodes, self.trust)
         if key not in self._checks:
             fetches = [self.tensor(n) for n in output_nodes]
             safety.check(self.graph_def, list(output_nodes), self.source, self.trust)
-            self._checks[key] = (self.tensor(input_node), fetches)
+            self._checks[key] = ([self.tensor(n) for n in input_nodes], fetches)
         return self._checks[key]
 
     def close(self) -> None:
