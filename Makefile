@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast check-repro compare bench lint format clean remote-up remote-down
+.PHONY: help setup repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots
 
 ## Show this help.
 help:
@@ -29,6 +29,19 @@ repro: setup
 	@$(BIN)/dvc metrics show
 	@if $(BIN)/tfpersist remote status >/dev/null; then $(BIN)/dvc push; \
 	else echo "repro: the DVC remote is not running (make remote-up), nothing pushed"; fi
+
+# vega, vega-lite and vega-embed from the npm registry, inlined into an offline plots page.
+PLOTS_DIR := $(VENV)/plots
+PLOTS_TEMPLATE := $(PLOTS_DIR)/template.html
+NPM_PACKAGES := vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0
+
+$(PLOTS_TEMPLATE): $(STAMP)
+	npm install --no-save --no-package-lock --no-audit --no-fund --silent --prefix $(PLOTS_DIR) $(NPM_PACKAGES)
+	$(BIN)/python -c "from tfpersist import plots; plots.write_template('$(PLOTS_DIR)/node_modules', '$@')"
+
+## Render the training curves and confusion matrix to dvc_plots/index.html; works offline (vega inlined).
+plots: $(PLOTS_TEMPLATE)
+	$(BIN)/dvc plots show --html-template $(PLOTS_TEMPLATE)
 
 ## Start the local S3 object store behind the DVC remote (SeaweedFS on 127.0.0.1:8333, data in .remote/).
 remote-up: setup
