@@ -26,11 +26,6 @@ ALLOW_OPS_HELP = (
 )
 
 
-def _add_trust_flags(p) -> None:
-    p.add_argument("--allow-ops", type=_csv_names, default=[], metavar="A,B", help=ALLOW_OPS_HELP)
-    p.add_argument("--allow-unsafe-ops", action="store_true", help=UNSAFE_HELP)
-
-
 def _trust(args):
     from tfpersist import safety
 
@@ -74,9 +69,60 @@ def build_parser() -> argparse.ArgumentParser:
         "every AVX2 CPU, Intel or AMD), native (fastest; same CPU type only), avx, sse41, avx512",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    trust = argparse.ArgumentParser(add_help=False)  # flags shared by the commands that run
+    trust.add_argument(
+        "--allow-ops", type=_csv_names, default=[], metavar="A,B", help=ALLOW_OPS_HELP
+    )
+    trust.add_argument("--allow-unsafe-ops", action="store_true", help=UNSAFE_HELP)
+    for add in (
+        add_freeze_parser,
+        add_inspect_parser,
+        add_predict_parser,
+        add_compare_parser,
+        add_check_repro_parser,
+        add_remote_parser,
+    ):
+        add(sub, trust)
 
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv or os.environ.get("TFPERSIST_DEBUG") == "1"
+    try:
+        args = build_parser().parse_args(argv)
+        from tfpersist import runtime
+
+        runtime.pin(runtime.check(args.cpu_isa))
+        return args.func(args) or 0
+    except UsageError as e:
+        if debug:
+            raise
+        print(f"tfpersist: error: {e}", file=sys.stderr)
+        return 2
+    except TfpersistError as e:
+        if debug:
+            raise
+        print(f"tfpersist: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tfpersist: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (| head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as e:  # a bug, or a failure nobody foresaw: still one line
+        if debug:
+            raise
+        print(f"tfpersist: error: {unexpected(e)}", file=sys.stderr)
+        return 1
+
+
+def add_freeze_parser(sub, trust) -> None:
     p = sub.add_parser(
         "freeze",
+        parents=[trust],
         help="freeze a checkpoint, SavedModel or .pb into one GraphDef .pb",
         description="Fold variables into constants and keep only what the output nodes need. "
         "SOURCE: a checkpoint directory (with its 'checkpoint' file), a checkpoint prefix "
@@ -118,127 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-card", action="store_true", help="do not write the JSON card beside the .pb"
     )
-    _add_trust_flags(p)
-
-    p = sub.add_parser("inspect", help="list a model's inputs, likely outputs, ops and parameters")
-    p.add_argument("path", help=".pb, checkpoint dir or prefix, or SavedModel dir")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-    p = sub.add_parser("predict", help="run a frozen model on a CSV or .npy of inputs")
-    p.add_argument("model", help="frozen .pb")
-    p.add_argument(
-        "--input",
-        required=True,
-        action="append",
-        metavar="[NAME=]FILE",
-        help="X.csv (columns as the model's card lists, or all) or X.npy; for a model with "
-        "several inputs, NAME=X.npy once per placeholder",
-    )
-    p.add_argument(
-        "--input-node", help="placeholder to feed (default: from the card, or the only one)"
-    )
-    p.add_argument(
-        "--output-nodes", type=_csv_names, help="outputs to fetch (default: from the card)"
-    )
-    p.add_argument(
-        "--out",
-        help="Y.csv, Y.json or Y.npz (every output), or Y.npy (one output) (default: CSV on "
-        "stdout)",
-    )
-    p.add_argument("--batch-size", type=_positive, default=1024)
-    _add_trust_flags(p)
-
-    p = sub.add_parser(
-        "compare",
-        help="compare two versions of a model: signature, structure, weights, outputs",
-        description="A and B: a frozen .pb, a checkpoint or a SavedModel, or PATH@REV for the "
-        "DVC-tracked artifact at a git revision, branch, tag or DVC experiment "
-        "(e.g. models/frozen/model.pb@main models/frozen/model.pb).",
-    )
-    p.add_argument("a")
-    p.add_argument("b")
-    p.add_argument("--data", help="CSV to run both on (default: data/prepared/test.csv if present)")
-    p.add_argument("--format", choices=("text", "md", "json"), default="text")
-    p.add_argument(
-        "--fail-on",
-        type=_csv_names,
-        default=[],
-        help="exit 1 when these sections differ: signature, structure, weights, outputs, any",
-    )
-    p.add_argument(
-        "--tolerance", type=float, default=0.0, help="max abs difference allowed (default 0)"
-    )
-    p.add_argument(
-        "--output-nodes", type=_csv_names, help="outputs to compare (default: from the cards)"
-    )
-    p.add_argument("--repo", default=".", help="DVC repository for PATH@REV (default: .)")
-    p.add_argument(
-        "--rebuild",
-        action="store_true",
-        help="a PATH@REV in no cache and on no remote is reproduced from a clean clone of REV "
-        "and used only if it matches that revision's dvc.lock",
-    )
-    _add_trust_flags(p)
-
-    p = sub.add_parser(
-        "check-repro",
-        help="rebuild a git revision from scratch and compare it with its dvc.lock",
-    )
-    p.add_argument("--rev", default="HEAD", help="git revision to check (default: HEAD)")
-    p.add_argument("--repo", default=".", help="repository (default: .)")
-    p.add_argument("--keep", action="store_true", help="keep the temp clone for a look")
-    p.add_argument(
-        "--tolerance",
-        type=float,
-        help="pass a stage whose outputs differ only by a max abs distance up to this "
-        "(weights, model outputs, numbers in metrics), e.g. 3e-7 across CPU types",
-    )
-    p.add_argument("--report", help="also write the result as JSON here (e.g. check-repro.json)")
-
-    p = sub.add_parser(
-        "remote",
-        help="start or stop the local S3 object store behind the DVC remote (SeaweedFS)",
-        description="up: start SeaweedFS serving S3 on 127.0.0.1 (data in --dir) and create the "
-        "bucket; down: stop it; status: exit 0 if it runs. The repository's default DVC remote "
-        "points there; 'dvc remote modify --local storage url s3://BUCKET/path' points it "
-        "elsewhere.",
-    )
-    p.add_argument("action", choices=("up", "down", "status"))
-    p.add_argument("--dir", default=".remote", help="data directory (default: .remote)")
-    p.add_argument("--port", type=_positive, default=8333, help="S3 port (default 8333)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in argv or os.environ.get("TFPERSIST_DEBUG") == "1"
-    try:
-        args = build_parser().parse_args(argv)
-        from tfpersist import runtime
-
-        runtime.pin(runtime.check(args.cpu_isa))
-        return COMMANDS[args.command](args) or 0
-    except UsageError as e:
-        if debug:
-            raise
-        print(f"tfpersist: error: {e}", file=sys.stderr)
-        return 2
-    except TfpersistError as e:
-        if debug:
-            raise
-        print(f"tfpersist: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("tfpersist: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away (| head): not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except Exception as e:  # a bug, or a failure nobody foresaw: still one line
-        if debug:
-            raise
-        print(f"tfpersist: error: {unexpected(e)}", file=sys.stderr)
-        return 1
+    p.set_defaults(func=cmd_freeze)
 
 
 def cmd_freeze(args) -> int:
@@ -263,6 +189,13 @@ def cmd_freeze(args) -> int:
     outputs = ", ".join(names)
     print(f"{out}: {card['nodes']} nodes, {card['parameters']} parameters, outputs {outputs}{sha}")
     return 0
+
+
+def add_inspect_parser(sub, trust) -> None:
+    p = sub.add_parser("inspect", help="list a model's inputs, likely outputs, ops and parameters")
+    p.add_argument("path", help=".pb, checkpoint dir or prefix, or SavedModel dir")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_inspect)
 
 
 def cmd_inspect(args) -> int:
@@ -319,6 +252,34 @@ def _format_inspection(info: dict) -> str:
     return "\n".join(lines)
 
 
+def add_predict_parser(sub, trust) -> None:
+    p = sub.add_parser(
+        "predict", parents=[trust], help="run a frozen model on a CSV or .npy of inputs"
+    )
+    p.add_argument("model", help="frozen .pb")
+    p.add_argument(
+        "--input",
+        required=True,
+        action="append",
+        metavar="[NAME=]FILE",
+        help="X.csv (columns as the model's card lists, or all) or X.npy; for a model with "
+        "several inputs, NAME=X.npy once per placeholder",
+    )
+    p.add_argument(
+        "--input-node", help="placeholder to feed (default: from the card, or the only one)"
+    )
+    p.add_argument(
+        "--output-nodes", type=_csv_names, help="outputs to fetch (default: from the card)"
+    )
+    p.add_argument(
+        "--out",
+        help="Y.csv, Y.json or Y.npz (every output), or Y.npy (one output) (default: CSV on "
+        "stdout)",
+    )
+    p.add_argument("--batch-size", type=_positive, default=1024)
+    p.set_defaults(func=cmd_predict)
+
+
 def cmd_predict(args) -> int:
     from tfpersist import prediction
 
@@ -339,6 +300,41 @@ def cmd_predict(args) -> int:
         _trust(args),
     )
     return 0
+
+
+def add_compare_parser(sub, trust) -> None:
+    p = sub.add_parser(
+        "compare",
+        parents=[trust],
+        help="compare two versions of a model: signature, structure, weights, outputs",
+        description="A and B: a frozen .pb, a checkpoint or a SavedModel, or PATH@REV for the "
+        "DVC-tracked artifact at a git revision, branch, tag or DVC experiment "
+        "(e.g. models/frozen/model.pb@main models/frozen/model.pb).",
+    )
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--data", help="CSV to run both on (default: data/prepared/test.csv if present)")
+    p.add_argument("--format", choices=("text", "md", "json"), default="text")
+    p.add_argument(
+        "--fail-on",
+        type=_csv_names,
+        default=[],
+        help="exit 1 when these sections differ: signature, structure, weights, outputs, any",
+    )
+    p.add_argument(
+        "--tolerance", type=float, default=0.0, help="max abs difference allowed (default 0)"
+    )
+    p.add_argument(
+        "--output-nodes", type=_csv_names, help="outputs to compare (default: from the cards)"
+    )
+    p.add_argument("--repo", default=".", help="DVC repository for PATH@REV (default: .)")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="a PATH@REV in no cache and on no remote is reproduced from a clean clone of REV "
+        "and used only if it matches that revision's dvc.lock",
+    )
+    p.set_defaults(func=cmd_compare)
 
 
 def cmd_compare(args) -> int:
@@ -402,6 +398,24 @@ def _comparison_data(path: str | None, models):
     return x, y, path
 
 
+def add_check_repro_parser(sub, trust) -> None:
+    p = sub.add_parser(
+        "check-repro",
+        help="rebuild a git revision from scratch and compare it with its dvc.lock",
+    )
+    p.add_argument("--rev", default="HEAD", help="git revision to check (default: HEAD)")
+    p.add_argument("--repo", default=".", help="repository (default: .)")
+    p.add_argument("--keep", action="store_true", help="keep the temp clone for a look")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        help="pass a stage whose outputs differ only by a max abs distance up to this "
+        "(weights, model outputs, numbers in metrics), e.g. 3e-7 across CPU types",
+    )
+    p.add_argument("--report", help="also write the result as JSON here (e.g. check-repro.json)")
+    p.set_defaults(func=cmd_check_repro)
+
+
 def cmd_check_repro(args) -> int:
     from tfpersist import atomic, reproducibility, runtime
 
@@ -454,6 +468,21 @@ def cmd_check_repro(args) -> int:
     return 0
 
 
+def add_remote_parser(sub, trust) -> None:
+    p = sub.add_parser(
+        "remote",
+        help="start or stop the local S3 object store behind the DVC remote (SeaweedFS)",
+        description="up: start SeaweedFS serving S3 on 127.0.0.1 (data in --dir) and create the "
+        "bucket; down: stop it; status: exit 0 if it runs. The repository's default DVC remote "
+        "points there; 'dvc remote modify --local storage url s3://BUCKET/path' points it "
+        "elsewhere.",
+    )
+    p.add_argument("action", choices=("up", "down", "status"))
+    p.add_argument("--dir", default=".remote", help="data directory (default: .remote)")
+    p.add_argument("--port", type=_positive, default=8333, help="S3 port (default 8333)")
+    p.set_defaults(func=cmd_remote)
+
+
 def cmd_remote(args) -> int:
     from tfpersist import remote
 
@@ -468,16 +497,6 @@ def cmd_remote(args) -> int:
         print(f"remote: up on {server.endpoint}" if server else "remote: not running")
         return 0 if server else 1
     return 0
-
-
-COMMANDS = {
-    "freeze": cmd_freeze,
-    "inspect": cmd_inspect,
-    "predict": cmd_predict,
-    "compare": cmd_compare,
-    "check-repro": cmd_check_repro,
-    "remote": cmd_remote,
-}
 
 
 if __name__ == "__main__":
