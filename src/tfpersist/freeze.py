@@ -322,10 +322,7 @@ def serialize(graph_def) -> bytes:
     """Deterministic bytes, or a clear error past protobuf's 2 GB limit."""
     size = graph_def.ByteSize()
     if size > PROTOBUF_LIMIT:
-        raise TfpersistError(
-            f"the frozen graph would be {size / 2**30:.1f} GiB, over protobuf's 2 GiB limit "
-            "for a GraphDef; keep this model as a SavedModel or checkpoint instead"
-        )
+        raise streaming.too_big(f"{size / 2**30:.1f} GiB")
     return graph_def.SerializeToString(deterministic=True)
 
 

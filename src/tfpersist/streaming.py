@@ -127,13 +127,27 @@ def nodes(graph_def, frozen_plan: Plan, reader, stats: dict):
                 yield const, value
             del value
         elif node.op == "ReadVariableOp" and node.input[0].split(":")[0] in frozen_plan.keys:
-            identity = tf.compat.v1.NodeDef(name=node.name, op="Identity")
-            identity.input.extend(node.input)
-            identity.attr["T"].type = node.attr["dtype"].type
+            identity = tf.compat.v1.NodeDef()
+            _read_as_identity(node, identity)
             yield identity, None
         else:
             add_default_attrs(node)
             yield node, None
+
+
+def _read_as_identity(read, into) -> None:
+    """A variable's ReadVariableOp as the Identity of the Const that replaces the variable."""
+    into.name, into.op = read.name, "Identity"
+    into.input.extend(read.input)
+    into.attr["T"].type = read.attr["dtype"].type
+
+
+def too_big(size: str = "") -> TfpersistError:
+    """The error for a frozen graph past protobuf's 2 GiB limit (``size``: how big)."""
+    return TfpersistError(
+        f"the frozen graph would be {size + ', ' if size else ''}over protobuf's 2 GiB limit "
+        "for a GraphDef; keep this model as a SavedModel or checkpoint instead"
+    )
 
 
 def _const_with_content(const, value: np.ndarray) -> list:
@@ -190,10 +204,7 @@ def write(
             for chunk in chunks:
                 stats["bytes"] += len(chunk)
                 if stats["bytes"] > limit:
-                    raise TfpersistError(
-                        "the frozen graph would be over protobuf's 2 GiB limit for a GraphDef; "
-                        "keep this model as a SavedModel or checkpoint instead"
-                    )
+                    raise too_big()
                 if sha is not None:
                     sha.update(chunk)
                 f.write(chunk)
@@ -238,9 +249,7 @@ def skeleton(graph_def, frozen_plan: Plan | None = None):
             )
             tensor.tensor_shape.CopyFrom(shape)
         elif node.op == "ReadVariableOp" and node.input[0].split(":")[0] in variables:
-            new.name, new.op = node.name, "Identity"
-            new.input.extend(node.input)
-            new.attr["T"].type = node.attr["dtype"].type
+            _read_as_identity(node, new)
         else:
             new.CopyFrom(node)
     return out
