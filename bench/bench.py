@@ -247,13 +247,15 @@ def bench_dvc(tmp: Path, repeats: int) -> None:
 
 
 def write_results(seconds: float) -> str:
+    from tfpersist import runtime
+
     lines = [
         "# Benchmarks",
         "",
         "Written by `make bench`: each ratio is tfpersist / peer, both measured in the same run,",
         "interleaved, medians. Absolute figures are for context only.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {_cpu()}; "
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {runtime.cpu_model()}; "
         f"Python {platform.python_version()}, TensorFlow {_tf_version()}. "
         f"Run took {seconds:.0f} s.",
         "",
@@ -263,16 +265,6 @@ def write_results(seconds: float) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _tf_version() -> str:
