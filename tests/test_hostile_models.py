@@ -35,6 +35,7 @@ import pytest
 from tfpersist import cli
 
 from conftest import ROOT, env
+from helpers import write_in_both_modes
 
 WRITER = Path(__file__).parent / "hostile" / "models.py"
 _spec = importlib.util.spec_from_file_location("hostile_models", WRITER)
@@ -73,19 +74,7 @@ def corpus(tmp_path_factory, tf) -> Corpus:
     secret.write_text(secret_text)
     with tf.io.TFRecordWriter(f"{secret}.tfrecord") as records:
         records.write(secret_text.encode())
-    writers = [
-        subprocess.Popen(
-            [sys.executable, str(WRITER), str(models), str(target), str(secret), mode],
-            env=env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for mode in ("tf1", "tf2")
-    ]
-    for writer in writers:
-        out, err = writer.communicate(timeout=300)
-        assert writer.returncode == 0, f"{' '.join(writer.args)}\n{out}\n{err[-4000:]}"
+    write_in_both_modes(WRITER, models, target, secret, env=env())
     assert not list(target.iterdir()), "writing the corpus ran a model"
     for path in models.rglob("*"):
         if path.is_file():

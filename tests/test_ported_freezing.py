@@ -10,7 +10,6 @@ must be refused with one line, writing nothing.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import numpy as np
 import pytest
 
 from tfpersist import cli
+
+from helpers import write_in_both_modes
 
 PORTED = Path(__file__).parent / "ported"
 sys.path.insert(0, str(PORTED))
@@ -146,19 +147,7 @@ def first_line(error: BaseException) -> str:
 def written(tmp_path_factory) -> Path:
     """Every case, written once by two writer processes (TF1 and TF2 behaviour) side by side."""
     root = tmp_path_factory.mktemp("ported")
-    script = str(PORTED / "cases.py")
-    writers = [
-        subprocess.Popen(
-            [sys.executable, script, str(root), mode],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for mode in ("tf1", "tf2")
-    ]
-    for writer in writers:
-        stdout, stderr = writer.communicate(timeout=300)
-        assert writer.returncode == 0, f"{' '.join(writer.args)}\n{stdout}\n{stderr[-4000:]}"
+    write_in_both_modes(PORTED / "cases.py", root)
     return root
 
 
