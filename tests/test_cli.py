@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfpersist import cli, freeze
+from tfpersist import cli, freeze, graphdefs
 from tfpersist.runner import Runner
 
 FOREIGN = Path(__file__).parent / "foreign" / "writers.py"
@@ -70,7 +70,7 @@ def frozen(foreign, tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", KINDS)
 def test_frozen_outputs_equal_the_live_session(foreign, frozen, kind):
     s, expected = spec(foreign, kind)
-    graph_def = freeze.read_graph_def(frozen[kind])
+    graph_def = graphdefs.read_graph_def(frozen[kind])
     assert not {n.op for n in graph_def.node} & VARIABLE_OPS
     assert not [n.device for n in graph_def.node if n.device]
     with Runner.from_graph_def(graph_def) as model:
@@ -286,9 +286,9 @@ def test_errors_are_one_line_with_exit_codes(
 
 
 def test_over_the_protobuf_limit_says_so(monkeypatch, frozen):
-    monkeypatch.setattr(freeze, "PROTOBUF_LIMIT", 1000)
+    monkeypatch.setattr(graphdefs, "PROTOBUF_LIMIT", 1000)
     with pytest.raises(freeze.TfpersistError, match=r"over protobuf's 2 GiB limit .* SavedModel"):
-        freeze.serialize(freeze.read_graph_def(frozen["mlp_adam_v1"]))
+        graphdefs.serialize(graphdefs.read_graph_def(frozen["mlp_adam_v1"]))
 
 
 def test_help_does_not_import_tensorflow():

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfpersist import export, freeze, signature, training
+from tfpersist import export, freeze, graphdefs, signature, training
 from tfpersist.data import Schema
 from tfpersist.errors import TfpersistError
 from tfpersist.runner import Runner
@@ -135,8 +135,8 @@ def test_broken_files_give_clear_errors(released, tmp_path):
     root, _, _ = released
     (tmp_path / "garbage.pb").write_bytes(b"\x00\xff" * 50)
     with pytest.raises(TfpersistError, match=r"garbage.pb: not a GraphDef"):
-        freeze.read_graph_def(tmp_path / "garbage.pb")
-    good = freeze.serialize(freeze.freeze_checkpoint(root / "checkpoint", OUTPUTS))
+        graphdefs.read_graph_def(tmp_path / "garbage.pb")
+    good = graphdefs.serialize(freeze.freeze_checkpoint(root / "checkpoint", OUTPUTS))
     (tmp_path / "cut.pb").write_bytes(good[: len(good) // 2])
     with pytest.raises(TfpersistError, match=r"cut.pb: (not a GraphDef|the graph does not import)"):
         Runner.from_frozen(tmp_path / "cut.pb")

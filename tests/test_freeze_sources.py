@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfpersist import cli, freeze, saved_models
+from tfpersist import cli, freeze, graphdefs, saved_models
 from tfpersist.runner import Runner
 
 FOREIGN = Path(__file__).parent / "foreign" / "writers.py"
@@ -36,7 +36,7 @@ def test_keep_placeholder_leaves_a_training_flag_live(tf1, tmp_path, capsys):
     out = tmp_path / "live.pb"
     args = ["--output-nodes", "probs", "--keep-placeholder", "training", "--out", out]
     assert tfpersist("freeze", tf1 / "mlp_adam_v1", *args) == 0
-    graph_def = freeze.read_graph_def(out)
+    graph_def = graphdefs.read_graph_def(out)
     flag = next(n for n in graph_def.node if n.name == "training")
     assert flag.op == "PlaceholderWithDefault"
     with Runner.from_graph_def(graph_def) as model:
@@ -164,7 +164,7 @@ def test_a_keras_export_is_counted_once_and_its_weights_keep_their_names(tf, tmp
     ]
     out = tmp_path / "k.pb"
     assert tfpersist("freeze", tmp_path / "exported", "--out", out) == 0
-    graph_def = freeze.read_graph_def(out)
+    graph_def = graphdefs.read_graph_def(out)
     consts = {n.name for n in graph_def.node if n.op == "Const"}
     assert {"sequential/dense/kernel", "sequential/dense_1/bias"} <= consts
     (feed,) = [n.name for n in graph_def.node if n.op == "Placeholder"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfpersist import cli
+from tfpersist import cli, graphdefs
 
 from helpers import write_in_both_modes
 
@@ -201,7 +201,7 @@ def test_streaming_and_session_paths_write_the_same_bytes(tf, written, tmp_path)
         out = tmp_path / f"{name}.pb"
         freeze.freeze_to_file(source, out, spec["outputs"], values=values)
         try:
-            session = freeze.serialize(freeze.freeze_checkpoint(source, spec["outputs"], values))
+            session = graphdefs.serialize(freeze.freeze_checkpoint(source, spec["outputs"], values))
         except TfpersistError:
             session_fails.append(name)
             continue

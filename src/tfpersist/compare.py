@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import checkpoints, formats, freeze, safety, signature
+from tfpersist import checkpoints, formats, freeze, graphdefs, safety, signature
 from tfpersist.evaluation import max_abs_diff
 from tfpersist.runner import Runner
 from tfpersist.tfcompat import import_tf
@@ -91,7 +91,7 @@ def load_model(
     if kind == formats.GRAPH_DEF and not outputs:
         from tfpersist import inspection
 
-        outputs = inspection.graph_summary(freeze.read_graph_def(path))["likely_outputs"]
+        outputs = inspection.graph_summary(graphdefs.read_graph_def(path))["likely_outputs"]
     graph_def, names = freeze.freeze(path, outputs, trust=trust)
     inputs = signature.placeholders(graph_def)
     input_node = card["inputs"][0]["name"] if card else (inputs[0] if len(inputs) == 1 else None)

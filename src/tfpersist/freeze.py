@@ -7,7 +7,6 @@ deterministically (same checkpoint → same bytes) and atomically.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from tfpersist import (
     atomic,
     checkpoints,
     formats,
+    graphdefs,
     restore,
     safety,
     saved_models,
@@ -29,51 +29,6 @@ from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
 v1 = tf.compat.v1
-
-PROTOBUF_LIMIT = 2**31 - 1
-
-
-def node_names(names: list[str] | str) -> list[str]:
-    """Accept ``a,b``, ``["a", "b:0"]`` or ``^a``: return op names, in order, without repeats."""
-    if isinstance(names, str):
-        names = names.split(",")
-    result = []
-    for name in names:
-        name = name.strip().lstrip("^")
-        if name.endswith(":0"):
-            name = name[:-2]
-        if name and name not in result:
-            result.append(name)
-    if not result:
-        raise TfpersistError(
-            "no output node names given; name the nodes to keep, e.g. 'predictions'"
-        )
-    return result
-
-
-def check_nodes(graph_def, names: list[str], what: str = "output node") -> None:
-    """Fail with the closest existing names when a node is not in ``graph_def``."""
-    existing = [n.name for n in graph_def.node]
-    known = set(existing)
-    for name in names:
-        if name not in known:
-            close = difflib.get_close_matches(name, existing, n=3, cutoff=0.5)
-            hint = (
-                f"closest: {', '.join(close)}" if close else "run 'tfpersist inspect' to list nodes"
-            )
-            raise TfpersistError(f"{what} '{name}' is not in the graph ({hint})")
-
-
-def read_meta_graph(prefix: Path):
-    """The MetaGraphDef beside a checkpoint, or a one-line error."""
-    meta = v1.MetaGraphDef()
-    try:
-        meta.ParseFromString(Path(f"{prefix}.meta").read_bytes())
-    except Exception as e:  # DecodeError
-        raise TfpersistError(
-            f"{prefix}.meta: not a readable MetaGraphDef ({first_line(e)})"
-        ) from None
-    return meta
 
 
 def prepare(graph_def, values: dict[str, str] | None, keep: list[str], live=()):
@@ -118,7 +73,7 @@ def _prepared(
     """Check names, prepare the graph, and refuse what freezing must not do: outputs that a
     frozen graph would change (an assignment) or that need ops outside the inference
     allowlist (safety.py), and an init op that does."""
-    check_nodes(graph_def, names)
+    graphdefs.check_nodes(graph_def, names)
     # Checked before any surgery (Grappler's lowering included), over every branch.
     safety.check(graph_def, names, what, trust)
     if init_op:
@@ -129,7 +84,7 @@ def _prepared(
         safety.check(graph_def, [restore_op], what_restores, trust, safety.RESTORE_OPS)
     keep = [*names, *(op for op in (restore_op, init_op) if op)]
     graph_def = prepare(graph_def, values, keep, live)
-    check_nodes(graph_def, names)
+    graphdefs.check_nodes(graph_def, names)
     source = Source(what, graph_def, names, prefix, saver_def, init_op)
     surgery.check_stateless(source.pruned, names, what)
     return source
@@ -138,7 +93,7 @@ def _prepared(
 def checkpoint_source(source, names, values=None, live=(), trust=safety.TRUST_NOTHING) -> Source:
     """A checkpoint directory or prefix, V1 or V2 format, ready to freeze."""
     prefix = checkpoints.resolve(source)
-    meta = read_meta_graph(prefix)
+    meta = graphdefs.read_meta_graph(prefix)
     return _prepared(
         str(prefix), meta.graph_def, names, values, live, trust, prefix, meta.saver_def
     )
@@ -158,7 +113,7 @@ def freeze_checkpoint(
     variables are restored (restore.py: as the checkpoint's saver maps them, without running
     its restore op) and folded into constants.
     """
-    names = node_names(output_nodes)
+    names = graphdefs.node_names(output_nodes)
     return _in_session(checkpoint_source(source, names, values, live, trust))
 
 
@@ -244,7 +199,7 @@ def freeze_graph_def(
     trust: safety.Trust = safety.TRUST_NOTHING,
 ):
     """Re-freeze a frozen GraphDef: pin, prune dead branches, keep what ``output_nodes`` need."""
-    names = node_names(output_nodes)
+    names = graphdefs.node_names(output_nodes)
     source = _prepared("the graph", graph_def, names, values, live, trust)
     pruned = source.pruned
     if _variables(pruned):
@@ -270,7 +225,9 @@ def freeze(
     kind = formats.detect(source)
     if kind == formats.SAVED_MODEL:
         saved = saved_models.load(source, signature_key, trust)
-        names = node_names(saved.names(node_names(output_nodes) if output_nodes else None))
+        names = graphdefs.node_names(
+            saved.names(graphdefs.node_names(output_nodes) if output_nodes else None)
+        )
         if saved.prefix is None:
             return freeze_graph_def(saved.graph_def, names, values, live, trust), names
         src = _prepared(
@@ -292,9 +249,9 @@ def freeze(
             f"{source}: name the output nodes (--output-nodes a,b); 'tfpersist inspect "
             f"{source}' lists likely ones"
         )
-    names = node_names(output_nodes)
+    names = graphdefs.node_names(output_nodes)
     if kind == formats.GRAPH_DEF:
-        return freeze_graph_def(read_graph_def(source), names, values, live, trust), names
+        return freeze_graph_def(graphdefs.read_graph_def(source), names, values, live, trust), names
     return freeze_checkpoint(source, names, values, trust, live), names
 
 
@@ -305,9 +262,9 @@ def is_checkpoint(source: str | Path) -> bool:
 
 def freeze_session(sess, output_nodes: list[str] | str, what: str = "the session"):
     """Freeze a live session's graph: variables → constants, pruned to ``output_nodes``."""
-    names = node_names(output_nodes)
+    names = graphdefs.node_names(output_nodes)
     graph_def = sess.graph.as_graph_def()
-    check_nodes(graph_def, names)
+    graphdefs.check_nodes(graph_def, names)
     try:
         frozen = v1.graph_util.convert_variables_to_constants(sess, graph_def, names)
     except (tf.errors.OpError, ValueError, TypeError, KeyError) as e:
@@ -318,54 +275,12 @@ def freeze_session(sess, output_nodes: list[str] | str, what: str = "the session
     return _finished(frozen, what)
 
 
-def serialize(graph_def) -> bytes:
-    """Deterministic bytes, or a clear error past protobuf's 2 GB limit."""
-    size = graph_def.ByteSize()
-    if size > PROTOBUF_LIMIT:
-        raise streaming.too_big(f"{size / 2**30:.1f} GiB")
-    return graph_def.SerializeToString(deterministic=True)
-
-
-def read_graph_def(path: str | Path):
-    """Parse a frozen .pb, or fail with one line saying why it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise TfpersistError(f"{path}: no such file; expected a frozen GraphDef (.pb)")
-    graph_def = tf.compat.v1.GraphDef()
-    try:
-        graph_def.ParseFromString(path.read_bytes())
-    except Exception as e:  # google.protobuf.message.DecodeError
-        raise TfpersistError(
-            f"{path}: not a GraphDef (truncated or not a .pb file: {first_line(e)})"
-        ) from None
-    if not graph_def.node:
-        raise TfpersistError(f"{path}: holds no graph nodes; expected a frozen GraphDef (.pb)")
-    return graph_def
-
-
-def constant_parameters(graph_def) -> tuple[int, int]:
-    """(count, bytes) of the floating-point constants: a frozen graph's weights."""
-    count = size = 0
-    for node in graph_def.node:
-        if node.op != "Const":
-            continue
-        tensor = node.attr["value"].tensor
-        dtype = tf.dtypes.as_dtype(tensor.dtype)
-        if dtype.is_floating:
-            elements = 1
-            for dim in tensor.tensor_shape.dim:
-                elements *= dim.size
-            count += elements
-            size += elements * dtype.size
-    return count, size
-
-
 def card(graph_def, data: bytes, output_nodes: list[str], extra: dict | None = None) -> dict:
     """The small JSON card written beside a frozen model.
 
     ``extra`` joins the signature (the pipeline adds the feature columns and the label).
     """
-    params, param_bytes = constant_parameters(graph_def)
+    params, param_bytes = graphdefs.constant_parameters(graph_def)
     stats = {
         "sha256": hashlib.sha256(data).hexdigest(),
         "bytes": len(data),
@@ -425,7 +340,7 @@ def freeze_to_file(
         return write(graph_def, out, names, card_path, extra), names
     if signature_key:
         raise TfpersistError(f"--signature: {source} is a TF1 checkpoint, not a SavedModel")
-    names = node_names(output_nodes)
+    names = graphdefs.node_names(output_nodes)
     src = checkpoint_source(source, names, values, live, trust)
     pruned = src.pruned
     try:
@@ -437,7 +352,7 @@ def freeze_to_file(
         return write(_in_session(src), out, names, card_path, extra), names
     try:
         stats = streaming.write(
-            pruned, frozen_plan, reader, out, PROTOBUF_LIMIT, digest=card_path is not None
+            pruned, frozen_plan, reader, out, graphdefs.PROTOBUF_LIMIT, digest=card_path is not None
         )
     except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: a short .data
         raise _unreadable(src.prefix, e) from None
@@ -456,8 +371,8 @@ def write(
     extra: dict | None = None,
 ) -> dict:
     """Write the .pb (and its card) atomically; return the card."""
-    data = serialize(graph_def)
-    info = card(graph_def, data, node_names(output_nodes), extra)
+    data = graphdefs.serialize(graph_def)
+    info = card(graph_def, data, graphdefs.node_names(output_nodes), extra)
     atomic.write_bytes(path, data)
     if card_path is not None:
         atomic.write_json(card_path, info)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import checkpoints, formats, freeze, safety, surgery
+from tfpersist import checkpoints, formats, graphdefs, safety, surgery
 from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf
 
@@ -113,7 +113,7 @@ def graph_summary(graph_def) -> dict:
                 }
             )
     outputs = likely_outputs(graph_def)
-    params = freeze.constant_parameters(graph_def)
+    params = graphdefs.constant_parameters(graph_def)
     return {
         "nodes": len(nodes),
         "inputs": inputs,
@@ -136,14 +136,14 @@ def inspect_path(path: str | Path) -> dict:
     elif kind == formats.CHECKPOINT:
         info = _inspect_checkpoint(path)
     else:
-        info = {"format": kind, "path": str(path), **graph_summary(freeze.read_graph_def(path))}
+        info = {"format": kind, "path": str(path), **graph_summary(graphdefs.read_graph_def(path))}
     info["unsafe_risks"] = {op: safety.risk(op) for op in info["unsafe_ops"]}
     return info
 
 
 def _inspect_checkpoint(path: Path) -> dict:
     prefix = checkpoints.resolve(path)
-    meta = freeze.read_meta_graph(prefix)
+    meta = graphdefs.read_meta_graph(prefix)
     summary = graph_summary(meta.graph_def)
     summary["unsafe_ops"] = _outside_saver(meta)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfpersist import atomic, data, formats, freeze, inspection, safety, signature
+from tfpersist import atomic, data, formats, graphdefs, inspection, safety, signature
 from tfpersist.errors import TfpersistError
 from tfpersist.runner import Runner
 
@@ -37,7 +37,7 @@ def default_names(graph_def, sig: dict | None, input_node: str | None, outputs: 
         outputs = summary["likely_outputs"]
         if not outputs:
             raise TfpersistError("no output nodes found; name them with --output-nodes")
-    return input_node, freeze.node_names(outputs)
+    return input_node, graphdefs.node_names(outputs)
 
 
 def read_inputs(path: Path, sig: dict | None) -> np.ndarray:
@@ -123,7 +123,7 @@ def predict_file(
             f"{model}: a {kind}; predict runs a frozen .pb: freeze it first "
             f"('tfpersist freeze {model} --out model.pb')"
         )
-    graph_def = freeze.read_graph_def(model)
+    graph_def = graphdefs.read_graph_def(model)
     sig = signature.beside(model)
     if isinstance(inputs, dict):
         _, outputs = default_names(graph_def, sig, next(iter(inputs)), output_nodes)

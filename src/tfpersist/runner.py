@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import checkpoints, freeze, safety, surgery
+from tfpersist import checkpoints, graphdefs, safety, surgery
 from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf, session_config
 
@@ -39,7 +39,7 @@ class Runner:
 
     @classmethod
     def from_frozen(cls, path: str | Path, threads: int | None = None) -> Runner:
-        return cls.from_graph_def(freeze.read_graph_def(path), str(path), threads)
+        return cls.from_graph_def(graphdefs.read_graph_def(path), str(path), threads)
 
     @classmethod
     def from_checkpoint(
@@ -50,7 +50,7 @@ class Runner:
         from tfpersist import restore
 
         prefix = checkpoints.resolve(source)
-        meta = freeze.read_meta_graph(prefix)
+        meta = graphdefs.read_meta_graph(prefix)
         graph_def = meta.graph_def
         restore_op = meta.saver_def.restore_op_name.split(":")[0]
         if restore_op:  # never run, but a saver that does more than read is hostile
@@ -78,8 +78,8 @@ class Runner:
         return self.graph.as_graph_def()
 
     def tensor(self, name: str):
-        name = freeze.node_names([name])[0]
-        freeze.check_nodes(self.graph_def, [name], "node")
+        name = graphdefs.node_names([name])[0]
+        graphdefs.check_nodes(self.graph_def, [name], "node")
         return self.graph.get_tensor_by_name(f"{name}:0")
 
     def run(

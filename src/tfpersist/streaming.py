@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, restore
-from tfpersist.errors import TfpersistError
+from tfpersist import atomic, graphdefs, restore
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -142,14 +141,6 @@ def _read_as_identity(read, into) -> None:
     into.attr["T"].type = read.attr["dtype"].type
 
 
-def too_big(size: str = "") -> TfpersistError:
-    """The error for a frozen graph past protobuf's 2 GiB limit (``size``: how big)."""
-    return TfpersistError(
-        f"the frozen graph would be {size + ', ' if size else ''}over protobuf's 2 GiB limit "
-        "for a GraphDef; keep this model as a SavedModel or checkpoint instead"
-    )
-
-
 def _const_with_content(const, value: np.ndarray) -> list:
     """Wire bytes of ``const`` with ``attr["value"]`` = ``value``, its data not copied.
 
@@ -204,7 +195,7 @@ def write(
             for chunk in chunks:
                 stats["bytes"] += len(chunk)
                 if stats["bytes"] > limit:
-                    raise too_big()
+                    raise graphdefs.too_big()
                 if sha is not None:
                     sha.update(chunk)
                 f.write(chunk)

@@ -1,0 +1,108 @@
+"""GraphDef plumbing every module uses: node names, reading and writing GraphDefs and
+MetaGraphDefs with one-line errors, and a frozen graph's parameter count."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from tfpersist.errors import TfpersistError, first_line
+from tfpersist.tfcompat import import_tf
+
+tf = import_tf()
+v1 = tf.compat.v1
+
+PROTOBUF_LIMIT = 2**31 - 1
+
+
+def node_names(names: list[str] | str) -> list[str]:
+    """Accept ``a,b``, ``["a", "b:0"]`` or ``^a``: return op names, in order, without repeats."""
+    if isinstance(names, str):
+        names = names.split(",")
+    result = []
+    for name in names:
+        name = name.strip().lstrip("^")
+        if name.endswith(":0"):
+            name = name[:-2]
+        if name and name not in result:
+            result.append(name)
+    if not result:
+        raise TfpersistError(
+            "no output node names given; name the nodes to keep, e.g. 'predictions'"
+        )
+    return result
+
+
+def check_nodes(graph_def, names: list[str], what: str = "output node") -> None:
+    """Fail with the closest existing names when a node is not in ``graph_def``."""
+    existing = [n.name for n in graph_def.node]
+    known = set(existing)
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, existing, n=3, cutoff=0.5)
+            hint = (
+                f"closest: {', '.join(close)}" if close else "run 'tfpersist inspect' to list nodes"
+            )
+            raise TfpersistError(f"{what} '{name}' is not in the graph ({hint})")
+
+
+def read_meta_graph(prefix: Path):
+    """The MetaGraphDef beside a checkpoint, or a one-line error."""
+    meta = v1.MetaGraphDef()
+    try:
+        meta.ParseFromString(Path(f"{prefix}.meta").read_bytes())
+    except Exception as e:  # DecodeError
+        raise TfpersistError(
+            f"{prefix}.meta: not a readable MetaGraphDef ({first_line(e)})"
+        ) from None
+    return meta
+
+
+def too_big(size: str = "") -> TfpersistError:
+    """The error for a frozen graph past protobuf's 2 GiB limit (``size``: how big)."""
+    return TfpersistError(
+        f"the frozen graph would be {size + ', ' if size else ''}over protobuf's 2 GiB limit "
+        "for a GraphDef; keep this model as a SavedModel or checkpoint instead"
+    )
+
+
+def serialize(graph_def) -> bytes:
+    """Deterministic bytes, or a clear error past protobuf's 2 GB limit."""
+    size = graph_def.ByteSize()
+    if size > PROTOBUF_LIMIT:
+        raise too_big(f"{size / 2**30:.1f} GiB")
+    return graph_def.SerializeToString(deterministic=True)
+
+
+def read_graph_def(path: str | Path):
+    """Parse a frozen .pb, or fail with one line saying why it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise TfpersistError(f"{path}: no such file; expected a frozen GraphDef (.pb)")
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        graph_def.ParseFromString(path.read_bytes())
+    except Exception as e:  # google.protobuf.message.DecodeError
+        raise TfpersistError(
+            f"{path}: not a GraphDef (truncated or not a .pb file: {first_line(e)})"
+        ) from None
+    if not graph_def.node:
+        raise TfpersistError(f"{path}: holds no graph nodes; expected a frozen GraphDef (.pb)")
+    return graph_def
+
+
+def constant_parameters(graph_def) -> tuple[int, int]:
+    """(count, bytes) of the floating-point constants: a frozen graph's weights."""
+    count = size = 0
+    for node in graph_def.node:
+        if node.op != "Const":
+            continue
+        tensor = node.attr["value"].tensor
+        dtype = tf.dtypes.as_dtype(tensor.dtype)
+        if dtype.is_floating:
+            elements = 1
+            for dim in tensor.tensor_shape.dim:
+                elements *= dim.size
+            count += elements
+            size += elements * dtype.size
+    return count, size
