@@ -7,6 +7,7 @@ deterministically (same checkpoint → same bytes) and atomically.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ class Source:
     saver_def: object | None = None
     init_op: str | None = None  # a SavedModel's main op, run after restoring
 
-    @property
+    @functools.cached_property
     def pruned(self):
         """Only what the outputs need."""
         return v1.graph_util.extract_sub_graph(self.graph_def, self.names)
@@ -135,8 +136,9 @@ def _in_session(source: Source):
         with v1.Session(graph=graph) as sess:
             variables = [n.name for n in source.pruned.node if n.op in surgery.VARIABLE_OPS]
             try:
-                if restore.saver_keys(source.graph_def, saver_def) is not None:
-                    restore.restore(sess, source.graph_def, saver_def, prefix, variables)
+                keys = restore.saver_keys(source.graph_def, saver_def)
+                if keys is not None:
+                    restore.restore(sess, keys, prefix, variables)
                 else:  # a TF2 SavedModel's restore function (checked in _prepared)
                     restore_op = _op_name(saver_def.restore_op_name)
                     sess.run(restore_op, {saver_def.filename_tensor_name: str(prefix)})
@@ -331,15 +333,18 @@ def freeze_to_file(
     so that ``predict`` picks the same columns from a CSV whoever froze the model.
     """
     extra = {**signature.release_data(source), **(extra or {})}
-    if formats.detect(source) != formats.CHECKPOINT or optimize or not output_nodes:
+    if (
+        formats.detect(source) != formats.CHECKPOINT
+        or optimize
+        or not output_nodes
+        or signature_key
+    ):
         graph_def, names = freeze(source, output_nodes, values, trust, live, signature_key)
         if optimize:
             from tfpersist import optimize as optimizer
 
             graph_def = optimizer.optimize(graph_def, names)
         return write(graph_def, out, names, card_path, extra), names
-    if signature_key:
-        raise TfpersistError(f"--signature: {source} is a TF1 checkpoint, not a SavedModel")
     names = graphdefs.node_names(output_nodes)
     src = checkpoint_source(source, names, values, live, trust)
     pruned = src.pruned

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfpersist.errors import TfpersistError
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
 
 ASSIGN_OPS = {"Assign", "AssignVariableOp"}
-VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
 
 
 def _strings(node) -> list[str] | None:
@@ -86,16 +84,10 @@ def sliced(value: np.ndarray, spec: str) -> np.ndarray:
     return value[index]
 
 
-def restore(sess, graph_def, saver_def, prefix, names: list[str] | None = None) -> list[str]:
-    """Assign the variables of ``sess.graph`` (those in ``names``, else all the saver
-    restores) from checkpoint ``prefix``; return the names restored.
-
-    Raises TfpersistError when the saver's restore op is not a plain RestoreV2 → Assign graph
-    (a TF2 SavedModel's restore function): callers then check and run that op instead.
-    """
-    keys = saver_keys(graph_def, saver_def)
-    if keys is None:
-        raise TfpersistError(f"{prefix}: its saver's restore op is not a plain restore graph")
+def restore(sess, keys: dict, prefix, names: list[str] | None = None) -> list[str]:
+    """Assign the variables of ``sess.graph`` (those in ``names``, else all in ``keys``) from
+    checkpoint ``prefix``, each from its key and slice in ``keys`` (``saver_keys``); return
+    the names restored."""
     wanted = [n for n in (names if names is not None else keys) if n in keys]
     reader = tf.train.load_checkpoint(str(prefix))
     graph = sess.graph

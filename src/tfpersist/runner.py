@@ -60,7 +60,10 @@ class Runner:
         runner = cls.from_graph_def(graph_def, str(prefix), threads)
         runner.trust = trust
         try:
-            if restore.restore(runner.sess, graph_def, meta.saver_def, prefix) == []:
+            keys = restore.saver_keys(graph_def, meta.saver_def)
+            if keys is None:
+                raise TfpersistError(f"{prefix}: its saver's restore op is not a plain restore")
+            if restore.restore(runner.sess, keys, prefix) == []:
                 raise TfpersistError(f"{prefix}: its saver restores no variable")
         except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: short .data
             runner.close()

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, graphdefs, restore
+from tfpersist import atomic, graphdefs, restore, surgery
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
 
-VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
 SPLICE_BYTES = 1 << 16  # tensors this large are written from their own buffer, not copied
 
 
@@ -60,7 +59,7 @@ def plan(graph_def, reader, full_graph=None, saver_def=None) -> Plan | None:
     ``full_graph`` and ``saver_def`` give the saver's own name mapping; without them each
     variable is looked up under its own name.
     """
-    variables = {n.name: n for n in graph_def.node if n.op in VARIABLE_OPS}
+    variables = {n.name: n for n in graph_def.node if n.op in surgery.VARIABLE_OPS}
     if graph_def.library.function and variables:
         return None  # functions may capture variables: leave it to the session path
     mapping = restore.saver_keys(full_graph, saver_def) if saver_def is not None else {}
