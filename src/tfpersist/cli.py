@@ -192,9 +192,27 @@ def cmd_freeze(args) -> int:
 
 
 def add_inspect_parser(sub, trust) -> None:
-    p = sub.add_parser("inspect", help="list a model's inputs, likely outputs, ops and parameters")
+    p = sub.add_parser(
+        "inspect",
+        parents=[trust],
+        help="list a model's inputs, likely outputs, ops and parameters; --html draws it",
+        description="Static: nothing of the model runs. With --html, a checkpoint or "
+        "SavedModel is frozen in memory first (under the untrusted-model checks; a .pb is "
+        "drawn as it is, unsafe ops marked).",
+    )
     p.add_argument("path", help=".pb, checkpoint dir or prefix, or SavedModel dir")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a self-contained page: the graph drawn, op histogram, parameters "
+        "and FLOPs per scope, weight statistics, signature (opens offline)",
+    )
+    p.add_argument(
+        "--output-nodes",
+        type=_csv_names,
+        help="with --html: the outputs to draw up to (default: the card's, or likely outputs)",
+    )
     p.set_defaults(func=cmd_inspect)
 
 
@@ -202,6 +220,16 @@ def cmd_inspect(args) -> int:
     from tfpersist import inspection
 
     info = inspection.inspect_path(args.path)
+    if args.html:
+        from tfpersist import pages
+
+        view = pages.write_model_page(args.path, args.html, args.output_nodes, _trust(args))
+        t = view["totals"]
+        print(
+            f"{args.html}: {t['nodes']} nodes drawn, {t['parameters']} parameters, "
+            f"~{pages.human(t['flops'])} FLOPs per row",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
     else:
@@ -327,6 +355,18 @@ def add_compare_parser(sub, trust) -> None:
     p.add_argument(
         "--output-nodes", type=_csv_names, help="outputs to compare (default: from the cards)"
     )
+    p.add_argument(
+        "--localize",
+        action="store_true",
+        help="run both on the same rows with every shared intermediate tensor fetched and "
+        "report the first nodes that differ beyond --tolerance, with the path to the outputs",
+    )
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a self-contained page: the merged graph with added, removed and "
+        "changed nodes coloured, weights ranked by change, outputs (and --localize)",
+    )
     p.add_argument("--repo", default=".", help="DVC repository for PATH@REV (default: .)")
     p.add_argument(
         "--rebuild",
@@ -359,7 +399,15 @@ def cmd_compare(args) -> int:
             for spec in (args.a, args.b)
         ]
         x, y, source = _comparison_data(args.data, models)
-        report = compare.compare_models(*models, x, y, source, _trust(args))
+        if args.localize and x is None:
+            raise UsageError(f"--localize runs both models: give --data ({source})")
+        report = compare.compare_models(
+            *models, x, y, source, _trust(args), args.tolerance if args.localize else None
+        )
+        if args.html:
+            from tfpersist import pages
+
+            pages.write_diff_page(report, *models, args.html, args.tolerance)
     render = {
         "text": compare.render_text,
         "md": compare.render_markdown,

@@ -88,10 +88,15 @@ def load_model(
     card = signature.beside(path)
     outputs = output_nodes or ([o["name"] for o in card["outputs"]] if card else None)
     kind = formats.detect(path)
-    if kind == formats.GRAPH_DEF and not outputs:
+    if kind in (formats.GRAPH_DEF, formats.CHECKPOINT) and not outputs:
         from tfpersist import inspection
 
-        outputs = inspection.graph_summary(graphdefs.read_graph_def(path))["likely_outputs"]
+        graph_def = (
+            graphdefs.read_graph_def(path)
+            if kind == formats.GRAPH_DEF
+            else graphdefs.read_meta_graph(checkpoints.resolve(path)).graph_def
+        )
+        outputs = inspection.likely_outputs(graph_def)
     graph_def, names = freeze.freeze(path, outputs, trust=trust)
     inputs = signature.placeholders(graph_def)
     input_node = card["inputs"][0]["name"] if card else (inputs[0] if len(inputs) == 1 else None)
@@ -144,15 +149,44 @@ def _weights(a: Model, b: Model) -> dict:
     }
 
 
+def node_changes(a_def, b_def) -> dict[str, list[str]]:
+    """Nodes only in B (added), only in A (removed), in both with another op, inputs or
+    attributes (changed), and constants holding other values (values_changed)."""
+    nodes_a = {n.name: n for n in a_def.node}
+    nodes_b = {n.name: n for n in b_def.node}
+
+    def same(x, y) -> bool:
+        return x.SerializeToString(deterministic=True) == y.SerializeToString(deterministic=True)
+
+    differ = [n for n in nodes_a if n in nodes_b and not same(nodes_a[n], nodes_b[n])]
+    values = [
+        n
+        for n in differ
+        if nodes_a[n].op == nodes_b[n].op == "Const"
+        and nodes_a[n].attr["dtype"] == nodes_b[n].attr["dtype"]
+    ]
+    return {
+        "added": sorted(set(nodes_b) - set(nodes_a)),
+        "removed": sorted(set(nodes_a) - set(nodes_b)),
+        "changed": sorted(set(differ) - set(values)),
+        "values_changed": sorted(values),
+    }
+
+
 def _structure(a: Model, b: Model) -> dict:
     ops_a = Counter(n.op for n in a.graph_def.node)
     ops_b = Counter(n.op for n in b.graph_def.node)
     deltas = {op: ops_b[op] - ops_a[op] for op in sorted(ops_a | ops_b) if ops_b[op] != ops_a[op]}
+    changes = node_changes(a.graph_def, b.graph_def)
     return {
         "nodes": {"a": len(a.graph_def.node), "b": len(b.graph_def.node)},
         "ops_added": sorted(set(ops_b) - set(ops_a)),
         "ops_removed": sorted(set(ops_a) - set(ops_b)),
         "op_count_deltas": deltas,
+        "nodes_added": changes["added"],
+        "nodes_removed": changes["removed"],
+        "nodes_changed": changes["changed"],
+        "constants_changed": changes["values_changed"],
     }
 
 
@@ -195,9 +229,16 @@ def _behaviour(a: Model, b: Model, x, y, source: str, trust: safety.Trust) -> di
 
 
 def compare_models(
-    a: Model, b: Model, x=None, y=None, data_source: str = "no data", trust=safety.TRUST_NOTHING
+    a: Model,
+    b: Model,
+    x=None,
+    y=None,
+    data_source: str = "no data",
+    trust=safety.TRUST_NOTHING,
+    localize_tolerance: float | None = None,
 ) -> dict:
-    """The comparison report (JSON-able; keys documented in README, stable)."""
+    """The comparison report (JSON-able; keys documented in README, stable). With
+    ``localize_tolerance``, also where the two part (localize.py) on the same rows."""
     sig_a, sig_b = _signature(a), _signature(b)
     changes = []
     for side in ("inputs", "outputs"):
@@ -221,7 +262,19 @@ def compare_models(
         "weights": _weights(a, b),
         "outputs": _behaviour(a, b, x, y, data_source, trust),
     }
+    if localize_tolerance is not None:
+        report["localize"] = _localize(a, b, x, data_source, trust, localize_tolerance)
     return report
+
+
+def _localize(a: Model, b: Model, x, source: str, trust, tolerance: float) -> dict:
+    if x is None:
+        return {"skipped": source}
+    if not a.input_node or a.input_node != b.input_node:
+        return {"skipped": f"the input nodes differ ({a.input_node} vs {b.input_node})"}
+    from tfpersist import localize
+
+    return localize.localize(a, b, x, a.input_node, tolerance, trust)
 
 
 def differences(report: dict, tolerance: float) -> dict[str, str | None]:
@@ -272,6 +325,12 @@ def render_text(report: dict, tolerance: float) -> str:
         f"structure: {v['structure']} ({s['nodes']['a']} → {s['nodes']['b']} nodes"
         + (f"; ops added {', '.join(s['ops_added'])}" if s["ops_added"] else "")
         + (f"; ops removed {', '.join(s['ops_removed'])}" if s["ops_removed"] else "")
+        + (
+            f"; nodes +{len(s['nodes_added'])} -{len(s['nodes_removed'])} "
+            f"~{len(s['nodes_changed'])}"
+            if s["nodes_added"] or s["nodes_removed"] or s["nodes_changed"]
+            else ""
+        )
         + ")",
         f"weights:   {v['weights']} ({w['compared']} compared, {len(w['changed'])} changed"
         + (
@@ -293,6 +352,11 @@ def render_text(report: dict, tolerance: float) -> str:
             lines.append(f"  equal predicted classes: {o['equal_predictions']:.2%}")
         if "accuracy" in o:
             lines.append(f"  accuracy: A {o['accuracy']['a']:.4f}, B {o['accuracy']['b']:.4f}")
+    if "localize" in report:
+        from tfpersist.localize import render_text as localized
+
+        loc = report["localize"]
+        lines += [f"localize:  not run ({loc['skipped']})"] if "skipped" in loc else localized(loc)
     return "\n".join(lines)
 
 
@@ -322,6 +386,13 @@ def render_markdown(report: dict, tolerance: float) -> str:
             rows.append(
                 ("accuracy", f"{acc['a']:.4f}", f"{acc['b']:.4f}", f"{acc['b'] - acc['a']:+.4f}")
             )
+    loc = report.get("localize")
+    if loc and "skipped" not in loc:
+        where = (
+            "; ".join(f"`{f['node']}` ({f['op']}, {f['distance']:.3g})" for f in loc["first"])
+            or f"none ({loc['compared']} tensors compared)"
+        )
+        rows.append(("first divergence", "", "", where))
     head = f"| | A: `{a['spec']}` | B: `{b['spec']}` | |\n|---|---|---|---|\n"
     return head + "\n".join(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |" for r in rows)
 

@@ -1,0 +1,606 @@
+"""Self-contained HTML pages: one model (``inspect --html``), two versions (``compare --html``).
+
+One file each, no network: the graph is an inline SVG (drawing.py), the tables are HTML, the
+script and styles are inline, and a Content-Security-Policy forbids the page any request.
+The same model gives the same bytes (no dates, no absolute paths), so a page can be a DVC
+output. No TensorFlow here; describing the graph (graphview.py) needs it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from tfpersist import drawing
+
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+CSS = """
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Arimo,sans-serif;margin:0;color:#222}
+header{padding:12px 20px;background:#24323f;color:#fff}
+header h1{font-size:18px;margin:0 0 4px}
+header p{margin:0;color:#cfd8e0;font-size:13px}
+nav{padding:6px 20px;background:#eef2f5;position:sticky;top:0;z-index:2}
+nav a{margin-right:14px;color:#24527a;text-decoration:none}
+section{padding:10px 20px}
+h2{font-size:16px;border-bottom:1px solid #ddd;padding-bottom:3px}
+table{border-collapse:collapse;font-size:13px;margin:6px 0}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f5f7f9}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+code{font-size:12px}
+.toolbar{margin:4px 0 8px}
+.toolbar button,.toolbar input{font-size:13px;margin-right:6px}
+#graph-wrap{display:flex;gap:12px;align-items:flex-start}
+#canvas{overflow:auto;border:1px solid #ddd;max-height:85vh;flex:1;background:#fcfcfc}
+#canvas svg{display:block;height:auto}
+#details{width:320px;font-size:12px;border:1px solid #ddd;padding:8px;min-height:60px;
+  overflow-wrap:anywhere;max-height:85vh;overflow:auto}
+#details h3{font-size:13px;margin:0 0 6px}
+g.cluster{cursor:pointer}
+g.cluster.collapsed>polygon,g.cluster.collapsed>path{fill:#dde3ea}
+g.node{cursor:pointer}
+g.node.found>path,g.node.found>polygon,g.node.found>ellipse{stroke:#ff6a00;stroke-width:4}
+.legend span{display:inline-block;padding:1px 8px;margin-right:6px;border:1px solid #999;
+  border-radius:3px;font-size:12px}
+.bad{color:#b00000;font-weight:600}
+.ok{color:#1d7a1d;font-weight:600}
+.bar{display:inline-block;height:10px;background:#6b8fb5;vertical-align:middle}
+"""
+
+SCRIPT = """
+(function () {
+  const data = JSON.parse(document.getElementById('page-data').textContent);
+  const svg = document.querySelector('#canvas svg');
+  const collapsed = new Set();
+  const natural = svg ? svg.viewBox.baseVal.width : 0;
+  function scopesOf(el) {
+    return [...el.classList].filter(c => c.startsWith('in-s')).map(c => c.slice(3));
+  }
+  function refresh() {
+    svg.querySelectorAll('g.node, g.edge, g.cluster').forEach(el => {
+      el.style.display = scopesOf(el).some(s => collapsed.has(s)) ? 'none' : '';
+    });
+    svg.querySelectorAll('g.cluster').forEach(el => {
+      el.classList.toggle('collapsed', collapsed.has(el.id));
+    });
+  }
+  function toggle(id, on) {
+    if (on === undefined) on = !collapsed.has(id);
+    if (on) collapsed.add(id); else collapsed.delete(id);
+    refresh();
+  }
+  function show(i) {
+    const n = data.nodes[i];
+    const out = document.getElementById('details');
+    const rows = [['op', n.op], ['scope', n.scope || '(top)'], ['role', n.role]];
+    if (n.status) rows.push(['in the diff', n.status]);
+    (n.outputs || []).forEach((o, k) => rows.push(['output ' + k, o.dtype + ' ' +
+      (o.shape === null ? '[?]' : '[' + o.shape.map(d => d === null ? '?' : d).join(',') + ']')]));
+    (n.inputs || []).forEach(x => rows.push([x.control ? 'after' : 'input',
+      x.node + (x.port ? ':' + x.port : '')]));
+    if (n.params) rows.push(['parameters', n.params]);
+    rows.push(['FLOPs (batch 1)', n.flops === null ? 'unknown' : n.flops]);
+    if (n.unsafe) rows.push(['UNSAFE', n.unsafe]);
+    if (n.distance !== undefined) rows.push(['A vs B max abs', n.distance]);
+    out.textContent = '';
+    const h = document.createElement('h3'); h.textContent = n.name; out.appendChild(h);
+    const t = document.createElement('table');
+    rows.forEach(([k, v]) => {
+      const tr = t.insertRow(); tr.insertCell().textContent = k;
+      tr.insertCell().textContent = String(v);
+    });
+    out.appendChild(t);
+  }
+  if (svg) {
+    svg.querySelectorAll('g.cluster').forEach(el => el.addEventListener('click', e => {
+      e.stopPropagation(); toggle(el.id);
+    }));
+    svg.querySelectorAll('g.node').forEach(el => el.addEventListener('click', e => {
+      e.stopPropagation(); e.preventDefault(); show(Number(el.id.slice(1)));
+    }));
+    const zoom = f => { svg.style.width = f === 0 ? '100%' : (natural * f) + 'px'; };
+    document.getElementById('fit').onclick = () => zoom(0);
+    document.getElementById('actual').onclick = () => zoom(1.33);
+    document.getElementById('collapse').onclick = () => {
+      svg.querySelectorAll('g.cluster').forEach(el => {
+        if (!scopesOf(el).length) collapsed.add(el.id);
+      });
+      refresh();
+    };
+    document.getElementById('expand').onclick = () => { collapsed.clear(); refresh(); };
+    document.getElementById('find').addEventListener('change', e => {
+      const q = e.target.value.trim();
+      svg.querySelectorAll('g.node.found').forEach(el => el.classList.remove('found'));
+      if (!q) return;
+      const i = data.nodes.findIndex(n => n.name.includes(q));
+      if (i < 0) return;
+      const el = document.getElementById('n' + i);
+      scopesOf(el).forEach(s => collapsed.delete(s)); refresh();
+      el.classList.add('found'); el.scrollIntoView({block: 'center', inline: 'center'});
+      show(i);
+    });
+    zoom(natural > 1400 ? 1 : 0);
+  }
+  document.body.dataset.nodesDrawn = svg ? svg.querySelectorAll('g.node').length : 0;
+  document.body.dataset.ready = 'yes';
+})();
+"""
+
+
+def e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def human(n: float | int | None, unit: str = "") -> str:
+    """12345678 → '12.3 M'."""
+    if n is None:
+        return "unknown"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.3g} {prefix}{unit}"
+    return f"{n:g} {unit}".strip() if isinstance(n, float) else f"{n} {unit}".strip()
+
+
+def shape_text(shape) -> str:
+    if shape is None:
+        return "[?]"
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def table(head: list[str], rows: list[list], numeric=()) -> str:
+    """An HTML table; cells are escaped unless given as ``("html", markup)``."""
+
+    def cell(i: int, v) -> str:
+        cls = ' class="n"' if i in numeric else ""
+        text = v[1] if isinstance(v, tuple) and v[0] == "html" else e(v)
+        return f"<td{cls}>{text}</td>"
+
+    out = ["<table><thead><tr>", *(f"<th>{e(h)}</th>" for h in head), "</tr></thead><tbody>"]
+    for r in rows:
+        out.append("<tr>" + "".join(cell(i, v) for i, v in enumerate(r)) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def histogram_svg(counts: list[int], width: int = 120, height: int = 22) -> str:
+    top = max(counts) or 1
+    bar = width / len(counts)
+    rects = "".join(
+        f'<rect x="{i * bar:.2f}" y="{height - height * c / top:.2f}" '
+        f'width="{bar * 0.9:.2f}" height="{height * c / top:.2f}"/>'
+        for i, c in enumerate(counts)
+        if c
+    )
+    return (
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'fill="#6b8fb5" role="img"><title>{e(counts)}</title>{rects}</svg>'
+    )
+
+
+def _bar(value: int, top: int) -> tuple[str, str]:
+    return ("html", f'<span class="bar" style="width:{120 * value / (top or 1):.1f}px"></span>')
+
+
+def _graph_section(svg: str, legend: str) -> str:
+    return (
+        '<section id="graph"><h2>Graph</h2>'
+        '<div class="toolbar"><button id="fit">Fit</button><button id="actual">100%</button>'
+        '<button id="collapse">Collapse scopes</button><button id="expand">Expand all</button>'
+        '<input id="find" placeholder="find a node (Enter)" size="28"> '
+        f'<span class="legend">{legend}</span></div>'
+        '<div id="graph-wrap"><div id="canvas">'
+        + svg
+        + '</div><aside id="details">Click a node for its details; click a scope\'s box to '
+        "collapse or expand it.</aside></div></section>"
+    )
+
+
+ROLE_LEGEND = (
+    '<span style="background:#cfe8ff">input</span><span style="background:#d5f5d5">output'
+    '</span><span style="background:#fff3c4">weight</span><span style="background:#eee">op'
+    '</span><span style="border-color:#d00000;border-width:2px">unsafe op</span>'
+)
+
+
+def _document(title: str, subtitle: str, nav: list[tuple[str, str]], body: str, data) -> str:
+    payload = json.dumps(data, sort_keys=True, separators=(",", ":")).replace("</", "<\\/")
+    links = "".join(f'<a href="#{a}">{e(t)}</a>' for a, t in nav)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(title)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>{e(title)}</h1><p>{subtitle}</p></header><nav>{links}</nav>"
+        f"{body}"
+        f'<script type="application/json" id="page-data">{payload}</script>'
+        f"<script>{SCRIPT}</script></body></html>\n"
+    )
+
+
+def _signature_section(sig: dict) -> str:
+    rows = [["input", t["name"], t["dtype"], shape_text(t["shape"])] for t in sig["inputs"]]
+    rows += [["output", t["name"], t["dtype"], shape_text(t["shape"])] for t in sig["outputs"]]
+    extra = ""
+    if sig.get("features"):
+        extra = (
+            f"<p>Feature columns ({len(sig['features'])}, in input order): "
+            + ", ".join(f"<code>{e(f)}</code>" for f in sig["features"])
+            + "</p>"
+        )
+    if "label" in sig:
+        extra += f"<p>Label column <code>{e(sig['label'])}</code>"
+        extra += f", {e(sig['num_classes'])} classes</p>" if "num_classes" in sig else "</p>"
+    return (
+        '<section id="signature"><h2>Signature</h2>'
+        + table(["", "node", "dtype", "shape"], rows)
+        + extra
+        + "</section>"
+    )
+
+
+def _tables(view: dict) -> str:
+    t = view["totals"]
+    top_op = max((c for _, c in view["ops"]), default=1)
+    ops = table(
+        ["op", "count", ""], [[op, c, _bar(c, top_op)] for op, c in view["ops"]], numeric=(1,)
+    )
+    scopes = table(
+        ["scope", "nodes", "parameters", "bytes", "FLOPs (batch 1)", "FLOPs unknown for"],
+        [
+            [
+                s["scope"] or "(whole graph)",
+                s["nodes"],
+                s["params"],
+                s["bytes"],
+                s["flops"],
+                f"{s['unknown']} nodes" if s["unknown"] else "",
+            ]
+            for s in view["scopes"]
+        ],
+        numeric=(1, 2, 3, 4),
+    )
+    weights = table(
+        [
+            "weight",
+            "dtype",
+            "shape",
+            "parameters",
+            "min",
+            "max",
+            "mean",
+            "std",
+            "zeros",
+            "histogram (min → max)",
+        ],
+        [
+            [
+                w["name"],
+                w["dtype"],
+                shape_text(w["shape"]),
+                w["params"],
+                w.get("min", ""),
+                w.get("max", ""),
+                w.get("mean", ""),
+                w.get("std", ""),
+                w.get("zeros", ""),
+                ("html", histogram_svg(w["histogram"]))
+                if "histogram" in w
+                else f"{w['nonfinite']} non-finite",
+            ]
+            for w in view["weights"]
+        ],
+        numeric=(3, 4, 5, 6, 7, 8),
+    )
+    costly = sorted(
+        (n for n in view["nodes"] if n["flops"]), key=lambda n: (-n["flops"], n["name"])
+    )
+    flops = table(
+        ["node", "op", "output", "FLOPs (batch 1)", "share"],
+        [
+            [
+                n["name"],
+                n["op"],
+                shape_text(n["outputs"][0]["shape"]) if n["outputs"] else "",
+                n["flops"],
+                f"{n['flops'] / t['flops']:.1%}",
+            ]
+            for n in costly
+        ],
+        numeric=(3, 4),
+    )
+    unknown = ""
+    if t["flops_unknown"]:
+        listed = [u for u in t["flops_unknown"] if not u["why"].startswith("no FLOP rule")]
+        ruleless = sorted({u["op"] for u in t["flops_unknown"]} - {u["op"] for u in listed})
+        unknown = (
+            "<p>Not counted: "
+            + e(
+                "; ".join(f"{u['node']} ({u['why']})" for u in listed[:50])
+                + ("; " if listed and ruleless else "")
+                + (f"ops without a rule: {', '.join(ruleless)}" if ruleless else "")
+            )
+            + "</p>"
+        )
+    rules = table(["ops", "FLOPs counted"], [[k, v] for k, v in view["flop_rules"].items()])
+    unsafe = (
+        table(["op", "what it can do"], [[op, why] for op, why in view["unsafe_ops"].items()])
+        if view["unsafe_ops"]
+        else '<p class="ok">Every op is on the inference allowlist.</p>'
+    )
+    return (
+        f'<section id="ops"><h2>Ops ({len(view["ops"])} kinds)</h2>{ops}</section>'
+        f'<section id="scopes"><h2>Parameters and FLOPs per scope</h2>{scopes}</section>'
+        f'<section id="weights"><h2>Weights ({len(view["weights"])})</h2>{weights}</section>'
+        f'<section id="flops"><h2>Estimated FLOPs at batch size 1: {human(t["flops"])}</h2>'
+        f"{flops}{unknown}<details><summary>How FLOPs are counted</summary>{rules}</details>"
+        "</section>"
+        f'<section id="unsafe"><h2>Ops outside the inference allowlist</h2>{unsafe}</section>'
+    )
+
+
+def _page_nodes(view: dict, extra: dict | None = None) -> list[dict]:
+    keep = ("name", "op", "scope", "role", "inputs", "outputs", "params", "flops", "unsafe")
+    nodes = []
+    for n in view["nodes"]:
+        item = {k: n[k] for k in keep if k in n}
+        item.update((extra or {}).get(n["name"], {}))
+        nodes.append(item)
+    return nodes
+
+
+def model_page(view: dict, title: str, facts: dict) -> str:
+    """The page for one model: ``view`` from graphview.describe, ``facts`` (format, sha256,
+    bytes) shown under the title."""
+    t = view["totals"]
+    subtitle = e(
+        " · ".join(
+            [f"{k} {v}" for k, v in facts.items()]
+            + [
+                f"{t['nodes']} nodes",
+                f"{human(t['parameters'])} parameters ({human(t['parameter_bytes'], 'B')})",
+                f"~{human(t['flops'])} FLOPs per row",
+            ]
+        )
+    )
+    svg = drawing.render_svg(drawing.dot_source(view["nodes"]))
+    nav = [
+        ("graph", "Graph"),
+        ("signature", "Signature"),
+        ("ops", "Ops"),
+        ("scopes", "Scopes"),
+        ("weights", "Weights"),
+        ("flops", "FLOPs"),
+        ("unsafe", "Safety"),
+    ]
+    body = _graph_section(svg, ROLE_LEGEND) + _signature_section(view["signature"]) + _tables(view)
+    return _document(title, subtitle, nav, body, {"nodes": _page_nodes(view)})
+
+
+def model_view(source, output_nodes=None, trust=None):
+    """(graphview description, facts) of a .pb (drawn as it is: nothing runs, unsafe ops
+    are shown, not refused), a checkpoint or a SavedModel (frozen in memory first, under
+    the untrusted-model checks). Loads TensorFlow."""
+    from pathlib import Path
+
+    from tfpersist import compare, formats, graphdefs, graphview, safety, signature
+    from tfpersist.versions import Version, digest
+
+    path = Path(source)
+    kind = formats.detect(path)
+    card = signature.beside(path)
+    if kind == formats.GRAPH_DEF:
+        graph_def = graphdefs.read_graph_def(path)
+        if output_nodes:
+            outputs = graphdefs.node_names(output_nodes)
+            graphdefs.check_nodes(graph_def, outputs)
+        elif card:
+            outputs = [o["name"] for o in card["outputs"]]
+        else:
+            from tfpersist import inspection
+
+            outputs = inspection.likely_outputs(graph_def)
+        sha, size = digest(path)
+    else:
+        model = compare.load_model(
+            Version(str(source), path), output_nodes, trust or safety.TRUST_NOTHING
+        )
+        graph_def, outputs, sha, size = model.graph_def, model.outputs, model.sha256, model.size
+        card = card or ({"features": model.features} if model.features else None)
+    view = graphview.describe(graph_def, outputs, card)
+    return view, {"format": kind, "bytes": size, "sha256": sha[:12]}
+
+
+def write_model_page(source, out, output_nodes=None, trust=None, title: str | None = None) -> dict:
+    """Describe ``source`` and write its page to ``out`` atomically; returns the description."""
+    from tfpersist import atomic
+
+    view, facts = model_view(source, output_nodes, trust)
+    atomic.write_text(out, model_page(view, title or str(source), facts))
+    return view
+
+
+DIFF_LEGEND = (
+    '<span style="background:#b7f0b1">only in B</span><span style="background:#ffbcbc">only '
+    'in A</span><span style="background:#ffd98a">changed</span><span style="border-color:'
+    '#7b2cbf;border-width:3px">first divergence</span><span style="border-color:#b185db;'
+    'border-width:2px">differs downstream</span>'
+)
+
+
+def merged_nodes(view_a: dict, view_b: dict, structure: dict) -> tuple[list[dict], dict]:
+    """B's nodes, then the nodes only A has; and each changed node's status."""
+    status = {n: "added" for n in structure["nodes_added"]}
+    status.update((n, "removed") for n in structure["nodes_removed"])
+    status.update((n, "changed") for n in structure["nodes_changed"])
+    status.update((n, "changed") for n in structure["constants_changed"])
+    removed = set(structure["nodes_removed"])
+    nodes = list(view_b["nodes"]) + [n for n in view_a["nodes"] if n["name"] in removed]
+    return nodes, status
+
+
+def _verdict_rows(report: dict, why: dict) -> list[list]:
+    rows = []
+    for section in ("signature", "structure", "weights", "outputs"):
+        text = why[section]
+        mark = (
+            ("html", f'<span class="bad">differs</span>: {e(text)}')
+            if text
+            else ("html", '<span class="ok">same</span>')
+        )
+        rows.append([section, mark])
+    return rows
+
+
+def diff_page(report: dict, view_a: dict, view_b: dict, why: dict) -> str:
+    """The page for two versions: ``report`` from compare.compare_models, ``why`` its
+    compare.differences."""
+    s, w, o = report["structure"], report["weights"], report["outputs"]
+    loc = report.get("localize") or {}
+    nodes, status = merged_nodes(view_a, view_b, s)
+    first = [f["node"] for f in loc.get("first", [])]
+    extra = {n: {"status": st} for n, st in status.items()}
+    for name, d in loc.get("distances", {}).items():
+        extra.setdefault(name, {})["distance"] = d
+    svg = drawing.render_svg(drawing.dot_source(nodes, status, first, loc.get("differs", ())))
+    a, b = report["a"], report["b"]
+    sides = table(
+        ["", "spec", "format", "bytes", "sha256"],
+        [
+            ["A", a["spec"], a["format"], a["bytes"], a["sha256"][:12]],
+            ["B", b["spec"], b["format"], b["bytes"], b["sha256"][:12]],
+        ],
+        numeric=(3,),
+    )
+    summary = (
+        f'<section id="summary"><h2>Summary</h2>{sides}'
+        + table(["section", "verdict"], _verdict_rows(report, why))
+        + "</section>"
+    )
+    changes = report["signature"]["changes"]
+    signature = '<section id="signature"><h2>Signature</h2>' + (
+        "<ul>" + "".join(f"<li>{e(c)}</li>" for c in changes) + "</ul>"
+        if changes
+        else "<p>Same inputs and outputs (names, dtypes, shapes).</p>"
+    )
+    signature += "</section>"
+    structure = (
+        f'<section id="structure"><h2>Structure: {s["nodes"]["a"]} → {s["nodes"]["b"]} nodes'
+        "</h2>"
+        + table(
+            ["", "nodes"],
+            [
+                ["only in B (added)", ", ".join(s["nodes_added"]) or "none"],
+                ["only in A (removed)", ", ".join(s["nodes_removed"]) or "none"],
+                [
+                    "changed (op, inputs, attributes or values)",
+                    ", ".join(s["nodes_changed"]) or "none",
+                ],
+                [
+                    "op count changes",
+                    ", ".join(f"{k} {v:+d}" for k, v in s["op_count_deltas"].items()) or "none",
+                ],
+            ],
+        )
+        + "</section>"
+    )
+    ranked = sorted(w["changed"], key=lambda c: (-c["rel_l2"], c["name"]))
+    weights = (
+        f'<section id="weights"><h2>Weights: {len(w["changed"])} of {w["compared"]} changed'
+        "</h2>"
+        + table(
+            ["weight", "relative L2 change", "max abs change"],
+            [[c["name"], f"{c['rel_l2']:.4g}", f"{c['max_abs']:.4g}"] for c in ranked],
+            numeric=(1, 2),
+        )
+        + "".join(
+            f"<p>{e(label)}: {e(', '.join(map(str, items)))}</p>"
+            for label, items in (
+                ("only in A", w["only_a"]),
+                ("only in B", w["only_b"]),
+                ("shape changed", [f"{x['name']} {x['a']} → {x['b']}" for x in w["shape_changed"]]),
+            )
+            if items
+        )
+        + "</section>"
+    )
+    if "skipped" in o:
+        outputs = f"<p>Not run: {e(o['skipped'])}.</p>"
+    else:
+        rows = [[n, f"{d:.4g}"] for n, d in o["max_abs"].items()]
+        if "equal_predictions" in o:
+            rows.append(["equal predicted classes", f"{o['equal_predictions']:.2%}"])
+        if "accuracy" in o:
+            rows.append(["accuracy A → B", f"{o['accuracy']['a']:.4f} → {o['accuracy']['b']:.4f}"])
+        outputs = f"<p>On {e(o['data'])}, {o['rows']} rows.</p>" + table(
+            ["output", "max abs difference"], rows, numeric=(1,)
+        )
+    outputs = f'<section id="outputs"><h2>Outputs</h2>{outputs}</section>'
+    body = summary + _graph_section(svg, DIFF_LEGEND) + signature + structure + weights + outputs
+    nav = [
+        ("summary", "Summary"),
+        ("graph", "Graph"),
+        ("signature", "Signature"),
+        ("structure", "Structure"),
+        ("weights", "Weights"),
+        ("outputs", "Outputs"),
+    ]
+    if loc:
+        body += _localize_section(loc)
+        nav.append(("localize", "Where they part"))
+    title = f"{a['spec']} vs {b['spec']}"
+    subtitle = e("; ".join(f"{k} {'differs' if v else 'same'}" for k, v in why.items()))
+    return _document(title, subtitle, nav, body, {"nodes": _page_nodes({"nodes": nodes}, extra)})
+
+
+def _localize_section(loc: dict) -> str:
+    head = '<section id="localize"><h2>Where they part</h2>'
+    if "skipped" in loc:
+        return head + f"<p>Not run: {e(loc['skipped'])}.</p></section>"
+    text = (
+        f"<p>{loc['compared']} tensors both graphs compute (same name, dtype and shape) were "
+        f"fetched on {loc['rows']} rows; {loc['differing']} differ beyond {loc['tolerance']:g}."
+        "</p>"
+    )
+    if not loc["first"]:
+        return head + text + '<p class="ok">No divergence.</p></section>'
+    first = table(
+        ["first differing node", "op", "max abs difference", "visible cause"],
+        [
+            [
+                f["node"],
+                f["op"],
+                f"{f['distance']:.4g}",
+                "; ".join(f["why"]) or "upstream of nothing compared (numerics)",
+            ]
+            for f in loc["first"]
+        ],
+        numeric=(2,),
+    )
+    path = table(
+        ["path: input → first divergence → output", "op", "max abs difference"],
+        [
+            [
+                p["node"],
+                p["op"],
+                "not compared" if p["distance"] is None else f"{p['distance']:.4g}",
+            ]
+            for p in loc["path"]
+        ],
+        numeric=(2,),
+    )
+    return head + text + first + path + "</section>"
+
+
+def write_diff_page(report: dict, a, b, out, tolerance: float) -> None:
+    """Describe both compared models (compare.Model) and write the diff page atomically."""
+    from tfpersist import atomic, compare, graphview
+
+    def view(model):
+        return graphview.describe(model.graph_def, model.outputs, None)
+
+    why = compare.differences(report, tolerance)
+    atomic.write_text(out, diff_page(report, view(a), view(b), why))
