@@ -38,7 +38,7 @@ FLOP_RULES = {
     "DepthwiseConv2dNative": "2 · output elements · kernel height·width",
     "MaxPool, AvgPool": "output elements · window size",
     "FusedBatchNorm*": "2 per element (scale and shift)",
-    "Softmax, LogSoftmax": "3 per element (exp, sum, divide)",
+    "Softmax, LogSoftmax": "5 per element (as TensorFlow's profiler counts)",
     "Sum, Mean, Max, Min, Prod, ArgMax, ArgMin": "1 per input element",
     "elementwise (Add, BiasAdd, Mul, Relu, Sigmoid, Tanh, …)": "1 per output element",
     "data movement (Identity, Reshape, Transpose, Concat, …)": "0",
@@ -118,7 +118,7 @@ def _flops(node, shapes: dict[str, list]) -> tuple[int | None, str | None]:
     if op.startswith("FusedBatchNorm"):
         return 2 * elements, None
     if op in ("Softmax", "LogSoftmax"):
-        return 3 * elements, None
+        return 5 * elements, None
     if op in ("Sum", "Mean", "Max", "Min", "Prod", "ArgMax", "ArgMin"):
         a = input_shape(0)
         if not _known(a):

@@ -105,12 +105,14 @@ SCRIPT = """
     const zoom = f => { svg.style.width = f === 0 ? '100%' : (natural * f) + 'px'; };
     document.getElementById('fit').onclick = () => zoom(0);
     document.getElementById('actual').onclick = () => zoom(1.33);
-    document.getElementById('collapse').onclick = () => {
+    const collapseAll = () => {
       svg.querySelectorAll('g.cluster').forEach(el => {
         if (!scopesOf(el).length) collapsed.add(el.id);
       });
       refresh();
     };
+    document.getElementById('collapse').onclick = collapseAll;
+    if (location.hash === '#collapsed') collapseAll();
     document.getElementById('expand').onclick = () => { collapsed.clear(); refresh(); };
     document.getElementById('find').addEventListener('change', e => {
       const q = e.target.value.trim();
