@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots
+.PHONY: help setup repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots browser
 
 ## Show this help.
 help:
@@ -51,8 +51,20 @@ remote-up: setup
 remote-down: setup
 	$(BIN)/tfpersist remote down
 
+# CI runs the browser tests (the HTML pages in headless Chromium): install it there.
+BROWSER_FOR_TESTS := $(if $(filter true,$(CI)),browser)
+
+## Install headless Chromium from the distribution's packages, for the HTML page tests.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; \
+	else echo "browser: install Chromium with your package manager"; exit 1; fi
+
 ## Run the test suite (real TensorFlow and DVC; a few minutes on 2 cores).
-test: setup
+test: setup $(BROWSER_FOR_TESTS)
 	$(BIN)/python -m pytest
 
 ## Run the tests without the end-to-end pipeline runs.

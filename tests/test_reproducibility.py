@@ -61,7 +61,7 @@ def test_check_repro_passes_then_catches_a_changed_weight_and_a_stale_lock(repo,
     commit(repo, "pipeline")
     ok = tfpersist(repo, "check-repro")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.count(" same") == 5 and "OK: all 5 stages" in ok.stdout
+    assert ok.stdout.count(" same") == 6 and "OK: all 6 stages" in ok.stdout
 
     # Inject a changed weight into the committed release checkpoint (as a non-deterministic
     # export would), keep everything downstream consistent with it, and commit.
