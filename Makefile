@@ -77,7 +77,7 @@ check-repro: setup
 
 ## Compare the frozen model at revision A (default HEAD) with B (default: the workspace).
 compare: setup
-	$(BIN)/tfpersist compare models/frozen/model.pb@$(or $(A),HEAD) models/frozen/model.pb$(if $(B),@$(B))
+	$(BIN)/tfpersist compare models/frozen/model.pb@$(or $(A),HEAD) models/frozen/model.pb$(if $(B),@$(B)) --localize --html compare.html
 
 ## Benchmark against TF's freeze_graph, Keras and dvc status; writes bench/results.md.
 bench: setup
