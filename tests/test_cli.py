@@ -163,6 +163,10 @@ def test_inspect_json_finds_inputs_outputs_variables_devices(foreign, capsys):
     assert info["devices"] and info["control_flow"] == ["cond (v1)"]
     assert tfpersist("inspect", foreign / "rnn_while_v1", "--json") == 0
     assert "while loop (v1)" in json.loads(capsys.readouterr().out)["control_flow"]
+    # An output that only feeds the loss (and a batch norm whose cond updates its moving
+    # averages) is still found, before the loss; no cond bookkeeping node is listed.
+    assert tfpersist("inspect", foreign / "bn_cond_v1", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["likely_outputs"] == ["logits", "Mean"]
     assert tfpersist("inspect", foreign / "savedmodel" / "saved") == 0
     text = capsys.readouterr().out
     assert "signature 'serving_default':" in text and "output scores: float32 [?, 3]" in text

@@ -7,6 +7,7 @@ user finds the output node names to freeze with.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -67,16 +68,21 @@ def likely_outputs(graph_def) -> list[str]:
     consumes a gradient, an optimizer update, a saver or a summary is left out."""
     nodes = list(graph_def.node)
     consumers: dict[str, list[str]] = {}
+    data_consumers: dict[str, list[str]] = {}
     for n in nodes:
         for i in n.input:
             consumers.setdefault(i.lstrip("^").split(":")[0], []).append(n.name)
+            if not i.startswith("^"):
+                data_consumers.setdefault(i.split(":")[0], []).append(n.name)
+    # Training machinery and what computes with its values (a control dependency on a
+    # moving-average update inside a batch norm's cond does not make the model training).
     training = set()
     stack = [n.name for n in nodes if _training(n)]
     while stack:
         name = stack.pop()
         if name not in training:
             training.add(name)
-            stack.extend(consumers.get(name, []))
+            stack.extend(data_consumers.get(name, []))
     sinks = [
         n
         for n in nodes
@@ -84,11 +90,60 @@ def likely_outputs(graph_def) -> list[str]:
         and n.name not in training
         and n.op not in _NOT_OUTPUTS
         and not n.name.endswith("/read")
-        and "switch_" not in n.name  # a v1 cond's pivots
+        and not _cond_pivot(n)
     ]
     # Real outputs first; then reductions (a loss, a metric), then shape queries and loop exits.
     rank = {"Shape": 2, "Size": 2, "Rank": 2, "Exit": 2, "Mean": 1, "Sum": 1, "Max": 1, "Min": 1}
-    return [n.name for n in sorted(sinks, key=lambda n: rank.get(n.op, 0))]
+    found = [n.name for n in sorted(sinks, key=lambda n: rank.get(n.op, 0))]
+    # A model output that only feeds the loss is consumed, so it is no sink: name it from the
+    # loss side (the loss is what only training machinery consumes).
+    by_name = {n.name: n for n in nodes}
+    losses = [n for n in sinks if rank.get(n.op) == 1] + [
+        n
+        for n in nodes
+        if n.name in consumers
+        and n.name not in training
+        and not _cond_pivot(n)
+        and all(c in training for c in consumers[n.name])
+    ]
+    for loss in losses:
+        named = _named_before(loss, by_name)
+        if named and named not in found:
+            found.insert(len([f for f in found if rank.get(by_name[f].op, 0) == 0]), named)
+    return found
+
+
+def _cond_pivot(node) -> bool:
+    """A v1 cond's bookkeeping node (``cond/pred_id``, ``cond/switch_t``)."""
+    leaf = node.name.rpartition("/")[2]
+    return leaf == "pred_id" or leaf.startswith("switch_")
+
+
+def _default_name(node) -> bool:
+    """A name TensorFlow made up from the op type (``Square``, ``add_1``, ``Mean``)."""
+    leaf = re.sub(r"_\d+$", "", node.name.rpartition("/")[2]).replace("_", "").lower()
+    return bool(leaf) and node.op.lower().startswith(leaf)
+
+
+def _named_before(loss, by_name) -> str | None:
+    """Walk up from a loss through single-input ops (labels, constants and variables aside)
+    to the first node someone named: usually the model output the loss is computed from."""
+    node = loss
+    for _ in range(32):
+        inputs = [
+            by_name[i.split(":")[0]]
+            for i in node.input
+            if not i.startswith("^") and i.split(":")[0] in by_name
+        ]
+        inputs = [i for i in inputs if i.op not in _NOT_OUTPUTS and not i.name.endswith("/read")]
+        if len(inputs) != 1:
+            return None
+        node = inputs[0]
+        if _cond_pivot(node):
+            return None
+        if not _default_name(node):
+            return node.name
+    return None
 
 
 def graph_summary(graph_def) -> dict:
