@@ -43,8 +43,12 @@ def test_compare_a_tagged_version_with_the_workspace(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     capsys.readouterr()
 
-    assert tfpersist("compare", f"{PB}@v1", PB, "--format", "json") == 0
+    assert tfpersist("compare", f"{PB}@v1", PB, "--format", "json", "--localize") == 0
     report = json.loads(capsys.readouterr().out)
+    first = report["localize"]["first"]  # retrained: it parts at the first layer's matmul
+    assert [f["node"] for f in first] == ["model/hidden_0/MatMul"]
+    assert first[0]["why"] == ["weight model/hidden_0/weights changed"]
+    assert report["localize"]["path"][0]["node"] == "input_holder"
     assert report["identical"] is False
     assert report["signature"]["changes"] == [] and report["differs"]["signature"] is None
     assert report["differs"]["structure"] is None
@@ -65,12 +69,12 @@ def test_compare_a_tagged_version_with_the_workspace(repo, monkeypatch, capsys):
     assert table.startswith(f"| | A: `{PB}@v1` | B: `{PB}@v1` | |\n|---|---|---|---|")
     assert "| bytes | " in table and "identical" in table and "DIFFERS" not in table
 
-    # The frozen .pb and the release checkpoint it came from behave the same.
-    assert (
-        tfpersist("compare", PB, "models/checkpoint", "--fail-on", "outputs,weights,signature") == 0
-    )
+    # The frozen .pb and the release checkpoint it came from behave the same, everywhere.
+    fail_on = ["--fail-on", "outputs,weights,signature"]
+    assert tfpersist("compare", PB, "models/checkpoint", *fail_on, "--localize") == 0
     text = capsys.readouterr().out
     assert "outputs:   same" in text and "TF1 checkpoint" in text
+    assert re.search(r"localize:  no divergence \(\d+ shared tensors on 256 rows, 0 differ", text)
 
     assert tfpersist("compare", f"{PB}@v0", PB) == 1
     assert "unknown revision 'v0'" in capsys.readouterr().err
