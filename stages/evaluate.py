@@ -10,7 +10,7 @@ them or TFPERSIST_ALLOW_UNSAFE_OPS=1.
 import os
 from pathlib import Path
 
-from tfpersist import atomic, data
+from tfpersist import atomic, data, layout
 from tfpersist.params import ModelParams
 
 from _stage import load_params, run
@@ -20,7 +20,7 @@ def main(argv: list[str]) -> None:
     frozen_pb, checkpoint_dir, prepared, metrics_path, confusion_path = argv
     model = ModelParams.from_params(load_params())
     schema = data.read_schema(prepared)
-    x, y = data.load_split(Path(prepared) / "test.csv", schema)
+    x, y = data.load_split(Path(prepared) / layout.split_file("test"), schema)
 
     from tfpersist import evaluation, safety
     from tfpersist.runner import Runner  # TensorFlow from here on

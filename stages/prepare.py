@@ -5,7 +5,7 @@ usage: python stages/prepare.py RAW_CSV OUT_DIR
 
 from pathlib import Path
 
-from tfpersist import atomic, data
+from tfpersist import atomic, data, layout
 from tfpersist.params import PrepareParams
 
 from _stage import load_params, run
@@ -21,8 +21,8 @@ def main(argv: list[str]) -> None:
     )
     with atomic.replace_dir(out) as tmp:
         for name, split in splits.items():
-            atomic.write_text(Path(tmp) / f"{name}.csv", data.to_csv_text(split))
-        atomic.write_json(Path(tmp) / data.SCHEMA_FILE, schema.to_json())
+            atomic.write_text(Path(tmp) / layout.split_file(name), data.to_csv_text(split))
+        atomic.write_json(Path(tmp) / layout.SCHEMA, schema.to_json())
     sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.items())
     print(
         f"prepare: {len(table)} rows, {len(schema.features)} features, "

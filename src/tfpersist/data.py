@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tfpersist import layout
 from tfpersist.errors import TfpersistError
 
 SPLITS = ("train", "val", "test")
@@ -203,14 +204,11 @@ def load_split(path: str | Path, schema: Schema, require_label: bool = True):
     return x, df[schema.label].to_numpy(dtype=np.int64)
 
 
-SCHEMA_FILE = "schema.json"
-
-
 def read_schema(directory: str | Path) -> Schema:
     """The schema.json that prepare wrote beside the splits."""
     import json
 
-    path = Path(directory) / SCHEMA_FILE
+    path = Path(directory) / layout.SCHEMA
     try:
         return Schema.from_json(json.loads(path.read_text()))
     except FileNotFoundError:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from tfpersist import layout
 from tfpersist.errors import TfpersistError
 
 
@@ -49,7 +50,7 @@ def compare_locks(committed: dict, rebuilt: dict) -> list[StageCheck]:
     for name in list(old_stages) + [n for n in new_stages if n not in old_stages]:
         old, new = old_stages.get(name), new_stages.get(name)
         if old is None or new is None:
-            where = "dvc.lock" if old is None else "the rebuilt pipeline"
+            where = layout.DVC_LOCK if old is None else "the rebuilt pipeline"
             checks.append(StageCheck(name, "missing", f"not in {where}"))
             continue
         deps_old, deps_new = _hashes(old.get("deps")), _hashes(new.get("deps"))
@@ -59,7 +60,7 @@ def compare_locks(committed: dict, rebuilt: dict) -> list[StageCheck]:
             if deps_old.get(p) != deps_new.get(p) and not _produced(p, produced)
         )
         if old.get("params") != new.get("params"):
-            stale.append("params.yaml")
+            stale.append(layout.PARAMS)
         if old.get("cmd") != new.get("cmd"):
             stale.append("cmd")
         outs_old, outs_new = _hashes(old.get("outs")), _hashes(new.get("outs"))
@@ -143,7 +144,7 @@ def check(
     workdir = Path(tempfile.mkdtemp(prefix="tfpersist-check-repro-"))
     try:
         target = clone(repo, rev, workdir / "repo")
-        lock_path = target / "dvc.lock"
+        lock_path = target / layout.DVC_LOCK
         if not lock_path.is_file():
             raise TfpersistError(f"{rev}: no dvc.lock committed; run dvc repro and commit it")
         committed = load_lock(lock_path.read_text())
@@ -196,7 +197,7 @@ def measure(repo: Path, clone_dir: Path, check: StageCheck) -> tuple[str, float 
         for out in check.outputs:
             rebuilt = clone_dir / out
             try:
-                if rebuilt.is_dir() and (rebuilt / "checkpoint").is_file():
+                if rebuilt.is_dir() and (rebuilt / layout.CHECKPOINT_STATE).is_file():
                     text, d = _weights_part(repo, rev, out, rebuilt, Path(tmp) / out)
                 elif out.endswith(".pb"):
                     text, d = _outputs_part(repo, rev, out, rebuilt, clone_dir, Path(tmp) / out)
@@ -219,7 +220,7 @@ def _weights_part(repo: Path, rev: str, out: str, rebuilt: Path, tmp: Path) -> s
     names = [
         p.name
         for p in rebuilt.iterdir()
-        if p.name.startswith(latest.name) or p.name == "checkpoint"
+        if p.name.startswith(latest.name) or p.name == layout.CHECKPOINT_STATE
     ]
     committed = fetch_committed(repo, rev, out, names, tmp)
     d = compare.weight_distance(
@@ -239,8 +240,8 @@ def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path
         return f"{out}: no card beside it to say which outputs to compare", None
     input_node = sig["inputs"][0]["name"]
     outputs = [o["name"] for o in sig["outputs"]]
-    prepared = clone_dir / "data" / "prepared"
-    x, _ = data.load_split(prepared / "test.csv", data.read_schema(prepared))
+    prepared = clone_dir / layout.PREPARED_DIR
+    x, _ = data.load_split(prepared / layout.split_file("test"), data.read_schema(prepared))
     with Runner.from_frozen(committed) as a, Runner.from_frozen(rebuilt) as b:
         diffs = compare.output_distance(a, b, x, input_node, outputs)
     worst = max(diffs, key=diffs.get)

@@ -11,9 +11,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfpersist import layout
 from tfpersist.errors import TfpersistError
-
-SIDECARS = ("model.json", "signature.json")  # cards that travel with a model file
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def materialize(spec: str, repo: str | Path, scratch: Path, rebuild: bool = Fals
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         fs.get(path, str(target), recursive=True)
-        for name in SIDECARS:
+        for name in layout.SIDECARS:
             sidecar = str(Path(path).parent / name)
             if not fs.isdir(path) and fs.exists(sidecar):
                 fs.get(sidecar, str(target.parent / name))
@@ -129,7 +128,7 @@ def rebuilt(repo: Path, sha: str, path: str, workdir: Path) -> Path:
     if workdir.exists():
         shutil.rmtree(workdir)
     clone = reproducibility.clone(repo, sha, workdir)
-    lock = clone / "dvc.lock"
+    lock = clone / layout.DVC_LOCK
     if not lock.is_file():
         raise TfpersistError(f"{path}@{sha[:10]}: no dvc.lock at that revision to check against")
     committed = reproducibility.load_lock(lock.read_text())
