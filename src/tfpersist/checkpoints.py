@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tfpersist import layout
+from tfpersist import faults, layout
 from tfpersist.errors import TfpersistError
 
 _STATE_LINE = re.compile(r'^(model_checkpoint_path|all_model_checkpoint_paths):\s*"(.*)"\s*$')
@@ -155,17 +155,18 @@ def delete(prefix: Path) -> None:
             path.unlink()
 
 
-def save(sess, saver, prefix: Path, step: int | None = None, fault=None) -> Path:
+def save(sess, saver, prefix: Path, step: int | None = None, kind: str = "") -> Path:
     """Write a complete checkpoint: .index/.data, then .meta (devices cleared).
 
     Unlike ``Saver.save`` this does not touch the state file: callers list the checkpoint
     in it (``write_state``) only once all its files exist, so the state file never names an
-    incomplete checkpoint. ``fault(point)`` is called between the writes (crash tests).
+    incomplete checkpoint. With a ``step``, the crash point ``{kind}before-meta`` lies
+    between the writes (faults.py; ``kind`` is "best-" for the best-so-far checkpoint).
     """
-    fault = fault or (lambda point: None)
     path = Path(
         saver.save(sess, str(prefix), global_step=step, write_meta_graph=False, write_state=False)
     )
-    fault("before-meta")
+    if step is not None:
+        faults.point(f"{kind}before-meta", step)
     saver.export_meta_graph(f"{path}.meta", clear_devices=True, strip_default_attrs=True)
     return path

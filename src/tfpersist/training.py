@@ -261,14 +261,11 @@ def train(
 
         def save(directory: Path, kept: list[Path], keep: int, step: int) -> list[Path]:
             kind = "best-" if directory == best_dir else ""
-            fault = lambda point: faults.point(kind + point, step)  # noqa: E731
-            path = checkpoints.save(
-                sess, g.saver, directory / layout.CHECKPOINT_PREFIX, step, fault
-            )
-            fault("before-state")
+            path = checkpoints.save(sess, g.saver, directory / layout.CHECKPOINT_PREFIX, step, kind)
+            faults.point(f"{kind}before-state", step)
             kept = [p for p in kept if p.name != path.name] + [path]
             checkpoints.write_state(directory, kept[-keep:])
-            fault("saved")
+            faults.point(f"{kind}saved", step)
             for old in kept[:-keep]:
                 checkpoints.delete(old)
             return kept[-keep:]
