@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from tfpersist import layout
+from tfpersist import layout, versions
 from tfpersist.errors import TfpersistError
 
 
@@ -164,25 +164,7 @@ def check(
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def fetch_committed(repo: Path, rev: str, path: str, names: list[str], dest: Path) -> Path:
-    """Copy ``path/name`` (or ``path`` itself when ``names`` is empty) as committed at ``rev``
-    from the repository's DVC cache into ``dest``; raise TfpersistError if not cached."""
-    import dvc.api
-
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in names or [""]:
-        source = f"{path}/{name}" if name else path
-        target = dest / (name or Path(path).name)
-        try:
-            with dvc.api.open(source, repo=str(repo), rev=rev, mode="rb") as f:
-                target.write_bytes(f.read())
-        except Exception:
-            from tfpersist import versions
-
-            raise versions.unavailable(
-                repo, f"{source}@{rev[:10]}", "or push the artifacts that dvc.lock records"
-            ) from None
-    return dest
+PUSH_HINT = "or push the artifacts that dvc.lock records"  # to fetch the committed outputs
 
 
 def measure(repo: Path, clone_dir: Path, check: StageCheck) -> tuple[str, float | None]:
@@ -222,7 +204,7 @@ def _weights_part(repo: Path, rev: str, out: str, rebuilt: Path, tmp: Path) -> s
         for p in rebuilt.iterdir()
         if p.name.startswith(latest.name) or p.name == layout.CHECKPOINT_STATE
     ]
-    committed = fetch_committed(repo, rev, out, names, tmp)
+    committed = versions.fetch(repo, rev, out, tmp, names, hint=PUSH_HINT)
     d = compare.weight_distance(
         compare.checkpoint_weights(committed / latest.name), compare.checkpoint_weights(latest)
     )
@@ -234,7 +216,7 @@ def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path
     from tfpersist import compare, data, signature
     from tfpersist.runner import Runner
 
-    committed = fetch_committed(repo, rev, out, [], tmp) / rebuilt.name
+    committed = versions.fetch(repo, rev, out, tmp, hint=PUSH_HINT)
     sig = signature.beside(rebuilt)
     if sig is None:
         return f"{out}: no card beside it to say which outputs to compare", None
@@ -292,7 +274,7 @@ def _digest(text) -> bool:
 
 
 def _numbers_part(repo: Path, rev: str, out: str, rebuilt: Path, tmp: Path):
-    committed = fetch_committed(repo, rev, out, [], tmp) / rebuilt.name
+    committed = versions.fetch(repo, rev, out, tmp, hint=PUSH_HINT)
     a, b = numbers(committed), numbers(rebuilt)
     if a is None or b is None or len(a) != len(b):
         return f"{out}: different structure", None
