@@ -11,7 +11,7 @@ WriteFile, PrintV2}) is a subset of what is refused here. No TensorFlow here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tfpersist.allowlist import ALLOWED
@@ -113,6 +113,18 @@ class Trust:
     @classmethod
     def of(cls, allow_unsafe_ops: bool = False, allow_ops: Iterable[str] = ()) -> Trust:
         return cls(bool(allow_unsafe_ops), frozenset(o.strip() for o in allow_ops if o.strip()))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Trust:
+        """What a stage script allows, from ``environ``: TFPERSIST_ALLOW_UNSAFE_OPS=1 (every
+        op) and TFPERSIST_ALLOW_OPS=A,B (named ops), as the CLI's flags of those names."""
+        return cls.of(
+            environ.get(ALLOW_UNSAFE_OPS_ENV) == "1", environ.get(ALLOW_OPS_ENV, "").split(",")
+        )
+
+
+ALLOW_UNSAFE_OPS_ENV = "TFPERSIST_ALLOW_UNSAFE_OPS"
+ALLOW_OPS_ENV = "TFPERSIST_ALLOW_OPS"
 
 
 TRUST_NOTHING = Trust()
