@@ -103,6 +103,11 @@ def risk(op: str) -> str:
     return next((what for part, what in _RISK_PATTERNS if part in op), "not an inference op")
 
 
+# What the stage scripts read for it (Trust.from_env); the CLI has flags of the same names.
+ALLOW_UNSAFE_OPS_ENV = "TFPERSIST_ALLOW_UNSAFE_OPS"
+ALLOW_OPS_ENV = "TFPERSIST_ALLOW_OPS"
+
+
 @dataclass(frozen=True)
 class Trust:
     """What the user allows beyond the allowlist: named ops, or everything."""
@@ -117,14 +122,10 @@ class Trust:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Trust:
         """What a stage script allows, from ``environ``: TFPERSIST_ALLOW_UNSAFE_OPS=1 (every
-        op) and TFPERSIST_ALLOW_OPS=A,B (named ops), as the CLI's flags of those names."""
+        op) and TFPERSIST_ALLOW_OPS=A,B (named ops)."""
         return cls.of(
             environ.get(ALLOW_UNSAFE_OPS_ENV) == "1", environ.get(ALLOW_OPS_ENV, "").split(",")
         )
-
-
-ALLOW_UNSAFE_OPS_ENV = "TFPERSIST_ALLOW_UNSAFE_OPS"
-ALLOW_OPS_ENV = "TFPERSIST_ALLOW_OPS"
 
 
 TRUST_NOTHING = Trust()
