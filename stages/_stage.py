@@ -14,14 +14,13 @@ import yaml
 
 from tfpersist import runtime
 from tfpersist.errors import TfpersistError, unexpected
+from tfpersist.layout import PARAMS
 from tfpersist.params import RuntimeParams
-
-PARAMS = Path("params.yaml")
 
 
 def load_params() -> dict:
     try:
-        text = PARAMS.read_text()
+        text = Path(PARAMS).read_text()
     except FileNotFoundError:
         raise TfpersistError(
             f"{PARAMS}: not found; run the stage from the repository root"

@@ -8,9 +8,8 @@ them or TFPERSIST_ALLOW_UNSAFE_OPS=1.
 """
 
 import os
-from pathlib import Path
 
-from tfpersist import atomic, data
+from tfpersist import evaluation, safety
 from tfpersist.params import ModelParams
 
 from _stage import load_params, run
@@ -19,29 +18,9 @@ from _stage import load_params, run
 def main(argv: list[str]) -> None:
     frozen_pb, checkpoint_dir, prepared, metrics_path, confusion_path = argv
     model = ModelParams.from_params(load_params())
-    schema = data.read_schema(prepared)
-    x, y = data.load_split(Path(prepared) / "test.csv", schema)
-
-    from tfpersist import evaluation, safety
-    from tfpersist.runner import Runner  # TensorFlow from here on
-
-    outputs = model.output_nodes
-    with Runner.from_frozen(frozen_pb) as frozen:
-        frozen.trust = safety.Trust.of(
-            os.environ.get("TFPERSIST_ALLOW_UNSAFE_OPS") == "1",
-            os.environ.get("TFPERSIST_ALLOW_OPS", "").split(","),
-        )
-        got = frozen.run(x, model.input_node, outputs)
-    with Runner.from_checkpoint(checkpoint_dir) as checkpoint:
-        want = checkpoint.run(x, model.input_node, outputs)
-    metrics = evaluation.classification_metrics(
-        y, got[model.predictions_node], got[model.probabilities_node]
-    )
-    metrics["checkpoint_max_abs_diff"] = evaluation.agreement(got, want)
-    atomic.write_json(metrics_path, metrics)
-    atomic.write_text(
-        confusion_path,
-        data.to_csv_text(evaluation.confusion_rows(y, got[model.predictions_node])),
+    trust = safety.Trust.from_env(os.environ)
+    metrics = evaluation.evaluate(
+        frozen_pb, checkpoint_dir, prepared, model, metrics_path, confusion_path, trust
     )
     print(
         f"evaluate: test accuracy {metrics['accuracy']:.4f} on {metrics['rows']} rows; "

@@ -6,7 +6,7 @@ Killed at any moment, the next run resumes from the newest complete checkpoint.
 
 from pathlib import Path
 
-from tfpersist import data
+from tfpersist import data, layout
 from tfpersist.params import ModelParams, TrainParams
 
 from _stage import load_params, run
@@ -17,8 +17,9 @@ def main(argv: list[str]) -> None:
     params = load_params()
     model, train = ModelParams.from_params(params), TrainParams.from_params(params)
     schema = data.read_schema(prepared)
-    files = [prepared / "train.csv", prepared / "val.csv", prepared / data.SCHEMA_FILE]
-    splits = {f.stem: data.load_split(f, schema) for f in files[:2]}
+    paths = {name: prepared / layout.split_file(name) for name in ("train", "val")}
+    splits = {name: data.load_split(path, schema) for name, path in paths.items()}
+    files = [*paths.values(), prepared / layout.SCHEMA]
 
     from tfpersist import architectures, training  # TensorFlow from here on
 

@@ -86,3 +86,11 @@ def test_check_follows_function_bodies_and_names_what_to_allow(tf, tmp_path):
     safety.check(graph_def, ["y"], "m", safety.Trust.of(allow_ops=["PrintV2"]))
     safety.check(graph_def, ["y"], "m", safety.Trust.of(allow_unsafe_ops=True))
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_a_stage_s_trust_comes_from_the_environment():
+    assert safety.Trust.from_env({}) == safety.TRUST_NOTHING
+    named = safety.Trust.from_env({"TFPERSIST_ALLOW_OPS": "PrintV2, WriteFile,"})
+    assert named == safety.Trust(False, frozenset({"PrintV2", "WriteFile"}))
+    assert safety.Trust.from_env({"TFPERSIST_ALLOW_UNSAFE_OPS": "1"}).everything
+    assert not safety.Trust.from_env({"TFPERSIST_ALLOW_UNSAFE_OPS": "yes"}).everything

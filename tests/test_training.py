@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tfpersist import checkpoints, training
+from tfpersist import checkpoints, layout, training
 from tfpersist.params import ModelParams, TrainParams
 
 from helpers import tree_digest
@@ -57,7 +57,7 @@ def test_training_writes_checkpoints_best_and_logs(tmp_path, splits):
         tmp_path / "model.ckpt-12",
     ]
     assert str(tmp_path) not in (tmp_path / "checkpoint").read_text()
-    best = checkpoints.resolve(tmp_path / training.BEST_DIR)
+    best = checkpoints.resolve(tmp_path / layout.BEST_DIR)
     assert checkpoints.step_of(best) == result.best_step
     summary = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert summary["step"] == 12 and 0 <= summary["val"]["accuracy"] <= 1

@@ -13,16 +13,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tfpersist import faults, layout
 from tfpersist.errors import TfpersistError
 
-STATE_FILE = "checkpoint"
 _STATE_LINE = re.compile(r'^(model_checkpoint_path|all_model_checkpoint_paths):\s*"(.*)"\s*$')
 
 
 def state_paths(directory: str | Path) -> list[Path]:
     """Prefixes listed in ``directory/checkpoint``, oldest first, latest last (may be [])."""
     directory = Path(directory)
-    state = directory / STATE_FILE
+    state = directory / layout.CHECKPOINT_STATE
     if not state.is_file():
         return []
     latest, listed = None, []
@@ -105,19 +105,19 @@ def resolve(path: str | Path) -> Path:
     """A checkpoint directory (newest complete checkpoint) or prefix → a complete prefix."""
     path = Path(path)
     if path.is_dir():
-        if not (path / STATE_FILE).is_file():
+        if not (path / layout.CHECKPOINT_STATE).is_file():
             raise TfpersistError(
-                f"{path}: no '{STATE_FILE}' state file in this directory; pass a checkpoint "
-                "prefix such as DIR/model.ckpt-1200 instead"
+                f"{path}: no '{layout.CHECKPOINT_STATE}' state file in this directory; pass a "
+                "checkpoint prefix such as DIR/model.ckpt-1200 instead"
             )
         listed = state_paths(path)
         if not listed:
-            raise TfpersistError(f"{path / STATE_FILE}: names no checkpoint")
+            raise TfpersistError(f"{path / layout.CHECKPOINT_STATE}: names no checkpoint")
         complete = [p for p in listed if not missing_files(p)]
         if not complete:
             latest = listed[-1]
             raise TfpersistError(
-                f"{path / STATE_FILE}: points at {latest.name}, which is incomplete "
+                f"{path / layout.CHECKPOINT_STATE}: points at {latest.name}, which is incomplete "
                 f"(missing {', '.join(missing_files(latest))}); no complete checkpoint in {path}"
             )
         return complete[-1]
@@ -145,7 +145,7 @@ def write_state(directory: str | Path, prefixes: list[Path]) -> None:
     names = [Path(p).name for p in prefixes]
     lines = [f'model_checkpoint_path: "{names[-1]}"']
     lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
-    atomic.write_text(Path(directory) / STATE_FILE, "\n".join(lines) + "\n")
+    atomic.write_text(Path(directory) / layout.CHECKPOINT_STATE, "\n".join(lines) + "\n")
 
 
 def delete(prefix: Path) -> None:
@@ -155,17 +155,18 @@ def delete(prefix: Path) -> None:
             path.unlink()
 
 
-def save(sess, saver, prefix: Path, step: int | None = None, fault=None) -> Path:
+def save(sess, saver, prefix: Path, step: int | None = None, kind: str = "") -> Path:
     """Write a complete checkpoint: .index/.data, then .meta (devices cleared).
 
     Unlike ``Saver.save`` this does not touch the state file: callers list the checkpoint
     in it (``write_state``) only once all its files exist, so the state file never names an
-    incomplete checkpoint. ``fault(point)`` is called between the writes (crash tests).
+    incomplete checkpoint. With a ``step``, the crash point ``{kind}before-meta`` lies
+    between the writes (faults.py; ``kind`` is "best-" for the best-so-far checkpoint).
     """
-    fault = fault or (lambda point: None)
     path = Path(
         saver.save(sess, str(prefix), global_step=step, write_meta_graph=False, write_state=False)
     )
-    fault("before-meta")
+    if step is not None:
+        faults.point(f"{kind}before-meta", step)
     saver.export_meta_graph(f"{path}.meta", clear_devices=True, strip_default_attrs=True)
     return path

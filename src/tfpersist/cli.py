@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from tfpersist import __version__
+from tfpersist import __version__, layout
 from tfpersist.errors import TfpersistError, UsageError, unexpected
 
 UNSAFE_HELP = (
@@ -134,7 +134,11 @@ def add_freeze_parser(sub, trust) -> None:
         type=_csv_names,
         help="comma-separated op names (name:0 accepted); optional for a SavedModel",
     )
-    p.add_argument("--out", default="model.pb", help="where to write the .pb (default: model.pb)")
+    p.add_argument(
+        "--out",
+        default=layout.FROZEN_MODEL,
+        help=f"where to write the .pb (default: {layout.FROZEN_MODEL})",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -182,7 +186,7 @@ def cmd_freeze(args) -> int:
         live=args.keep_placeholder,
         signature_key=args.signature,
         optimize=args.optimize,
-        card_path=None if args.no_card else out.with_suffix(".json"),
+        card_path=None if args.no_card else layout.card(out),
         trust=_trust(args),
     )
     sha = f", sha256 {card['sha256'][:12]}" if card.get("sha256") else ""
@@ -341,7 +345,8 @@ def add_compare_parser(sub, trust) -> None:
     )
     p.add_argument("a")
     p.add_argument("b")
-    p.add_argument("--data", help="CSV to run both on (default: data/prepared/test.csv if present)")
+    test = layout.PREPARED_DIR / layout.split_file("test")
+    p.add_argument("--data", help=f"CSV to run both on (default: {test} if present)")
     p.add_argument("--format", choices=("text", "md", "json"), default="text")
     p.add_argument(
         "--fail-on",
@@ -426,14 +431,15 @@ def _comparison_data(path: str | None, models):
     """(x, y or None, description) for the behaviour section; (None, None, why) if no data."""
     from tfpersist import data
 
-    prepared = Path("data/prepared")
+    prepared = layout.PREPARED_DIR
+    test = prepared / layout.split_file("test")
     schema = None
-    if (prepared / data.SCHEMA_FILE).is_file():
+    if (prepared / layout.SCHEMA).is_file():
         schema = data.read_schema(prepared)
     if path is None:
-        if schema is None or not (prepared / "test.csv").is_file():
-            return None, None, "no --data given and no data/prepared/test.csv here"
-        path = str(prepared / "test.csv")
+        if schema is None or not test.is_file():
+            return None, None, f"no --data given and no {test} here"
+        path = str(test)
     features = next((m.features for m in models if m.features), None) or (
         schema.features if schema else None
     )

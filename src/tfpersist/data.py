@@ -1,4 +1,5 @@
-"""Tabular data: read a CSV, check its schema, and split it deterministically by class.
+"""Tabular data: read a CSV, check its schema, split it deterministically by class, and write
+the splits and schema as the prepared directory (``prepare``).
 
 Any CSV works: one integer label column (classes 0..K-1) named by the caller, every other
 column a numeric feature. No TensorFlow here.
@@ -12,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tfpersist import atomic, layout
 from tfpersist.errors import TfpersistError
+from tfpersist.params import PrepareParams
 
 SPLITS = ("train", "val", "test")
 
@@ -178,6 +181,23 @@ def to_csv_text(df: pd.DataFrame) -> str:
     return df.to_csv(index=False, lineterminator="\n")
 
 
+def prepare(
+    raw: str | Path, out: str | Path, params: PrepareParams
+) -> tuple[Schema, dict[str, pd.DataFrame]]:
+    """Read and validate the raw CSV, split it, and replace the directory ``out`` with the
+    splits (``train.csv``, ``val.csv``, ``test.csv``) and ``schema.json``, atomically."""
+    table = read_csv(raw)
+    schema = validate(table, params.label, str(raw))
+    splits = stratified_split(
+        table, params.label, params.val_fraction, params.test_fraction, params.seed
+    )
+    with atomic.replace_dir(out) as tmp:
+        for name, split in splits.items():
+            atomic.write_text(Path(tmp) / layout.split_file(name), to_csv_text(split))
+        atomic.write_json(Path(tmp) / layout.SCHEMA, schema.to_json())
+    return schema, splits
+
+
 def load_split(path: str | Path, schema: Schema, require_label: bool = True):
     """Read a CSV with the schema's features as (x float32 [n, f], y int64 [n] or None)."""
     df = read_csv(path)
@@ -203,14 +223,11 @@ def load_split(path: str | Path, schema: Schema, require_label: bool = True):
     return x, df[schema.label].to_numpy(dtype=np.int64)
 
 
-SCHEMA_FILE = "schema.json"
-
-
 def read_schema(directory: str | Path) -> Schema:
     """The schema.json that prepare wrote beside the splits."""
     import json
 
-    path = Path(directory) / SCHEMA_FILE
+    path = Path(directory) / layout.SCHEMA
     try:
         return Schema.from_json(json.loads(path.read_text()))
     except FileNotFoundError:

@@ -1,9 +1,50 @@
-"""Held-out evaluation of a frozen model, checked against the checkpoint it came from."""
+"""Held-out evaluation of a frozen model, checked against the checkpoint it came from.
+
+The metrics are numpy; only ``evaluate``, which runs the models, imports TensorFlow.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from tfpersist import atomic, data, layout, safety
+from tfpersist.params import ModelParams
+
+
+def evaluate(
+    frozen_pb: str | Path,
+    checkpoint_dir: str | Path,
+    prepared_dir: str | Path,
+    model: ModelParams,
+    metrics_path: str | Path,
+    confusion_path: str | Path,
+    trust: safety.Trust = safety.TRUST_NOTHING,
+) -> dict:
+    """Run the frozen model (ops beyond the allowlist as ``trust`` allows) and the checkpoint
+    on the prepared test split; write the frozen model's metrics, with how far its outputs
+    are from the checkpoint's, to ``metrics_path`` (JSON) and one (actual, predicted) row per
+    example to ``confusion_path`` (CSV). Returns the metrics."""
+    prepared = Path(prepared_dir)
+    schema = data.read_schema(prepared)
+    x, y = data.load_split(prepared / layout.split_file("test"), schema)
+
+    from tfpersist.runner import Runner  # TensorFlow from here on
+
+    outputs = model.output_nodes
+    with Runner.from_frozen(frozen_pb) as frozen:
+        frozen.trust = trust
+        got = frozen.run(x, model.input_node, outputs)
+    with Runner.from_checkpoint(checkpoint_dir) as checkpoint:
+        want = checkpoint.run(x, model.input_node, outputs)
+    predictions = got[model.predictions_node]
+    metrics = classification_metrics(y, predictions, got[model.probabilities_node])
+    metrics["checkpoint_max_abs_diff"] = agreement(got, want)
+    atomic.write_json(metrics_path, metrics)
+    atomic.write_text(confusion_path, data.to_csv_text(confusion_rows(y, predictions)))
+    return metrics
 
 
 def classification_metrics(

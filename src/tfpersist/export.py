@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfpersist import atomic, checkpoints, signature
+from tfpersist import atomic, checkpoints, layout, signature
 from tfpersist import model as model_lib
 from tfpersist.data import Schema
 from tfpersist.errors import TfpersistError
@@ -19,9 +19,6 @@ from tfpersist.tfcompat import import_tf, session_config
 
 tf = import_tf()
 v1 = tf.compat.v1
-
-PREFIX = "model.ckpt"
-SIGNATURE = "signature.json"
 
 
 def export_inference_checkpoint(
@@ -50,7 +47,7 @@ def export_inference_checkpoint(
     with v1.Session(graph=graph, config=session_config(1)) as sess:
         saver.restore(sess, str(prefix))
         with atomic.replace_dir(out_dir) as tmp:
-            path = checkpoints.save(sess, saver, tmp / PREFIX)
+            path = checkpoints.save(sess, saver, tmp / layout.CHECKPOINT_PREFIX)
             checkpoints.write_state(tmp, [path])
-            atomic.write_json(tmp / SIGNATURE, sig)
+            atomic.write_json(tmp / layout.SIGNATURE, sig)
     return sig

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfpersist import checkpoints
+from tfpersist import checkpoints, layout
 from tfpersist.errors import TfpersistError
 
 SAVED_MODEL = "SavedModel"
 CHECKPOINT = "TF1 checkpoint"
 GRAPH_DEF = "frozen GraphDef"
 
-# TF writes saved_model.pb, or saved_model.pbtxt with ``as_text=True``; the loader reads both.
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-
 WHAT_TO_PASS = "pass a SavedModel directory, a checkpoint directory or prefix, or a frozen .pb"
 
 
 def saved_model_file(directory: str | Path) -> Path | None:
     """The graph file of a SavedModel directory, or None."""
-    for name in SAVED_MODEL_FILES:
+    for name in layout.SAVED_MODEL_FILES:
         candidate = Path(directory) / name
         if candidate.is_file():
             return candidate
@@ -40,14 +37,14 @@ def detect(path: str | Path) -> str:
     if path.is_dir():
         if saved_model_file(path):
             return SAVED_MODEL
-        if (path / checkpoints.STATE_FILE).is_file():
+        if (path / layout.CHECKPOINT_STATE).is_file():
             return CHECKPOINT
         raise TfpersistError(
-            f"{path}: a directory with neither a SavedModel ({SAVED_MODEL_FILES[0]}) nor a "
-            f"checkpoint ('{checkpoints.STATE_FILE}' state file); {WHAT_TO_PASS}"
+            f"{path}: a directory with neither a SavedModel ({layout.SAVED_MODEL_FILES[0]}) nor a "
+            f"checkpoint ('{layout.CHECKPOINT_STATE}' state file); {WHAT_TO_PASS}"
         )
     if path.is_file():
-        if path.name in SAVED_MODEL_FILES:
+        if path.name in layout.SAVED_MODEL_FILES:
             raise TfpersistError(
                 f"{path}: this is the graph file of a SavedModel; pass its directory "
                 f"({path.parent}) instead"

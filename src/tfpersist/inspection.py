@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import checkpoints, formats, graphdefs, safety, surgery
+from tfpersist import checkpoints, formats, graphdefs, layout, safety, surgery
 from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf
 
@@ -250,7 +250,7 @@ def _inspect_saved_model(path: Path) -> dict:
         if key != saved_models.INIT_SIGNATURE
     }
     variables = []
-    index = path / "variables" / "variables.index"
+    prefix = path / layout.SAVED_MODEL_VARIABLES
     saved = [n.variable for n in meta.object_graph_def.nodes if n.WhichOneof("kind") == "variable"]
     if saved:  # TF2: the objects' own variable names, each once (Keras tracks them twice)
         unique = {v.name: v for v in reversed(saved)}
@@ -262,8 +262,8 @@ def _inspect_saved_model(path: Path) -> dict:
             }
             for name in sorted(unique)
         ]
-    elif index.is_file():
-        reader = tf.train.load_checkpoint(str(path / "variables" / "variables"))
+    elif Path(f"{prefix}.index").is_file():
+        reader = tf.train.load_checkpoint(str(prefix))
         shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
         variables = [
             {"name": n, "shape": shapes[n], "dtype": dtypes[n].name}

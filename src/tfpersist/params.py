@@ -12,18 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfpersist.errors import TfpersistError
-
-SOURCE = "params.yaml"
+from tfpersist.layout import PARAMS
 
 
 def _section(params: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     if not isinstance(params, Mapping):
-        raise TfpersistError(f"{SOURCE}: expected a mapping of sections, got {_kind(params)}")
+        raise TfpersistError(f"{PARAMS}: expected a mapping of sections, got {_kind(params)}")
     if name not in params:
-        raise TfpersistError(f"{SOURCE}: section '{name}' is missing; add a '{name}:' mapping")
+        raise TfpersistError(f"{PARAMS}: section '{name}' is missing; add a '{name}:' mapping")
     section = params[name]
     if not isinstance(section, Mapping):
-        raise TfpersistError(f"{SOURCE}: '{name}' must be a mapping, got {_kind(section)}")
+        raise TfpersistError(f"{PARAMS}: '{name}' must be a mapping, got {_kind(section)}")
     return section
 
 
@@ -42,10 +41,10 @@ def _get(
     if key not in section:
         if default is not ...:
             return default
-        raise TfpersistError(f"{SOURCE}: '{path}' is missing; set it to {want}")
+        raise TfpersistError(f"{PARAMS}: '{path}' is missing; set it to {want}")
     value = section[key]
     if not check(value):
-        raise TfpersistError(f"{SOURCE}: '{path}' must be {want}, got {_kind(value)}")
+        raise TfpersistError(f"{PARAMS}: '{path}' must be {want}, got {_kind(value)}")
     return value
 
 
@@ -97,7 +96,7 @@ class PrepareParams:
         )
         if p.val_fraction + p.test_fraction >= 1:
             raise TfpersistError(
-                f"{SOURCE}: prepare.val_fraction + prepare.test_fraction must be below 1, "
+                f"{PARAMS}: prepare.val_fraction + prepare.test_fraction must be below 1, "
                 f"got {p.val_fraction} + {p.test_fraction}"
             )
         return p
@@ -130,7 +129,7 @@ class ModelParams:
         want = "a graph node name (letters, digits, '_', '/', no ':')"
         config = s.get(arch) or {}
         if not isinstance(config, Mapping):
-            raise TfpersistError(f"{SOURCE}: 'model.{arch}' must be a mapping of sizes")
+            raise TfpersistError(f"{PARAMS}: 'model.{arch}' must be a mapping of sizes")
         p = cls(
             arch=arch,
             input_node=_get(s, "model.input_node", want, _name),
@@ -141,7 +140,7 @@ class ModelParams:
         names = [p.input_node, *p.output_nodes]
         if len(set(names)) != len(names):
             raise TfpersistError(
-                f"{SOURCE}: model.input_node and model.output_nodes must be three different "
+                f"{PARAMS}: model.input_node and model.output_nodes must be three different "
                 f"names, got {', '.join(names)}"
             )
         return p
@@ -196,7 +195,7 @@ class RuntimeParams:
 
         s = params.get("runtime", {}) if isinstance(params, Mapping) else {}
         if not isinstance(s, Mapping):
-            raise TfpersistError(f"{SOURCE}: 'runtime' must be a mapping, got {_kind(s)}")
+            raise TfpersistError(f"{PARAMS}: 'runtime' must be a mapping, got {_kind(s)}")
         isa = _get(
             s,
             "runtime.cpu_isa",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from tfpersist import layout, versions
 from tfpersist.errors import TfpersistError
 
 
@@ -49,7 +50,7 @@ def compare_locks(committed: dict, rebuilt: dict) -> list[StageCheck]:
     for name in list(old_stages) + [n for n in new_stages if n not in old_stages]:
         old, new = old_stages.get(name), new_stages.get(name)
         if old is None or new is None:
-            where = "dvc.lock" if old is None else "the rebuilt pipeline"
+            where = layout.DVC_LOCK if old is None else "the rebuilt pipeline"
             checks.append(StageCheck(name, "missing", f"not in {where}"))
             continue
         deps_old, deps_new = _hashes(old.get("deps")), _hashes(new.get("deps"))
@@ -59,7 +60,7 @@ def compare_locks(committed: dict, rebuilt: dict) -> list[StageCheck]:
             if deps_old.get(p) != deps_new.get(p) and not _produced(p, produced)
         )
         if old.get("params") != new.get("params"):
-            stale.append("params.yaml")
+            stale.append(layout.PARAMS)
         if old.get("cmd") != new.get("cmd"):
             stale.append("cmd")
         outs_old, outs_new = _hashes(old.get("outs")), _hashes(new.get("outs"))
@@ -143,7 +144,7 @@ def check(
     workdir = Path(tempfile.mkdtemp(prefix="tfpersist-check-repro-"))
     try:
         target = clone(repo, rev, workdir / "repo")
-        lock_path = target / "dvc.lock"
+        lock_path = target / layout.DVC_LOCK
         if not lock_path.is_file():
             raise TfpersistError(f"{rev}: no dvc.lock committed; run dvc repro and commit it")
         committed = load_lock(lock_path.read_text())
@@ -163,25 +164,7 @@ def check(
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def fetch_committed(repo: Path, rev: str, path: str, names: list[str], dest: Path) -> Path:
-    """Copy ``path/name`` (or ``path`` itself when ``names`` is empty) as committed at ``rev``
-    from the repository's DVC cache into ``dest``; raise TfpersistError if not cached."""
-    import dvc.api
-
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in names or [""]:
-        source = f"{path}/{name}" if name else path
-        target = dest / (name or Path(path).name)
-        try:
-            with dvc.api.open(source, repo=str(repo), rev=rev, mode="rb") as f:
-                target.write_bytes(f.read())
-        except Exception:
-            from tfpersist import versions
-
-            raise versions.unavailable(
-                repo, f"{source}@{rev[:10]}", "or push the artifacts that dvc.lock records"
-            ) from None
-    return dest
+PUSH_HINT = "or push the artifacts that dvc.lock records"  # to fetch the committed outputs
 
 
 def measure(repo: Path, clone_dir: Path, check: StageCheck) -> tuple[str, float | None]:
@@ -196,7 +179,7 @@ def measure(repo: Path, clone_dir: Path, check: StageCheck) -> tuple[str, float 
         for out in check.outputs:
             rebuilt = clone_dir / out
             try:
-                if rebuilt.is_dir() and (rebuilt / "checkpoint").is_file():
+                if rebuilt.is_dir() and (rebuilt / layout.CHECKPOINT_STATE).is_file():
                     text, d = _weights_part(repo, rev, out, rebuilt, Path(tmp) / out)
                 elif out.endswith(".pb"):
                     text, d = _outputs_part(repo, rev, out, rebuilt, clone_dir, Path(tmp) / out)
@@ -219,9 +202,9 @@ def _weights_part(repo: Path, rev: str, out: str, rebuilt: Path, tmp: Path) -> s
     names = [
         p.name
         for p in rebuilt.iterdir()
-        if p.name.startswith(latest.name) or p.name == "checkpoint"
+        if p.name.startswith(latest.name) or p.name == layout.CHECKPOINT_STATE
     ]
-    committed = fetch_committed(repo, rev, out, names, tmp)
+    committed = versions.fetch(repo, rev, out, tmp, names, hint=PUSH_HINT)
     d = compare.weight_distance(
         compare.checkpoint_weights(committed / latest.name), compare.checkpoint_weights(latest)
     )
@@ -233,14 +216,14 @@ def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path
     from tfpersist import compare, data, signature
     from tfpersist.runner import Runner
 
-    committed = fetch_committed(repo, rev, out, [], tmp) / rebuilt.name
+    committed = versions.fetch(repo, rev, out, tmp, hint=PUSH_HINT)
     sig = signature.beside(rebuilt)
     if sig is None:
         return f"{out}: no card beside it to say which outputs to compare", None
     input_node = sig["inputs"][0]["name"]
     outputs = [o["name"] for o in sig["outputs"]]
-    prepared = clone_dir / "data" / "prepared"
-    x, _ = data.load_split(prepared / "test.csv", data.read_schema(prepared))
+    prepared = clone_dir / layout.PREPARED_DIR
+    x, _ = data.load_split(prepared / layout.split_file("test"), data.read_schema(prepared))
     with Runner.from_frozen(committed) as a, Runner.from_frozen(rebuilt) as b:
         diffs = compare.output_distance(a, b, x, input_node, outputs)
     worst = max(diffs, key=diffs.get)
@@ -291,7 +274,7 @@ def _digest(text) -> bool:
 
 
 def _numbers_part(repo: Path, rev: str, out: str, rebuilt: Path, tmp: Path):
-    committed = fetch_committed(repo, rev, out, [], tmp) / rebuilt.name
+    committed = versions.fetch(repo, rev, out, tmp, hint=PUSH_HINT)
     a, b = numbers(committed), numbers(rebuilt)
     if a is None or b is None or len(a) != len(b):
         return f"{out}: different structure", None

@@ -11,7 +11,7 @@ WriteFile, PrintV2}) is a subset of what is refused here. No TensorFlow here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from tfpersist.allowlist import ALLOWED
@@ -103,6 +103,11 @@ def risk(op: str) -> str:
     return next((what for part, what in _RISK_PATTERNS if part in op), "not an inference op")
 
 
+# What the stage scripts read for it (Trust.from_env); the CLI has flags of the same names.
+ALLOW_UNSAFE_OPS_ENV = "TFPERSIST_ALLOW_UNSAFE_OPS"
+ALLOW_OPS_ENV = "TFPERSIST_ALLOW_OPS"
+
+
 @dataclass(frozen=True)
 class Trust:
     """What the user allows beyond the allowlist: named ops, or everything."""
@@ -113,6 +118,14 @@ class Trust:
     @classmethod
     def of(cls, allow_unsafe_ops: bool = False, allow_ops: Iterable[str] = ()) -> Trust:
         return cls(bool(allow_unsafe_ops), frozenset(o.strip() for o in allow_ops if o.strip()))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Trust:
+        """What a stage script allows, from ``environ``: TFPERSIST_ALLOW_UNSAFE_OPS=1 (every
+        op) and TFPERSIST_ALLOW_OPS=A,B (named ops)."""
+        return cls.of(
+            environ.get(ALLOW_UNSAFE_OPS_ENV) == "1", environ.get(ALLOW_OPS_ENV, "").split(",")
+        )
 
 
 TRUST_NOTHING = Trust()

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfpersist import formats, safety, surgery
+from tfpersist import formats, layout, safety, surgery
 from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf
 
@@ -178,8 +178,8 @@ def _meta_graph(path, meta, key: str) -> Graph:
             f"{path}: signature '{key}' has sparse or composite outputs; freeze it by node name"
         )
     outputs = name_outputs(graph_def, tensors)
-    prefix = Path(path) / "variables" / "variables"
-    has_variables = prefix.with_name("variables.index").is_file() and meta.saver_def.restore_op_name
+    prefix = Path(path) / layout.SAVED_MODEL_VARIABLES
+    has_variables = Path(f"{prefix}.index").is_file() and meta.saver_def.restore_op_name
     return Graph(
         graph_def, outputs, prefix if has_variables else None, meta.saver_def, init_op(meta)
     )

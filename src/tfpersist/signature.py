@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tfpersist import layout
 from tfpersist.tfcompat import import_tf
 
 
@@ -47,10 +48,8 @@ def describe_graph_def(graph_def, outputs: list[str]) -> dict:
 def beside(path: str | Path) -> dict | None:
     """The signature written next to a model: ``model.json`` beside ``model.pb`` (its
     "signature"), or ``signature.json`` in a release checkpoint directory; None if absent."""
-    path = Path(path)
-    candidate = path / "signature.json" if path.is_dir() else path.with_suffix(".json")
     try:
-        card = json.loads(candidate.read_text())
+        card = json.loads(layout.card(path).read_text())
     except (OSError, ValueError):
         return None
     sig = card.get("signature", card) if isinstance(card, dict) else None

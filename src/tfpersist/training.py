@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, checkpoints, faults, runtime
+from tfpersist import atomic, checkpoints, faults, layout, runtime
 from tfpersist import model as model_lib
 from tfpersist.params import ModelParams, TrainParams
 from tfpersist.tfcompat import enable_determinism, import_tf, session_config
@@ -34,10 +34,6 @@ from tfpersist.tfcompat import enable_determinism, import_tf, session_config
 tf = import_tf()
 v1 = tf.compat.v1
 
-PREFIX = "model.ckpt"
-BEST_DIR = "best"
-LIVE_DIR = "live"
-FINGERPRINT = "fingerprint.json"
 LABELS_NODE = "labels"
 # Params that do not change what the checkpoints contain: raising `epochs` continues training.
 _NOT_FINGERPRINTED = ("epochs", "max_to_keep")
@@ -130,7 +126,7 @@ class _Graph:
 
 def prepare_directory(train_dir: Path, expected: dict, log: Callable[[str], None]) -> None:
     """Keep ``train_dir`` if its checkpoints match ``expected``; otherwise start it afresh."""
-    path = train_dir / FINGERPRINT
+    path = train_dir / layout.FINGERPRINT
     if train_dir.exists() and any(train_dir.iterdir()):
         try:
             found = json.loads(path.read_text())
@@ -141,7 +137,7 @@ def prepare_directory(train_dir: Path, expected: dict, log: Callable[[str], None
         if found == expected:
             return
         if found is None:
-            log(f"{train_dir}: holds no readable {FINGERPRINT}; starting fresh")
+            log(f"{train_dir}: holds no readable {layout.FINGERPRINT}; starting fresh")
         else:
             flat_expected, flat_found = _flatten(expected), _flatten(found)
             changed = sorted(
@@ -175,7 +171,9 @@ def _tidy(directory: Path, keep: list[Path]) -> None:
     for path in directory.iterdir():
         name = path.name
         stem = name.split(".index")[0].split(".meta")[0].split(".data-")[0]
-        if (name.startswith(PREFIX) and stem not in keep_names) or "_temp" in name:
+        if (
+            name.startswith(layout.CHECKPOINT_PREFIX) and stem not in keep_names
+        ) or "_temp" in name:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
@@ -240,7 +238,7 @@ def train(
         shutil.rmtree(train_dir)
         prepare_directory(train_dir, fingerprint(model, params, data_digest), log)
         complete = []
-    best_dir = train_dir / BEST_DIR
+    best_dir = train_dir / layout.BEST_DIR
     best = checkpoints.complete_checkpoints(best_dir)
     _tidy(train_dir, complete)
     if best_dir.is_dir():
@@ -258,17 +256,16 @@ def train(
         else:
             sess.run(g.init)
             start = 0
-        logger = _Logger(train_dir / LIVE_DIR, start if complete else None)
+        logger = _Logger(train_dir / layout.LIVE_DIR, start if complete else None)
         best_acc = float(sess.run(g.best))
 
         def save(directory: Path, kept: list[Path], keep: int, step: int) -> list[Path]:
             kind = "best-" if directory == best_dir else ""
-            fault = lambda point: faults.point(kind + point, step)  # noqa: E731
-            path = checkpoints.save(sess, g.saver, directory / PREFIX, step, fault)
-            fault("before-state")
+            path = checkpoints.save(sess, g.saver, directory / layout.CHECKPOINT_PREFIX, step, kind)
+            faults.point(f"{kind}before-state", step)
             kept = [p for p in kept if p.name != path.name] + [path]
             checkpoints.write_state(directory, kept[-keep:])
-            fault("saved")
+            faults.point(f"{kind}saved", step)
             for old in kept[:-keep]:
                 checkpoints.delete(old)
             return kept[-keep:]

@@ -11,9 +11,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfpersist import layout
 from tfpersist.errors import TfpersistError
 
-SIDECARS = ("model.json", "signature.json")  # cards that travel with a model file
+REBUILD_HINT = "or pass --rebuild to reproduce it (checked against that revision's dvc.lock)"
+
+
+class Unavailable(TfpersistError):
+    """An artifact version that neither the local DVC cache nor the DVC remote holds."""
 
 
 @dataclass(frozen=True)
@@ -44,27 +49,60 @@ def materialize(spec: str, repo: str | Path, scratch: Path, rebuild: bool = Fals
                 f"{path}: no such file or directory (run 'dvc pull' or 'dvc repro'?)"
             )
         return Version(spec, local)
-    from dvc.api import DVCFileSystem
-
     sha = resolve(repo, rev, spec)
-    fs = DVCFileSystem(str(repo), rev=sha)
-    exists = fs.exists(path)
-    if not exists:
-        raise TfpersistError(f"{spec}: '{path}' did not exist at revision '{rev}'")
-    target = scratch / _safe(rev) / path
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fs.get(path, str(target), recursive=True)
-        for name in SIDECARS:
-            sidecar = str(Path(path).parent / name)
-            if not fs.isdir(path) and fs.exists(sidecar):
-                fs.get(sidecar, str(target.parent / name))
-    except Exception:
-        shutil.rmtree(target, ignore_errors=True)
+        target = fetch(repo, sha, path, scratch / _safe(rev) / path, rev=rev, sidecars=True)
+    except Unavailable:
         if not rebuild:
-            raise unavailable(repo, spec) from None
+            raise
         return Version(spec, rebuilt(Path(repo), sha, path, scratch / f"rebuilt-{_safe(rev)}"))
     return Version(spec, target)
+
+
+def fetch(
+    repo: str | Path,
+    sha: str,
+    path: str,
+    target: Path,
+    names: list[str] | tuple[str, ...] = (),
+    *,
+    rev: str | None = None,
+    sidecars: bool = False,
+    hint: str = REBUILD_HINT,
+) -> Path:
+    """Copy ``path`` as DVC tracked it at commit ``sha`` to ``target`` (returned), from the
+    local DVC cache or the default remote.
+
+    The file or directory itself, or, given ``names``, only those files of the directory
+    ``path`` (into the directory ``target``); with ``sidecars``, a model file's cards
+    (layout.SIDECARS) beside it. Messages call the revision ``rev`` (default: the short
+    sha). A path that did not exist at ``sha`` is a TfpersistError; a version in neither
+    place is ``Unavailable``, saying why and ending with ``hint``.
+    """
+    from dvc.api import DVCFileSystem
+
+    rev = rev or sha[:10]
+    fs = DVCFileSystem(str(repo), rev=sha)
+    if not fs.exists(path):
+        raise TfpersistError(f"{path}@{rev}: '{path}' did not exist at revision '{rev}'")
+    (target if names else target.parent).mkdir(parents=True, exist_ok=True)
+    source = path
+    try:
+        if names:
+            for name in names:
+                source = f"{path}/{name}"
+                fs.get(source, str(target / name))
+        else:
+            fs.get(path, str(target), recursive=True)
+            if sidecars and not fs.isdir(path):
+                for name in layout.SIDECARS:
+                    sidecar = str(Path(path).parent / name)
+                    if fs.exists(sidecar):
+                        fs.get(sidecar, str(target.parent / name))
+    except Exception:
+        shutil.rmtree(target, ignore_errors=True)
+        raise unavailable(repo, f"{source}@{rev}", hint) from None
+    return target
 
 
 def default_remote(repo: str | Path) -> tuple[str, str, str | None] | None:
@@ -80,24 +118,21 @@ def default_remote(repo: str | Path) -> tuple[str, str, str | None] | None:
         return name, remote.get("url", ""), remote.get("endpointurl")
 
 
-REBUILD_HINT = "or pass --rebuild to reproduce it (checked against that revision's dvc.lock)"
-
-
-def unavailable(repo: str | Path, what: str, hint: str = REBUILD_HINT) -> TfpersistError:
+def unavailable(repo: str | Path, what: str, hint: str = REBUILD_HINT) -> Unavailable:
     """Why ``what`` could not be fetched, truthfully: no remote, remote down, or not on it."""
     remote = default_remote(repo)
     if remote is None:
-        return TfpersistError(
+        return Unavailable(
             f"{what}: not in the local DVC cache, and no DVC remote is configured "
             f"('dvc remote add -d NAME URL'); {hint.removeprefix('or ')}"
         )
     name, url, endpoint = remote
     if endpoint and _local(endpoint) and not _answers(endpoint):
-        return TfpersistError(
+        return Unavailable(
             f"{what}: not in the local DVC cache, and the DVC remote '{name}' ({endpoint}) does "
             f"not answer; start it with 'make remote-up', {hint}"
         )
-    return TfpersistError(
+    return Unavailable(
         f"{what}: neither in the local DVC cache nor on the DVC remote '{name}' ({url}); "
         f"'dvc push' it from a clone that has it, {hint}"
     )
@@ -129,7 +164,7 @@ def rebuilt(repo: Path, sha: str, path: str, workdir: Path) -> Path:
     if workdir.exists():
         shutil.rmtree(workdir)
     clone = reproducibility.clone(repo, sha, workdir)
-    lock = clone / "dvc.lock"
+    lock = clone / layout.DVC_LOCK
     if not lock.is_file():
         raise TfpersistError(f"{path}@{sha[:10]}: no dvc.lock at that revision to check against")
     committed = reproducibility.load_lock(lock.read_text())

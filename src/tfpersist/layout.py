@@ -1,0 +1,54 @@
+"""Where things are: the name of every file and directory the pipeline and the tools share.
+
+dvc.yaml spells the pipeline's paths out; every module and stage script takes the names from
+here, so a reader and a writer of an artifact cannot disagree. No TensorFlow import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# -- the repository --------------------------------------------------------------------------
+
+PARAMS = "params.yaml"  # every knob of the pipeline
+DVC_LOCK = "dvc.lock"  # the hashes a revision's pipeline produced
+
+# -- prepared data (the prepare stage) --------------------------------------------------------
+
+PREPARED_DIR = Path("data", "prepared")  # relative to the repository root
+SCHEMA = "schema.json"  # what the splits look like, beside them
+
+
+def split_file(split: str) -> str:
+    """The file of one split in the prepared directory: ``train`` → ``train.csv``."""
+    return f"{split}.csv"
+
+
+# -- checkpoints (the train and checkpoint stages) --------------------------------------------
+
+CHECKPOINT_PREFIX = "model.ckpt"  # model.ckpt-<step> while training, model.ckpt released
+CHECKPOINT_STATE = "checkpoint"  # TF's state file listing a directory's checkpoints
+BEST_DIR = "best"  # in the training directory: the best-so-far checkpoint
+LIVE_DIR = "live"  # in the training directory: dvclive's metrics and plots
+FINGERPRINT = "fingerprint.json"  # in the training directory: what its checkpoints belong to
+
+# -- models and their cards -------------------------------------------------------------------
+
+SIGNATURE = "signature.json"  # in a release checkpoint directory: its signature and data
+FROZEN_MODEL = "model.pb"  # a frozen GraphDef's default name
+CARD_SUFFIX = ".json"  # a model file's card: model.pb → model.json
+
+
+def card(model: str | Path) -> Path:
+    """The card written beside a model: ``signature.json`` inside a (release checkpoint)
+    directory, else the model file's name with ``.json`` (``model.pb`` → ``model.json``)."""
+    model = Path(model)
+    return model / SIGNATURE if model.is_dir() else model.with_suffix(CARD_SUFFIX)
+
+
+# The cards that travel with a model file fetched at a revision (versions.py).
+SIDECARS = (Path(FROZEN_MODEL).with_suffix(CARD_SUFFIX).name, SIGNATURE)
+
+# TF writes saved_model.pb, or saved_model.pbtxt with ``as_text=True``; the loader reads both.
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+SAVED_MODEL_VARIABLES = Path("variables", "variables")  # a SavedModel's checkpoint prefix
