@@ -46,9 +46,6 @@ def card(model: str | Path) -> Path:
     return model / SIGNATURE if model.is_dir() else model.with_suffix(CARD_SUFFIX)
 
 
-# The cards that travel with a model file fetched at a revision (versions.py).
-SIDECARS = (Path(FROZEN_MODEL).with_suffix(CARD_SUFFIX).name, SIGNATURE)
-
 # TF writes saved_model.pb, or saved_model.pbtxt with ``as_text=True``; the loader reads both.
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 SAVED_MODEL_VARIABLES = Path("variables", "variables")  # a SavedModel's checkpoint prefix

@@ -75,9 +75,10 @@ def fetch(
 
     The file or directory itself, or, given ``names``, only those files of the directory
     ``path`` (into the directory ``target``); with ``sidecars``, a model file's cards
-    (layout.SIDECARS) beside it. Messages call the revision ``rev`` (default: the short
-    sha). A path that did not exist at ``sha`` is a TfpersistError; a version in neither
-    place is ``Unavailable``, saying why and ending with ``hint``.
+    (``X.json`` for ``X.pb``, and ``signature.json``) beside it. Messages call the revision
+    ``rev`` (default: the short sha). A path that did not exist at ``sha`` is a
+    TfpersistError; a version in neither place is ``Unavailable``, saying why and ending
+    with ``hint``.
     """
     from dvc.api import DVCFileSystem
 
@@ -95,7 +96,8 @@ def fetch(
         else:
             fs.get(path, str(target), recursive=True)
             if sidecars and not fs.isdir(path):
-                for name in layout.SIDECARS:
+                card = Path(path).with_suffix(layout.CARD_SUFFIX).name  # X.pb → X.json
+                for name in dict.fromkeys((card, layout.SIGNATURE)):
                     sidecar = str(Path(path).parent / name)
                     if fs.exists(sidecar):
                         fs.get(sidecar, str(target.parent / name))
