@@ -26,6 +26,7 @@ ARTIFACTS = [
     "models/checkpoint/model.ckpt.index",
     "models/checkpoint/model.ckpt.meta",
     "models/checkpoint/signature.json",
+    "reports/model.html",
     "models/frozen/model.pb",
     "models/frozen/model.json",
     "metrics/evaluate.json",
@@ -53,7 +54,7 @@ def test_dvc_repro_end_to_end(repo):
             assert str(repo).encode() not in data, f"absolute path inside {path}"
             assert (
                 b"\r\n" not in data
-                or path.suffix in (".pb", ".meta", ".index")
+                or path.suffix in (".pb", ".meta", ".index", ".png")
                 or "data-" in path.name
             )
     plots = json.loads(dvc(repo, "plots", "show", "--json").stdout)
