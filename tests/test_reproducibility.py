@@ -127,7 +127,9 @@ def test_check_repro_tolerance_tells_float_noise_from_change_on_another_cpu(repo
     assert report["ok"] and report["tolerance"] == 0.05
     assert report["environment"]["cpu"] and "ONEDNN_MAX_CPU_ISA" in report["environment"]
     distances = [s["distance"] for s in report["stages"] if s["status"] == "equivalent"]
-    assert distances and all(0 < d <= 0.05 for d in distances)
+    # The model page names the rebuilt model's sha256 (a digest, not a distance): it can be
+    # equivalent at distance 0 when its 6-digit statistics agree.
+    assert distances and all(0 <= d <= 0.05 for d in distances) and max(distances) > 0
     assert not os.path.exists(repo / "dvc.lock.tmp")
 
     tight = check("--tolerance", "1e-12")  # as strict as none: the bits differ

@@ -20,6 +20,7 @@ def saved(tf, tmp_path, build, outputs=("y",)):
     v1 = tf.compat.v1
     graph = tf.Graph()
     with graph.as_default():
+        v1.set_random_seed(0)  # initializers are random ops: op determinism may be on
         saver = v1.train.Saver(build())
         with v1.Session(graph=graph) as sess:
             sess.run(v1.global_variables_initializer())

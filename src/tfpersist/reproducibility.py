@@ -170,8 +170,8 @@ PUSH_HINT = "or push the artifacts that dvc.lock records"  # to fetch the commit
 def measure(repo: Path, clone_dir: Path, check: StageCheck) -> tuple[str, float | None]:
     """How far a stage's rebuilt outputs are from the committed ones: (text, max distance).
 
-    Checkpoints by weights, frozen models by their outputs on the test split, JSON and CSV
-    files by their numbers. The distance is None when an output could not be measured.
+    Checkpoints by weights, frozen models by their outputs on the test split, JSON, CSV and
+    HTML files (the model's page) by their numbers. The distance is None when an output could not be measured.
     """
     rev = _run(["git", "rev-parse", "HEAD"], clone_dir).stdout.strip()
     parts, distances = [], []
@@ -183,7 +183,7 @@ def measure(repo: Path, clone_dir: Path, check: StageCheck) -> tuple[str, float 
                     text, d = _weights_part(repo, rev, out, rebuilt, Path(tmp) / out)
                 elif out.endswith(".pb"):
                     text, d = _outputs_part(repo, rev, out, rebuilt, clone_dir, Path(tmp) / out)
-                elif out.endswith((".json", ".csv", ".tsv")):
+                elif out.endswith((".json", ".csv", ".tsv", ".html")):
                     text, d = _numbers_part(repo, rev, out, rebuilt, Path(tmp) / out)
                 else:
                     text, d = f"{out}: not measurable", None
@@ -232,10 +232,17 @@ def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path
 
 
 def numbers(path: Path) -> list[float] | None:
-    """The numbers of a JSON or CSV/TSV file in reading order (None if not parseable)."""
+    """The numbers of a JSON, CSV/TSV or HTML file in reading order, with the text between
+    them (None if not parseable). In a page, short hex digests (``sha256 ad559c690645``)
+    become ``<digest>``: they follow the model they name, measured on its own."""
     import json
+    import re
 
     text = path.read_text()
+    if path.suffix == ".html":
+        text = re.sub(r"\b(?=[0-9]*[a-f])[0-9a-f]{12,64}\b", "<digest>", text)
+        parts = re.split(r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)", text)
+        return [float(p) if i % 2 else p for i, p in enumerate(parts) if p]
     if path.suffix == ".json":
         try:
             found: list[float] = []
