@@ -171,7 +171,8 @@ def measure(repo: Path, clone_dir: Path, check: StageCheck) -> tuple[str, float 
     """How far a stage's rebuilt outputs are from the committed ones: (text, max distance).
 
     Checkpoints by weights, frozen models by their outputs on the test split, JSON, CSV and
-    HTML files (the model's page) by their numbers. The distance is None when an output could not be measured.
+    HTML files (the model's page) by their numbers. The distance is None when an output
+    could not be measured.
     """
     rev = _run(["git", "rev-parse", "HEAD"], clone_dir).stdout.strip()
     parts, distances = [], []
