@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_inspect_parser,
         add_predict_parser,
         add_compare_parser,
+        add_export_parser,
         add_check_repro_parser,
         add_remote_parser,
     ):
@@ -424,6 +425,68 @@ def cmd_compare(args) -> int:
     if failing:
         print(f"tfpersist: compare: {failing[0]} differs: {why[failing[0]]}", file=sys.stderr)
         return 1
+    return 0
+
+
+def add_export_parser(sub, trust) -> None:
+    p = sub.add_parser(
+        "export",
+        parents=[trust],
+        help="ship a model as a serving SavedModel, TFLite and/or ONNX, each checked equal",
+        description="SOURCE (a .pb, checkpoint or SavedModel; PATH@REV too) is frozen in "
+        "memory, exported, and every format is run next to the frozen graph: one that "
+        "differs beyond --tolerance is removed and the command fails.",
+    )
+    p.add_argument("source")
+    p.add_argument(
+        "--to",
+        type=_csv_names,
+        default=["saved_model", "tflite", "onnx"],
+        metavar="FORMATS",
+        help="saved_model, tflite, onnx (comma-separated; default: all three)",
+    )
+    p.add_argument("--out", required=True, help="directory to write into (created)")
+    p.add_argument("--output-nodes", type=_csv_names, help="default: from the card")
+    p.add_argument("--input-node", help="default: the card's, or the only placeholder")
+    p.add_argument(
+        "--quantize",
+        choices=("none", "dynamic"),
+        default="none",
+        help="TFLite dynamic-range quantization (its distance is reported, not enforced)",
+    )
+    p.add_argument(
+        "--tolerance", type=float, default=1e-5, help="max abs difference allowed (1e-5)"
+    )
+    p.add_argument("--repo", default=".", help="DVC repository for PATH@REV (default: .)")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    import tempfile
+
+    from tfpersist import compare, shipping, versions
+
+    with tempfile.TemporaryDirectory(prefix="tfpersist-export-") as scratch:
+        model = compare.load_model(
+            versions.materialize(args.source, args.repo, Path(scratch)),
+            args.output_nodes,
+            _trust(args),
+        )
+    input_node = args.input_node or model.input_node
+    if input_node is None:
+        raise UsageError(f"{args.source}: several inputs or none; name one with --input-node")
+    sig = shipping.Signature(input_node, model.outputs)
+    report = shipping.ship(
+        model.graph_def, args.out, sig, args.to, args.quantize, args.tolerance,
+        trust=_trust(args),
+    )  # fmt: skip
+    for fmt, info in report["formats"].items():
+        worst = max(info["max_abs_diff"].values())
+        print(
+            f"{Path(args.out) / info['path']}: {fmt}, {info['bytes']} bytes, sha256 "
+            f"{info['sha256'][:12]}, max abs difference to the frozen graph {worst:.3g} "
+            f"({report['rows']} rows)"
+        )
     return 0
 
 

@@ -1,0 +1,318 @@
+"""Ship a frozen model to the runtimes people deploy to: a serving SavedModel (TF Serving's
+layout), TFLite (TensorFlow's own converter) and ONNX (tf2onnx, run by onnxruntime).
+
+Every artifact is written atomically and is the same bytes for the same frozen graph; each
+format is loaded back and run next to the frozen graph (``parity``), so a format that computes
+something else is caught where it is made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfpersist import atomic, graphdefs
+from tfpersist.errors import TfpersistError, first_line
+from tfpersist.tfcompat import import_tf
+
+tf = import_tf()
+v1 = tf.compat.v1
+
+FORMATS = ("saved_model", "tflite", "onnx")
+QUANTIZE = ("none", "dynamic")
+SAVED_MODEL_DIR = "saved_model"
+SAVED_MODEL_VERSION = "1"  # TF Serving's numbered version directory
+TFLITE_FILE = "model.tflite"
+ONNX_FILE = "model.onnx"
+SIGNATURE_KEY = "serving_default"
+ONNX_OPSET = 17
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The frozen graph's input and output node names (params.yaml's)."""
+
+    input_node: str
+    output_nodes: list[str]
+
+
+def artifact(out_dir: Path, fmt: str) -> Path:
+    """Where ``fmt`` is written under ``out_dir``."""
+    return {
+        "saved_model": out_dir / SAVED_MODEL_DIR / SAVED_MODEL_VERSION,
+        "tflite": out_dir / TFLITE_FILE,
+        "onnx": out_dir / ONNX_FILE,
+    }[fmt]
+
+
+# -- writers ------------------------------------------------------------------------------------
+
+
+def saved_model_from_graph_def(graph_def, sig: Signature, out: Path) -> None:
+    """A SavedModel (tag ``serve``) whose ``serving_default`` signature takes the input node
+    and returns each output node under its own name; no variables (the graph is frozen)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".saved_model-") as scratch:
+        target = Path(scratch) / "model"
+        graph = tf.Graph()
+        with graph.as_default(), v1.Session(graph=graph) as sess:
+            tf.import_graph_def(graph_def, name="")
+            signature = v1.saved_model.signature_def_utils.predict_signature_def(
+                inputs={sig.input_node: graph.get_tensor_by_name(f"{sig.input_node}:0")},
+                outputs={n: graph.get_tensor_by_name(f"{n}:0") for n in sig.output_nodes},
+            )
+            builder = v1.saved_model.Builder(str(target))
+            builder.add_meta_graph_and_variables(
+                sess,
+                [v1.saved_model.tag_constants.SERVING],
+                signature_def_map={SIGNATURE_KEY: signature},
+                strip_default_attrs=True,
+                clear_devices=True,
+            )
+            builder.save()
+        _replace_dir(target, out)
+
+
+def _replace_dir(source: Path, out: Path) -> None:
+    """Move a finished directory into place (the old one removed only once the new exists)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    source.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def tflite_from_saved_model(saved_model: Path, quantize: str = "none") -> bytes:
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), [SIGNATURE_KEY])
+    if quantize == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    try:
+        return converter.convert()
+    except Exception as e:  # ConverterError: ops TFLite lacks
+        raise TfpersistError(f"TFLite cannot convert this model ({first_line(e)})") from None
+
+
+def onnx_from_graph_def(graph_def, sig: Signature, opset: int = ONNX_OPSET) -> bytes:
+    import tf2onnx
+
+    try:
+        model, _ = tf2onnx.convert.from_graph_def(
+            graph_def,
+            input_names=[f"{sig.input_node}:0"],
+            output_names=[f"{n}:0" for n in sig.output_nodes],
+            opset=opset,
+        )
+    except Exception as e:
+        raise TfpersistError(f"tf2onnx cannot convert this model ({first_line(e)})") from None
+    # tf2onnx names unknown dimensions from a process-wide counter (unk__9 in one run, unk__17
+    # in the next): rename them in order of appearance, keeping distinct ones distinct.
+    names: dict[str, str] = {}
+    for info in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        for dim in info.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = names.setdefault(dim.dim_param, f"dim_{len(names)}")
+    return model.SerializeToString(deterministic=True)
+
+
+def export(
+    graph_def,
+    out_dir: str | Path,
+    sig: Signature,
+    formats: list[str],
+    quantize: str = "none",
+    opset: int = ONNX_OPSET,
+) -> dict[str, dict]:
+    """Write each format of the frozen ``graph_def`` under ``out_dir``; returns
+    {format: {path, bytes, sha256}}."""
+    out_dir = Path(out_dir)
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown or not formats:
+        raise TfpersistError(
+            f"export formats {', '.join(unknown) or '(none)'}: choose from {', '.join(FORMATS)}"
+        )
+    if quantize not in QUANTIZE:
+        raise TfpersistError(f"TFLite quantization '{quantize}': choose from {', '.join(QUANTIZE)}")
+    graphdefs.check_nodes(graph_def, [sig.input_node], "input node")
+    graphdefs.check_nodes(graph_def, sig.output_nodes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    saved = artifact(out_dir, "saved_model")
+    if "saved_model" in formats or "tflite" in formats:
+        saved_model_from_graph_def(graph_def, sig, saved)
+    if "tflite" in formats:
+        atomic.write_bytes(artifact(out_dir, "tflite"), tflite_from_saved_model(saved, quantize))
+    if "saved_model" not in formats:
+        shutil.rmtree(out_dir / SAVED_MODEL_DIR, ignore_errors=True)
+    if "onnx" in formats:
+        atomic.write_bytes(artifact(out_dir, "onnx"), onnx_from_graph_def(graph_def, sig, opset))
+    for fmt in formats:
+        path = artifact(out_dir, fmt)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f.read_bytes())
+        written[fmt] = {
+            "path": str(path.relative_to(out_dir)),
+            "bytes": sum(f.stat().st_size for f in files),
+            "sha256": h.hexdigest(),
+        }
+    return written
+
+
+# -- runners ------------------------------------------------------------------------------------
+
+
+class Loaded:
+    """A shipped model loaded by its own runtime; ``run(x)`` → {output node: array}."""
+
+    def __init__(self, fmt: str, path: Path, sig: Signature):
+        self.fmt, self.path, self.sig = fmt, Path(path), sig
+        try:
+            self._open()
+        except TfpersistError:
+            raise
+        except Exception as e:
+            raise TfpersistError(f"{path}: cannot load the {fmt} model ({first_line(e)})") from None
+
+    def _open(self) -> None:
+        if self.fmt == "saved_model":
+            self._model = tf.saved_model.load(str(self.path))
+            self._fn = self._model.signatures[SIGNATURE_KEY]
+        elif self.fmt == "tflite":
+            import warnings
+
+            with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated" (LiteRT)
+                warnings.simplefilter("ignore", UserWarning)
+                self._interpreter = tf.lite.Interpreter(
+                    model_path=str(self.path),
+                    num_threads=1,
+                    # TFLite's own kernels, not the XNNPACK delegate: what every device has
+                    experimental_op_resolver_type=(
+                        tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+                    ),
+                )
+            self._runner = self._interpreter.get_signature_runner(SIGNATURE_KEY)
+        elif self.fmt == "onnx":
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = options.inter_op_num_threads = 1
+            self._session = onnxruntime.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        else:
+            raise TfpersistError(f"unknown export format '{self.fmt}'; choose from {FORMATS}")
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        x = np.asarray(x, np.float32)
+        if self.fmt == "saved_model":
+            got = self._fn(**{self.sig.input_node: tf.constant(x)})
+            return {n: got[n].numpy() for n in self.sig.output_nodes}
+        if self.fmt == "tflite":
+            got = self._runner(**{self.sig.input_node: x})
+            return {n: got[n] for n in self.sig.output_nodes}
+        names = [f"{n}:0" for n in self.sig.output_nodes]
+        values = self._session.run(names, {f"{self.sig.input_node}:0": x})
+        return dict(zip(self.sig.output_nodes, values, strict=True))
+
+
+def parity(
+    graph_def, out_dir: Path, sig: Signature, formats: list[str], x: np.ndarray, trust=None
+) -> dict[str, dict[str, float]]:
+    """{format: {output: max abs difference to the frozen graph}} on the rows of ``x``."""
+    from tfpersist import safety
+    from tfpersist.evaluation import max_abs_diff
+    from tfpersist.runner import Runner
+
+    with Runner.from_graph_def(graph_def, "the frozen graph") as frozen:
+        frozen.trust = trust or safety.TRUST_NOTHING
+        want = frozen.run(x, sig.input_node, sig.output_nodes)
+    result = {}
+    for fmt in formats:
+        got = Loaded(fmt, artifact(out_dir, fmt), sig).run(x)
+        result[fmt] = {}
+        for name in sig.output_nodes:
+            a, b = want[name], np.asarray(got[name])
+            if a.shape != b.shape:
+                raise TfpersistError(
+                    f"{fmt}: output '{name}' has shape {list(b.shape)}, the frozen graph's "
+                    f"{list(a.shape)}"
+                )
+            result[fmt][name] = max_abs_diff(a, b)
+    return result
+
+
+def parity_failures(
+    distances: dict[str, dict[str, float]], exact: set[str], tolerance: float, skip=()
+) -> list[str]:
+    """One line per format whose outputs differ beyond ``tolerance`` (floats) or at all
+    (the ``exact`` integer outputs); formats in ``skip`` (a quantized TFLite) only reported."""
+    lines = []
+    for fmt, outs in distances.items():
+        if fmt in skip:
+            continue
+        bad = [f"{n} {d:.3g}" for n, d in outs.items() if (d > 0 if n in exact else d > tolerance)]
+        if bad:
+            lines.append(
+                f"{fmt} differs from the frozen graph: {', '.join(bad)} (tolerance {tolerance:g})"
+            )
+    return lines
+
+
+def sample_rows(graph_def, input_node: str, rows: int = 64, seed: int = 0) -> np.ndarray:
+    """Seeded standard-normal rows shaped like ``input_node`` (unknown dimensions: ``rows``
+    for the first, 1 elsewhere): parity data when the caller has none."""
+    node = next(n for n in graph_def.node if n.name == input_node)
+    if tf.dtypes.as_dtype(node.attr["dtype"].type) != tf.float32:
+        raise TfpersistError(
+            f"input '{input_node}' is {tf.dtypes.as_dtype(node.attr['dtype'].type).name}: "
+            "export checks float32 inputs only"
+        )
+    shape = node.attr["shape"].shape
+    if shape.unknown_rank:
+        raise TfpersistError(f"input '{input_node}' has an unknown rank; export needs its shape")
+    dims = [d.size if d.size >= 0 else (rows if i == 0 else 1) for i, d in enumerate(shape.dim)]
+    return np.random.default_rng(seed).standard_normal(dims).astype(np.float32)
+
+
+def ship(
+    graph_def,
+    out_dir: str | Path,
+    sig: Signature,
+    formats: list[str],
+    quantize: str = "none",
+    tolerance: float = 1e-5,
+    x: np.ndarray | None = None,
+    trust=None,
+) -> dict:
+    """Export, then run every format next to the frozen graph; a format that differs
+    beyond ``tolerance`` (integer outputs: at all) is removed and reported as an error.
+    A dynamically quantized TFLite is measured, not held to the tolerance."""
+    out_dir = Path(out_dir)
+    written = export(graph_def, out_dir, sig, formats, quantize)
+    x = sample_rows(graph_def, sig.input_node) if x is None else x
+    distances = parity(graph_def, out_dir, sig, formats, x, trust)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(graph_def, name="")
+    exact = {
+        n for n in sig.output_nodes if not graph.get_tensor_by_name(f"{n}:0").dtype.is_floating
+    }
+    skip = ("tflite",) if quantize == "dynamic" else ()
+    failures = parity_failures(distances, exact, tolerance, skip)
+    for fmt in formats:
+        written[fmt]["max_abs_diff"] = distances[fmt]
+    if failures:
+        for fmt in formats:
+            if any(line.startswith(f"{fmt} ") for line in failures):
+                path = artifact(out_dir, fmt)
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        raise TfpersistError(failures[0] + "; that artifact was removed")
+    return {"rows": len(x), "formats": written}
