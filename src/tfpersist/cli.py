@@ -1,4 +1,5 @@
-"""The tfpersist command: freeze, inspect, predict and compare any TensorFlow model.
+"""The tfpersist command: freeze, inspect, predict, compare and export any TensorFlow model,
+check that the pipeline reproduces, and run the local DVC remote.
 
 TensorFlow is imported only inside the commands that need it, so ``--help`` is instant.
 Usage errors exit 2, failures exit 1 with one line ``tfpersist: error: …`` (``--debug`` or
