@@ -65,6 +65,10 @@ def test_a_format_beyond_the_tolerance_is_removed_and_fails(exported, capsys):
     assert "Traceback" not in err and not (out / "model.tflite").exists()
     assert cli.main([*args, "--tolerance", "0", "--quantize", "dynamic"]) == 0  # measured only
     assert "model.tflite: tflite" in capsys.readouterr().out
+    # TFLite alone converts from a SavedModel of its own: the one already in DIR stays.
+    again = ["export", str(exported / "model.pb"), "--out", str(exported / "b"), "--to", "tflite"]
+    assert cli.main(again) == 0
+    assert (exported / "b" / "saved_model" / "1" / "saved_model.pb").is_file()
     assert cli.main([*args[:-1], "pickle"]) == 1
     assert "export formats pickle: choose from saved_model, tflite, onnx" in (
         capsys.readouterr().err

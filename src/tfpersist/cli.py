@@ -478,9 +478,8 @@ def cmd_export(args) -> int:
         raise UsageError(f"{args.source}: several inputs or none; name one with --input-node")
     sig = shipping.Signature(input_node, model.outputs)
     report = shipping.ship(
-        model.graph_def, args.out, sig, args.to, args.quantize, args.tolerance,
-        trust=_trust(args),
-    )  # fmt: skip
+        model.graph_def, args.out, sig, args.to, args.quantize, args.tolerance, trust=_trust(args)
+    )
     for fmt, info in report["formats"].items():
         worst = max(info["max_abs_diff"].values())
         print(

@@ -8,7 +8,6 @@ something else is caught where it is made.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -56,9 +55,8 @@ def artifact(out_dir: Path, fmt: str) -> Path:
 def saved_model_from_graph_def(graph_def, sig: Signature, out: Path) -> None:
     """A SavedModel (tag ``serve``) whose ``serving_default`` signature takes the input node
     and returns each output node under its own name; no variables (the graph is frozen)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".saved_model-") as scratch:
-        target = Path(scratch) / "model"
+    with atomic.replace_dir(out) as scratch:
+        target = scratch / "model"  # the Builder wants a directory it creates itself
         graph = tf.Graph()
         with graph.as_default(), v1.Session(graph=graph) as sess:
             tf.import_graph_def(graph_def, name="")
@@ -75,18 +73,9 @@ def saved_model_from_graph_def(graph_def, sig: Signature, out: Path) -> None:
                 clear_devices=True,
             )
             builder.save()
-        _replace_dir(target, out)
-
-
-def _replace_dir(source: Path, out: Path) -> None:
-    """Move a finished directory into place (the old one removed only once the new exists)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    source.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+        for item in sorted(target.iterdir()):
+            item.rename(scratch / item.name)
+        target.rmdir()
 
 
 def tflite_from_saved_model(saved_model: Path, quantize: str = "none") -> bytes:
@@ -141,28 +130,26 @@ def export(
         raise TfpersistError(f"TFLite quantization '{quantize}': choose from {', '.join(QUANTIZE)}")
     graphdefs.check_nodes(graph_def, [sig.input_node], "input node")
     graphdefs.check_nodes(graph_def, sig.output_nodes)
+    from tfpersist.versions import digest
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    saved = artifact(out_dir, "saved_model")
-    if "saved_model" in formats or "tflite" in formats:
-        saved_model_from_graph_def(graph_def, sig, saved)
+    if "saved_model" in formats:
+        saved_model_from_graph_def(graph_def, sig, artifact(out_dir, "saved_model"))
     if "tflite" in formats:
-        atomic.write_bytes(artifact(out_dir, "tflite"), tflite_from_saved_model(saved, quantize))
-    if "saved_model" not in formats:
-        shutil.rmtree(out_dir / SAVED_MODEL_DIR, ignore_errors=True)
+        if "saved_model" in formats:
+            lite = tflite_from_saved_model(artifact(out_dir, "saved_model"), quantize)
+        else:  # TFLite converts from a SavedModel: one in a temp dir, not in out_dir
+            with tempfile.TemporaryDirectory(prefix="tfpersist-tflite-") as scratch:
+                saved_model_from_graph_def(graph_def, sig, Path(scratch) / "saved_model")
+                lite = tflite_from_saved_model(Path(scratch) / "saved_model", quantize)
+        atomic.write_bytes(artifact(out_dir, "tflite"), lite)
     if "onnx" in formats:
         atomic.write_bytes(artifact(out_dir, "onnx"), onnx_from_graph_def(graph_def, sig, opset))
+    written = {}
     for fmt in formats:
         path = artifact(out_dir, fmt)
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        h = hashlib.sha256()
-        for f in files:
-            h.update(f.read_bytes())
-        written[fmt] = {
-            "path": str(path.relative_to(out_dir)),
-            "bytes": sum(f.stat().st_size for f in files),
-            "sha256": h.hexdigest(),
-        }
+        sha, size = digest(path)
+        written[fmt] = {"path": str(path.relative_to(out_dir)), "bytes": size, "sha256": sha}
     return written
 
 
@@ -225,8 +212,9 @@ class Loaded:
 
 def parity(
     graph_def, out_dir: Path, sig: Signature, formats: list[str], x: np.ndarray, trust=None
-) -> dict[str, dict[str, float]]:
-    """{format: {output: max abs difference to the frozen graph}} on the rows of ``x``."""
+) -> tuple[dict[str, dict[str, float]], set[str]]:
+    """({format: {output: max abs difference to the frozen graph}}, the outputs that are not
+    floating point and must be equal) on the rows of ``x``."""
     from tfpersist import safety
     from tfpersist.evaluation import max_abs_diff
     from tfpersist.runner import Runner
@@ -246,7 +234,7 @@ def parity(
                     f"{list(a.shape)}"
                 )
             result[fmt][name] = max_abs_diff(a, b)
-    return result
+    return result, {n for n, v in want.items() if v.dtype.kind not in "fc"}
 
 
 def parity_failures(
@@ -298,13 +286,7 @@ def ship(
     out_dir = Path(out_dir)
     written = export(graph_def, out_dir, sig, formats, quantize)
     x = sample_rows(graph_def, sig.input_node) if x is None else x
-    distances = parity(graph_def, out_dir, sig, formats, x, trust)
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.import_graph_def(graph_def, name="")
-    exact = {
-        n for n in sig.output_nodes if not graph.get_tensor_by_name(f"{n}:0").dtype.is_floating
-    }
+    distances, exact = parity(graph_def, out_dir, sig, formats, x, trust)
     skip = ("tflite",) if quantize == "dynamic" else ()
     failures = parity_failures(distances, exact, tolerance, skip)
     for fmt in formats:
@@ -313,6 +295,9 @@ def ship(
         for fmt in formats:
             if any(line.startswith(f"{fmt} ") for line in failures):
                 path = artifact(out_dir, fmt)
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
         raise TfpersistError(failures[0] + "; that artifact was removed")
     return {"rows": len(x), "formats": written}
