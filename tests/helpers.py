@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 
 def tree_digest(root: Path) -> dict[str, str]:
     """relative path → sha256 of every file under ``root``."""
@@ -33,3 +35,65 @@ def write_in_both_modes(script: Path, *args: str, env: dict | None = None) -> No
     for writer in writers:
         out, err = writer.communicate(timeout=300)
         assert writer.returncode == 0, f"{' '.join(writer.args)}\n{out}\n{err[-4000:]}"
+
+
+def rows_csv(path: Path, rows) -> Path:
+    """``rows`` as a CSV with columns a, b, c, …"""
+    header = ",".join("abcdefghijklmnopqrstuvwxyz"[: len(rows[0])])
+    path.write_text(header + "\n" + "\n".join(",".join(f"{v:.5f}" for v in r) for r in rows) + "\n")
+    return path
+
+
+# -- small frozen models ---------------------------------------------------------------------
+
+RNG = np.random.default_rng(7)
+W1 = RNG.normal(size=(4, 6)).astype(np.float32)
+W2 = RNG.normal(size=(6, 3)).astype(np.float32)
+X = RNG.normal(size=(32, 4)).astype(np.float32)
+
+
+def two_layer(tf, path, w1=W1, w2=W2, activation="Relu"):
+    """x [?,4] → dense_1 (matmul, relu or ``activation``) → dense_2 → probabilities, classes;
+    frozen to ``path`` and loaded as compare.Model."""
+    from tfpersist import compare, freeze
+    from tfpersist.versions import Version
+
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 4], name="x")
+        with tf.name_scope("dense_1"):
+            h = tf.matmul(x, tf.constant(w1, name="w"), name="mm")
+            h = tf.nn.relu(h, name="act")
+        with tf.name_scope("dense_2"):
+            logits = tf.matmul(h, tf.constant(w2, name="w"), name="mm")
+        tf.nn.softmax(logits, name="probabilities")
+        tf.argmax(logits, 1, name="classes")
+    graph_def = graph.as_graph_def()
+    for node in graph_def.node:
+        if node.name == "dense_1/act":
+            node.op = activation
+    freeze.write(graph_def, path, ["probabilities", "classes"])
+    return compare.load_model(Version(str(path), path), ["probabilities", "classes"])
+
+
+def conv_net(tf):
+    """x [?,8,8,3] → conv 3x3x3x4 → bias → relu → pool 2 → reshape → matmul 64x5 → softmax."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    rng = np.random.default_rng(0)
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 8, 8, 3], name="x")
+        with tf.name_scope("block"):
+            k = tf.constant(rng.normal(size=(3, 3, 3, 4)).astype(np.float32), name="kernel")
+            c = tf.nn.conv2d(x, k, 1, "SAME", name="conv")
+            c = tf.nn.bias_add(c, tf.constant(np.arange(4, dtype=np.float32)), name="bias")
+            c = tf.nn.relu(c, name="relu")
+            p = tf.nn.max_pool2d(c, 2, 2, "VALID", name="pool")
+        with tf.name_scope("head"):
+            f = tf.reshape(p, [-1, 64], name="flat")
+            w = tf.constant(np.linspace(-1, 1, 320, dtype=np.float32).reshape(64, 5), name="w")
+            m = tf.matmul(f, w, name="mm")
+            s = tf.nn.softmax(tf.add(m, 1.0, name="add"), name="probabilities")
+        tf.cumsum(s, axis=1, name="cumulative")  # no FLOP rule
+    return graph

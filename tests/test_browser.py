@@ -8,9 +8,10 @@ import re
 import pytest
 
 from browser import load, screenshot
-from test_graphview import conv_net
-from test_localize import W2, X, build
 from tfpersist import cli, freeze
+
+from helpers import W2, X, conv_net, rows_csv
+from helpers import two_layer as build
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,7 @@ def pages(tf, tmp_path_factory):
     w2 = W2.copy()
     w2[1, 2] -= 1.0
     build(tf, root / "b.pb", w2=w2)
-    csv = root / "rows.csv"
-    csv.write_text("a,b,c,d\n" + "\n".join(",".join(f"{v:.5f}" for v in r) for r in X) + "\n")
+    csv = rows_csv(root / "rows.csv", X)
     args = ["compare", str(root / "a.pb"), str(root / "b.pb"), "--data", str(csv), "--localize"]
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)  # no data/prepared schema here

@@ -9,27 +9,7 @@ import pytest
 
 from tfpersist import cli, drawing, freeze, graphview, pages
 
-
-def conv_net(tf):
-    """x [?,8,8,3] → conv 3x3x3x4 → bias → relu → pool 2 → reshape → matmul 64x5 → softmax."""
-    v1 = tf.compat.v1
-    graph = tf.Graph()
-    rng = np.random.default_rng(0)
-    with graph.as_default():
-        x = v1.placeholder(tf.float32, [None, 8, 8, 3], name="x")
-        with tf.name_scope("block"):
-            k = tf.constant(rng.normal(size=(3, 3, 3, 4)).astype(np.float32), name="kernel")
-            c = tf.nn.conv2d(x, k, 1, "SAME", name="conv")
-            c = tf.nn.bias_add(c, tf.constant(np.arange(4, dtype=np.float32)), name="bias")
-            c = tf.nn.relu(c, name="relu")
-            p = tf.nn.max_pool2d(c, 2, 2, "VALID", name="pool")
-        with tf.name_scope("head"):
-            f = tf.reshape(p, [-1, 64], name="flat")
-            w = tf.constant(np.linspace(-1, 1, 320, dtype=np.float32).reshape(64, 5), name="w")
-            m = tf.matmul(f, w, name="mm")
-            s = tf.nn.softmax(tf.add(m, 1.0, name="add"), name="probabilities")
-        tf.cumsum(s, axis=1, name="cumulative")  # no FLOP rule
-    return graph
+from helpers import conv_net
 
 
 def test_flops_agree_with_tensorflows_profiler(tf):

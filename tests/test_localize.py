@@ -7,33 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from tfpersist import cli, compare, freeze, localize
-from tfpersist.versions import Version
+from tfpersist import cli, localize
 
-RNG = np.random.default_rng(7)
-W1 = RNG.normal(size=(4, 6)).astype(np.float32)
-W2 = RNG.normal(size=(6, 3)).astype(np.float32)
-X = RNG.normal(size=(32, 4)).astype(np.float32)
-
-
-def build(tf, path, w1=W1, w2=W2, activation="Relu"):
-    v1 = tf.compat.v1
-    graph = tf.Graph()
-    with graph.as_default():
-        x = v1.placeholder(tf.float32, [None, 4], name="x")
-        with tf.name_scope("dense_1"):
-            h = tf.matmul(x, tf.constant(w1, name="w"), name="mm")
-            h = tf.nn.relu(h, name="act")
-        with tf.name_scope("dense_2"):
-            logits = tf.matmul(h, tf.constant(w2, name="w"), name="mm")
-        tf.nn.softmax(logits, name="probabilities")
-        tf.argmax(logits, 1, name="classes")
-    graph_def = graph.as_graph_def()
-    for node in graph_def.node:
-        if node.name == "dense_1/act":
-            node.op = activation
-    freeze.write(graph_def, path, ["probabilities", "classes"])
-    return compare.load_model(Version(str(path), path), ["probabilities", "classes"])
+from helpers import W1, W2, X, rows_csv
+from helpers import two_layer as build
 
 
 def test_a_changed_weight_is_found_where_it_is_read(tf, tmp_path):
@@ -96,8 +73,7 @@ def release(tf, tmp_path):
     for name, extra in (("model.pb", []), ("optimized.pb", ["--optimize"])):
         args = ["freeze", tmp_path / "ckpt", "--out", tmp_path / name]
         assert cli.main([*map(str, args), "--output-nodes", "probabilities", *extra]) == 0
-    csv = tmp_path / "rows.csv"
-    csv.write_text("a,b,c,d\n" + "\n".join(",".join(f"{v:.5f}" for v in r) for r in X) + "\n")
+    rows_csv(tmp_path / "rows.csv", X)
     return tmp_path
 
 
@@ -126,8 +102,7 @@ def test_text_and_markdown_show_the_first_divergence(tf, tmp_path, capsys, monke
     w2 = W2.copy()
     w2[0, 0] = 5.0
     build(tf, tmp_path / "b.pb", w2=w2)
-    csv = tmp_path / "rows.csv"
-    csv.write_text("a,b,c,d\n" + "\n".join(",".join(f"{v:.5f}" for v in r) for r in X) + "\n")
+    csv = rows_csv(tmp_path / "rows.csv", X)
     base = ["compare", str(tmp_path / "a.pb"), str(tmp_path / "b.pb"), "--data", str(csv)]
     html = tmp_path / "diff.html"
     assert cli.main([*base, "--localize", "--html", str(html)]) == 0

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_localize import X, build
 from tfpersist import cli, shipping
+
+from helpers import X
+from helpers import two_layer as build
 
 
 @pytest.fixture(scope="module")

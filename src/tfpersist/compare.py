@@ -80,24 +80,35 @@ class Model:
     size: int
 
 
+def outputs_of(path: Path, kind: str, card: dict | None, asked=None, graph_def=None):
+    """The output nodes to use: those ``asked`` for, else the card's, else for a .pb or a
+    checkpoint the likely outputs of its graph (``graph_def`` if already read); None for a
+    SavedModel (its signature names them)."""
+    if asked:
+        return asked
+    if card:
+        return [o["name"] for o in card["outputs"]]
+    if kind not in (formats.GRAPH_DEF, formats.CHECKPOINT):
+        return None
+    from tfpersist import inspection
+
+    if graph_def is None:
+        graph_def = (
+            graphdefs.read_graph_def(path)
+            if kind == formats.GRAPH_DEF
+            else graphdefs.read_meta_graph(checkpoints.resolve(path)).graph_def
+        )
+    return inspection.likely_outputs(graph_def)
+
+
 def load_model(
     version: Version, output_nodes: list[str] | None = None, trust=safety.TRUST_NOTHING
 ) -> Model:
     """Freeze ``version`` in memory (a .pb is read as is) with the names its card gives."""
     path = version.path
     card = signature.beside(path)
-    outputs = output_nodes or ([o["name"] for o in card["outputs"]] if card else None)
     kind = formats.detect(path)
-    if kind in (formats.GRAPH_DEF, formats.CHECKPOINT) and not outputs:
-        from tfpersist import inspection
-
-        graph_def = (
-            graphdefs.read_graph_def(path)
-            if kind == formats.GRAPH_DEF
-            else graphdefs.read_meta_graph(checkpoints.resolve(path)).graph_def
-        )
-        outputs = inspection.likely_outputs(graph_def)
-    graph_def, names = freeze.freeze(path, outputs, trust=trust)
+    graph_def, names = freeze.freeze(path, outputs_of(path, kind, card, output_nodes), trust=trust)
     inputs = signature.placeholders(graph_def)
     input_node = card["inputs"][0]["name"] if card else (inputs[0] if len(inputs) == 1 else None)
     sha, size = digest(path)

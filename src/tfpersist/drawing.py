@@ -54,7 +54,7 @@ def _label(node: dict) -> str:
     leaf = node["name"].rpartition("/")[2]
     if node["role"] in ("weight", "const") and node["outputs"]:
         shape = node["outputs"][0]["shape"]
-        return f"{leaf}\n[{','.join(str(d) for d in shape)}]" if shape else leaf
+        return f"{leaf}\n{shape_text(shape)}" if shape else leaf
     return node["op"] if leaf.lower() == node["op"].lower() else f"{leaf}\n{node['op']}"
 
 
@@ -71,13 +71,20 @@ def _tooltip(node: dict) -> str:
     return "\n".join(parts)
 
 
+def shape_text(shape) -> str:
+    """``[None, 64]`` → ``[?,64]``; an unknown rank → ``[?]``."""
+    if shape is None:
+        return "[?]"
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
 def tensor_text(out: dict) -> str:
-    shape = out["shape"]
-    dims = "?" if shape is None else ",".join("?" if d is None else str(d) for d in shape)
-    return f"{out['dtype']} [{dims}]"
+    """``float32 [?,64]``."""
+    return f"{out['dtype']} {shape_text(out['shape'])}"
 
 
-def _ancestors(scope: str) -> list[str]:
+def ancestors(scope: str) -> list[str]:
+    """``a/b/c`` → ``a``, ``a/b``, ``a/b/c``; the top level ``""`` → none."""
     parts = scope.split("/") if scope else []
     return ["/".join(parts[: d + 1]) for d in range(len(parts))]
 
@@ -88,14 +95,14 @@ def scope_ids(nodes: list[dict]) -> dict[str, int]:
     drawn)."""
     count: dict[str, int] = {}
     for n in nodes:
-        for s in _ancestors(n["scope"]):
+        for s in ancestors(n["scope"]):
             count[s] = count.get(s, 0) + 1
     return {s: i for i, s in enumerate(sorted(s for s, c in count.items() if c >= 2))}
 
 
 def _drawn_in(scope: str, scopes: dict[str, int]) -> list[str]:
     """The clusters a node of ``scope`` is drawn in, outermost first."""
-    return [s for s in _ancestors(scope) if s in scopes]
+    return [s for s in ancestors(scope) if s in scopes]
 
 
 def dot_source(

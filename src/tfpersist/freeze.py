@@ -26,6 +26,7 @@ from tfpersist import (
     surgery,
 )
 from tfpersist.errors import TfpersistError, first_line
+from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -79,7 +80,7 @@ def _prepared(
     safety.check(graph_def, names, what, trust)
     if init_op:
         safety.check(graph_def, [init_op], f"{what} (its init op)", trust)
-    restore_op = _op_name(saver_def.restore_op_name) if saver_def else ""
+    restore_op = op_name(saver_def.restore_op_name) if saver_def else ""
     if restore_op:  # never run by restore.py, but a saver that does more than read is hostile
         what_restores = f"{what} (its restore op)"
         safety.check(graph_def, [restore_op], what_restores, trust, safety.RESTORE_OPS)
@@ -140,7 +141,7 @@ def _in_session(source: Source):
                 if keys is not None:
                     restore.restore(sess, keys, prefix, variables)
                 else:  # a TF2 SavedModel's restore function (checked in _prepared)
-                    restore_op = _op_name(saver_def.restore_op_name)
+                    restore_op = op_name(saver_def.restore_op_name)
                     sess.run(restore_op, {saver_def.filename_tensor_name: str(prefix)})
             except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: short .data
                 raise _unreadable(prefix, e) from None
@@ -170,10 +171,6 @@ def _unreadable(prefix: Path, error: BaseException) -> TfpersistError:
         f"{prefix}: cannot restore the checkpoint ({first_line(error)}); "
         ".index/.data are truncated, corrupted or from another graph"
     )
-
-
-def _op_name(name: str) -> str:
-    return name.split(":")[0]
 
 
 def _variables(graph_def) -> list[str]:

@@ -13,7 +13,8 @@ from collections import Counter
 
 import numpy as np
 
-from tfpersist import safety
+from tfpersist import drawing, safety
+from tfpersist.tensornames import is_control, op_name, port
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -49,10 +50,11 @@ def _round(x: float) -> float:
     return float(f"{x:.6g}")
 
 
-def _shapes(graph_def, batch_one: bool) -> dict[str, list] | None:
-    """{node: [(dtype, shape or None) per output]} by TF's shape inference; None if the graph
-    does not import. Big float constants are imported without their values (only their
-    shape matters), placeholders with batch size 1 if ``batch_one``."""
+def _shapes(graph_def) -> tuple[dict[str, list] | None, dict[str, list] | None]:
+    """({node: [(dtype, shape or None) per output]}, the same at batch size 1) by TF's shape
+    inference; None where the graph does not import. Big float constants are imported
+    without their values (only their shape matters); the batch-1 graph gives placeholders'
+    unknown first dimension the size 1."""
     light = tf.compat.v1.GraphDef()
     light.CopyFrom(graph_def)
     for node in light.node:
@@ -60,14 +62,20 @@ def _shapes(graph_def, batch_one: bool) -> dict[str, list] | None:
             tensor = node.attr["value"].tensor
             if tf.dtypes.as_dtype(tensor.dtype).is_floating and len(tensor.tensor_content) > _LIGHT:
                 tensor.ClearField("tensor_content")
-        elif batch_one and node.op == "Placeholder" and "shape" in node.attr:
+    as_given = _inferred(light)
+    for node in light.node:
+        if node.op == "Placeholder" and "shape" in node.attr:
             dims = node.attr["shape"].shape.dim
             if dims and dims[0].size < 0:
                 dims[0].size = 1
+    return as_given, _inferred(light)
+
+
+def _inferred(graph_def) -> dict[str, list] | None:
     graph = tf.Graph()
     try:
         with graph.as_default():
-            tf.import_graph_def(light, name="")
+            tf.import_graph_def(graph_def, name="")
     except Exception:  # unknown ops, inconsistent shapes: describe without shapes
         return None
     return {
@@ -93,9 +101,8 @@ def _flops(node, shapes: dict[str, list]) -> tuple[int | None, str | None]:
     def input_shape(i: int):
         if i >= len(node.input):
             return None
-        name, _, port = node.input[i].partition(":")
-        found = shapes.get(name)
-        index = int(port or 0)
+        found = shapes.get(op_name(node.input[i]))
+        index = port(node.input[i])
         return found[index][1] if found and index < len(found) else None
 
     if not _known(out):
@@ -159,16 +166,10 @@ def scope_of(name: str) -> str:
     return name.rpartition("/")[0]
 
 
-def tensor_label(dtype: str, shape) -> str:
-    dims = "?" if shape is None else ",".join("?" if d is None else str(d) for d in shape)
-    return f"{dtype} [{dims}]"
-
-
 def describe(graph_def, outputs: list[str], card: dict | None = None) -> dict:
     """The description of a frozen graph (JSON-able, deterministic); ``outputs``: the output
     nodes to mark; ``card``: a signature/card dict with feature columns, if any."""
-    shapes = _shapes(graph_def, batch_one=False)
-    batch_shapes = _shapes(graph_def, batch_one=True)
+    shapes, batch_shapes = _shapes(graph_def)
     unsafe = set(safety.outside(safety.ops_in(graph_def)))
     output_set = set(outputs)
     nodes, weights = [], []
@@ -181,9 +182,9 @@ def describe(graph_def, outputs: list[str], card: dict | None = None) -> dict:
             "scope": scope_of(node.name),
             "inputs": [
                 {
-                    "node": i.lstrip("^").partition(":")[0],
-                    "port": int(i.partition(":")[2] or 0),
-                    "control": i.startswith("^"),
+                    "node": op_name(i),
+                    "port": port(i),
+                    "control": is_control(i),
                 }
                 for i in node.input
             ],
@@ -242,9 +243,7 @@ def _scopes(nodes: list[dict]) -> list[dict]:
     """Every scope (and its parents) with the nodes, parameters and FLOPs under it."""
     totals: dict[str, dict] = {}
     for n in nodes:
-        parts = n["scope"].split("/") if n["scope"] else []
-        for depth in range(len(parts) + 1):
-            key = "/".join(parts[:depth])
+        for key in ["", *drawing.ancestors(n["scope"])]:
             t = totals.setdefault(
                 key, {"scope": key, "nodes": 0, "params": 0, "bytes": 0, "flops": 0, "unknown": 0}
             )
@@ -274,3 +273,28 @@ def _signature(nodes: list[dict], outputs: list[str], card: dict | None) -> dict
         if card and key in card:
             sig[key] = card[key]
     return sig
+
+
+def describe_model(source, output_nodes=None, trust=safety.TRUST_NOTHING) -> tuple[dict, dict]:
+    """(description, facts: format, bytes, short sha256) of a .pb (described as it is:
+    nothing runs, unsafe ops are shown, not refused), a checkpoint or a SavedModel (frozen in
+    memory first, under the untrusted-model checks)."""
+    from pathlib import Path
+
+    from tfpersist import compare, formats, graphdefs, signature
+    from tfpersist.versions import Version, digest
+
+    path = Path(source)
+    kind = formats.detect(path)
+    card = signature.beside(path)
+    if kind == formats.GRAPH_DEF:
+        graph_def = graphdefs.read_graph_def(path)
+        found = compare.outputs_of(path, kind, card, output_nodes, graph_def)
+        outputs = graphdefs.node_names(found) if found else []
+        graphdefs.check_nodes(graph_def, outputs)
+        sha, size = digest(path)
+    else:
+        model = compare.load_model(Version(str(source), path), output_nodes, trust)
+        graph_def, outputs, sha, size = model.graph_def, model.outputs, model.sha256, model.size
+        card = card or ({"features": model.features} if model.features else None)
+    return describe(graph_def, outputs, card), {"format": kind, "bytes": size, "sha256": sha[:12]}

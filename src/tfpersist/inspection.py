@@ -15,6 +15,7 @@ import numpy as np
 
 from tfpersist import checkpoints, formats, graphdefs, layout, safety, surgery
 from tfpersist.errors import TfpersistError, first_line
+from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -71,9 +72,9 @@ def likely_outputs(graph_def) -> list[str]:
     data_consumers: dict[str, list[str]] = {}
     for n in nodes:
         for i in n.input:
-            consumers.setdefault(i.lstrip("^").split(":")[0], []).append(n.name)
+            consumers.setdefault(op_name(i), []).append(n.name)
             if not i.startswith("^"):
-                data_consumers.setdefault(i.split(":")[0], []).append(n.name)
+                data_consumers.setdefault(op_name(i), []).append(n.name)
     # Training machinery and what computes with its values (a control dependency on a
     # moving-average update inside a batch norm's cond does not make the model training).
     training = set()
@@ -94,9 +95,9 @@ def likely_outputs(graph_def) -> list[str]:
     ]
     # Real outputs first; then reductions (a loss, a metric), then shape queries and loop exits.
     rank = {"Shape": 2, "Size": 2, "Rank": 2, "Exit": 2, "Mean": 1, "Sum": 1, "Max": 1, "Min": 1}
-    found = [n.name for n in sorted(sinks, key=lambda n: rank.get(n.op, 0))]
     # A model output that only feeds the loss is consumed, so it is no sink: name it from the
-    # loss side (the loss is what only training machinery consumes).
+    # loss side (the loss is what only training machinery consumes) and list it right after
+    # the real outputs.
     by_name = {n.name: n for n in nodes}
     losses = [n for n in sinks if rank.get(n.op) == 1] + [
         n
@@ -106,11 +107,10 @@ def likely_outputs(graph_def) -> list[str]:
         and not _cond_pivot(n)
         and all(c in training for c in consumers[n.name])
     ]
-    for loss in losses:
-        named = _named_before(loss, by_name)
-        if named and named not in found:
-            found.insert(len([f for f in found if rank.get(by_name[f].op, 0) == 0]), named)
-    return found
+    named = dict.fromkeys(_named_before(loss, by_name) for loss in losses)
+    sink_names = {n.name for n in sinks}
+    candidates = sinks + [by_name[m] for m in named if m and m not in sink_names]
+    return [n.name for n in sorted(candidates, key=lambda n: rank.get(n.op, 0))]
 
 
 def _cond_pivot(node) -> bool:
@@ -131,9 +131,9 @@ def _named_before(loss, by_name) -> str | None:
     node = loss
     for _ in range(32):
         inputs = [
-            by_name[i.split(":")[0]]
+            by_name[op_name(i)]
             for i in node.input
-            if not i.startswith("^") and i.split(":")[0] in by_name
+            if not i.startswith("^") and op_name(i) in by_name
         ]
         inputs = [i for i in inputs if i.op not in _NOT_OUTPUTS and not i.name.endswith("/read")]
         if len(inputs) != 1:

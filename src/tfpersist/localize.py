@@ -19,16 +19,13 @@ import numpy as np
 from tfpersist import safety
 from tfpersist.evaluation import max_abs_diff
 from tfpersist.runner import Runner
+from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
 
 MAX_ROWS = 256  # rows run with every intermediate tensor fetched (memory grows with them)
 SKIPPED_OPS = {"Const", "Placeholder", "PlaceholderWithDefault", "NoOp"}
-
-
-def _source(name: str) -> str:
-    return name.lstrip("^").partition(":")[0]
 
 
 def topological(graph_def) -> list[str]:
@@ -38,7 +35,7 @@ def topological(graph_def) -> list[str]:
     pending = {n.name: 0 for n in graph_def.node}
     consumers: dict[str, list[str]] = {}
     for n in graph_def.node:
-        for i in {_source(x) for x in n.input}:
+        for i in {op_name(x) for x in n.input}:
             if i in pending:
                 pending[n.name] += 1
                 consumers.setdefault(i, []).append(n.name)
@@ -64,7 +61,7 @@ def constant(graph_def) -> set[str]:
     found: set[str] = set()
     for name in topological(graph_def):
         node = nodes[name]
-        sources = [_source(x) for x in node.input if not x.startswith("^")]
+        sources = [op_name(x) for x in node.input if not x.startswith("^")]
         if node.op == "Const" or (
             sources and node.op == "Identity" and all(s in found for s in sources)
         ):
@@ -110,19 +107,9 @@ def _differs(a: np.ndarray, b: np.ndarray, tolerance: float) -> tuple[float, boo
     return d, d > 0
 
 
-def _const_values(graph_def) -> dict[str, bytes]:
-    return {
-        n.name: n.attr["value"].tensor.SerializeToString(deterministic=True)
-        for n in graph_def.node
-        if n.op == "Const"
-    }
-
-
-def _reasons(name: str, a_def, b_def) -> list[str]:
-    """What the two GraphDefs show changed at ``name``: its op, attributes, inputs, or the
-    constants it reads (directly or through Identity nodes)."""
-    a_nodes = {n.name: n for n in a_def.node}
-    b_nodes = {n.name: n for n in b_def.node}
+def _reasons(name: str, a_nodes: dict, b_nodes: dict) -> list[str]:
+    """What the two GraphDefs ({name: NodeDef}) show changed at ``name``: its op,
+    attributes, inputs, or the constants it reads (directly or through Identity nodes)."""
     na, nb = a_nodes[name], b_nodes[name]
     reasons = []
     if na.op != nb.op:
@@ -130,20 +117,18 @@ def _reasons(name: str, a_def, b_def) -> list[str]:
     attrs = sorted(
         k
         for k in set(na.attr) | set(nb.attr)
-        if k not in ("_output_shapes", "_class")
-        and na.attr[k].SerializeToString(deterministic=True)
-        != nb.attr[k].SerializeToString(deterministic=True)
+        if k not in ("_output_shapes", "_class") and na.attr[k] != nb.attr[k]
     )
     if attrs:
         reasons.append(f"attributes changed: {', '.join(attrs)}")
-    if [_source(x) for x in na.input] != [_source(x) for x in nb.input]:
+    if [op_name(x) for x in na.input] != [op_name(x) for x in nb.input]:
         reasons.append("inputs rewired")
-    consts_a, consts_b = _const_values(a_def), _const_values(b_def)
     for x in na.input:
-        src = _source(x)
+        src = op_name(x)
         while src in a_nodes and a_nodes[src].op == "Identity" and a_nodes[src].input:
-            src = _source(a_nodes[src].input[0])
-        if src in consts_a and consts_a[src] != consts_b.get(src):
+            src = op_name(a_nodes[src].input[0])
+        weight = a_nodes.get(src)
+        if weight is not None and weight.op == "Const" and weight != b_nodes.get(src):
             reasons.append(f"weight {src} changed")
     return reasons
 
@@ -156,7 +141,7 @@ def _path(graph_def, through: str, outputs: list[str]) -> list[str]:
     for n in graph_def.node:
         for x in n.input:
             if not x.startswith("^"):
-                consumers.setdefault(_source(x), []).append(n.name)
+                consumers.setdefault(op_name(x), []).append(n.name)
 
     def bfs(start: str, step, done) -> list[str]:
         parent = {start: None}
@@ -177,7 +162,7 @@ def _path(graph_def, through: str, outputs: list[str]) -> list[str]:
 
     def inputs_of(name):
         node = nodes.get(name)
-        return [_source(x) for x in node.input if not x.startswith("^")] if node else []
+        return [op_name(x) for x in node.input if not x.startswith("^")] if node else []
 
     back = bfs(through, inputs_of, lambda n: nodes[n].op == "Placeholder")
     for target in outputs:
@@ -217,9 +202,10 @@ def localize(
     for name in topological(a.graph_def):
         upstream[name] = any(
             (differs.get(i, False) if i in compared else False) or upstream.get(i, False)
-            for i in (_source(x) for x in nodes[name].input)
+            for i in (op_name(x) for x in nodes[name].input)
         )
     first = [n for n in names if differs[n] and not upstream[n]]
+    b_nodes = {n.name: n for n in b.graph_def.node}
     report = {
         "rows": count,
         "tolerance": tolerance,
@@ -230,7 +216,7 @@ def localize(
                 "node": n,
                 "op": nodes[n].op,
                 "distance": distance[n],
-                "why": _reasons(n, a.graph_def, b.graph_def),
+                "why": _reasons(n, nodes, b_nodes),
             }
             for n in first
         ],

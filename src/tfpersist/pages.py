@@ -12,6 +12,7 @@ import html
 import json
 
 from tfpersist import drawing
+from tfpersist.drawing import shape_text
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -145,12 +146,6 @@ def human(n: float | int | None, unit: str = "") -> str:
         if abs(n) >= factor:
             return f"{n / factor:.3g} {prefix}{unit}"
     return f"{n:g} {unit}".strip() if isinstance(n, float) else f"{n} {unit}".strip()
-
-
-def shape_text(shape) -> str:
-    if shape is None:
-        return "[?]"
-    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def table(head: list[str], rows: list[list], numeric=()) -> str:
@@ -344,14 +339,15 @@ def _tables(view: dict) -> str:
     )
 
 
-def _page_nodes(view: dict, extra: dict | None = None) -> list[dict]:
+def _page_nodes(nodes: list[dict], extra: dict | None = None) -> list[dict]:
+    """What the page's script needs of each node (``extra``: more per node name)."""
     keep = ("name", "op", "scope", "role", "inputs", "outputs", "params", "flops", "unsafe")
-    nodes = []
-    for n in view["nodes"]:
+    page = []
+    for n in nodes:
         item = {k: n[k] for k in keep if k in n}
         item.update((extra or {}).get(n["name"], {}))
-        nodes.append(item)
-    return nodes
+        page.append(item)
+    return page
 
 
 def model_page(view: dict, title: str, facts: dict) -> str:
@@ -379,48 +375,14 @@ def model_page(view: dict, title: str, facts: dict) -> str:
         ("unsafe", "Safety"),
     ]
     body = _graph_section(svg, ROLE_LEGEND) + _signature_section(view["signature"]) + _tables(view)
-    return _document(title, subtitle, nav, body, {"nodes": _page_nodes(view)})
-
-
-def model_view(source, output_nodes=None, trust=None):
-    """(graphview description, facts) of a .pb (drawn as it is: nothing runs, unsafe ops
-    are shown, not refused), a checkpoint or a SavedModel (frozen in memory first, under
-    the untrusted-model checks). Loads TensorFlow."""
-    from pathlib import Path
-
-    from tfpersist import compare, formats, graphdefs, graphview, safety, signature
-    from tfpersist.versions import Version, digest
-
-    path = Path(source)
-    kind = formats.detect(path)
-    card = signature.beside(path)
-    if kind == formats.GRAPH_DEF:
-        graph_def = graphdefs.read_graph_def(path)
-        if output_nodes:
-            outputs = graphdefs.node_names(output_nodes)
-            graphdefs.check_nodes(graph_def, outputs)
-        elif card:
-            outputs = [o["name"] for o in card["outputs"]]
-        else:
-            from tfpersist import inspection
-
-            outputs = inspection.likely_outputs(graph_def)
-        sha, size = digest(path)
-    else:
-        model = compare.load_model(
-            Version(str(source), path), output_nodes, trust or safety.TRUST_NOTHING
-        )
-        graph_def, outputs, sha, size = model.graph_def, model.outputs, model.sha256, model.size
-        card = card or ({"features": model.features} if model.features else None)
-    view = graphview.describe(graph_def, outputs, card)
-    return view, {"format": kind, "bytes": size, "sha256": sha[:12]}
+    return _document(title, subtitle, nav, body, {"nodes": _page_nodes(view["nodes"])})
 
 
 def write_model_page(source, out, output_nodes=None, trust=None, title: str | None = None) -> dict:
     """Describe ``source`` and write its page to ``out`` atomically; returns the description."""
-    from tfpersist import atomic
+    from tfpersist import atomic, graphview, safety
 
-    view, facts = model_view(source, output_nodes, trust)
+    view, facts = graphview.describe_model(source, output_nodes, trust or safety.TRUST_NOTHING)
     atomic.write_text(out, model_page(view, title or str(source), facts))
     return view
 
@@ -555,7 +517,7 @@ def diff_page(report: dict, view_a: dict, view_b: dict, why: dict) -> str:
         nav.append(("localize", "Where they part"))
     title = f"{a['spec']} vs {b['spec']}"
     subtitle = e("; ".join(f"{k} {'differs' if v else 'same'}" for k, v in why.items()))
-    return _document(title, subtitle, nav, body, {"nodes": _page_nodes({"nodes": nodes}, extra)})
+    return _document(title, subtitle, nav, body, {"nodes": _page_nodes(nodes, extra)})
 
 
 def _localize_section(loc: dict) -> str:

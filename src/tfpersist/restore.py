@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfpersist import tensornames
+from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -35,14 +37,13 @@ def saver_keys(graph_def, saver_def) -> dict[str, tuple[str, str]] | None:
     by_name = {n.name: n for n in graph_def.node}
 
     def through_identity(tensor: str) -> tuple[str, int]:
-        name, _, port = tensor.lstrip("^").partition(":")
-        node = by_name.get(name)
+        node = by_name.get(op_name(tensor))
         while node is not None and node.op == "Identity":
-            name, _, port = node.input[0].partition(":")
-            node = by_name.get(name)
-        return name, int(port or 0)
+            tensor = node.input[0]
+            node = by_name.get(op_name(tensor))
+        return op_name(tensor), tensornames.port(tensor)
 
-    start = saver_def.restore_op_name.split(":")[0] if saver_def else ""
+    start = op_name(saver_def.restore_op_name) if saver_def else ""
     keys, seen, stack = {}, set(), [start] if start in by_name else []
     while stack:
         node = by_name.get(stack.pop())
@@ -61,7 +62,7 @@ def saver_keys(graph_def, saver_def) -> dict[str, tuple[str, str]] | None:
                 return None
             keys[variable] = (names[port], slices[port])
         elif node.op in ("NoOp", "Identity"):
-            stack.extend(i.lstrip("^").split(":")[0] for i in node.input)
+            stack.extend(op_name(i) for i in node.input)
         else:
             return None
     return keys

@@ -9,6 +9,7 @@ import numpy as np
 
 from tfpersist import checkpoints, graphdefs, safety, surgery
 from tfpersist.errors import TfpersistError, first_line
+from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf, session_config
 
 tf = import_tf()
@@ -52,7 +53,7 @@ class Runner:
         prefix = checkpoints.resolve(source)
         meta = graphdefs.read_meta_graph(prefix)
         graph_def = meta.graph_def
-        restore_op = meta.saver_def.restore_op_name.split(":")[0]
+        restore_op = op_name(meta.saver_def.restore_op_name)
         if restore_op:  # never run, but a saver that does more than read is hostile
             what = f"{prefix} (its restore op)"
             safety.check(graph_def, [restore_op], what, trust, safety.RESTORE_OPS)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from tfpersist.allowlist import ALLOWED
 from tfpersist.errors import TfpersistError
+from tfpersist.tensornames import op_name
 
 # What restoring a checkpoint with its saver needs beyond the allowlist: reading it, no more.
 RESTORE_OPS = frozenset({"RestoreV2", "Restore", "RestoreSlice"})
@@ -161,13 +162,13 @@ def ops_in(graph_def, outputs: list[str] | None = None) -> set[str]:
     if outputs is None:
         reached = set(nodes)
     else:
-        reached, stack = set(), [o.split(":")[0].lstrip("^") for o in outputs]
+        reached, stack = set(), [op_name(o) for o in outputs]
         while stack:
             name = stack.pop()
             if name in reached or name not in nodes:
                 continue
             reached.add(name)
-            stack.extend(i.split(":")[0].lstrip("^") for i in nodes[name].input)
+            stack.extend(op_name(i) for i in nodes[name].input)
     library = {f.signature.name: f for f in graph_def.library.function}
     ops = {nodes[n].op for n in reached}
     for name in reachable_functions([nodes[n] for n in reached], library):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tfpersist import formats, layout, safety, surgery
 from tfpersist.errors import TfpersistError, first_line
+from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -45,7 +46,7 @@ class Graph:
         resolved to their nodes."""
         if not requested:
             return [self.outputs[k] for k in sorted(self.outputs)]
-        return [self.outputs.get(n.split(":")[0], n) for n in requested]
+        return [self.outputs.get(op_name(n), n) for n in requested]
 
 
 def read(path: str | Path):
@@ -86,7 +87,7 @@ def loader_ops(meta) -> set[str]:
     the saver's save function, which nothing here runs."""
     graph_def = meta.graph_def
     library = {f.signature.name: f for f in graph_def.library.function}
-    save = meta.saver_def.save_tensor_name.split(":")[0]
+    save = op_name(meta.saver_def.save_tensor_name)
     nodes = [n for n in graph_def.node if n.name != save]
     used = safety.reachable_functions(nodes, library)
     save_only = (
@@ -157,7 +158,7 @@ def _weight_names(loaded, function) -> dict[str, str]:
     by_handle = {}
     for obj in tf.train.TrackableView(loaded).descendants():
         if isinstance(obj, tf.Variable):
-            by_handle.setdefault(id(obj.handle), obj.name.split(":")[0])
+            by_handle.setdefault(id(obj.handle), op_name(obj.name))
     names = {}
     for handle, placeholder in zip(
         function.captured_inputs, function.graph.internal_captures, strict=False
@@ -192,11 +193,11 @@ INIT_COLLECTIONS = ("saved_model_main_op", "legacy_init_op")
 def init_op(meta) -> str | None:
     """The op the TF1 loader runs after restoring (local variables, tables), if any."""
     if INIT_SIGNATURE in meta.signature_def:
-        return meta.signature_def[INIT_SIGNATURE].outputs[INIT_SIGNATURE].name.split(":")[0]
+        return op_name(meta.signature_def[INIT_SIGNATURE].outputs[INIT_SIGNATURE].name)
     for key in INIT_COLLECTIONS:
         nodes = meta.collection_def[key].node_list.value if key in meta.collection_def else []
         if nodes:
-            return nodes[0].split(":")[0]
+            return op_name(nodes[0])
     return None
 
 

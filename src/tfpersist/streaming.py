@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tfpersist import atomic, graphdefs, restore, surgery
+from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -78,7 +79,7 @@ def plan(graph_def, reader, full_graph=None, saver_def=None) -> Plan | None:
         dtypes[name] = tf.dtypes.as_dtype(dtype).base_dtype.as_datatype_enum
     for node in graph_def.node:
         for index, tensor in enumerate(node.input):
-            source = tensor.lstrip("^").split(":")[0]
+            source = op_name(tensor)
             if source not in variables or tensor.startswith("^"):
                 continue
             if variables[source].op == "VarHandleOp":
@@ -124,7 +125,7 @@ def nodes(graph_def, frozen_plan: Plan, reader, stats: dict):
             else:
                 yield const, value
             del value
-        elif node.op == "ReadVariableOp" and node.input[0].split(":")[0] in frozen_plan.keys:
+        elif node.op == "ReadVariableOp" and op_name(node.input[0]) in frozen_plan.keys:
             identity = tf.compat.v1.NodeDef()
             _read_as_identity(node, identity)
             yield identity, None
@@ -238,7 +239,7 @@ def skeleton(graph_def, frozen_plan: Plan | None = None):
                 else node.attr["value"].tensor.tensor_shape
             )
             tensor.tensor_shape.CopyFrom(shape)
-        elif node.op == "ReadVariableOp" and node.input[0].split(":")[0] in variables:
+        elif node.op == "ReadVariableOp" and op_name(node.input[0]) in variables:
             _read_as_identity(node, new)
         else:
             new.CopyFrom(node)

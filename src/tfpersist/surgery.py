@@ -15,6 +15,7 @@ import numpy as np
 
 from tfpersist import safety
 from tfpersist.errors import TfpersistError
+from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -228,9 +229,9 @@ def pin(graph_def, values: dict[str, str], live=()) -> list[str]:
 def _constant_bool(name: str, by_name: dict) -> bool | None:
     """The value of a boolean tensor that is a Const (through Identity chains), else None."""
     seen = 0
-    node = by_name.get(name.split(":")[0].lstrip("^"))
+    node = by_name.get(op_name(name))
     while node is not None and node.op == "Identity" and seen < 100:
-        node = by_name.get(node.input[0].split(":")[0])
+        node = by_name.get(op_name(node.input[0]))
         seen += 1
     if node is None or node.op != "Const":
         return None

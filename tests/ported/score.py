@@ -240,35 +240,31 @@ def freeze_graph(tf, case: Path, spec, expected, out: Path, check):
 
     ops, fetch, feeds = _names(tf, case, spec)
     with tf.Graph().as_default(), contextlib.redirect_stdout(io.StringIO()):
+        common = dict(
+            input_saver="",
+            input_binary=True,
+            output_node_names=",".join(ops),
+            restore_op_name="",
+            filename_tensor_name="",
+            output_graph=str(out),
+            clear_devices=True,
+            initializer_nodes="",
+        )
         if "tags" in spec:
             fg.freeze_graph(
                 input_graph=None,
-                input_saver="",
-                input_binary=True,
                 input_checkpoint=None,
-                output_node_names=",".join(ops),
-                restore_op_name="",
-                filename_tensor_name="",
-                output_graph=str(out),
-                clear_devices=True,
-                initializer_nodes="",
                 input_saved_model_dir=str(case / spec["source"]),
                 saved_model_tags=",".join(spec["tags"]),
+                **common,
             )
         else:
             prefix = _prefix(tf, case, spec)
             fg.freeze_graph(
                 input_graph="",
-                input_saver="",
-                input_binary=True,
                 input_checkpoint=prefix,
-                output_node_names=",".join(ops),
-                restore_op_name="",
-                filename_tensor_name="",
-                output_graph=str(out),
-                clear_devices=True,
-                initializer_nodes="",
                 input_meta_graph=prefix + ".meta",
+                **common,
             )
     if spec["refuse"]:
         return REFUSE_MISSED
