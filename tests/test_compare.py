@@ -140,3 +140,40 @@ def test_tolerance_applies_to_float_outputs_and_integer_outputs_must_be_equal(tf
     same_classes = compare.compare_models(a, b, x[1:], None, "rows")
     assert compare.differences(same_classes, 0.5)["outputs"] is None
     assert compare.differences(same_classes, 0.01)["outputs"].startswith("max abs output")
+
+
+def test_compare_feeds_models_with_two_inputs(tf, tmp_path, monkeypatch, capsys):
+    """--input NAME=FILE, repeated (as predict takes it): both models run on every placeholder,
+    outputs compared and the divergence localized."""
+    monkeypatch.chdir(tmp_path)  # no data/prepared here: --input is the only data
+
+    def model(path, scale):
+        v1 = tf.compat.v1
+        graph = tf.Graph()
+        with graph.as_default():
+            a = v1.placeholder(tf.float32, [None, 2], name="a")
+            b = v1.placeholder(tf.float32, [None, 2], name="b")
+            w = tf.constant([[1.0], [scale]], name="w")
+            tf.identity(tf.matmul(a, w) + tf.matmul(b, w), name="score")
+        freeze.write(graph.as_graph_def(), path, ["score"])
+
+    model(tmp_path / "v1.pb", 1.0)
+    model(tmp_path / "v2.pb", 2.0)
+    np.save(tmp_path / "a.npy", np.array([[1, 2], [3, 4]], np.float32))
+    np.save(tmp_path / "b.npy", np.array([[5, 6], [7, 8]], np.float32))
+    feed = ["--input", f"a={tmp_path / 'a.npy'}", "--input", f"b={tmp_path / 'b.npy'}"]
+    args = ["compare", tmp_path / "v1.pb", tmp_path / "v2.pb", *feed, "--format", "json"]
+    assert tfpersist(*args, "--localize", "--fail-on", "outputs") == 1
+    report = json.loads(capsys.readouterr().out)
+    # v1: 1+2+5+6 = 14, 3+4+7+8 = 22; v2: 1+4+5+12 = 22, 3+8+7+16 = 34
+    assert report["outputs"]["rows"] == 2 and report["outputs"]["max_abs"] == {"score": 12.0}
+    assert [f["node"] for f in report["localize"]["first"]] == ["MatMul", "MatMul_1"]
+    assert report["localize"]["first"][0]["why"] == ["weight w changed"]
+    assert tfpersist("compare", tmp_path / "v1.pb", tmp_path / "v1.pb", *feed) == 0
+    assert "max abs difference score: 0\n" in capsys.readouterr().out
+    # a placeholder neither model has: said, not run
+    np.save(tmp_path / "c.npy", np.ones((2, 2), np.float32))
+    assert tfpersist(*args, "--input", f"c={tmp_path / 'c.npy'}") == 0
+    assert "has no placeholder c" in json.loads(capsys.readouterr().out)["outputs"]["skipped"]
+    assert tfpersist(*args, "--data", tmp_path / "a.npy") == 2
+    assert "give --data (one CSV) or --input NAME=FILE, not both" in capsys.readouterr().err

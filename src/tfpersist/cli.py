@@ -317,16 +317,9 @@ def add_predict_parser(sub, trust) -> None:
 def cmd_predict(args) -> int:
     from tfpersist import prediction
 
-    named = [
-        tuple(i.split("=", 1)) if "=" in i and not Path(i).exists() else (None, i)
-        for i in args.input
-    ]
-    if len(named) > 1 and any(name is None for name, _ in named):
-        raise UsageError("with several --input, name each placeholder: --input NAME=FILE")
-    inputs = named[0][1] if named[0][0] is None else dict(named)
     prediction.predict_file(
         args.model,
-        inputs,
+        _named_inputs(args.input),
         args.out,
         args.input_node,
         args.output_nodes,
@@ -334,6 +327,19 @@ def cmd_predict(args) -> int:
         _trust(args),
     )
     return 0
+
+
+def _named_inputs(values: list[str]) -> str | dict[str, str]:
+    """``--input FILE`` (one input) or ``--input NAME=FILE`` repeated → FILE or {NAME: FILE}."""
+    named = [
+        tuple(i.split("=", 1)) if "=" in i and not Path(i).exists() else (None, i)
+        for i in values
+    ]
+    if len(named) > 1 and any(name is None for name, _ in named):
+        raise UsageError("with several --input, name each placeholder: --input NAME=FILE")
+    if len({name for name, _ in named}) < len(named):
+        raise UsageError("--input: each placeholder once")
+    return named[0][1] if named[0][0] is None else dict(named)
 
 
 def add_compare_parser(sub, trust) -> None:
@@ -349,6 +355,13 @@ def add_compare_parser(sub, trust) -> None:
     p.add_argument("b")
     test = layout.PREPARED_DIR / layout.split_file("test")
     p.add_argument("--data", help=f"CSV to run both on (default: {test} if present)")
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="NAME=FILE",
+        help="instead of --data, for models with several inputs: X.npy (or .csv) per "
+        "placeholder, repeated",
+    )
     p.add_argument("--format", choices=("text", "md", "json"), default="text")
     p.add_argument(
         "--fail-on",
@@ -405,7 +418,12 @@ def cmd_compare(args) -> int:
             )
             for spec in (args.a, args.b)
         ]
-        x, y, source = _comparison_data(args.data, models)
+        if args.input and args.data:
+            raise UsageError("give --data (one CSV) or --input NAME=FILE, not both")
+        if args.input:
+            x, y, source = _named_data(_named_inputs(args.input)), None, ", ".join(args.input)
+        else:
+            x, y, source = _comparison_data(args.data, models)
         if args.localize and x is None:
             raise UsageError(f"--localize runs both models: give --data ({source})")
         report = compare.compare_models(
@@ -488,6 +506,15 @@ def cmd_export(args) -> int:
             f"({report['rows']} rows)"
         )
     return 0
+
+
+def _named_data(inputs: str | dict[str, str]):
+    """The arrays ``--input`` names: one array, or {placeholder: array}."""
+    from tfpersist import prediction
+
+    if isinstance(inputs, str):
+        return prediction.read_inputs(Path(inputs), None)
+    return {name: prediction.read_inputs(Path(f), None) for name, f in inputs.items()}
 
 
 def _comparison_data(path: str | None, models):

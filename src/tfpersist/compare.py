@@ -213,11 +213,31 @@ def _class_output(model: Model, values: dict[str, np.ndarray]) -> np.ndarray | N
     return None
 
 
+def _unfed(a: Model, b: Model, x) -> str | None:
+    """Why ``x`` cannot be fed to both models, or None. ``x`` is one array for the input node
+    both share, or {placeholder: array} for models with several inputs."""
+    if isinstance(x, dict):
+        for model in (a, b):
+            missing = sorted(set(x) - set(signature.placeholders(model.graph_def)))
+            if missing:
+                return f"{model.spec} has no placeholder {', '.join(missing)}"
+        return None
+    if not a.input_node or a.input_node != b.input_node:
+        return f"the input nodes differ ({a.input_node} vs {b.input_node})"
+    return None
+
+
+def rows(x) -> int:
+    """Rows of one input array, or of the first of {placeholder: array}."""
+    return len(next(iter(x.values())) if isinstance(x, dict) else x)
+
+
 def _behaviour(a: Model, b: Model, x, y, source: str, trust: safety.Trust) -> dict:
     if x is None:
         return {"skipped": source}
-    if not a.input_node or a.input_node != b.input_node:
-        return {"skipped": f"the input nodes differ ({a.input_node} vs {b.input_node})"}
+    why = _unfed(a, b, x)
+    if why:
+        return {"skipped": why}
     with (
         Runner.from_graph_def(a.graph_def, a.spec) as ra,
         Runner.from_graph_def(b.graph_def, b.spec) as rb,
@@ -225,7 +245,7 @@ def _behaviour(a: Model, b: Model, x, y, source: str, trust: safety.Trust) -> di
         ra.trust = rb.trust = trust
         out_a = ra.run(x, a.input_node, a.outputs)
         out_b = rb.run(x, b.input_node, b.outputs)
-    result: dict = {"data": source, "rows": len(x), "max_abs": {}}
+    result: dict = {"data": source, "rows": rows(x), "max_abs": {}}
     for name in a.outputs:
         if name in out_b and out_a[name].shape == out_b[name].shape:
             result["max_abs"][name] = max_abs_diff(out_a[name], out_b[name])
@@ -281,8 +301,9 @@ def compare_models(
 def _localize(a: Model, b: Model, x, source: str, trust, tolerance: float) -> dict:
     if x is None:
         return {"skipped": source}
-    if not a.input_node or a.input_node != b.input_node:
-        return {"skipped": f"the input nodes differ ({a.input_node} vs {b.input_node})"}
+    why = _unfed(a, b, x)
+    if why:
+        return {"skipped": why}
     from tfpersist import localize
 
     return localize.localize(a, b, x, a.input_node, tolerance, trust)
