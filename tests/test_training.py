@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tfpersist import checkpoints, layout, training
+from tfpersist.errors import TfpersistError
 from tfpersist.params import ModelParams, TrainParams
 
 from helpers import tree_digest
@@ -67,6 +68,12 @@ def test_training_writes_checkpoints_best_and_logs(tmp_path, splits):
         *[f"{s}\t{rows[i + 1].split()[1]}" for i, s in enumerate((4, 8, 12))],
     ]
     assert not [p for p in tmp_path.rglob("*") if "tmp" in p.name or "_temp" in p.name]
+    # another architecture changes the fingerprint (which starts afresh), but an unknown one
+    # must fail before the checkpoints are touched
+    before = tree_digest(tmp_path)
+    with pytest.raises(TfpersistError, match="'resnet' is not an architecture"):
+        fit(tmp_path, splits, model=dataclasses.replace(MODEL, arch="resnet"))
+    assert tree_digest(tmp_path) == before
 
 
 def test_same_params_same_bytes_and_rerun_is_a_no_op(tmp_path, splits):

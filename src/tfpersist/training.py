@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, checkpoints, faults, layout, runtime
+from tfpersist import architectures, atomic, checkpoints, data, faults, layout, runtime
 from tfpersist import model as model_lib
 from tfpersist.params import ModelParams, TrainParams
 from tfpersist.tfcompat import enable_determinism, import_tf, session_config
@@ -224,6 +224,7 @@ def train(
     ``data`` holds the "train" and "val" splits. ``progress`` None shows a bar on a terminal.
     """
     train_dir = Path(train_dir)
+    architectures.get(model.arch)  # an unknown arch fails before any checkpoint is touched
     enable_determinism()
     prepare_directory(train_dir, fingerprint(model, params, data_digest), log)
     n = len(data["train"].y)
@@ -304,6 +305,26 @@ def train(
         bar.close()
     best_step = checkpoints.step_of(best[-1]) if best else None
     return Result(total, start if start else None, best_step, best_acc)
+
+
+def train_prepared(
+    prepared_dir: str | Path,
+    train_dir: str | Path,
+    model: ModelParams,
+    params: TrainParams,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    progress: bool | None = None,
+) -> Result:
+    """Train on the train and val splits ``data.prepare`` wrote into ``prepared_dir``; the
+    digest of those files (and the schema) decides whether existing checkpoints resume."""
+    prepared = Path(prepared_dir)
+    schema = data.read_schema(prepared)
+    paths = {name: prepared / layout.split_file(name) for name in ("train", "val")}
+    splits = {name: Split(*data.load_split(path, schema)) for name, path in paths.items()}
+    digest = data.digest([*paths.values(), prepared / layout.SCHEMA])
+    return train(
+        train_dir, splits, schema.num_classes, model, params, digest, log=log, progress=progress
+    )
 
 
 def _evaluate(sess, g: _Graph, split: Split, batch_size: int = 1024) -> tuple[float, float]:
