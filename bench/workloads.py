@@ -44,24 +44,39 @@ def make_checkpoint(out: str, params_millions: str) -> None:
     print(json.dumps({"parameters": layers * width * width, "layers": layers, "width": width}))
 
 
-def _digits():
+# A point where per-step overhead does not dominate: two 1024-wide hidden layers, batches of
+# 256, 16k synthetic rows of 784 features (MNIST-sized) whose class is a fixed linear rule.
+WIDE = {"rows": 16_384, "features": 784, "classes": 10, "hidden": [1024, 1024], "batch": 256}
+
+
+def _data(workload: str):
+    """(x, y, number of classes): the prepared digits, or the wide workload's rows."""
+    if workload == "mlp-wide":
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(WIDE["rows"], WIDE["features"])).astype(np.float32)
+        y = (x @ rng.normal(size=(WIDE["features"], WIDE["classes"]))).argmax(1)
+        return x, y.astype(np.int64), WIDE["classes"]
     sys.path.insert(0, str(ROOT / "src"))
     from tfpersist import data
 
     prepared = ROOT / "data" / "prepared"
     schema = data.read_schema(prepared)
     x, y = data.load_split(prepared / "train.csv", schema)
-    return x, y, schema
+    return x, y, schema.num_classes
 
 
-def _params(arch: str):
+def _params(workload: str):
+    """params.yaml's model and train sections for ``workload`` (an arch, or mlp-wide)."""
     import yaml
 
     sys.path.insert(0, str(ROOT / "src"))
     from tfpersist.params import ModelParams, TrainParams
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["model"]["arch"] = arch
+    raw["model"]["arch"] = "mlp" if workload == "mlp-wide" else workload
+    if workload == "mlp-wide":
+        raw["model"]["mlp"]["hidden"] = WIDE["hidden"]
+        raw["train"]["batch_size"] = WIDE["batch"]
     return ModelParams.from_params(raw), TrainParams.from_params(raw)
 
 
@@ -71,7 +86,7 @@ def train_ours(arch: str, epochs: str, out: str) -> None:
 
     from tfpersist import training
 
-    x, y, schema = _digits()
+    x, y, classes = _data(arch)
     model, train = _params(arch)
     steps = int(epochs) * math.ceil(len(x) / train.batch_size)
     train = dataclasses.replace(train, epochs=int(epochs), checkpoint_every=steps)
@@ -80,7 +95,7 @@ def train_ours(arch: str, epochs: str, out: str) -> None:
     training.train(
         out,
         {"train": split, "val": split},
-        schema.num_classes,
+        classes,
         model,
         train,
         "bench",
@@ -100,10 +115,10 @@ def train_keras(arch: str, epochs: str) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(train.threads)
     import keras
 
-    x, y, schema = _digits()
+    x, y, classes = _data(arch)
     cfg = model_params.config
     layers = [keras.Input((x.shape[1],)), keras.layers.Normalization()]
-    if arch == "mlp":
+    if model_params.arch == "mlp":
         for units in cfg["hidden"]:
             layers += [
                 keras.layers.Dense(units, activation="relu"),
@@ -121,7 +136,7 @@ def train_keras(arch: str, epochs: str) -> None:
             keras.layers.Dense(cfg["dense"], activation="relu"),
             keras.layers.Dropout(cfg["dropout"]),
         ]
-    layers.append(keras.layers.Dense(schema.num_classes))
+    layers.append(keras.layers.Dense(classes))
     model = keras.Sequential(layers)
     model.layers[0].adapt(x)
     model.compile(
