@@ -32,6 +32,9 @@ TINY = {
         "checkpoint_every": 10,
         "max_to_keep": 2,
     },
+    # No format shipped: the export stage then loads no TensorFlow (test time); the tests
+    # that ship (test_pipeline, test_shipping) name the formats.
+    "export": {"formats": []},
 }
 
 

@@ -24,10 +24,12 @@ PREPARE = ("prepare", "data/raw/digits.csv", "data/prepared")
 TRAIN = ("train", "data/prepared", "models/train")
 CHECKPOINT = ("checkpoint", "models/train", "data/prepared", "models/checkpoint")
 FREEZE = ("freeze", "models/checkpoint", "models/frozen/model.pb", "models/frozen/model.json")
+EXPORT = ("export", "models/frozen/model.pb", "data/prepared", "models/export")
 EVALUATE = (
     "evaluate",
     "models/frozen/model.pb",
     "models/checkpoint",
+    "models/export",
     "data/prepared",
     "metrics/evaluate.json",
     "metrics/confusion.csv",
@@ -38,7 +40,7 @@ EVALUATE = (
 def built(tmp_path_factory) -> Path:
     """A repository copy with every stage's artifact in place (tiny params)."""
     repo = copy_repo(tmp_path_factory.mktemp("built") / "repo", TINY)
-    for args in (PREPARE, TRAIN, CHECKPOINT, FREEZE, EVALUATE):
+    for args in (PREPARE, TRAIN, CHECKPOINT, FREEZE, EXPORT, EVALUATE):
         stage(repo, *args)
     return repo
 
@@ -102,6 +104,13 @@ def test_unknown_architecture(repo):
 def test_output_node_that_does_not_exist(repo):
     set_params(repo, {"model": {"output_nodes": {"probabilities": "probs"}}})
     fails(repo, FREEZE, r"output node 'probs' is not in the graph \(closest: probabilities")
+
+
+def test_export_beyond_its_tolerance_fails_and_ships_nothing(repo):
+    """A format whose outputs are farther from the frozen model's than export.tolerance: one
+    line naming it, and models/export as it was."""
+    set_params(repo, {"export": {"formats": ["tflite"], "tolerance": 1.0e-12}})
+    fails(repo, EXPORT, r"tflite differs from the frozen graph: probabilities .*tolerance 1e-12")
 
 
 def test_input_node_that_does_not_exist(repo):

@@ -13,6 +13,8 @@ import pytest
 from tfpersist import cli, freeze, graphdefs
 from tfpersist.runner import Runner
 
+from conftest import ROOT
+
 FOREIGN = Path(__file__).parent / "foreign" / "writers.py"
 sys.path.insert(0, str(FOREIGN.parent))
 from writers import TF1_KINDS, TF2_KINDS  # noqa: E402
@@ -309,6 +311,25 @@ def test_help_does_not_import_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().endswith("False")
+
+
+def test_stage_scripts_load_tensorflow_only_after_the_cpu_pin():
+    """Importing a stage script must not import TensorFlow: _stage.run pins oneDNN's
+    instruction set first, and the pin only holds if TF is not loaded yet."""
+    code = (
+        "import importlib, sys\n"
+        "sys.path.insert(0, 'stages')\n"
+        "for name in sys.argv[1:]:\n"
+        "    importlib.import_module(name)\n"
+        "    assert 'tensorflow' not in sys.modules, name\n"
+        "print('ok')\n"
+    )
+    names = sorted(p.stem for p in (ROOT / "stages").glob("*.py") if p.stem != "_stage")
+    assert "export" in names and "train" in names
+    result = subprocess.run(
+        [sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
 def test_freezing_through_a_session_refuses_graphs_that_write_files(tf, tmp_path):

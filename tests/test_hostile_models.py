@@ -323,6 +323,7 @@ def test_evaluate_stage_refuses_a_hostile_pb(corpus):
                 str(ROOT / "stages" / "evaluate.py"),
                 str(corpus.path(name)),
                 "models/checkpoint",
+                "models/export",
                 "data/prepared",
                 "metrics.json",
                 "confusion.csv",

@@ -7,7 +7,13 @@ import pytest
 import yaml
 
 from tfpersist.errors import TfpersistError
-from tfpersist.params import CheckpointParams, ModelParams, PrepareParams, TrainParams
+from tfpersist.params import (
+    CheckpointParams,
+    ExportParams,
+    ModelParams,
+    PrepareParams,
+    TrainParams,
+)
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 
@@ -32,6 +38,7 @@ def test_repository_params_are_valid():
     assert model.config == PARAMS["model"][model.arch]
     assert TrainParams.from_params(PARAMS).batch_size > 0
     assert CheckpointParams.from_params(PARAMS).select in ("best", "latest")
+    assert ExportParams.from_params(PARAMS).formats == ("saved_model", "tflite", "onnx")
 
 
 @pytest.mark.parametrize(
@@ -51,6 +58,12 @@ def test_repository_params_are_valid():
         ("model.output_nodes.predictions", "", r"must be a graph node name"),
         ("model.input_node", "input:0", r"'model.input_node' must be a graph node name"),
         ("model.input_node", "predictions", r"three different names"),
+        ("export.formats", ["onnx", "coreml"], r"'export.formats' must be a list of saved_model"),
+        ("export.formats", "onnx", r"'export.formats' must be a list of .* got str 'onnx'"),
+        ("export.formats", ["onnx", "onnx"], r"'export.formats' lists a format twice"),
+        ("export.tflite_quantize", "int8", r"'export.tflite_quantize' must be none or dynamic"),
+        # YAML 1.1 reads 1e-5 (no dot) as a string: say what to write instead
+        ("export.tolerance", "1e-5", r"'export.tolerance' must be a positive number .*1.0e-5"),
     ],
 )
 def test_bad_values_give_one_line_errors(path, value, message):
@@ -61,6 +74,7 @@ def test_bad_values_give_one_line_errors(path, value, message):
         "prepare": PrepareParams,
         "checkpoint": CheckpointParams,
         "model": ModelParams,
+        "export": ExportParams,
     }[section].from_params
     with pytest.raises(TfpersistError, match=message) as err:
         parse(params)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfpersist import cli, shipping
+from tfpersist import cli, layout, shipping
 
 from helpers import X
 from helpers import two_layer as build
@@ -22,9 +22,9 @@ def exported(tf, tmp_path_factory):
 
 
 def test_each_format_is_written_deterministically(exported):
-    for fmt in shipping.FORMATS:
-        a = shipping.artifact(exported / "a", fmt)
-        b = shipping.artifact(exported / "b", fmt)
+    for fmt in layout.EXPORT_FORMATS:
+        a = layout.exported(exported / "a", fmt)
+        b = layout.exported(exported / "b", fmt)
         files = (
             sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file()) if a.is_dir() else [None]
         )
@@ -58,15 +58,21 @@ def test_each_runtime_loads_its_format_and_agrees_with_the_frozen_graph(tf, expo
     np.testing.assert_array_equal(lite["classes"], want["classes"])
 
 
-def test_a_format_beyond_the_tolerance_is_removed_and_fails(exported, capsys):
+def test_a_format_beyond_the_tolerance_fails_and_writes_nothing(exported, capsys):
     out = exported / "strict"
     args = ["export", str(exported / "model.pb"), "--out", str(out), "--to", "tflite"]
     assert cli.main([*args, "--tolerance", "0"]) == 1
     err = capsys.readouterr().err
     assert "tflite differs from the frozen graph: probabilities" in err
+    assert f"nothing written to {out}" in err
     assert "Traceback" not in err and not (out / "model.tflite").exists()
     assert cli.main([*args, "--tolerance", "0", "--quantize", "dynamic"]) == 0  # measured only
     assert "model.tflite: tflite" in capsys.readouterr().out
+    # a failing re-export leaves the good artifact already there (and no temp dirs)
+    before = (out / "model.tflite").read_bytes()
+    assert cli.main([*args, "--tolerance", "0"]) == 1
+    assert (out / "model.tflite").read_bytes() == before
+    assert sorted(p.name for p in exported.iterdir() if p.name.startswith(".")) == []
     # TFLite alone converts from a SavedModel of its own: the one already in DIR stays.
     again = ["export", str(exported / "model.pb"), "--out", str(exported / "b"), "--to", "tflite"]
     assert cli.main(again) == 0

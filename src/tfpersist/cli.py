@@ -332,8 +332,7 @@ def cmd_predict(args) -> int:
 def _named_inputs(values: list[str]) -> str | dict[str, str]:
     """``--input FILE`` (one input) or ``--input NAME=FILE`` repeated → FILE or {NAME: FILE}."""
     named = [
-        tuple(i.split("=", 1)) if "=" in i and not Path(i).exists() else (None, i)
-        for i in values
+        tuple(i.split("=", 1)) if "=" in i and not Path(i).exists() else (None, i) for i in values
     ]
     if len(named) > 1 and any(name is None for name, _ in named):
         raise UsageError("with several --input, name each placeholder: --input NAME=FILE")

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from tfpersist import checkpoints, formats, freeze, graphdefs, safety, signature
+from tfpersist.digests import digest
 from tfpersist.evaluation import max_abs_diff
 from tfpersist.runner import Runner
 from tfpersist.tfcompat import import_tf
-from tfpersist.versions import Version, digest
+from tfpersist.versions import Version
 
 tf = import_tf()
 

@@ -234,14 +234,3 @@ def read_schema(directory: str | Path) -> Schema:
         raise TfpersistError(f"{path}: not found; run the prepare stage first") from None
     except (ValueError, KeyError, TypeError) as e:
         raise TfpersistError(f"{path}: not a valid schema ({e})") from None
-
-
-def digest(paths: list[str | Path]) -> str:
-    """sha256 over the given files' bytes, in order: identifies the data a model saw."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for path in paths:
-        h.update(Path(path).read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from tfpersist import atomic, data, layout, safety
-from tfpersist.params import ModelParams
+from tfpersist.errors import TfpersistError
+from tfpersist.params import ExportParams, ModelParams
 
 
 def evaluate(
@@ -22,11 +23,15 @@ def evaluate(
     metrics_path: str | Path,
     confusion_path: str | Path,
     trust: safety.Trust = safety.TRUST_NOTHING,
+    export_dir: str | Path | None = None,
+    export: ExportParams | None = None,
 ) -> dict:
     """Run the frozen model (ops beyond the allowlist as ``trust`` allows) and the checkpoint
     on the prepared test split; write the frozen model's metrics, with how far its outputs
     are from the checkpoint's, to ``metrics_path`` (JSON) and one (actual, predicted) row per
-    example to ``confusion_path`` (CSV). Returns the metrics."""
+    example to ``confusion_path`` (CSV). With ``export``, each shipped format in
+    ``export_dir`` is run too (``shipped``); one beyond ``export.tolerance`` fails it.
+    Returns the metrics."""
     prepared = Path(prepared_dir)
     schema = data.read_schema(prepared)
     x, y = data.load_split(prepared / layout.split_file("test"), schema)
@@ -42,9 +47,36 @@ def evaluate(
     predictions = got[model.predictions_node]
     metrics = classification_metrics(y, predictions, got[model.probabilities_node])
     metrics["checkpoint_max_abs_diff"] = agreement(got, want)
+    if export and export.formats:
+        metrics["export"] = shipped(export_dir, export, model, x, y, got)
     atomic.write_json(metrics_path, metrics)
     atomic.write_text(confusion_path, data.to_csv_text(confusion_rows(y, predictions)))
     return metrics
+
+
+def shipped(export_dir, export: ExportParams, model: ModelParams, x, y, frozen: dict) -> dict:
+    """Per shipped format: its test accuracy, its outputs' distance to the frozen model's
+    (``max_abs_diff`` as a power of ten, see shipping.magnitude; class ids must be equal)
+    and its size in bytes. Fails with one line when a format is beyond the tolerance."""
+    from tfpersist import digests, shipping
+
+    sig = shipping.Signature(model.input_node, model.output_nodes)
+    distances, result = {}, {}
+    for fmt in export.formats:
+        path = layout.exported(export_dir, fmt)
+        got = shipping.Loaded(fmt, path, sig).run(x)
+        distances[fmt] = {n: max_abs_diff(frozen[n], got[n]) for n in sig.output_nodes}
+        result[fmt] = {
+            "accuracy": round(float((got[model.predictions_node] == y).mean()), 6),
+            "max_abs_diff": shipping.magnitude(max(distances[fmt].values())),
+            "bytes": digests.digest(path)[1],
+        }
+    skip = ("tflite",) if export.tflite_quantize == "dynamic" else ()
+    exact = {model.predictions_node}
+    failures = shipping.parity_failures(distances, exact, export.tolerance, skip)
+    if failures:
+        raise TfpersistError(f"{failures[0]} on the test split (export.tolerance)")
+    return result
 
 
 def classification_metrics(

@@ -282,7 +282,8 @@ def describe_model(source, output_nodes=None, trust=safety.TRUST_NOTHING) -> tup
     from pathlib import Path
 
     from tfpersist import compare, formats, graphdefs, signature
-    from tfpersist.versions import Version, digest
+    from tfpersist.digests import digest
+    from tfpersist.versions import Version
 
     path = Path(source)
     kind = formats.detect(path)

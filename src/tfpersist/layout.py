@@ -49,3 +49,22 @@ def card(model: str | Path) -> Path:
 # TF writes saved_model.pb, or saved_model.pbtxt with ``as_text=True``; the loader reads both.
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 SAVED_MODEL_VARIABLES = Path("variables", "variables")  # a SavedModel's checkpoint prefix
+
+# -- shipped formats (the export stage and tfpersist export) ----------------------------------
+
+EXPORT_FORMATS = ("saved_model", "tflite", "onnx")
+TFLITE_QUANTIZE = ("none", "dynamic")  # dynamic: int8 weights, float activations
+SAVED_MODEL_DIR = "saved_model"
+SAVED_MODEL_VERSION = "1"  # TF Serving's numbered version directory
+TFLITE_FILE = "model.tflite"
+ONNX_FILE = "model.onnx"
+
+
+def exported(out_dir: str | Path, fmt: str) -> Path:
+    """Where format ``fmt`` is written under an export directory."""
+    out_dir = Path(out_dir)
+    return {
+        "saved_model": out_dir / SAVED_MODEL_DIR / SAVED_MODEL_VERSION,
+        "tflite": out_dir / TFLITE_FILE,
+        "onnx": out_dir / ONNX_FILE,
+    }[fmt]

@@ -226,3 +226,42 @@ class CheckpointParams:
                 lambda v: v in CHECKPOINT_CHOICES,
             )
         )
+
+
+@dataclass(frozen=True)
+class ExportParams:
+    """Which formats the export stage ships, and how close each must stay to the frozen model."""
+
+    formats: tuple[str, ...]  # of layout.EXPORT_FORMATS; empty: nothing shipped
+    tflite_quantize: str  # none | dynamic (its accuracy is reported, not held to tolerance)
+    tolerance: float  # max abs difference of float outputs to the frozen model, test split
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ExportParams:
+        from tfpersist.layout import EXPORT_FORMATS, TFLITE_QUANTIZE
+
+        s = _section(params, "export")
+        formats = _get(
+            s,
+            "export.formats",
+            f"a list of {', '.join(EXPORT_FORMATS)} (or [])",
+            lambda v: isinstance(v, list) and all(f in EXPORT_FORMATS for f in v),
+        )
+        if len(set(formats)) < len(formats):
+            raise TfpersistError(f"{PARAMS}: 'export.formats' lists a format twice: {formats}")
+        return cls(
+            formats=tuple(formats),
+            tflite_quantize=_get(
+                s,
+                "export.tflite_quantize",
+                " or ".join(TFLITE_QUANTIZE),
+                lambda v: v in TFLITE_QUANTIZE,
+                default="none",
+            ),
+            tolerance=_get(
+                s,
+                "export.tolerance",
+                "a positive number (max abs difference, e.g. 1.0e-5)",
+                _positive_float,
+            ),
+        )

@@ -8,6 +8,7 @@ something else is caught where it is made.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -15,19 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, graphdefs
+from tfpersist import atomic, layout
 from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf
 
-tf = import_tf()
-v1 = tf.compat.v1
-
-FORMATS = ("saved_model", "tflite", "onnx")
-QUANTIZE = ("none", "dynamic")
-SAVED_MODEL_DIR = "saved_model"
-SAVED_MODEL_VERSION = "1"  # TF Serving's numbered version directory
-TFLITE_FILE = "model.tflite"
-ONNX_FILE = "model.onnx"
 SIGNATURE_KEY = "serving_default"
 ONNX_OPSET = 17
 
@@ -40,21 +32,14 @@ class Signature:
     output_nodes: list[str]
 
 
-def artifact(out_dir: Path, fmt: str) -> Path:
-    """Where ``fmt`` is written under ``out_dir``."""
-    return {
-        "saved_model": out_dir / SAVED_MODEL_DIR / SAVED_MODEL_VERSION,
-        "tflite": out_dir / TFLITE_FILE,
-        "onnx": out_dir / ONNX_FILE,
-    }[fmt]
-
-
 # -- writers ------------------------------------------------------------------------------------
 
 
 def saved_model_from_graph_def(graph_def, sig: Signature, out: Path) -> None:
     """A SavedModel (tag ``serve``) whose ``serving_default`` signature takes the input node
     and returns each output node under its own name; no variables (the graph is frozen)."""
+    tf = import_tf()
+    v1 = tf.compat.v1
     with atomic.replace_dir(out) as scratch:
         target = scratch / "model"  # the Builder wants a directory it creates itself
         graph = tf.Graph()
@@ -79,6 +64,7 @@ def saved_model_from_graph_def(graph_def, sig: Signature, out: Path) -> None:
 
 
 def tflite_from_saved_model(saved_model: Path, quantize: str = "none") -> bytes:
+    tf = import_tf()
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), [SIGNATURE_KEY])
     if quantize == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -120,34 +106,40 @@ def export(
 ) -> dict[str, dict]:
     """Write each format of the frozen ``graph_def`` under ``out_dir``; returns
     {format: {path, bytes, sha256}}."""
+    from tfpersist import graphdefs
+
     out_dir = Path(out_dir)
-    unknown = sorted(set(formats) - set(FORMATS))
+    unknown = sorted(set(formats) - set(layout.EXPORT_FORMATS))
     if unknown or not formats:
+        known = ", ".join(layout.EXPORT_FORMATS)
+        asked = ", ".join(unknown) or "(none)"
+        raise TfpersistError(f"export formats {asked}: choose from {known}")
+    if quantize not in layout.TFLITE_QUANTIZE:
         raise TfpersistError(
-            f"export formats {', '.join(unknown) or '(none)'}: choose from {', '.join(FORMATS)}"
+            f"TFLite quantization '{quantize}': choose from {', '.join(layout.TFLITE_QUANTIZE)}"
         )
-    if quantize not in QUANTIZE:
-        raise TfpersistError(f"TFLite quantization '{quantize}': choose from {', '.join(QUANTIZE)}")
     graphdefs.check_nodes(graph_def, [sig.input_node], "input node")
     graphdefs.check_nodes(graph_def, sig.output_nodes)
-    from tfpersist.versions import digest
+    from tfpersist.digests import digest
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if "saved_model" in formats:
-        saved_model_from_graph_def(graph_def, sig, artifact(out_dir, "saved_model"))
+        saved_model_from_graph_def(graph_def, sig, layout.exported(out_dir, "saved_model"))
     if "tflite" in formats:
         if "saved_model" in formats:
-            lite = tflite_from_saved_model(artifact(out_dir, "saved_model"), quantize)
+            lite = tflite_from_saved_model(layout.exported(out_dir, "saved_model"), quantize)
         else:  # TFLite converts from a SavedModel: one in a temp dir, not in out_dir
             with tempfile.TemporaryDirectory(prefix="tfpersist-tflite-") as scratch:
                 saved_model_from_graph_def(graph_def, sig, Path(scratch) / "saved_model")
                 lite = tflite_from_saved_model(Path(scratch) / "saved_model", quantize)
-        atomic.write_bytes(artifact(out_dir, "tflite"), lite)
+        atomic.write_bytes(layout.exported(out_dir, "tflite"), lite)
     if "onnx" in formats:
-        atomic.write_bytes(artifact(out_dir, "onnx"), onnx_from_graph_def(graph_def, sig, opset))
+        atomic.write_bytes(
+            layout.exported(out_dir, "onnx"), onnx_from_graph_def(graph_def, sig, opset)
+        )
     written = {}
     for fmt in formats:
-        path = artifact(out_dir, fmt)
+        path = layout.exported(out_dir, fmt)
         sha, size = digest(path)
         written[fmt] = {"path": str(path.relative_to(out_dir)), "bytes": size, "sha256": sha}
     return written
@@ -169,6 +161,7 @@ class Loaded:
             raise TfpersistError(f"{path}: cannot load the {fmt} model ({first_line(e)})") from None
 
     def _open(self) -> None:
+        tf = import_tf()
         if self.fmt == "saved_model":
             self._model = tf.saved_model.load(str(self.path))
             self._fn = self._model.signatures[SIGNATURE_KEY]
@@ -195,9 +188,12 @@ class Loaded:
                 str(self.path), options, providers=["CPUExecutionProvider"]
             )
         else:
-            raise TfpersistError(f"unknown export format '{self.fmt}'; choose from {FORMATS}")
+            raise TfpersistError(
+                f"unknown export format '{self.fmt}'; choose from {layout.EXPORT_FORMATS}"
+            )
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        tf = import_tf()
         x = np.asarray(x, np.float32)
         if self.fmt == "saved_model":
             got = self._fn(**{self.sig.input_node: tf.constant(x)})
@@ -224,7 +220,7 @@ def parity(
         want = frozen.run(x, sig.input_node, sig.output_nodes)
     result = {}
     for fmt in formats:
-        got = Loaded(fmt, artifact(out_dir, fmt), sig).run(x)
+        got = Loaded(fmt, layout.exported(out_dir, fmt), sig).run(x)
         result[fmt] = {}
         for name in sig.output_nodes:
             a, b = want[name], np.asarray(got[name])
@@ -257,6 +253,7 @@ def parity_failures(
 def sample_rows(graph_def, input_node: str, rows: int = 64, seed: int = 0) -> np.ndarray:
     """Seeded standard-normal rows shaped like ``input_node`` (unknown dimensions: ``rows``
     for the first, 1 elsewhere): parity data when the caller has none."""
+    tf = import_tf()
     node = next(n for n in graph_def.node if n.name == input_node)
     if tf.dtypes.as_dtype(node.attr["dtype"].type) != tf.float32:
         raise TfpersistError(
@@ -280,24 +277,75 @@ def ship(
     x: np.ndarray | None = None,
     trust=None,
 ) -> dict:
-    """Export, then run every format next to the frozen graph; a format that differs
-    beyond ``tolerance`` (integer outputs: at all) is removed and reported as an error.
-    A dynamically quantized TFLite is measured, not held to the tolerance."""
+    """Export into a scratch directory, run every format next to the frozen graph, and only
+    when all agree within ``tolerance`` (integer outputs: exactly) move them into
+    ``out_dir``; otherwise fail with one line and leave ``out_dir`` as it was. A dynamically
+    quantized TFLite is measured, not held to the tolerance."""
+    import os
+
     out_dir = Path(out_dir)
-    written = export(graph_def, out_dir, sig, formats, quantize)
-    x = sample_rows(graph_def, sig.input_node) if x is None else x
-    distances, exact = parity(graph_def, out_dir, sig, formats, x, trust)
-    skip = ("tflite",) if quantize == "dynamic" else ()
-    failures = parity_failures(distances, exact, tolerance, skip)
-    for fmt in formats:
-        written[fmt]["max_abs_diff"] = distances[fmt]
-    if failures:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    atomic.remove_stale_temps(out_dir)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        written = export(graph_def, scratch, sig, formats, quantize)
+        x = sample_rows(graph_def, sig.input_node) if x is None else x
+        distances, exact = parity(graph_def, scratch, sig, formats, x, trust)
+        skip = ("tflite",) if quantize == "dynamic" else ()
+        failures = parity_failures(distances, exact, tolerance, skip)
+        if failures:
+            raise TfpersistError(f"{failures[0]}; nothing written to {out_dir}")
         for fmt in formats:
-            if any(line.startswith(f"{fmt} ") for line in failures):
-                path = artifact(out_dir, fmt)
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink(missing_ok=True)
-        raise TfpersistError(failures[0] + "; that artifact was removed")
+            written[fmt]["max_abs_diff"] = distances[fmt]
+            new, final = layout.exported(scratch, fmt), layout.exported(out_dir, fmt)
+            if new.is_dir():
+                with atomic.replace_dir(final) as tmp:
+                    for item in sorted(new.iterdir()):
+                        item.rename(tmp / item.name)
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(new, final)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return {"rows": len(x), "formats": written}
+
+
+def ship_frozen(
+    frozen_pb: str | Path,
+    prepared_dir: str | Path,
+    out_dir: str | Path,
+    sig: Signature,
+    params,
+    trust=None,
+) -> dict:
+    """The export stage: ``params.formats`` (params.ExportParams) of a frozen .pb under
+    ``out_dir``, each held to the frozen graph on the prepared test split. With no formats,
+    ``out_dir`` is left empty and TensorFlow is not loaded."""
+    from tfpersist import data, graphdefs
+
+    out_dir = Path(out_dir)
+    if not params.formats:
+        with atomic.replace_dir(out_dir):
+            pass
+        return {"rows": 0, "formats": {}}
+    prepared = Path(prepared_dir)
+    x, _ = data.load_split(prepared / layout.split_file("test"), data.read_schema(prepared))
+    graph_def = graphdefs.read_graph_def(frozen_pb)
+    return ship(
+        graph_def,
+        out_dir,
+        sig,
+        list(params.formats),
+        params.tflite_quantize,
+        params.tolerance,
+        x,
+        trust,
+    )
+
+
+def magnitude(distance: float) -> str:
+    """The power of ten at or above ``distance``, as text ("1e-06"; exactly equal: "0"): a
+    parity figure without the last bits a runtime's CPU-dispatched kernels decide
+    (onnxruntime picks AVX2 or AVX-512 code at run time), so metrics reproduce on every
+    machine; text, because ``dvc metrics show`` rounds numbers to 5 decimals (1e-06 → 0.0)."""
+    return "0" if distance <= 0 else f"{10.0 ** math.ceil(math.log10(distance)):.0e}"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import architectures, atomic, checkpoints, data, faults, layout, runtime
+from tfpersist import architectures, atomic, checkpoints, data, digests, faults, layout, runtime
 from tfpersist import model as model_lib
 from tfpersist.params import ModelParams, TrainParams
 from tfpersist.tfcompat import enable_determinism, import_tf, session_config
@@ -321,7 +321,7 @@ def train_prepared(
     schema = data.read_schema(prepared)
     paths = {name: prepared / layout.split_file(name) for name in ("train", "val")}
     splits = {name: Split(*data.load_split(path, schema)) for name, path in paths.items()}
-    digest = data.digest([*paths.values(), prepared / layout.SCHEMA])
+    digest = digests.files_digest([*paths.values(), prepared / layout.SCHEMA])
     return train(
         train_dir, splits, schema.num_classes, model, params, digest, log=log, progress=progress
     )

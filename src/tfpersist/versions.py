@@ -6,7 +6,6 @@ through DVC (``dvc.api.DVCFileSystem``) from the local cache or a remote. No Ten
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,17 +201,3 @@ def resolve(repo: str | Path, rev: str, spec: str) -> str:
 
 def _safe(rev: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in rev)
-
-
-def digest(path: Path) -> tuple[str, int]:
-    """sha256 and size of a file, or of a directory's files (names and bytes)."""
-    h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    size = 0
-    for f in files:
-        data = f.read_bytes()
-        size += len(data)
-        if path.is_dir():
-            h.update(str(f.relative_to(path)).encode() + b"\0")
-        h.update(data)
-    return h.hexdigest(), size

@@ -1,0 +1,34 @@
+"""export: the frozen model → a serving SavedModel, TFLite and ONNX (params.yaml `export`).
+
+usage: python stages/export.py FROZEN_PB PREPARED_DIR OUT_DIR
+Each format is run by its own runtime on the test split next to the frozen graph; one whose
+outputs differ beyond export.tolerance is removed and the stage fails.
+"""
+
+import os
+
+from tfpersist import safety, shipping
+from tfpersist.params import ExportParams, ModelParams
+
+from _stage import load_params, run
+
+
+def main(argv: list[str]) -> None:
+    frozen_pb, prepared, out = argv
+    params = load_params()
+    model, export = ModelParams.from_params(params), ExportParams.from_params(params)
+    sig = shipping.Signature(model.input_node, model.output_nodes)
+    trust = safety.Trust.from_env(os.environ)
+    report = shipping.ship_frozen(frozen_pb, prepared, out, sig, export, trust)
+    for fmt, info in report["formats"].items():
+        worst = max(info["max_abs_diff"].values())
+        print(
+            f"export: {fmt}: {info['path']}, {info['bytes']} bytes, max abs difference to the "
+            f"frozen model {worst:.3g} on {report['rows']} test rows"
+        )
+    if not report["formats"]:
+        print("export: export.formats is empty; nothing shipped")
+
+
+if __name__ == "__main__":
+    run(main)
