@@ -74,15 +74,17 @@ def test_predict_writes_every_output_format(model, tmp_path, capsys):
     assert np.load(tmp_path / "y.npy").tolist() == [1] * 4
 
 
-def test_a_one_row_npy_and_a_checkpoint_given_to_predict_get_one_line(model, tmp_path, capsys):
+def test_a_one_row_npy_gets_one_line_and_a_checkpoint_runs_like_its_pb(model, tmp_path, capsys):
     np.save(tmp_path / "row.npy", np.ones(3, np.float32))
     assert tfpersist("predict", model / "model.pb", "--input", tmp_path / "row.npy") == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "takes 2-d arrays [?, 3], the data is 1-d [3]" in err
     assert "reshape it to [1, ...]" in err
-    assert tfpersist("predict", model / "ckpt", "--input", model / "x.npy") == 1
-    err = capsys.readouterr().err
-    assert "a TF1 checkpoint; predict runs a frozen .pb: freeze it first" in err
+    # a checkpoint is frozen in memory (under the same checks) and run: the .pb's outputs
+    args = ["--input", model / "x.npy", "--output-nodes", "scores,label"]
+    assert tfpersist("predict", model / "ckpt", *args, "--out", tmp_path / "c.json") == 0
+    assert tfpersist("predict", model / "model.pb", *args, "--out", tmp_path / "p.json") == 0
+    assert (tmp_path / "c.json").read_text() == (tmp_path / "p.json").read_text()
 
 
 def test_inspect_into_a_closed_pipe_is_quiet(model):

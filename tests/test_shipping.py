@@ -49,7 +49,7 @@ def test_each_runtime_loads_its_format_and_agrees_with_the_frozen_graph(tf, expo
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(exported / "a" / "model.onnx"))
-    probabilities, classes = session.run(["probabilities:0", "classes:0"], {"x:0": X})
+    probabilities, classes = session.run(["probabilities", "classes"], {"x": X})  # plain names
     np.testing.assert_allclose(probabilities, want["probabilities"], atol=1e-6)
     np.testing.assert_array_equal(classes, want["classes"])
     sig = shipping.Signature("x", ["probabilities", "classes"])
@@ -95,3 +95,103 @@ def test_export_refuses_a_hostile_model(tf, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["export", str(pb), "--out", str(out), "--output-nodes", "y"]) == 1
     assert "ReadFile" in capsys.readouterr().err and not out.exists()
+
+
+def test_predict_runs_every_format_on_the_same_rows(exported, tmp_path):
+    """One command, every format: .pb, SavedModel (--signature), .tflite, .onnx, each by its
+    own runtime, the same class ids and probabilities within float noise."""
+    np.save(tmp_path / "x.npy", X)
+    models = {
+        "pb": exported / "model.pb",
+        "saved_model": layout.exported(exported / "a", "saved_model"),
+        "tflite": layout.exported(exported / "a", "tflite"),
+        "onnx": layout.exported(exported / "a", "onnx"),
+    }
+    got = {}
+    for name, path in models.items():
+        out = tmp_path / f"{name}.npz"
+        assert (
+            cli.main(["predict", str(path), "--input", str(tmp_path / "x.npy"), "--out", str(out)])
+            == 0
+        )
+        with np.load(out) as z:
+            got[name] = {k: z[k] for k in z.files}
+    for name, outputs in got.items():
+        assert sorted(outputs) == ["classes", "probabilities"], name
+        np.testing.assert_array_equal(outputs["classes"], got["pb"]["classes"])
+        np.testing.assert_allclose(outputs["probabilities"], got["pb"]["probabilities"], atol=1e-5)
+    sm = str(models["saved_model"])
+    args = ["predict", sm, "--input", str(tmp_path / "x.npy"), "--signature", "serving_default"]
+    assert cli.main(args) == 0
+
+
+def test_predict_names_what_is_wrong_with_a_format(exported, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", X)
+    sm = str(layout.exported(exported / "a", "saved_model"))
+    assert cli.main(["predict", sm, "--input", str(tmp_path / "x.npy"), "--signature", "nope"]) == 1
+    assert "no 'nope' signature (signatures: serving_default)" in capsys.readouterr().err
+    lite = str(layout.exported(exported / "a", "tflite"))
+    np.save(tmp_path / "wide.npy", np.ones((2, 7), np.float32))
+    assert cli.main(["predict", lite, "--input", str(tmp_path / "wide.npy")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("tfpersist: error: ")
+    assert cli.main(["predict", lite, "--input", f"nope={tmp_path / 'x.npy'}"]) == 1
+    assert "no input 'nope'; its inputs are x" in capsys.readouterr().err
+    (tmp_path / "junk.tflite").write_bytes(b"\0\0\0\0TFL3junk")
+    assert (
+        cli.main(["predict", str(tmp_path / "junk.tflite"), "--input", str(tmp_path / "x.npy")])
+        == 1
+    )
+    assert (
+        "cannot load the TFLite model (The model is not a valid Flatbuffer"
+        in capsys.readouterr().err
+    )
+
+
+def test_hostile_onnx_and_tflite_are_refused_before_they_run(tf, tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto, helper
+
+    np.save(tmp_path / "x.npy", X)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])
+    custom = helper.make_node("Exfiltrate", ["x"], ["y"], domain="evil.ops")
+    graph = helper.make_graph([custom], "g", [x], [y])
+    onnx.save(helper.make_model(graph), tmp_path / "custom.onnx")
+    # an initializer whose bytes live "outside": ../../etc/passwd
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4], [0.0] * 4)
+    w.ClearField("float_data")
+    w.data_location = TensorProto.EXTERNAL
+    w.external_data.add(key="location", value="../../../etc/passwd")
+    add = helper.make_node("Add", ["x", "w"], ["y"])
+    graph = helper.make_graph([add], "g", [x], [y], initializer=[w])
+    (tmp_path / "external.onnx").write_bytes(helper.make_model(graph).SerializeToString())
+    for name, why in (
+        ("custom", "custom domains (evil.ops)"),
+        ("external", "outside its directory"),
+    ):
+        args = ["predict", str(tmp_path / f"{name}.onnx"), "--input", str(tmp_path / "x.npy")]
+        assert cli.main(args) == 1
+        err = capsys.readouterr().err
+        assert "refusing to run an ONNX model with" in err and why in err, err
+
+    # a .tflite that falls back to TensorFlow's ReadFile (a "Flex" op)
+    class Reader(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def read(self, names):
+            return {"bytes": tf.map_fn(tf.io.read_file, names)}
+
+    module = Reader()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.read.get_concrete_function()], module
+    )
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+        tf.lite.OpsSet.SELECT_TF_OPS,
+    ]
+    (tmp_path / "reader.tflite").write_bytes(converter.convert())
+    np.save(tmp_path / "names.npy", np.array([b"/etc/hostname"], dtype=object), allow_pickle=True)
+    args = ["predict", str(tmp_path / "reader.tflite"), "--input", str(tmp_path / "x.npy")]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "refusing to run" in err and "ReadFile (reads files)" in err, err

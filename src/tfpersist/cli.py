@@ -288,9 +288,12 @@ def _format_inspection(info: dict) -> str:
 
 def add_predict_parser(sub, trust) -> None:
     p = sub.add_parser(
-        "predict", parents=[trust], help="run a frozen model on a CSV or .npy of inputs"
+        "predict",
+        parents=[trust],
+        help="run a model (.pb, checkpoint, SavedModel, .tflite, .onnx) on a CSV or .npy",
     )
-    p.add_argument("model", help="frozen .pb")
+    p.add_argument("model", help="frozen .pb, checkpoint, SavedModel directory, .tflite or .onnx")
+    p.add_argument("--signature", help="a SavedModel's signature (default: serving_default)")
     p.add_argument(
         "--input",
         required=True,
@@ -325,6 +328,7 @@ def cmd_predict(args) -> int:
         args.output_nodes,
         args.batch_size,
         _trust(args),
+        args.signature,
     )
     return 0
 

@@ -1,8 +1,10 @@
-"""Offline prediction with a frozen model: inputs from CSV/.npy, outputs to CSV/.npy/.json.
+"""Offline prediction with any model: inputs from CSV/.npy, outputs to CSV/.npy/.npz/.json.
 
+The model is a frozen .pb, a checkpoint, a SavedModel, a .tflite or an .onnx (runtimes.py).
 Input and output names default from the model's card (``model.json`` beside ``model.pb``,
-as ``tfpersist freeze`` and the pipeline write it), else from the graph: its only
-placeholder, and the nodes nothing consumes.
+as ``tfpersist freeze`` and the pipeline write it), else from the model: its only input,
+and for a graph the nodes nothing consumes (a SavedModel's signature, a .tflite's or an
+.onnx's own outputs).
 """
 
 from __future__ import annotations
@@ -14,30 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfpersist import atomic, data, formats, graphdefs, inspection, safety, signature
+from tfpersist import atomic, data, runtimes, safety, signature
 from tfpersist.errors import TfpersistError
-from tfpersist.runner import Runner
-
-
-def default_names(graph_def, sig: dict | None, input_node: str | None, outputs: list[str] | None):
-    if sig:
-        input_node = input_node or sig["inputs"][0]["name"]
-        outputs = outputs or [o["name"] for o in sig["outputs"]]
-    summary = inspection.graph_summary(graph_def)
-    if not input_node:
-        names = [i["name"] for i in summary["inputs"]]
-        if len(names) != 1:
-            raise TfpersistError(
-                f"the model has {len(names)} placeholders ({', '.join(names) or 'none'}); "
-                "feed each with --input NAME=FILE.npy (repeatable), or choose one with "
-                "--input-node"
-            )
-        input_node = names[0]
-    if not outputs:
-        outputs = summary["likely_outputs"]
-        if not outputs:
-            raise TfpersistError("no output nodes found; name them with --output-nodes")
-    return input_node, graphdefs.node_names(outputs)
 
 
 def read_inputs(path: Path, sig: dict | None) -> np.ndarray:
@@ -62,6 +42,8 @@ def read_inputs(path: Path, sig: dict | None) -> np.ndarray:
 def _columns(outputs: dict[str, np.ndarray]) -> pd.DataFrame:
     columns = {}
     for name, value in outputs.items():
+        if value.dtype == object:  # string outputs: text, not b'...'
+            value = np.vectorize(_jsonable, otypes=[object])(value)
         flat = value.reshape(len(value), -1) if value.ndim > 1 else value[:, None]
         if flat.shape[1] == 1:
             columns[name] = flat[:, 0]
@@ -113,26 +95,28 @@ def predict_file(
     output_nodes=None,
     batch_size=1024,
     trust=safety.TRUST_NOTHING,
+    signature_key=None,
 ) -> dict:
-    """Run a frozen .pb on ``inputs``: one file (CSV or .npy) for the model's input, or
-    {placeholder: .npy file} for a model with several."""
+    """Run any model runtimes.open_model opens (.pb, checkpoint, SavedModel, .tflite, .onnx)
+    on ``inputs``: one file (CSV or .npy) for the model's input, or {input name: .npy file}
+    for a model with several."""
     model = Path(model)
-    kind = formats.detect(model)
-    if kind != formats.GRAPH_DEF:
-        raise TfpersistError(
-            f"{model}: a {kind}; predict runs a frozen .pb: freeze it first "
-            f"('tfpersist freeze {model} --out model.pb')"
-        )
-    graph_def = graphdefs.read_graph_def(model)
-    sig = signature.beside(model)
-    if isinstance(inputs, dict):
-        _, outputs = default_names(graph_def, sig, next(iter(inputs)), output_nodes)
-        x = {name: read_inputs(Path(path), None) for name, path in inputs.items()}
-    else:
-        input_node, outputs = default_names(graph_def, sig, input_node, output_nodes)
-        x = {input_node: read_inputs(Path(inputs), sig)}
-    with Runner.from_graph_def(graph_def, str(model)) as runner:
-        runner.trust = trust
-        result = runner.run(x, None, outputs, batch_size)
+    loaded = runtimes.open_model(model, output_nodes, signature_key, trust)
+    try:
+        names = [t.name for t in loaded.inputs]
+        card = signature.beside(model)
+        if isinstance(inputs, dict):
+            x = {name: read_inputs(Path(path), None) for name, path in inputs.items()}
+        else:
+            if input_node is None and len(names) != 1:
+                raise TfpersistError(
+                    f"the model has {len(names)} inputs ({', '.join(names) or 'none'}); "
+                    "feed each with --input NAME=FILE.npy (repeatable), or choose one with "
+                    "--input-node"
+                )
+            x = {input_node or names[0]: read_inputs(Path(inputs), card)}
+        result = loaded.run(x, batch_size)
+    finally:
+        loaded.close()
     write_outputs(result, Path(out) if out else None)
     return result

@@ -93,7 +93,29 @@ def onnx_from_graph_def(graph_def, sig: Signature, opset: int = ONNX_OPSET) -> b
         for dim in info.type.tensor_type.shape.dim:
             if dim.dim_param:
                 dim.dim_param = names.setdefault(dim.dim_param, f"dim_{len(names)}")
+    _plain_names(model.graph)
     return model.SerializeToString(deterministic=True)
+
+
+def _plain_names(graph) -> None:
+    """Name the ONNX inputs and outputs as the nodes (``x``, not TF's tensor name ``x:0``),
+    as the SavedModel and TFLite signatures do. Left as they are when a node holds a
+    subgraph (it may refer to the outer names)."""
+    from onnx import AttributeProto
+
+    subgraphs = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+    if any(a.type in subgraphs for n in graph.node for a in n.attribute):
+        return
+    taken = {v for n in graph.node for v in [*n.input, *n.output]}
+    renames = {}
+    for value in [*graph.input, *graph.output]:
+        plain = value.name.removesuffix(":0")
+        if plain != value.name and plain not in taken:
+            renames[value.name] = plain
+            value.name = plain
+    for node in graph.node:
+        node.input[:] = [renames.get(i, i) for i in node.input]
+        node.output[:] = [renames.get(o, o) for o in node.output]
 
 
 def export(
@@ -149,61 +171,37 @@ def export(
 
 
 class Loaded:
-    """A shipped model loaded by its own runtime; ``run(x)`` → {output node: array}."""
+    """A shipped model loaded by its own runtime; ``run(x)`` → {output node: array}. The
+    SavedModel is loaded as TF Serving loads it (tf.saved_model.load, its signature); the
+    .tflite and .onnx through runtimes.py, as predict and serve run them."""
 
     def __init__(self, fmt: str, path: Path, sig: Signature):
+        from tfpersist import runtimes
+
         self.fmt, self.path, self.sig = fmt, Path(path), sig
-        try:
-            self._open()
-        except TfpersistError:
-            raise
-        except Exception as e:
-            raise TfpersistError(f"{path}: cannot load the {fmt} model ({first_line(e)})") from None
-
-    def _open(self) -> None:
-        tf = import_tf()
-        if self.fmt == "saved_model":
-            self._model = tf.saved_model.load(str(self.path))
-            self._fn = self._model.signatures[SIGNATURE_KEY]
-        elif self.fmt == "tflite":
-            import warnings
-
-            with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated" (LiteRT)
-                warnings.simplefilter("ignore", UserWarning)
-                self._interpreter = tf.lite.Interpreter(
-                    model_path=str(self.path),
-                    num_threads=1,
-                    # TFLite's own kernels, not the XNNPACK delegate: what every device has
-                    experimental_op_resolver_type=(
-                        tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-                    ),
-                )
-            self._runner = self._interpreter.get_signature_runner(SIGNATURE_KEY)
-        elif self.fmt == "onnx":
-            import onnxruntime
-
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = options.inter_op_num_threads = 1
-            self._session = onnxruntime.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
+        if fmt == "saved_model":
+            tf = import_tf()
+            try:
+                self._fn = tf.saved_model.load(str(path)).signatures[SIGNATURE_KEY]
+            except Exception as e:
+                why = first_line(e)
+                raise TfpersistError(f"{path}: cannot load the SavedModel ({why})") from None
+        elif fmt == "tflite":
+            self._model = runtimes.TFLiteModel(path)
+        elif fmt == "onnx":
+            self._model = runtimes.OnnxModel(path)
         else:
-            raise TfpersistError(
-                f"unknown export format '{self.fmt}'; choose from {layout.EXPORT_FORMATS}"
-            )
+            known = ", ".join(layout.EXPORT_FORMATS)
+            raise TfpersistError(f"unknown export format '{fmt}'; choose from {known}")
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        tf = import_tf()
         x = np.asarray(x, np.float32)
         if self.fmt == "saved_model":
+            tf = import_tf()
             got = self._fn(**{self.sig.input_node: tf.constant(x)})
             return {n: got[n].numpy() for n in self.sig.output_nodes}
-        if self.fmt == "tflite":
-            got = self._runner(**{self.sig.input_node: x})
-            return {n: got[n] for n in self.sig.output_nodes}
-        names = [f"{n}:0" for n in self.sig.output_nodes]
-        values = self._session.run(names, {f"{self.sig.input_node}:0": x})
-        return dict(zip(self.sig.output_nodes, values, strict=True))
+        got = self._model.run({self.sig.input_node: x})
+        return {n: got[n] for n in self.sig.output_nodes}
 
 
 def parity(

@@ -1,0 +1,366 @@
+"""A model of any format, ready to run by its own runtime: a frozen .pb, a TF1 checkpoint or
+a SavedModel (frozen in memory, run in a TF session), a .tflite (TFLite's interpreter) or an
+.onnx (onnxruntime).
+
+``open_model`` checks before anything runs: TensorFlow graphs against the inference allowlist
+(safety.py), a .tflite's custom and TF-fallback ("Flex") ops against it too, an .onnx for
+ops outside the standard domains and for external-data paths outside its directory.
+``predict`` and ``serve`` use it, so one command runs every format the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfpersist import formats, safety
+from tfpersist.errors import TfpersistError, first_line
+
+TFLITE = "TFLite flatbuffer"
+ONNX = "ONNX model"
+# ONNX operator domains onnxruntime implements itself (no custom-op library needed)
+ONNX_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft"}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One input or output: the name a caller uses, its numpy dtype, its shape (None:
+    any size)."""
+
+    name: str
+    dtype: str
+    shape: list[int | None] | None
+
+
+def detect(path: str | Path) -> str:
+    """TFLITE or ONNX by content and name, else formats.detect (SavedModel, checkpoint, .pb)."""
+    path = Path(path)
+    if path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if head[4:8] == b"TFL3":
+            return TFLITE
+        if path.suffix == ".onnx":
+            return ONNX
+    return formats.detect(path)
+
+
+def open_model(
+    path: str | Path,
+    output_nodes: list[str] | None = None,
+    signature_key: str | None = None,
+    trust: safety.Trust = safety.TRUST_NOTHING,
+    threads: int | None = None,
+):
+    """The model at ``path`` loaded for running (GraphModel, TFLiteModel or OnnxModel)."""
+    kind = detect(path)
+    if signature_key and kind != formats.SAVED_MODEL:
+        raise TfpersistError(f"--signature: {path} is a {kind}, not a SavedModel")
+    if kind == TFLITE:
+        return TFLiteModel(path, trust, threads)
+    if kind == ONNX:
+        return OnnxModel(path, trust, threads)
+    return GraphModel.open(path, kind, output_nodes, signature_key, trust, threads)
+
+
+def _check_rows(source: str, feeds: dict[str, np.ndarray]) -> None:
+    rows = {len(v) if np.ndim(v) else 1 for v in feeds.values()}
+    if len(rows) > 1:
+        raise TfpersistError(
+            f"{source}: the inputs have different numbers of rows "
+            f"({', '.join(f'{n}: {len(v)}' for n, v in feeds.items())})"
+        )
+
+
+def _unknown(source: str, given, known, all_needed: bool = True) -> None:
+    """One line when ``given`` names an input the model lacks, or (``all_needed``) leaves
+    one out. A graph may hold placeholders its outputs do not need: TF says which it needs."""
+    extra = sorted(set(given) - set(known))
+    missing = sorted(set(known) - set(given)) if all_needed else []
+    if extra or missing:
+        what = f"no input '{extra[0]}'" if extra else f"input '{missing[0]}' not fed"
+        raise TfpersistError(f"{source}: {what}; its inputs are {', '.join(known)}")
+
+
+def _check_shapes(source: str, feeds: dict[str, np.ndarray], inputs: list[Tensor]) -> None:
+    """One line when an array does not fit its input's shape: a runtime that resizes its
+    inputs to whatever it is given (TFLite) would otherwise compute garbage."""
+    for t in inputs:
+        if t.name not in feeds or t.shape is None:
+            continue
+        got = list(np.shape(feeds[t.name]))
+        fits = len(got) == len(t.shape) and all(
+            want is None or want == have for want, have in zip(t.shape, got, strict=True)
+        )
+        if not fits:
+            want = "[" + ", ".join("?" if d is None else str(d) for d in t.shape) + "]"
+            raise TfpersistError(f"{source}: input '{t.name}' takes {want}, the data is {got}")
+
+
+# -- TensorFlow graphs -------------------------------------------------------------------------
+
+
+class GraphModel:
+    """A frozen GraphDef in a TF session (runner.Runner); names are node names, or for a
+    SavedModel its signature's keys."""
+
+    format = "TensorFlow graph"
+
+    def __init__(self, graph_def, source: str, inputs: dict, outputs: dict, trust, threads=None):
+        from tfpersist.runner import Runner
+        from tfpersist.signature import describe_graph_def
+
+        self.source, self._inputs, self._outputs = source, inputs, outputs
+        self._runner = Runner.from_graph_def(graph_def, source, threads)
+        self._runner.trust = trust
+        sig = describe_graph_def(graph_def, list(outputs.values()))
+        by_node = {t["name"]: t for t in sig["inputs"] + sig["outputs"]}
+
+        def spec(key, node):
+            t = by_node[node]
+            return Tensor(key, t["dtype"], t["shape"])
+
+        self.inputs = [spec(k, n) for k, n in inputs.items()]
+        self.outputs = [spec(k, n) for k, n in outputs.items()]
+        safety.check(graph_def, list(outputs.values()), source, trust)
+
+    @classmethod
+    def open(cls, path, kind, output_nodes, signature_key, trust, threads) -> GraphModel:
+        from tfpersist import compare, freeze, graphdefs, signature
+
+        path = Path(path)
+        card = signature.beside(path)
+        if kind == formats.GRAPH_DEF:
+            graph_def = graphdefs.read_graph_def(path)
+            names = compare.outputs_of(path, kind, card, output_nodes, graph_def)
+            names = graphdefs.node_names(names or [])
+            if not names:
+                raise TfpersistError(f"{path}: no output nodes found; name them --output-nodes")
+            graphdefs.check_nodes(graph_def, names)
+        else:
+            asked = compare.outputs_of(path, kind, card, output_nodes)
+            graph_def, names = freeze.freeze(path, asked, trust=trust, signature_key=signature_key)
+        placeholders = signature.placeholders(graph_def)
+        if card:
+            placeholders = [i["name"] for i in card["inputs"]]
+        inputs = {p: p for p in placeholders}
+        outputs = {n: n for n in names}
+        if kind == formats.SAVED_MODEL:
+            inputs, outputs = _saved_model_keys(path, signature_key, placeholders, names)
+        return cls(graph_def, str(path), inputs, outputs, trust, threads)
+
+    def run(self, feeds: dict[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
+        _unknown(self.source, feeds, list(self._inputs), all_needed=False)
+        _check_rows(self.source, feeds)
+        nodes = {self._inputs[k]: v for k, v in feeds.items()}
+        got = self._runner.run(nodes, None, list(self._outputs.values()), batch_size)
+        return {k: got[n] for k, n in self._outputs.items()}
+
+    def close(self) -> None:
+        self._runner.close()
+
+
+def _saved_model_keys(path, signature_key, placeholders, names):
+    """A SavedModel's signature keys → the frozen graph's placeholder and output nodes."""
+    from tfpersist import saved_models
+    from tfpersist.tensornames import op_name
+
+    meta = saved_models.meta_graph(saved_models.read(path), path)
+    sig = meta.signature_def[signature_key or saved_models.DEFAULT_SIGNATURE]
+    inputs = {}
+    for key in sorted(sig.inputs):
+        node = op_name(sig.inputs[key].name)
+        inputs[key] = node if node in placeholders else key
+    if sorted(inputs.values()) != sorted(placeholders):  # renamed on the way: node names
+        inputs = {p: p for p in placeholders}
+    keys = sorted(sig.outputs)
+    outputs = dict(zip(keys, names, strict=True)) if len(keys) == len(names) else {}
+    return inputs, outputs or {n: n for n in names}
+
+
+# -- TFLite --------------------------------------------------------------------------------------
+
+
+def tflite_ops(model: bytes) -> tuple[list[str], list[str]]:
+    """(custom op codes, TensorFlow ops run through the Flex delegate) of a .tflite."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    root = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    custom, flex = [], []
+    for code in root.operatorCodes or []:
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            name = (code.customCode or b"").decode("utf-8", "replace")
+            (flex if name.startswith("Flex") else custom).append(name.removeprefix("Flex"))
+    return sorted(set(custom)), sorted(set(flex))
+
+
+class TFLiteModel:
+    """A .tflite in TFLite's interpreter, built-in kernels only (no delegate): its
+    ``serving_default`` signature's names when it has one, else its tensors' names."""
+
+    format = TFLITE
+
+    def __init__(self, path, trust=safety.TRUST_NOTHING, threads: int | None = None):
+        self.source = str(path)
+        data = Path(path).read_bytes()
+        try:
+            custom, flex = tflite_ops(data)
+        except Exception as e:
+            raise TfpersistError(f"{path}: not a readable TFLite model ({first_line(e)})") from None
+        if custom and not trust.everything:
+            raise TfpersistError(
+                f"{path}: refusing to run a TFLite model with custom ops ({', '.join(custom)}); "
+                "only TFLite's built-in ops run here (--allow-unsafe-ops runs it anyway)"
+            )
+        safety.require(flex, str(path), trust)
+        try:
+            self._open(data, threads)
+        except Exception as e:
+            why = first_line(e)
+            raise TfpersistError(f"{path}: cannot load the TFLite model ({why})") from None
+
+    def _open(self, data: bytes, threads) -> None:
+        import warnings
+
+        from tfpersist.tfcompat import import_tf
+
+        tf = import_tf()
+        with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated" (LiteRT)
+            warnings.simplefilter("ignore", UserWarning)
+            self._interpreter = tf.lite.Interpreter(
+                model_content=data,
+                num_threads=threads or 1,
+                # TFLite's own kernels, not the XNNPACK delegate: what every device has
+                experimental_op_resolver_type=(
+                    tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+                ),
+            )
+        signatures = self._interpreter.get_signature_list()
+        self._key = "serving_default" if "serving_default" in signatures else None
+        if self._key is None and signatures:
+            self._key = sorted(signatures)[0]
+        if self._key:
+            self._runner = self._interpreter.get_signature_runner(self._key)
+            ins = self._runner.get_input_details()
+            outs = self._runner.get_output_details()
+        else:
+            self._interpreter.allocate_tensors()
+            ins = {d["name"]: d for d in self._interpreter.get_input_details()}
+            outs = {d["name"]: d for d in self._interpreter.get_output_details()}
+
+        def spec(name, d):
+            shape = [None if s < 0 else int(s) for s in d.get("shape_signature", d["shape"])]
+            return Tensor(name, np.dtype(d["dtype"]).name, shape)
+
+        self._in_details, self._out_details = ins, outs
+        self.inputs = [spec(n, d) for n, d in sorted(ins.items())]
+        self.outputs = [spec(n, d) for n, d in sorted(outs.items())]
+
+    def run(self, feeds: dict[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
+        _unknown(self.source, feeds, [t.name for t in self.inputs])
+        _check_rows(self.source, feeds)
+        _check_shapes(self.source, feeds, self.inputs)
+        feeds = {
+            k: np.asarray(v, self._in_details[k]["dtype"]).reshape(np.shape(v))
+            for k, v in feeds.items()
+        }
+        try:
+            if self._key:
+                return dict(self._runner(**feeds))
+            it = self._interpreter
+            for name, value in feeds.items():
+                index = self._in_details[name]["index"]
+                if list(it.get_input_details()[0]["shape"]) != list(value.shape):
+                    it.resize_tensor_input(index, value.shape)
+            it.allocate_tensors()
+            for name, value in feeds.items():
+                it.set_tensor(self._in_details[name]["index"], value)
+            it.invoke()
+            return {n: it.get_tensor(d["index"]) for n, d in self._out_details.items()}
+        except (ValueError, RuntimeError) as e:
+            raise TfpersistError(f"{self.source}: {first_line(e)}") from None
+
+    def close(self) -> None:
+        pass
+
+
+# -- ONNX ---------------------------------------------------------------------------------------
+
+
+def onnx_problems(path: Path) -> list[str]:
+    """What makes an .onnx unsafe to load here: ops from domains onnxruntime would need a
+    custom-op library for, external-data files outside the model's directory."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise TfpersistError(f"{path}: not a readable ONNX model ({first_line(e)})") from None
+    problems = []
+    nodes = list(model.graph.node) + [n for f in model.functions for n in f.node]
+    local = {f.domain for f in model.functions}
+    domains = sorted({n.domain for n in nodes} - ONNX_DOMAINS - local)
+    if domains:
+        problems.append(f"ops from custom domains ({', '.join(domains)})")
+    root = path.resolve().parent
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                target = (root / entry.value).resolve()
+                if Path(entry.value).is_absolute() or not target.is_relative_to(root):
+                    problems.append(f"external data outside its directory ({entry.value})")
+    return problems
+
+
+class OnnxModel:
+    """An .onnx in onnxruntime (CPU); names are the graph's input and output names."""
+
+    format = ONNX
+
+    def __init__(self, path, trust=safety.TRUST_NOTHING, threads: int | None = None):
+        self.source = str(path)
+        problems = onnx_problems(Path(path))
+        if problems and not trust.everything:
+            raise TfpersistError(
+                f"{path}: refusing to run an ONNX model with {problems[0]} "
+                "(--allow-unsafe-ops runs it anyway)"
+            )
+        try:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = options.inter_op_num_threads = threads or 1
+            options.log_severity_level = 3
+            self._session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:
+            raise TfpersistError(f"{path}: cannot load the ONNX model ({first_line(e)})") from None
+
+        def spec(arg):
+            dtype = {"tensor(float)": "float32", "tensor(int64)": "int64"}.get(
+                arg.type, arg.type.removeprefix("tensor(").removesuffix(")")
+            )
+            shape = [d if isinstance(d, int) else None for d in arg.shape]
+            return Tensor(arg.name, dtype, shape)
+
+        self.inputs = [spec(a) for a in self._session.get_inputs()]
+        self.outputs = [spec(a) for a in self._session.get_outputs()]
+
+    def run(self, feeds: dict[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
+        _unknown(self.source, feeds, [t.name for t in self.inputs])
+        _check_rows(self.source, feeds)
+        _check_shapes(self.source, feeds, self.inputs)
+        dtypes = {t.name: t.dtype for t in self.inputs}
+        feeds = {k: np.asarray(v, dtypes.get(k)) for k, v in feeds.items()}
+        names = [t.name for t in self.outputs]
+        try:
+            return dict(zip(names, self._session.run(names, feeds), strict=True))
+        except Exception as e:  # onnxruntime's InvalidArgument, Fail
+            raise TfpersistError(f"{self.source}: {first_line(e)}") from None
+
+    def close(self) -> None:
+        pass
