@@ -1,6 +1,6 @@
 """Offline prediction with any model: inputs from CSV/.npy, outputs to CSV/.npy/.npz/.json.
 
-The model is a frozen .pb, a checkpoint, a SavedModel, a .tflite or an .onnx (runtimes.py).
+The model is a frozen .pb, a checkpoint, a SavedModel, a .tflite or an .onnx (loaders.py).
 Input and output names default from the model's card (``model.json`` beside ``model.pb``,
 as ``tfpersist freeze`` and the pipeline write it), else from the model: its only input,
 and for a graph the nodes nothing consumes (a SavedModel's signature, a .tflite's or an
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfpersist import atomic, data, runtimes, safety, signature
+from tfpersist import atomic, data, loaders, safety, signature
 from tfpersist.errors import TfpersistError
 
 
@@ -97,11 +97,11 @@ def predict_file(
     trust=safety.TRUST_NOTHING,
     signature_key=None,
 ) -> dict:
-    """Run any model runtimes.open_model opens (.pb, checkpoint, SavedModel, .tflite, .onnx)
+    """Run any model loaders.open_model opens (.pb, checkpoint, SavedModel, .tflite, .onnx)
     on ``inputs``: one file (CSV or .npy) for the model's input, or {input name: .npy file}
     for a model with several."""
     model = Path(model)
-    loaded = runtimes.open_model(model, output_nodes, signature_key, trust)
+    loaded = loaders.open_model(model, output_nodes, signature_key, trust)
     try:
         names = [t.name for t in loaded.inputs]
         card = signature.beside(model)

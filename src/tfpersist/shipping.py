@@ -173,10 +173,10 @@ def export(
 class Loaded:
     """A shipped model loaded by its own runtime; ``run(x)`` → {output node: array}. The
     SavedModel is loaded as TF Serving loads it (tf.saved_model.load, its signature); the
-    .tflite and .onnx through runtimes.py, as predict and serve run them."""
+    .tflite and .onnx through interpreters.py, as predict and serve run them."""
 
     def __init__(self, fmt: str, path: Path, sig: Signature):
-        from tfpersist import runtimes
+        from tfpersist import interpreters
 
         self.fmt, self.path, self.sig = fmt, Path(path), sig
         if fmt == "saved_model":
@@ -187,9 +187,9 @@ class Loaded:
                 why = first_line(e)
                 raise TfpersistError(f"{path}: cannot load the SavedModel ({why})") from None
         elif fmt == "tflite":
-            self._model = runtimes.TFLiteModel(path)
+            self._model = interpreters.TFLiteModel(path)
         elif fmt == "onnx":
-            self._model = runtimes.OnnxModel(path)
+            self._model = interpreters.OnnxModel(path)
         else:
             known = ", ".join(layout.EXPORT_FORMATS)
             raise TfpersistError(f"unknown export format '{fmt}'; choose from {known}")

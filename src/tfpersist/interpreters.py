@@ -1,11 +1,8 @@
-"""A model of any format, ready to run by its own runtime: a frozen .pb, a TF1 checkpoint or
-a SavedModel (frozen in memory, run in a TF session), a .tflite (TFLite's interpreter) or an
-.onnx (onnxruntime).
-
-``open_model`` checks before anything runs: TensorFlow graphs against the inference allowlist
-(safety.py), a .tflite's custom and TF-fallback ("Flex") ops against it too, an .onnx for
-ops outside the standard domains and for external-data paths outside its directory.
-``predict`` and ``serve`` use it, so one command runs every format the same way.
+"""The runtimes beside TensorFlow's: a .tflite in TFLite's interpreter, an .onnx in
+onnxruntime — each checked before anything runs (a .tflite's custom ops refused and its
+TF-fallback "Flex" ops held to the inference allowlist; an .onnx's ops from custom domains
+and external-data paths outside its directory refused) and each with the same face as
+loaders.GraphModel: ``inputs``, ``outputs`` (Tensor), ``run({name: array})``.
 """
 
 from __future__ import annotations
@@ -47,25 +44,7 @@ def detect(path: str | Path) -> str:
     return formats.detect(path)
 
 
-def open_model(
-    path: str | Path,
-    output_nodes: list[str] | None = None,
-    signature_key: str | None = None,
-    trust: safety.Trust = safety.TRUST_NOTHING,
-    threads: int | None = None,
-):
-    """The model at ``path`` loaded for running (GraphModel, TFLiteModel or OnnxModel)."""
-    kind = detect(path)
-    if signature_key and kind != formats.SAVED_MODEL:
-        raise TfpersistError(f"--signature: {path} is a {kind}, not a SavedModel")
-    if kind == TFLITE:
-        return TFLiteModel(path, trust, threads)
-    if kind == ONNX:
-        return OnnxModel(path, trust, threads)
-    return GraphModel.open(path, kind, output_nodes, signature_key, trust, threads)
-
-
-def _check_rows(source: str, feeds: dict[str, np.ndarray]) -> None:
+def check_rows(source: str, feeds: dict[str, np.ndarray]) -> None:
     rows = {len(v) if np.ndim(v) else 1 for v in feeds.values()}
     if len(rows) > 1:
         raise TfpersistError(
@@ -74,7 +53,7 @@ def _check_rows(source: str, feeds: dict[str, np.ndarray]) -> None:
         )
 
 
-def _unknown(source: str, given, known, all_needed: bool = True) -> None:
+def check_names(source: str, given, known, all_needed: bool = True) -> None:
     """One line when ``given`` names an input the model lacks, or (``all_needed``) leaves
     one out. A graph may hold placeholders its outputs do not need: TF says which it needs."""
     extra = sorted(set(given) - set(known))
@@ -84,7 +63,7 @@ def _unknown(source: str, given, known, all_needed: bool = True) -> None:
         raise TfpersistError(f"{source}: {what}; its inputs are {', '.join(known)}")
 
 
-def _check_shapes(source: str, feeds: dict[str, np.ndarray], inputs: list[Tensor]) -> None:
+def check_shapes(source: str, feeds: dict[str, np.ndarray], inputs: list[Tensor]) -> None:
     """One line when an array does not fit its input's shape: a runtime that resizes its
     inputs to whatever it is given (TFLite) would otherwise compute garbage."""
     for t in inputs:
@@ -97,87 +76,6 @@ def _check_shapes(source: str, feeds: dict[str, np.ndarray], inputs: list[Tensor
         if not fits:
             want = "[" + ", ".join("?" if d is None else str(d) for d in t.shape) + "]"
             raise TfpersistError(f"{source}: input '{t.name}' takes {want}, the data is {got}")
-
-
-# -- TensorFlow graphs -------------------------------------------------------------------------
-
-
-class GraphModel:
-    """A frozen GraphDef in a TF session (runner.Runner); names are node names, or for a
-    SavedModel its signature's keys."""
-
-    format = "TensorFlow graph"
-
-    def __init__(self, graph_def, source: str, inputs: dict, outputs: dict, trust, threads=None):
-        from tfpersist.runner import Runner
-        from tfpersist.signature import describe_graph_def
-
-        self.source, self._inputs, self._outputs = source, inputs, outputs
-        self._runner = Runner.from_graph_def(graph_def, source, threads)
-        self._runner.trust = trust
-        sig = describe_graph_def(graph_def, list(outputs.values()))
-        by_node = {t["name"]: t for t in sig["inputs"] + sig["outputs"]}
-
-        def spec(key, node):
-            t = by_node[node]
-            return Tensor(key, t["dtype"], t["shape"])
-
-        self.inputs = [spec(k, n) for k, n in inputs.items()]
-        self.outputs = [spec(k, n) for k, n in outputs.items()]
-        safety.check(graph_def, list(outputs.values()), source, trust)
-
-    @classmethod
-    def open(cls, path, kind, output_nodes, signature_key, trust, threads) -> GraphModel:
-        from tfpersist import compare, freeze, graphdefs, signature
-
-        path = Path(path)
-        card = signature.beside(path)
-        if kind == formats.GRAPH_DEF:
-            graph_def = graphdefs.read_graph_def(path)
-            names = compare.outputs_of(path, kind, card, output_nodes, graph_def)
-            names = graphdefs.node_names(names or [])
-            if not names:
-                raise TfpersistError(f"{path}: no output nodes found; name them --output-nodes")
-            graphdefs.check_nodes(graph_def, names)
-        else:
-            asked = compare.outputs_of(path, kind, card, output_nodes)
-            graph_def, names = freeze.freeze(path, asked, trust=trust, signature_key=signature_key)
-        placeholders = signature.placeholders(graph_def)
-        if card:
-            placeholders = [i["name"] for i in card["inputs"]]
-        inputs = {p: p for p in placeholders}
-        outputs = {n: n for n in names}
-        if kind == formats.SAVED_MODEL:
-            inputs, outputs = _saved_model_keys(path, signature_key, placeholders, names)
-        return cls(graph_def, str(path), inputs, outputs, trust, threads)
-
-    def run(self, feeds: dict[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
-        _unknown(self.source, feeds, list(self._inputs), all_needed=False)
-        _check_rows(self.source, feeds)
-        nodes = {self._inputs[k]: v for k, v in feeds.items()}
-        got = self._runner.run(nodes, None, list(self._outputs.values()), batch_size)
-        return {k: got[n] for k, n in self._outputs.items()}
-
-    def close(self) -> None:
-        self._runner.close()
-
-
-def _saved_model_keys(path, signature_key, placeholders, names):
-    """A SavedModel's signature keys → the frozen graph's placeholder and output nodes."""
-    from tfpersist import saved_models
-    from tfpersist.tensornames import op_name
-
-    meta = saved_models.meta_graph(saved_models.read(path), path)
-    sig = meta.signature_def[signature_key or saved_models.DEFAULT_SIGNATURE]
-    inputs = {}
-    for key in sorted(sig.inputs):
-        node = op_name(sig.inputs[key].name)
-        inputs[key] = node if node in placeholders else key
-    if sorted(inputs.values()) != sorted(placeholders):  # renamed on the way: node names
-        inputs = {p: p for p in placeholders}
-    keys = sorted(sig.outputs)
-    outputs = dict(zip(keys, names, strict=True)) if len(keys) == len(names) else {}
-    return inputs, outputs or {n: n for n in names}
 
 
 # -- TFLite --------------------------------------------------------------------------------------
@@ -260,9 +158,9 @@ class TFLiteModel:
         self.outputs = [spec(n, d) for n, d in sorted(outs.items())]
 
     def run(self, feeds: dict[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
-        _unknown(self.source, feeds, [t.name for t in self.inputs])
-        _check_rows(self.source, feeds)
-        _check_shapes(self.source, feeds, self.inputs)
+        check_names(self.source, feeds, [t.name for t in self.inputs])
+        check_rows(self.source, feeds)
+        check_shapes(self.source, feeds, self.inputs)
         feeds = {
             k: np.asarray(v, self._in_details[k]["dtype"]).reshape(np.shape(v))
             for k, v in feeds.items()
@@ -351,9 +249,9 @@ class OnnxModel:
         self.outputs = [spec(a) for a in self._session.get_outputs()]
 
     def run(self, feeds: dict[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
-        _unknown(self.source, feeds, [t.name for t in self.inputs])
-        _check_rows(self.source, feeds)
-        _check_shapes(self.source, feeds, self.inputs)
+        check_names(self.source, feeds, [t.name for t in self.inputs])
+        check_rows(self.source, feeds)
+        check_shapes(self.source, feeds, self.inputs)
         dtypes = {t.name: t.dtype for t in self.inputs}
         feeds = {k: np.asarray(v, dtypes.get(k)) for k, v in feeds.items()}
         names = [t.name for t in self.outputs]
