@@ -1,4 +1,4 @@
-"""The tfpersist command: freeze, inspect, predict, compare and export any TensorFlow model,
+"""The tfpersist command: freeze, inspect, predict, compare, export and serve any TensorFlow model,
 check that the pipeline reproduces, and run the local DVC remote.
 
 TensorFlow is imported only inside the commands that need it, so ``--help`` is instant.
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_predict_parser,
         add_compare_parser,
         add_export_parser,
+        add_serve_parser,
         add_check_repro_parser,
         add_remote_parser,
     ):
@@ -508,6 +509,56 @@ def cmd_export(args) -> int:
             f"{info['sha256'][:12]}, max abs difference to the frozen graph {worst:.3g} "
             f"({report['rows']} rows)"
         )
+    return 0
+
+
+def add_serve_parser(sub, trust) -> None:
+    from tfpersist import serving
+
+    p = sub.add_parser(
+        "serve",
+        parents=[trust],
+        help="serve a model over TF Serving's REST predict API (127.0.0.1 by default)",
+        description="MODEL: a .pb, checkpoint, SavedModel, .tflite or .onnx, checked like "
+        "predict before the port opens. POST /v1/models/NAME:predict with "
+        '{"instances": [...]} or {"inputs": ...}; GET /v1/models/NAME[/metadata].',
+    )
+    p.add_argument("model")
+    p.add_argument("--name", default="model", help="the model's name in URLs (default: model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=serving.DEFAULT_PORT, help="default: 8501")
+    p.add_argument(
+        "--max-request-bytes",
+        type=_positive,
+        default=serving.MAX_REQUEST_BYTES,
+        help=f"larger bodies get 413 (default: {serving.MAX_REQUEST_BYTES})",
+    )
+    p.add_argument("--signature", help="a SavedModel's signature (default: serving_default)")
+    p.add_argument("--output-nodes", type=_csv_names, help="default: from the card")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    import threading
+
+    from tfpersist import loaders, serving
+
+    model = loaders.open_model(args.model, args.output_nodes, args.signature, _trust(args))
+    server = serving.Server(
+        serving.make_app(model, args.name, args.max_request_bytes), args.host, args.port
+    )
+    port = server.start()
+    inputs = ", ".join(f"{t.name} {t.dtype}" for t in model.inputs)
+    print(
+        f"serving {args.model} ({inputs}) as '{args.name}' on "
+        f"http://{args.host}:{port}/v1/models/{args.name}:predict (Ctrl-C stops)",
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    finally:
+        server.stop()
+        model.close()
     return 0
 
 

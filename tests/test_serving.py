@@ -1,0 +1,183 @@
+"""tfpersist serve: a real aiohttp server on 127.0.0.1, real HTTP requests (urllib), the
+request bodies TF Serving's REST API documentation shows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from tfpersist import freeze, layout, loaders, serving
+
+from helpers import X
+from helpers import two_layer as build
+
+
+def call(url: str, body=None, method: str | None = None) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.fixture(scope="module")
+def half_plus_two(tf, tmp_path_factory):
+    """TF Serving's documented example model: y = 0.5 x + 2 on a vector of floats."""
+    v1 = tf.compat.v1
+    root = tmp_path_factory.mktemp("hp2")
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None], name="x")
+        tf.add(tf.multiply(x, 0.5), 2.0, name="y")
+    freeze.write(graph.as_graph_def(), root / "half_plus_two.pb", ["y"])
+    model = loaders.open_model(root / "half_plus_two.pb", ["y"])
+    server = serving.Server(serving.make_app(model, "half_plus_two", 4096), port=0)
+    port = server.start()
+    yield f"http://127.0.0.1:{port}/v1/models/half_plus_two"
+    server.stop()
+
+
+def test_the_documented_requests_get_the_documented_answers(half_plus_two):
+    # https://www.tensorflow.org/tfx/serving/api_rest — "Make REST API calls to ModelServer"
+    assert call(f"{half_plus_two}:predict", {"instances": [1.0, 2.0, 5.0]}) == (
+        200,
+        {"predictions": [2.5, 3.0, 4.5]},
+    )
+    assert call(f"{half_plus_two}:predict", {"inputs": [1.0, 2.0, 5.0]}) == (
+        200,
+        {"outputs": [2.5, 3.0, 4.5]},
+    )
+    body = {"signature_name": "serving_default", "instances": [1.0, 2.0, 5.0]}
+    assert call(f"{half_plus_two}/versions/1:predict", body)[1] == {"predictions": [2.5, 3.0, 4.5]}
+    code, status = call(half_plus_two)
+    assert code == 200 and status["model_version_status"][0]["state"] == "AVAILABLE"
+    code, meta = call(f"{half_plus_two}/metadata")
+    signature = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["inputs"]["x"]["dtype"] == "DT_FLOAT"
+    assert signature["inputs"]["x"]["tensor_shape"]["dim"] == [{"size": "-1", "name": ""}]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        (b"{not json", 400, "the body is not JSON"),
+        (b"[1, 2]", 400, "must be a JSON object with 'instances' or 'inputs'"),
+        ({"instances": []}, 400, "'instances' must be a non-empty list"),
+        ({"instances": [1.0], "inputs": [1.0]}, 400, "exactly one of 'instances'"),
+        ({"instances": ["a", "b"]}, 400, "input 'x': not a float32 tensor"),
+        ({"instances": [[1.0, 2.0], [3.0]]}, 400, "input 'x': not a float32 tensor"),
+        ({"instances": [[1.0, 2.0]]}, 400, "takes 1-d arrays"),
+        ({"inputs": {"z": [1.0]}}, 400, "no input 'z'; the inputs are x"),
+        ({"signature_name": "train", "instances": [1.0]}, 400, "signature_name 'train'"),
+        (json.dumps({"instances": [1.0] * 2000}).encode(), 413, "over 4096 bytes"),
+    ],
+)
+def test_bad_requests_get_a_json_error_and_the_server_lives_on(half_plus_two, body, code, message):
+    got, answer = call(f"{half_plus_two}:predict", body)
+    assert got == code and message in answer["error"], answer
+    assert call(f"{half_plus_two}:predict", {"instances": [2.0]})[1] == {"predictions": [3.0]}
+
+
+def test_unknown_model_or_version_is_404(half_plus_two):
+    base = half_plus_two.rsplit("/", 1)[0]
+    code, answer = call(f"{base}/other:predict", {"instances": [1.0]})
+    assert code == 404 and "Servable not found" in answer["error"]
+    assert call(f"{half_plus_two}/versions/7:predict", {"instances": [1.0]})[0] == 404
+    assert call(f"{base}/other")[0] == 404
+
+
+def test_every_format_serves_the_same_answers_to_concurrent_clients(tf, tmp_path):
+    """The frozen .pb and its SavedModel, TFLite and ONNX exports behind four servers, 32
+    concurrent requests each: every answer equals the in-process predict of its rows."""
+    from tfpersist import cli
+
+    build(tf, tmp_path / "model.pb")
+    assert cli.main(["export", str(tmp_path / "model.pb"), "--out", str(tmp_path / "e")]) == 0
+    paths = [tmp_path / "model.pb"] + [
+        layout.exported(tmp_path / "e", f) for f in layout.EXPORT_FORMATS
+    ]
+    reference = loaders.open_model(tmp_path / "model.pb")
+    want = reference.run({"x": X})
+    reference.close()
+    for path in paths:
+        model = loaders.open_model(path)
+        server = serving.Server(serving.make_app(model, "m"), port=0)
+        url = f"http://127.0.0.1:{server.start()}/v1/models/m:predict"
+        try:
+
+            def ask(i, url=url):
+                rows = X[i : i + 1 + i % 3]
+                return i, call(url, {"instances": rows.tolist()})
+
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(ask, range(len(X))))
+            for i, (code, answer) in answers:
+                assert code == 200, (path, answer)
+                rows = len(X[i : i + 1 + i % 3])
+                got = answer["predictions"]
+                assert [p["classes"] for p in got] == want["classes"][i : i + rows].tolist()
+                np.testing.assert_allclose(
+                    [p["probabilities"] for p in got],
+                    want["probabilities"][i : i + rows],
+                    atol=1e-5,
+                )
+            code, answer = call(url, {"inputs": {"x": X[:3].tolist()}})
+            assert code == 200 and sorted(answer["outputs"]) == ["classes", "probabilities"]
+        finally:
+            server.stop()
+            model.close()
+
+
+def test_serve_command_binds_loopback_and_refuses_hostile_models(tf, tmp_path):
+    """The CLI as a process: it refuses a model that reads files before opening a port, and
+    serves a good one on 127.0.0.1 until interrupted."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None], name="x")
+        secret = tf.strings.to_number(tf.io.read_file("/etc/hostname"))
+        tf.identity(x * secret, name="y")
+    (tmp_path / "hostile.pb").write_bytes(graph.as_graph_def().SerializeToString())
+    tfpersist = f"{sys.prefix}/bin/tfpersist"
+    refused = subprocess.run(
+        [tfpersist, "serve", str(tmp_path / "hostile.pb"), "--output-nodes", "y", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 1 and "refusing to run" in refused.stderr
+    assert "ReadFile" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    build(tf, tmp_path / "model.pb")
+    proc = subprocess.Popen(
+        [tfpersist, "serve", str(tmp_path / "model.pb"), "--port", "0", "--name", "digits"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving ") and "http://127.0.0.1:" in line, proc.stderr.read()
+        url = line.split(" on ")[1].split()[0]
+        code, answer = call(url, {"instances": X[:2].tolist()})
+        assert code == 200 and len(answer["predictions"]) == 2
+    finally:
+        proc.send_signal(2)  # Ctrl-C
+        proc.wait(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr.read()
+
+
+def test_a_taken_port_is_one_line(half_plus_two):
+    port = int(half_plus_two.split(":")[2].split("/")[0])
+    app = serving.make_app(None, "x")  # never serves: the port is taken
+    with pytest.raises(serving.TfpersistError, match=f"cannot listen on 127.0.0.1:{port}"):
+        serving.Server(app, port=port).start()
