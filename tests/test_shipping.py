@@ -123,6 +123,11 @@ def test_predict_runs_every_format_on_the_same_rows(exported, tmp_path):
     sm = str(models["saved_model"])
     args = ["predict", sm, "--input", str(tmp_path / "x.npy"), "--signature", "serving_default"]
     assert cli.main(args) == 0
+    for name, path in models.items():  # --output-nodes picks outputs in every format
+        out = tmp_path / f"{name}-classes.npy"
+        args = ["predict", str(path), "--input", str(tmp_path / "x.npy"), "--out", str(out)]
+        assert cli.main([*args, "--output-nodes", "classes"]) == 0, name
+        np.testing.assert_array_equal(np.load(out), got["pb"]["classes"])
 
 
 def test_predict_names_what_is_wrong_with_a_format(exported, tmp_path, capsys):

@@ -78,11 +78,32 @@ def check_shapes(source: str, feeds: dict[str, np.ndarray], inputs: list[Tensor]
             raise TfpersistError(f"{source}: input '{t.name}' takes {want}, the data is {got}")
 
 
+class _Selecting:
+    """``select(names)``: run returns only those outputs (--output-nodes)."""
+
+    def select(self, names: list[str] | None):
+        if names:
+            known = {t.name: t for t in self.outputs}
+            missing = [n for n in names if n not in known]
+            if missing:
+                raise TfpersistError(
+                    f"{self.source}: no output '{missing[0]}'; its outputs are {', '.join(known)}"
+                )
+            self.outputs = [known[n] for n in names]
+        return self
+
+    def _only_selected(self, got: dict) -> dict:
+        return {t.name: got[t.name] for t in self.outputs}
+
+
 # -- TFLite --------------------------------------------------------------------------------------
 
 
 def tflite_ops(model: bytes) -> tuple[list[str], list[str]]:
     """(custom op codes, TensorFlow ops run through the Flex delegate) of a .tflite."""
+    from tfpersist.tfcompat import import_tf
+
+    import_tf()  # TensorFlow quiet and pinned before any of it loads
     from tensorflow.lite.python import schema_py_generated as schema
 
     root = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
@@ -95,7 +116,7 @@ def tflite_ops(model: bytes) -> tuple[list[str], list[str]]:
     return sorted(set(custom)), sorted(set(flex))
 
 
-class TFLiteModel:
+class TFLiteModel(_Selecting):
     """A .tflite in TFLite's interpreter, built-in kernels only (no delegate): its
     ``serving_default`` signature's names when it has one, else its tensors' names."""
 
@@ -167,7 +188,7 @@ class TFLiteModel:
         }
         try:
             if self._key:
-                return dict(self._runner(**feeds))
+                return self._only_selected(self._runner(**feeds))
             it = self._interpreter
             for name, value in feeds.items():
                 index = self._in_details[name]["index"]
@@ -177,7 +198,7 @@ class TFLiteModel:
             for name, value in feeds.items():
                 it.set_tensor(self._in_details[name]["index"], value)
             it.invoke()
-            return {n: it.get_tensor(d["index"]) for n, d in self._out_details.items()}
+            return {t.name: it.get_tensor(self._out_details[t.name]["index"]) for t in self.outputs}
         except (ValueError, RuntimeError) as e:
             raise TfpersistError(f"{self.source}: {first_line(e)}") from None
 
@@ -213,7 +234,7 @@ def onnx_problems(path: Path) -> list[str]:
     return problems
 
 
-class OnnxModel:
+class OnnxModel(_Selecting):
     """An .onnx in onnxruntime (CPU); names are the graph's input and output names."""
 
     format = ONNX

@@ -27,9 +27,9 @@ def open_model(
     if signature_key and kind != formats.SAVED_MODEL:
         raise TfpersistError(f"--signature: {path} is a {kind}, not a SavedModel")
     if kind == TFLITE:
-        return interpreters.TFLiteModel(path, trust, threads)
+        return interpreters.TFLiteModel(path, trust, threads).select(output_nodes)
     if kind == ONNX:
-        return interpreters.OnnxModel(path, trust, threads)
+        return interpreters.OnnxModel(path, trust, threads).select(output_nodes)
     return GraphModel.open(path, kind, output_nodes, signature_key, trust, threads)
 
 
