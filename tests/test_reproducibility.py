@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+import yaml
 
 from tfpersist.reproducibility import compare_locks
 
@@ -61,7 +62,9 @@ def test_check_repro_passes_then_catches_a_changed_weight_and_a_stale_lock(repo,
     commit(repo, "pipeline")
     ok = tfpersist(repo, "check-repro")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.count(" same") == 6 and "OK: all 6 stages" in ok.stdout
+    stages = len(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
+    assert stages == 7  # prepare, train, checkpoint, freeze, export, evaluate, report
+    assert ok.stdout.count(" same") == stages and f"OK: all {stages} stages" in ok.stdout
 
     # Inject a changed weight into the committed release checkpoint (as a non-deterministic
     # export would), keep everything downstream consistent with it, and commit.
