@@ -142,6 +142,11 @@ def test_predict_names_what_is_wrong_with_a_format(exported, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and err.startswith("tfpersist: error: ")
     assert cli.main(["predict", lite, "--input", f"nope={tmp_path / 'x.npy'}"]) == 1
     assert "no input 'nope'; its inputs are x" in capsys.readouterr().err
+    # the TensorFlow-graph commands name the format instead of "not a GraphDef"
+    assert cli.main(["inspect", lite]) == 1
+    assert "a TFLite flatbuffer, not a TensorFlow graph; 'tfpersist predict'" in (
+        capsys.readouterr().err
+    )
     (tmp_path / "junk.tflite").write_bytes(b"\0\0\0\0TFL3junk")
     assert (
         cli.main(["predict", str(tmp_path / "junk.tflite"), "--input", str(tmp_path / "x.npy")])

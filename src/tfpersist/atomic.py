@@ -26,7 +26,7 @@ def open_for_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """A binary file to write ``path`` through: a temp file renamed into place on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
+    _remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -42,7 +42,7 @@ def open_for_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
         raise
 
 
-def remove_stale_temps(path: Path) -> None:
+def _remove_stale_temps(path: Path) -> None:
     """Temp files or dirs a killed writer of ``path`` left behind (the final path is intact)."""
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         if stale.is_dir():
@@ -73,10 +73,7 @@ def replace_dir(path: str | os.PathLike) -> Iterator[Path]:
     temp directory is removed (or left as a dot-directory that the next run removes).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    with scratch_beside(path) as tmp:
         yield tmp
         os.chmod(tmp, 0o755)
         faults.point(f"rename-{path.name}", 0)
@@ -88,5 +85,17 @@ def replace_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def scratch_beside(path: str | os.PathLike) -> Iterator[Path]:
+    """An empty temp directory beside ``path`` (same filesystem: its contents can be renamed
+    into place), removed afterwards; one a killed process left is removed the next time."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

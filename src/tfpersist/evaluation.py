@@ -61,22 +61,18 @@ def shipped(export_dir, export: ExportParams, model: ModelParams, x, y, frozen: 
     from tfpersist import digests, shipping
 
     sig = shipping.Signature(model.input_node, model.output_nodes)
-    distances, result = {}, {}
-    for fmt in export.formats:
-        path = layout.exported(export_dir, fmt)
-        got = shipping.Loaded(fmt, path, sig).run(x)
-        distances[fmt] = {n: max_abs_diff(frozen[n], got[n]) for n in sig.output_nodes}
-        result[fmt] = {
-            "accuracy": round(float((got[model.predictions_node] == y).mean()), 6),
-            "max_abs_diff": shipping.magnitude(max(distances[fmt].values())),
-            "bytes": digests.digest(path)[1],
-        }
-    skip = ("tflite",) if export.tflite_quantize == "dynamic" else ()
-    exact = {model.predictions_node}
-    failures = shipping.parity_failures(distances, exact, export.tolerance, skip)
+    checked = shipping.parity(export_dir, sig, list(export.formats), x, frozen)
+    failures = checked.failures(export.tolerance, export.tflite_quantize)
     if failures:
         raise TfpersistError(f"{failures[0]} on the test split (export.tolerance)")
-    return result
+    return {
+        fmt: {
+            "accuracy": round(float((got[model.predictions_node] == y).mean()), 6),
+            "max_abs_diff": shipping.magnitude(max(checked.distances[fmt].values())),
+            "bytes": digests.digest(layout.exported(export_dir, fmt))[1],
+        }
+        for fmt, got in checked.outputs.items()
+    }
 
 
 def classification_metrics(

@@ -1,7 +1,9 @@
-"""What a model path holds: a SavedModel, a TF1 checkpoint or a frozen GraphDef.
+"""What a model path holds: a SavedModel, a TF1 checkpoint, a frozen GraphDef — or a TFLite
+flatbuffer or an ONNX model, which only predict and serve run.
 
-One place decides, from names on disk alone (no TensorFlow import), so that freeze, inspect,
-predict and compare agree, and a path that is none of them gets one line saying what to pass.
+One place decides, from names on disk and a file's first bytes (no TensorFlow import), so
+that freeze, inspect, predict, compare and serve agree, and a path that is none of them gets
+one line saying what to pass.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from tfpersist.errors import TfpersistError
 SAVED_MODEL = "SavedModel"
 CHECKPOINT = "TF1 checkpoint"
 GRAPH_DEF = "frozen GraphDef"
+TFLITE = "TFLite flatbuffer"
+ONNX = "ONNX model"
 
 WHAT_TO_PASS = "pass a SavedModel directory, a checkpoint directory or prefix, or a frozen .pb"
 
@@ -27,8 +31,10 @@ def saved_model_file(directory: str | Path) -> Path | None:
     return None
 
 
-def detect(path: str | Path) -> str:
-    """SAVED_MODEL, CHECKPOINT or GRAPH_DEF for ``path``, or a one-line error.
+def detect(path: str | Path, runnable: bool = False) -> str:
+    """SAVED_MODEL, CHECKPOINT or GRAPH_DEF for ``path``, or a one-line error; with
+    ``runnable`` (predict, serve) also TFLITE or ONNX, which the TensorFlow-graph commands
+    refuse by name.
 
     A path that does not exist is taken as a checkpoint prefix when files start with it
     (``model.ckpt-1200`` for ``model.ckpt-1200.index``).
@@ -51,7 +57,15 @@ def detect(path: str | Path) -> str:
             )
         if checkpoints.is_checkpoint_file(path) or checkpoints.is_v1_prefix(path):
             return CHECKPOINT
-        return GRAPH_DEF
+        with open(path, "rb") as f:
+            head = f.read(8)
+        foreign = TFLITE if head[4:8] == b"TFL3" else ONNX if path.suffix == ".onnx" else None
+        if foreign and not runnable:
+            raise TfpersistError(
+                f"{path}: a {foreign}, not a TensorFlow graph; 'tfpersist predict' and "
+                f"'tfpersist serve' run it, this command needs the model it came from"
+            )
+        return foreign or GRAPH_DEF
     if checkpoints.prefix_exists(path):
         return CHECKPOINT
     raise TfpersistError(f"{path}: no such file or directory; {WHAT_TO_PASS}")

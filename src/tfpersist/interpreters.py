@@ -15,8 +15,6 @@ import numpy as np
 from tfpersist import formats, safety
 from tfpersist.errors import TfpersistError, first_line
 
-TFLITE = "TFLite flatbuffer"
-ONNX = "ONNX model"
 # ONNX operator domains onnxruntime implements itself (no custom-op library needed)
 ONNX_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft"}
 
@@ -31,26 +29,15 @@ class Tensor:
     shape: list[int | None] | None
 
 
-def detect(path: str | Path) -> str:
-    """TFLITE or ONNX by content and name, else formats.detect (SavedModel, checkpoint, .pb)."""
-    path = Path(path)
-    if path.is_file():
-        with open(path, "rb") as f:
-            head = f.read(8)
-        if head[4:8] == b"TFL3":
-            return TFLITE
-        if path.suffix == ".onnx":
-            return ONNX
-    return formats.detect(path)
-
-
-def check_rows(source: str, feeds: dict[str, np.ndarray]) -> None:
+def check_rows(source: str, feeds: dict[str, np.ndarray]) -> int:
+    """The number of rows every input has, or one line saying they differ."""
     rows = {len(v) if np.ndim(v) else 1 for v in feeds.values()}
     if len(rows) > 1:
         raise TfpersistError(
             f"{source}: the inputs have different numbers of rows "
             f"({', '.join(f'{n}: {len(v)}' for n, v in feeds.items())})"
         )
+    return rows.pop()
 
 
 def check_names(source: str, given, known, all_needed: bool = True) -> None:
@@ -120,7 +107,7 @@ class TFLiteModel(_Selecting):
     """A .tflite in TFLite's interpreter, built-in kernels only (no delegate): its
     ``serving_default`` signature's names when it has one, else its tensors' names."""
 
-    format = TFLITE
+    format = formats.TFLITE
 
     def __init__(self, path, trust=safety.TRUST_NOTHING, threads: int | None = None):
         self.source = str(path)
@@ -237,7 +224,7 @@ def onnx_problems(path: Path) -> list[str]:
 class OnnxModel(_Selecting):
     """An .onnx in onnxruntime (CPU); names are the graph's input and output names."""
 
-    format = ONNX
+    format = formats.ONNX
 
     def __init__(self, path, trust=safety.TRUST_NOTHING, threads: int | None = None):
         self.source = str(path)

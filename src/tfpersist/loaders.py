@@ -12,7 +12,7 @@ import numpy as np
 
 from tfpersist import formats, interpreters, safety
 from tfpersist.errors import TfpersistError
-from tfpersist.interpreters import ONNX, TFLITE, Tensor, check_names, check_rows
+from tfpersist.interpreters import Tensor, check_names
 
 
 def open_model(
@@ -23,12 +23,12 @@ def open_model(
     threads: int | None = None,
 ):
     """The model at ``path`` loaded for running (GraphModel, TFLiteModel or OnnxModel)."""
-    kind = interpreters.detect(path)
+    kind = formats.detect(path, runnable=True)
     if signature_key and kind != formats.SAVED_MODEL:
         raise TfpersistError(f"--signature: {path} is a {kind}, not a SavedModel")
-    if kind == TFLITE:
+    if kind == formats.TFLITE:
         return interpreters.TFLiteModel(path, trust, threads).select(output_nodes)
-    if kind == ONNX:
+    if kind == formats.ONNX:
         return interpreters.OnnxModel(path, trust, threads).select(output_nodes)
     return GraphModel.open(path, kind, output_nodes, signature_key, trust, threads)
 
@@ -41,12 +41,13 @@ class GraphModel:
 
     def __init__(self, graph_def, source: str, inputs: dict, outputs: dict, trust, threads=None):
         from tfpersist.runner import Runner
-        from tfpersist.signature import describe_graph_def
+        from tfpersist.signature import describe
 
+        safety.check(graph_def, list(outputs.values()), source, trust)
         self.source, self._inputs, self._outputs = source, inputs, outputs
         self._runner = Runner.from_graph_def(graph_def, source, threads)
         self._runner.trust = trust
-        sig = describe_graph_def(graph_def, list(outputs.values()))
+        sig = describe(self._runner.graph, list(inputs.values()), list(outputs.values()))
         by_node = {t["name"]: t for t in sig["inputs"] + sig["outputs"]}
 
         def spec(key, node):
@@ -55,7 +56,6 @@ class GraphModel:
 
         self.inputs = [spec(k, n) for k, n in inputs.items()]
         self.outputs = [spec(k, n) for k, n in outputs.items()]
-        safety.check(graph_def, list(outputs.values()), source, trust)
 
     @classmethod
     def open(cls, path, kind, output_nodes, signature_key, trust, threads) -> GraphModel:
@@ -84,7 +84,6 @@ class GraphModel:
 
     def run(self, feeds: dict[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
         check_names(self.source, feeds, list(self._inputs), all_needed=False)
-        check_rows(self.source, feeds)
         nodes = {self._inputs[k]: v for k, v in feeds.items()}
         got = self._runner.run(nodes, None, list(self._outputs.values()), batch_size)
         return {k: got[n] for k, n in self._outputs.items()}

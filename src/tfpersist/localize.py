@@ -182,8 +182,9 @@ def localize(
     max_rows: int = MAX_ROWS,
 ) -> dict:
     """Where models ``a`` and ``b`` (compare.Model) part on the rows of ``x``."""
-    rows = x if not isinstance(x, dict) else next(iter(x.values()))
-    count = min(len(rows), max_rows)
+    from tfpersist.compare import rows
+
+    count = min(rows(x), max_rows)
     feed = {k: v[:count] for k, v in x.items()} if isinstance(x, dict) else x[:count]
     with (
         Runner.from_graph_def(a.graph_def, a.spec) as ra,

@@ -43,7 +43,7 @@ def _columns(outputs: dict[str, np.ndarray]) -> pd.DataFrame:
     columns = {}
     for name, value in outputs.items():
         if value.dtype == object:  # string outputs: text, not b'...'
-            value = np.vectorize(_jsonable, otypes=[object])(value)
+            value = np.vectorize(jsonable, otypes=[object])(value)
         flat = value.reshape(len(value), -1) if value.ndim > 1 else value[:, None]
         if flat.shape[1] == 1:
             columns[name] = flat[:, 0]
@@ -53,10 +53,10 @@ def _columns(outputs: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _jsonable(value):
+def jsonable(value):
     """Lists of numbers as they are; bytes (string outputs) as text."""
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return value
@@ -80,7 +80,7 @@ def write_outputs(outputs: dict[str, np.ndarray], out: Path | None) -> None:
         np.savez(buffer, **outputs)
         atomic.write_bytes(out, buffer.getvalue())
     elif out.suffix == ".json":
-        atomic.write_json(out, {k: _jsonable(v.tolist()) for k, v in outputs.items()})
+        atomic.write_json(out, {k: jsonable(v.tolist()) for k, v in outputs.items()})
     elif out.suffix == ".csv":
         atomic.write_text(out, data.to_csv_text(_columns(outputs)))
     else:

@@ -9,6 +9,7 @@ import numpy as np
 
 from tfpersist import checkpoints, graphdefs, safety, surgery
 from tfpersist.errors import TfpersistError, first_line
+from tfpersist.interpreters import check_rows
 from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf, session_config
 
@@ -100,15 +101,9 @@ class Runner:
         inputs = dict(x) if isinstance(x, dict) else {input_node: x}
         names = tuple(inputs)
         feeds, fetches = self._checked(names, tuple(output_nodes))
-        rows = {len(v) if np.ndim(v) else 1 for v in inputs.values()}
-        if len(rows) > 1:
-            raise TfpersistError(
-                f"{self.source}: the inputs have different numbers of rows "
-                f"({', '.join(f'{n}: {len(v)}' for n, v in inputs.items())})"
-            )
+        count = check_rows(self.source, inputs)
         for name, feed in zip(names, feeds, strict=True):
             self._check_shape(name, feed, inputs[name])
-        (count,) = rows
         if count <= batch_size:  # one call: no copies
             values = self._run(fetches, dict(zip(feeds, inputs.values(), strict=True)))
             return dict(zip(output_nodes, values, strict=True))

@@ -96,20 +96,12 @@ def parse(body: dict, model) -> tuple[dict[str, np.ndarray], str]:
     return {n: _array(v, inputs[n], f"input '{n}'") for n, v in columns.items()}, kind
 
 
-def _jsonable(value: np.ndarray):
-    if value.dtype == object:
-        return [_jsonable(v) if isinstance(v, np.ndarray) else _text(v) for v in value]
-    return value.tolist()
-
-
-def _text(v):
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-
-
 def respond(outputs: dict[str, np.ndarray], kind: str) -> dict:
     """TF Serving's response: row format → per-example predictions (a value when the model
     has one output, else an object per example); columnar → outputs."""
-    values = {n: _jsonable(np.asarray(v)) for n, v in outputs.items()}
+    from tfpersist.prediction import jsonable
+
+    values = {n: jsonable(np.asarray(v).tolist()) for n, v in outputs.items()}
     if kind == "columnar":
         return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
     if len(values) == 1:
@@ -186,15 +178,17 @@ def make_app(model, name: str, max_request_bytes: int = MAX_REQUEST_BYTES):
             return error(400, str(e))
         return web.json_response(respond(outputs, kind))
 
-    async def model_status(request):
-        if request.match_info["name"] != name:
-            return error(404, f"Could not find any versions of model {request.match_info['name']}")
-        return web.json_response(status())
+    def describing(answer):
+        async def handler(request):
+            asked = request.match_info["name"]
+            if asked != name:
+                return error(404, f"Could not find any versions of model {asked}")
+            return web.json_response(answer())
 
-    async def model_metadata(request):
-        if request.match_info["name"] != name:
-            return error(404, f"Could not find any versions of model {request.match_info['name']}")
-        return web.json_response(metadata(model, name))
+        return handler
+
+    model_status = describing(status)
+    model_metadata = describing(lambda: metadata(model, name))
 
     async def close(app):
         pool.shutdown(wait=False)

@@ -9,7 +9,6 @@ something else is caught where it is made.
 from __future__ import annotations
 
 import math
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,22 +203,45 @@ class Loaded:
         return {n: got[n] for n in self.sig.output_nodes}
 
 
-def parity(
-    graph_def, out_dir: Path, sig: Signature, formats: list[str], x: np.ndarray, trust=None
-) -> tuple[dict[str, dict[str, float]], set[str]]:
-    """({format: {output: max abs difference to the frozen graph}}, the outputs that are not
-    floating point and must be equal) on the rows of ``x``."""
-    from tfpersist import safety
-    from tfpersist.evaluation import max_abs_diff
-    from tfpersist.runner import Runner
+@dataclass
+class Parity:
+    """Each format run on the same rows as the frozen graph: ``outputs`` {format: {output:
+    array}}, ``distances`` {format: {output: max abs difference}}, ``exact`` the outputs that
+    are not floating point (they must be equal)."""
 
-    with Runner.from_graph_def(graph_def, "the frozen graph") as frozen:
-        frozen.trust = trust or safety.TRUST_NOTHING
-        want = frozen.run(x, sig.input_node, sig.output_nodes)
-    result = {}
+    outputs: dict[str, dict[str, np.ndarray]]
+    distances: dict[str, dict[str, float]]
+    exact: set[str]
+
+    def failures(self, tolerance: float, quantize: str = "none") -> list[str]:
+        """One line per format whose outputs differ beyond ``tolerance`` (floats) or at all
+        (integers); a dynamically quantized TFLite is only measured."""
+        lines = []
+        for fmt, outs in self.distances.items():
+            if fmt == "tflite" and quantize == "dynamic":
+                continue
+            bad = [
+                f"{n} {d:.3g}"
+                for n, d in outs.items()
+                if (d > 0 if n in self.exact else d > tolerance)
+            ]
+            if bad:
+                lines.append(
+                    f"{fmt} differs from the frozen graph: {', '.join(bad)} "
+                    f"(tolerance {tolerance:g})"
+                )
+        return lines
+
+
+def parity(out_dir: Path, sig: Signature, formats: list[str], x: np.ndarray, want: dict) -> Parity:
+    """Run each format under ``out_dir`` on ``x`` next to ``want``, the frozen graph's
+    outputs on the same rows (frozen_outputs)."""
+    from tfpersist.evaluation import max_abs_diff
+
+    outputs, distances = {}, {}
     for fmt in formats:
         got = Loaded(fmt, layout.exported(out_dir, fmt), sig).run(x)
-        result[fmt] = {}
+        outputs[fmt], distances[fmt] = got, {}
         for name in sig.output_nodes:
             a, b = want[name], np.asarray(got[name])
             if a.shape != b.shape:
@@ -227,25 +249,19 @@ def parity(
                     f"{fmt}: output '{name}' has shape {list(b.shape)}, the frozen graph's "
                     f"{list(a.shape)}"
                 )
-            result[fmt][name] = max_abs_diff(a, b)
-    return result, {n for n, v in want.items() if v.dtype.kind not in "fc"}
+            distances[fmt][name] = max_abs_diff(a, b)
+    exact = {n for n, v in want.items() if v.dtype.kind not in "fc"}
+    return Parity(outputs, distances, exact)
 
 
-def parity_failures(
-    distances: dict[str, dict[str, float]], exact: set[str], tolerance: float, skip=()
-) -> list[str]:
-    """One line per format whose outputs differ beyond ``tolerance`` (floats) or at all
-    (the ``exact`` integer outputs); formats in ``skip`` (a quantized TFLite) only reported."""
-    lines = []
-    for fmt, outs in distances.items():
-        if fmt in skip:
-            continue
-        bad = [f"{n} {d:.3g}" for n, d in outs.items() if (d > 0 if n in exact else d > tolerance)]
-        if bad:
-            lines.append(
-                f"{fmt} differs from the frozen graph: {', '.join(bad)} (tolerance {tolerance:g})"
-            )
-    return lines
+def frozen_outputs(graph_def, sig: Signature, x: np.ndarray, trust=None) -> dict:
+    """The frozen graph's outputs on ``x`` (ops beyond the allowlist as ``trust`` allows)."""
+    from tfpersist import safety
+    from tfpersist.runner import Runner
+
+    with Runner.from_graph_def(graph_def, "the frozen graph") as frozen:
+        frozen.trust = trust or safety.TRUST_NOTHING
+        return frozen.run(x, sig.input_node, sig.output_nodes)
 
 
 def sample_rows(graph_def, input_node: str, rows: int = 64, seed: int = 0) -> np.ndarray:
@@ -282,19 +298,15 @@ def ship(
     import os
 
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    atomic.remove_stale_temps(out_dir)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with atomic.scratch_beside(out_dir) as scratch:
         written = export(graph_def, scratch, sig, formats, quantize)
         x = sample_rows(graph_def, sig.input_node) if x is None else x
-        distances, exact = parity(graph_def, scratch, sig, formats, x, trust)
-        skip = ("tflite",) if quantize == "dynamic" else ()
-        failures = parity_failures(distances, exact, tolerance, skip)
+        checked = parity(scratch, sig, formats, x, frozen_outputs(graph_def, sig, x, trust))
+        failures = checked.failures(tolerance, quantize)
         if failures:
             raise TfpersistError(f"{failures[0]}; nothing written to {out_dir}")
         for fmt in formats:
-            written[fmt]["max_abs_diff"] = distances[fmt]
+            written[fmt]["max_abs_diff"] = checked.distances[fmt]
             new, final = layout.exported(scratch, fmt), layout.exported(out_dir, fmt)
             if new.is_dir():
                 with atomic.replace_dir(final) as tmp:
@@ -303,8 +315,6 @@ def ship(
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(new, final)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return {"rows": len(x), "formats": written}
 
 
