@@ -38,7 +38,7 @@ def test_repository_params_are_valid():
     assert model.config == PARAMS["model"][model.arch]
     assert TrainParams.from_params(PARAMS).batch_size > 0
     assert CheckpointParams.from_params(PARAMS).select in ("best", "latest")
-    assert ExportParams.from_params(PARAMS).formats == ("saved_model", "tflite", "onnx")
+    assert ExportParams.from_params(PARAMS).formats == ("saved_model", "tflite", "onnx", "opencv")
 
 
 @pytest.mark.parametrize(

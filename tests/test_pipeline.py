@@ -34,6 +34,7 @@ ARTIFACTS = [
     "models/export/saved_model/1/saved_model.pb",
     "models/export/model.tflite",
     "models/export/model.onnx",
+    "models/export/opencv.pb",
 ]
 
 
@@ -43,7 +44,7 @@ def dvc(repo, *args, check=True):
 
 def test_dvc_repro_end_to_end(tmp_path):
     # the one pipeline test that ships every format (TINY ships none: test time)
-    formats = ["saved_model", "tflite", "onnx"]
+    formats = ["saved_model", "tflite", "onnx", "opencv"]
     repo = copy_repo(tmp_path / "repo", {**TINY, "export": {"formats": formats}})
     dvc(repo, "repro")
     for name in ARTIFACTS:

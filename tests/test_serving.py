@@ -97,12 +97,18 @@ def test_unknown_model_or_version_is_404(half_plus_two):
 
 
 def test_every_format_serves_the_same_answers_to_concurrent_clients(tf, tmp_path):
-    """The frozen .pb and its SavedModel, TFLite and ONNX exports behind four servers, 32
+    """The frozen .pb and its SavedModel, TFLite, ONNX and OpenCV exports behind five servers, 32
     concurrent requests each: every answer equals the in-process predict of its rows."""
     from tfpersist import cli
 
     build(tf, tmp_path / "model.pb")
-    assert cli.main(["export", str(tmp_path / "model.pb"), "--out", str(tmp_path / "e")]) == 0
+    every = ",".join(layout.EXPORT_FORMATS)
+    assert (
+        cli.main(
+            ["export", str(tmp_path / "model.pb"), "--out", str(tmp_path / "e"), "--to", every]
+        )
+        == 0
+    )
     paths = [tmp_path / "model.pb"] + [
         layout.exported(tmp_path / "e", f) for f in layout.EXPORT_FORMATS
     ]

@@ -16,8 +16,12 @@ from helpers import two_layer as build
 def exported(tf, tmp_path_factory):
     root = tmp_path_factory.mktemp("ship")
     build(tf, root / "model.pb")
-    assert cli.main(["export", str(root / "model.pb"), "--out", str(root / "a")]) == 0
-    assert cli.main(["export", str(root / "model.pb"), "--out", str(root / "b")]) == 0
+    every = ",".join(layout.EXPORT_FORMATS)
+    for out in ("a", "b"):
+        assert (
+            cli.main(["export", str(root / "model.pb"), "--out", str(root / out), "--to", every])
+            == 0
+        )
     return root
 
 

@@ -455,7 +455,8 @@ def add_export_parser(sub, trust) -> None:
     p = sub.add_parser(
         "export",
         parents=[trust],
-        help="ship a model as a serving SavedModel, TFLite and/or ONNX, each checked equal",
+        help="ship a model as a serving SavedModel, TFLite, ONNX and/or for OpenCV, each "
+        "checked equal",
         description="SOURCE (a .pb, checkpoint or SavedModel; PATH@REV too) is frozen in "
         "memory, exported, and every format is run next to the frozen graph: one that "
         "differs beyond --tolerance is removed and the command fails.",
@@ -464,9 +465,10 @@ def add_export_parser(sub, trust) -> None:
     p.add_argument(
         "--to",
         type=_csv_names,
-        default=["saved_model", "tflite", "onnx"],
+        default=list(layout.EXPORT_DEFAULT),
         metavar="FORMATS",
-        help="saved_model, tflite, onnx (comma-separated; default: all three)",
+        help=f"{', '.join(layout.EXPORT_FORMATS)} (comma-separated; default: "
+        f"{','.join(layout.EXPORT_DEFAULT)})",
     )
     p.add_argument("--out", required=True, help="directory to write into (created)")
     p.add_argument("--output-nodes", type=_csv_names, help="default: from the card")

@@ -52,12 +52,16 @@ SAVED_MODEL_VARIABLES = Path("variables", "variables")  # a SavedModel's checkpo
 
 # -- shipped formats (the export stage and tfpersist export) ----------------------------------
 
-EXPORT_FORMATS = ("saved_model", "tflite", "onnx")
+EXPORT_FORMATS = ("saved_model", "tflite", "onnx", "opencv")
+# what tfpersist export writes unless told: opencv is asked for by name (it refuses some
+# models OpenCV's importer cannot run, which the other three ship fine; see opencv.py)
+EXPORT_DEFAULT = ("saved_model", "tflite", "onnx")
 TFLITE_QUANTIZE = ("none", "dynamic")  # dynamic: int8 weights, float activations
 SAVED_MODEL_DIR = "saved_model"
 SAVED_MODEL_VERSION = "1"  # TF Serving's numbered version directory
 TFLITE_FILE = "model.tflite"
 ONNX_FILE = "model.onnx"
+OPENCV_FILE = "opencv.pb"  # a frozen GraphDef rewritten for cv2.dnn.readNetFromTensorflow
 
 
 def exported(out_dir: str | Path, fmt: str) -> Path:
@@ -67,4 +71,5 @@ def exported(out_dir: str | Path, fmt: str) -> Path:
         "saved_model": out_dir / SAVED_MODEL_DIR / SAVED_MODEL_VERSION,
         "tflite": out_dir / TFLITE_FILE,
         "onnx": out_dir / ONNX_FILE,
+        "opencv": out_dir / OPENCV_FILE,
     }[fmt]

@@ -1,5 +1,6 @@
 """Ship a frozen model to the runtimes people deploy to: a serving SavedModel (TF Serving's
-layout), TFLite (TensorFlow's own converter) and ONNX (tf2onnx, run by onnxruntime).
+layout), TFLite (TensorFlow's own converter), ONNX (tf2onnx, run by onnxruntime) and a
+frozen graph OpenCV's dnn module runs (opencv.py's rewrite, run by cv2.dnn).
 
 Every artifact is written atomically and is the same bytes for the same frozen graph; each
 format is loaded back and run next to the frozen graph (``parity``), so a format that computes
@@ -158,6 +159,11 @@ def export(
         atomic.write_bytes(
             layout.exported(out_dir, "onnx"), onnx_from_graph_def(graph_def, sig, opset)
         )
+    if "opencv" in formats:
+        from tfpersist import opencv
+
+        rewritten = opencv.rewrite(graph_def, sig.output_nodes)
+        atomic.write_bytes(layout.exported(out_dir, "opencv"), graphdefs.serialize(rewritten))
     written = {}
     for fmt in formats:
         path = layout.exported(out_dir, fmt)
@@ -172,7 +178,8 @@ def export(
 class Loaded:
     """A shipped model loaded by its own runtime; ``run(x)`` → {output node: array}. The
     SavedModel is loaded as TF Serving loads it (tf.saved_model.load, its signature); the
-    .tflite and .onnx through interpreters.py, as predict and serve run them."""
+    .tflite and .onnx through interpreters.py, as predict and serve run them; the OpenCV
+    graph in cv2.dnn (opencv.py)."""
 
     def __init__(self, fmt: str, path: Path, sig: Signature):
         from tfpersist import interpreters
@@ -189,6 +196,10 @@ class Loaded:
             self._model = interpreters.TFLiteModel(path)
         elif fmt == "onnx":
             self._model = interpreters.OnnxModel(path)
+        elif fmt == "opencv":
+            from tfpersist import opencv
+
+            self._model = opencv.OpenCVModel(path, sig.output_nodes)
         else:
             known = ", ".join(layout.EXPORT_FORMATS)
             raise TfpersistError(f"unknown export format '{fmt}'; choose from {known}")

@@ -1,0 +1,123 @@
+"""OpenCV's dnn module runs the frozen model once opencv.py has rewritten it (tfpersist
+export --to opencv); the rewrite leaves TensorFlow's bits alone, and what OpenCV would get
+wrong is refused with one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tfpersist import cli, graphdefs, layout, opencv
+from tfpersist.errors import TfpersistError
+
+RNG = np.random.default_rng(11)
+X = RNG.normal(size=(9, 6)).astype(np.float32)
+
+
+def tabular(tf, path):
+    """The shapes a tabular model has and OpenCV's importer trips on: (x - mean) * scale,
+    a dense layer whose bias is an AddV2 (what TF2 writes), a scalar added after a MatMul,
+    c - x, and outputs that are Identity ops."""
+    v1 = tf.compat.v1
+    c = lambda shape: tf.constant(RNG.normal(size=shape).astype(np.float32))  # noqa: E731
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 6], name="x")
+        h = (x - c([6])) * c([6])
+        h = tf.nn.relu(tf.matmul(h, c([6, 8])) + c([8]))
+        h = c([1, 8]) - h
+        logits = tf.matmul(h, c([8, 4])) + 0.5
+        tf.identity(tf.nn.softmax(logits), name="probabilities")
+        tf.identity(tf.argmax(logits, 1), name="classes")
+    from tfpersist import freeze
+
+    freeze.write(graph.as_graph_def(), path, ["probabilities", "classes"])
+    return graphdefs.read_graph_def(path)
+
+
+def image_from_features(tf, path):
+    """A reshape of [batch, 16] to a 4×4 image before a convolution (model.arch cnn)."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 16], name="x")
+        image = tf.reshape(x, [-1, 4, 4, 1])
+        kernel = tf.constant(RNG.normal(size=(3, 3, 1, 2)).astype(np.float32))
+        flat = tf.reshape(tf.nn.conv2d(image, kernel, 1, "SAME"), [-1, 32])
+        tf.nn.softmax(tf.matmul(flat, tf.constant(np.ones((32, 3), np.float32))), name="p")
+    from tfpersist import freeze
+
+    freeze.write(graph.as_graph_def(), path, ["p"])
+
+
+def run_tf(tf, graph_def, x, outputs):
+    with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+        tf.import_graph_def(graph_def, name="")
+        return sess.run([f"{n}:0" for n in outputs], {"x:0": x})
+
+
+def test_opencv_runs_the_rewritten_graph_and_not_the_original(tf, tmp_path):
+    graph_def = tabular(tf, tmp_path / "model.pb")
+    names = ["probabilities", "classes"]
+    with pytest.raises(TfpersistError, match="OpenCV cannot run it"):
+        opencv.OpenCVModel(tmp_path / "model.pb", names).run({"x": X})
+
+    rewritten = opencv.rewrite(graph_def, names)
+    (tmp_path / "opencv.pb").write_bytes(graphdefs.serialize(rewritten))
+    # exact in TensorFlow: the same bits as the frozen graph
+    want = run_tf(tf, graph_def, X, names)
+    for a, b in zip(run_tf(tf, rewritten, X, names), want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # and OpenCV computes it, under the output names TensorFlow has (Identity outputs)
+    got = opencv.OpenCVModel(tmp_path / "opencv.pb", names).run({"x": X})
+    np.testing.assert_allclose(got["probabilities"], want[0], atol=1e-6)
+    np.testing.assert_array_equal(got["classes"], want[1])
+    assert got["classes"].dtype == np.int64 and got["classes"].shape == (9,)
+
+
+def test_export_to_opencv_checks_parity_and_refuses_an_image_reshape(tf, tmp_path, capsys):
+    tabular(tf, tmp_path / "model.pb")
+    out = tmp_path / "out"
+    assert (
+        cli.main(["export", str(tmp_path / "model.pb"), "--out", str(out), "--to", "opencv"]) == 0
+    )
+    assert "opencv.pb: opencv" in capsys.readouterr().out
+    again = tmp_path / "again"
+    assert (
+        cli.main(["export", str(tmp_path / "model.pb"), "--out", str(again), "--to", "opencv"]) == 0
+    )
+    assert (out / layout.OPENCV_FILE).read_bytes() == (again / layout.OPENCV_FILE).read_bytes()
+
+    image_from_features(tf, tmp_path / "cnn.pb")
+    cnn_out = tmp_path / "cnn"
+    assert (
+        cli.main(["export", str(tmp_path / "cnn.pb"), "--out", str(cnn_out), "--to", "opencv"]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "reshapes [batch, features] to an image" in err and "ship it as onnx" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not cnn_out.exists() or not any(cnn_out.iterdir())
+    # ... and the ONNX export of that model is what OpenCV reads right
+    assert (
+        cli.main(["export", str(tmp_path / "cnn.pb"), "--out", str(cnn_out), "--to", "onnx"]) == 0
+    )
+    import cv2
+
+    net = cv2.dnn.readNetFromONNX(str(cnn_out / layout.ONNX_FILE))
+    x = RNG.normal(size=(5, 16)).astype(np.float32)
+    net.setInput(x)
+    graph_def = graphdefs.read_graph_def(tmp_path / "cnn.pb")
+    np.testing.assert_allclose(net.forward("p"), run_tf(tf, graph_def, x, ["p"])[0], atol=1e-6)
+
+
+def test_opencv_refuses_a_graph_with_ops_outside_the_allowlist(tf, tmp_path):
+    """The OpenCV runner reads only graphs the inference allowlist admits (it is handed the
+    export's own output, but checks anyway before OpenCV's parser sees it)."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.string, [], name="x")
+        tf.io.read_file(x, name="y")
+    (tmp_path / "bad.pb").write_bytes(graph.as_graph_def().SerializeToString())
+    with pytest.raises(TfpersistError, match="outside the inference allowlist: ReadFile"):
+        opencv.OpenCVModel(tmp_path / "bad.pb", ["y"])
