@@ -121,3 +121,35 @@ def test_opencv_refuses_a_graph_with_ops_outside_the_allowlist(tf, tmp_path):
     (tmp_path / "bad.pb").write_bytes(graph.as_graph_def().SerializeToString())
     with pytest.raises(TfpersistError, match="outside the inference allowlist: ReadFile"):
         opencv.OpenCVModel(tmp_path / "bad.pb", ["y"])
+
+
+def test_what_opencv_reads_as_shipped(tf, tmp_path):
+    """The README's table, OpenCV's column: the frozen graph fails on its normalisation
+    ("'dims' is 2"), the .tflite on ArgMax; the .onnx runs (test above: cnn too)."""
+    import cv2
+
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 6], name="x")
+        y = tf.matmul(
+            x - np.arange(6, dtype=np.float32), RNG.normal(size=(6, 3)).astype(np.float32)
+        )
+        tf.argmax(y, 1, name="classes")
+    from tfpersist import freeze
+
+    freeze.write(graph.as_graph_def(), tmp_path / "model.pb", ["classes"])
+    with pytest.raises(TfpersistError, match="'dims' is 2"):
+        opencv.OpenCVModel(tmp_path / "model.pb", ["classes"]).run({"x": X})
+    out = tmp_path / "out"
+    args = ["export", str(tmp_path / "model.pb"), "--out", str(out)]
+    assert cli.main([*args, "--to", "tflite,onnx,opencv"]) == 0
+    with pytest.raises(cv2.error, match="ARG_MAX"):
+        cv2.dnn.readNetFromTFLite(str(out / layout.TFLITE_FILE))
+    want = run_tf(tf, graphdefs.read_graph_def(tmp_path / "model.pb"), X, ["classes"])[0]
+    assert len(set(want)) > 1
+    net = cv2.dnn.readNetFromONNX(str(out / layout.ONNX_FILE))
+    net.setInput(X)
+    np.testing.assert_array_equal(net.forward("classes"), want)
+    got = opencv.OpenCVModel(out / layout.OPENCV_FILE, ["classes"]).run({"x": X})
+    np.testing.assert_array_equal(got["classes"], want)
