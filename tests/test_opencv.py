@@ -94,7 +94,7 @@ def test_export_to_opencv_checks_parity_and_refuses_an_image_reshape(tf, tmp_pat
         cli.main(["export", str(tmp_path / "cnn.pb"), "--out", str(cnn_out), "--to", "opencv"]) == 1
     )
     err = capsys.readouterr().err
-    assert "reshapes [batch, features] to an image" in err and "ship it as onnx" in err
+    assert "reshapes [batch, features] to an image" in err and "give OpenCV the onnx export" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not cnn_out.exists() or not any(cnn_out.iterdir())
     # ... and the ONNX export of that model is what OpenCV reads right
