@@ -4,6 +4,9 @@ wrong is refused with one line."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -153,3 +156,44 @@ def test_what_opencv_reads_as_shipped(tf, tmp_path):
     np.testing.assert_array_equal(net.forward("classes"), want)
     got = opencv.OpenCVModel(out / layout.OPENCV_FILE, ["classes"]).run({"x": X})
     np.testing.assert_array_equal(got["classes"], want)
+
+
+sys.path.insert(0, str(Path(__file__).parent / "ported"))
+from opencv_cases import CASES, L1, LINF, OPENCV_WRONG  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=OPENCV_WRONG[n]))
+        if n in OPENCV_WRONG
+        else n
+        for n in CASES
+    ],
+)
+def test_opencvs_own_importer_cases_survive_the_rewrite(tf, tmp_path, name):
+    """OpenCV's TensorFlow-importer test models (tests/ported/opencv_cases.py), frozen,
+    rewritten and run by OpenCV: TensorFlow's bits unchanged by the rewrite, OpenCV within
+    its own test tolerances of TensorFlow."""
+    from tfpersist import freeze
+
+    graph = tf.Graph()
+    with graph.as_default():
+        input_node, output_node, shape = CASES[name](tf, tf.compat.v1, np.random.default_rng(2701))
+    freeze.write(graph.as_graph_def(), tmp_path / "model.pb", [output_node])
+    frozen = graphdefs.read_graph_def(tmp_path / "model.pb")
+    rewritten = opencv.rewrite(frozen, [output_node])
+    (tmp_path / "opencv.pb").write_bytes(graphdefs.serialize(rewritten))
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+
+    def run(graph_def):
+        with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+            tf.import_graph_def(graph_def, name="")
+            return sess.run(f"{output_node}:0", {f"{input_node}:0": x})
+
+    want = run(frozen)
+    np.testing.assert_array_equal(run(rewritten), want)
+    got = opencv.OpenCVModel(tmp_path / "opencv.pb", [output_node]).run({input_node: x})
+    got = got[output_node].reshape(want.shape)
+    diff = np.abs(got.astype(np.float64) - want)
+    assert diff.mean() <= L1 and diff.max() <= LINF, (diff.mean(), diff.max())

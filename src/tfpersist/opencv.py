@@ -36,6 +36,7 @@ from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
 ADDS = ("Add", "AddV2", "BiasAdd", "Sub")
+FOLDED = ("Add", "BiasAdd")  # what OpenCV folds into the MatMul it reads (a full row)
 
 
 def rewrite(graph_def, output_nodes: list[str]):
@@ -71,8 +72,8 @@ def rewrite(graph_def, output_nodes: list[str]):
             name, i = f"{base}_{i}", i + 1
         return name
 
-    def add_node(name: str, op: str, inputs: list[str], like, value=None):
-        node = tf.compat.v1.NodeDef(name=fresh(name), op=op, input=inputs)
+    def add_node(name: str, op: str, inputs: list[str], like, value=None, exact=False):
+        node = tf.compat.v1.NodeDef(name=name if exact else fresh(name), op=op, input=inputs)
         if value is None:
             node.attr["T"].CopyFrom(like.attr["T"])
         else:
@@ -98,7 +99,9 @@ def rewrite(graph_def, output_nodes: list[str]):
         x, vector, negate_x = found
         source = nodes[op_name(x)]
         folded = source.op == "MatMul" and readers.get(source.name) == 1 and not negate_x
-        if not folded and vector.size == 1:  # a scalar: OpenCV's Power layer, exact
+        row = vector.size == shape(node.name)[1]
+        as_is = folded and row and node.op in FOLDED and x == node.input[0]  # OpenCV folds it
+        if as_is or (not folded and vector.size == 1):  # a scalar: OpenCV's Power layer
             rewritten.append(node)
             continue
         vector = np.broadcast_to(vector.reshape(-1), shape(node.name)[1:]).astype(vector.dtype)
@@ -110,11 +113,14 @@ def rewrite(graph_def, output_nodes: list[str]):
             new, x = [weights, matmul], matmul.name
         bias = add_node(f"{node.name}/opencv/bias", "Const", [], node, vector)
         add = tf.compat.v1.NodeDef(name=node.name, op="BiasAdd", input=[x, bias.name])
-        add.attr["T"].CopyFrom(node.attr["T"])
+        for key in ("T", "data_format") if node.op == "BiasAdd" else ("T",):
+            if key in node.attr:  # data_format: OpenCV infers layouts from it
+                add.attr[key].CopyFrom(node.attr[key])
         rewritten += [*new, bias, add]
     del out.node[:]
     out.node.extend(rewritten)
     _name_identity_outputs(out, output_nodes)
+    _name_folded_outputs(out, output_nodes, add_node, tensor_util)
     return out
 
 
@@ -167,6 +173,32 @@ def _name_identity_outputs(graph_def, output_nodes: list[str]) -> None:
         source.name = name
         for n in graph_def.node:
             n.input[:] = [_renamed(i, old, name) for i in n.input]
+
+
+def _name_folded_outputs(graph_def, output_nodes, add_node, tensor_util) -> None:
+    """OpenCV names a MatMul with its folded bias after the MatMul: an output that is that
+    bias add is renamed ``NAME/opencv/value`` and read back through a Reshape to
+    [-1, features] named NAME (a no-op in TensorFlow, a named layer in OpenCV)."""
+    nodes = {n.name: n for n in graph_def.node}
+    for name in output_nodes:
+        node = nodes.get(name)
+        if node is None or node.op not in FOLDED or len(node.input) != 2:
+            continue
+        if nodes.get(op_name(node.input[0]), node).op != "MatMul":
+            continue
+        bias = nodes.get(op_name(node.input[1]))
+        if bias is None or bias.op != "Const":
+            continue
+        width = tensor_util.MakeNdarray(bias.attr["value"].tensor).size
+        value = f"{name}/opencv/value"
+        node.name = value
+        nodes[value] = node
+        for n in graph_def.node:
+            n.input[:] = [_renamed(i, name, value) for i in n.input]
+        dims = add_node(f"{name}/opencv/shape", "Const", [], node, np.array([-1, width], np.int32))
+        reshape = add_node(name, "Reshape", [value, dims.name], node, exact=True)
+        reshape.attr["Tshape"].type = dims.attr["dtype"].type
+        graph_def.node.extend([dims, reshape])
 
 
 def _renamed(tensor: str, old: str, new: str) -> str:
