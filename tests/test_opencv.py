@@ -197,3 +197,10 @@ def test_opencvs_own_importer_cases_survive_the_rewrite(tf, tmp_path, name):
     got = got[output_node].reshape(want.shape)
     diff = np.abs(got.astype(np.float64) - want)
     assert diff.mean() <= L1 and diff.max() <= LINF, (diff.mean(), diff.max())
+
+
+def test_a_graph_tensorflow_cannot_import_is_refused_with_one_line(tf):
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.node.add(name="x", op="NoSuchOp")
+    with pytest.raises(TfpersistError, match=r"cannot rewrite the graph for OpenCV .*NoSuchOp"):
+        opencv.rewrite(graph_def, ["x"])

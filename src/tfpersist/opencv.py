@@ -53,8 +53,11 @@ def rewrite(graph_def, output_nodes: list[str]):
         for i in n.input:
             readers[op_name(i)] = readers.get(op_name(i), 0) + 1
     graph = tf.Graph()
-    with graph.as_default():
-        tf.import_graph_def(graph_def, name="")
+    try:
+        with graph.as_default():
+            tf.import_graph_def(graph_def, name="")
+    except (ValueError, TypeError, KeyError, tf.errors.OpError) as e:
+        raise TfpersistError(f"cannot rewrite the graph for OpenCV ({first_line(e)})") from None
 
     def shape(name: str) -> list[int | None] | None:
         s = graph.get_tensor_by_name(name if ":" in name else f"{name}:0").shape
