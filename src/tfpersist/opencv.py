@@ -26,6 +26,7 @@ the tests use the pinned OpenCV 5.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +49,7 @@ def rewrite(graph_def, output_nodes: list[str]):
     out = tf.compat.v1.GraphDef()
     out.CopyFrom(graph_def)
     nodes = {n.name: n for n in out.node}
-    readers: dict[str, int] = {}
-    for n in out.node:
-        for i in n.input:
-            readers[op_name(i)] = readers.get(op_name(i), 0) + 1
+    readers = _readers(out)
     graph = tf.Graph()
     try:
         with graph.as_default():
@@ -154,10 +152,7 @@ def _name_identity_outputs(graph_def, output_nodes: list[str]) -> None:
     """OpenCV drops Identity ops: an output Identity gives its name to the op it forwards
     (when nothing else reads that op), so the output keeps its name in OpenCV."""
     nodes = {n.name: n for n in graph_def.node}
-    readers: dict[str, int] = {}
-    for n in graph_def.node:
-        for i in n.input:
-            readers[op_name(i)] = readers.get(op_name(i), 0) + 1
+    readers = _readers(graph_def)
     for name in output_nodes:
         node = nodes.get(name)
         if node is None or node.op != "Identity" or len(node.input) != 1:
@@ -171,11 +166,8 @@ def _name_identity_outputs(graph_def, output_nodes: list[str]) -> None:
             or source.op in ("Placeholder", "Const")
         ):
             continue
-        old = source.name
         graph_def.node.remove(node)
-        source.name = name
-        for n in graph_def.node:
-            n.input[:] = [_renamed(i, old, name) for i in n.input]
+        _rename(graph_def, source, name)
 
 
 def _name_folded_outputs(graph_def, output_nodes, add_node, tensor_util) -> None:
@@ -194,22 +186,30 @@ def _name_folded_outputs(graph_def, output_nodes, add_node, tensor_util) -> None
             continue
         width = tensor_util.MakeNdarray(bias.attr["value"].tensor).size
         value = f"{name}/opencv/value"
-        node.name = value
-        nodes[value] = node
-        for n in graph_def.node:
-            n.input[:] = [_renamed(i, name, value) for i in n.input]
+        _rename(graph_def, node, value)
         dims = add_node(f"{name}/opencv/shape", "Const", [], node, np.array([-1, width], np.int32))
         reshape = add_node(name, "Reshape", [value, dims.name], node, exact=True)
         reshape.attr["Tshape"].type = dims.attr["dtype"].type
         graph_def.node.extend([dims, reshape])
 
 
-def _renamed(tensor: str, old: str, new: str) -> str:
-    """``tensor`` (``op``, ``op:1``, ``^op``) with op ``old`` renamed ``new``."""
-    if op_name(tensor) != old:
-        return tensor
-    port = tensor.partition(":")[2]
-    return f"{'^' if tensor.startswith('^') else ''}{new}{':' + port if port else ''}"
+def _readers(graph_def) -> Counter:
+    """How many inputs (data and control) name each op."""
+    return Counter(op_name(i) for n in graph_def.node for i in n.input)
+
+
+def _rename(graph_def, node, new: str) -> None:
+    """Rename ``node`` and every input naming it (``op``, ``op:1``, ``^op``)."""
+    old, node.name = node.name, new
+
+    def renamed(tensor: str) -> str:
+        if op_name(tensor) != old:
+            return tensor
+        port = tensor.partition(":")[2]
+        return f"{'^' if tensor.startswith('^') else ''}{new}{':' + port if port else ''}"
+
+    for n in graph_def.node:
+        n.input[:] = [renamed(i) for i in n.input]
 
 
 def _cv2():
@@ -232,9 +232,10 @@ class OpenCVModel:
         self.path, self.output_nodes = Path(path), list(output_nodes)
         graph_def = graphdefs.read_graph_def(self.path)
         safety.check(graph_def, self.output_nodes, str(self.path))
+        checked = np.frombuffer(graphdefs.serialize(graph_def), np.uint8)  # what was checked
         cv2 = _cv2()
         try:
-            self._net = cv2.dnn.readNetFromTensorflow(str(self.path))
+            self._net = cv2.dnn.readNetFromTensorflow(checked)
         except cv2.error as e:
             raise TfpersistError(f"{self.path}: OpenCV cannot load it ({_why(e)})") from None
 
