@@ -1,8 +1,10 @@
-"""export: the frozen model → a serving SavedModel, TFLite and ONNX (params.yaml `export`).
+"""export: the frozen model → a serving SavedModel, TFLite, ONNX and OpenCV (params.yaml
+`export`), with export.json, the card every format shares.
 
 usage: python stages/export.py FROZEN_PB PREPARED_DIR OUT_DIR
 Each format is run by its own runtime on the test split next to the frozen graph; one whose
-outputs differ beyond export.tolerance is removed and the stage fails.
+outputs differ beyond export.tolerance fails the stage. A format that cannot hold this model
+(OpenCV and the cnn's image reshape) is left out, and the stage says why.
 """
 
 import os
@@ -26,7 +28,9 @@ def main(argv: list[str]) -> None:
             f"export: {fmt}: {info['path']}, {info['bytes']} bytes, max abs difference to the "
             f"frozen model {worst:.3g} on {report['rows']} test rows"
         )
-    if not report["formats"]:
+    for fmt, why in report["left_out"].items():
+        print(f"export: {fmt}: left out: {why}")
+    if not export.formats:
         print("export: export.formats is empty; nothing shipped")
 
 

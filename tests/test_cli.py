@@ -149,6 +149,7 @@ def test_optimize_keeps_outputs(foreign, tmp_path):
     with Runner.from_frozen(out) as model:
         got = model.run(expected["input"], s["input"], s["outputs"])
     np.testing.assert_allclose(got["probs"], expected["probs"], atol=1e-6)
+    assert graphdefs.undefined_attrs(graphdefs.read_graph_def(out)) == []
 
 
 def test_inspect_json_finds_inputs_outputs_variables_devices(foreign, capsys):

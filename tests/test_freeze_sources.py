@@ -172,3 +172,53 @@ def test_a_keras_export_is_counted_once_and_its_weights_keep_their_names(tf, tmp
     with Runner.from_graph_def(graph_def) as frozen:
         got = frozen.sess.run("output_0:0", {f"{feed}:0": x})
     np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live(tf, tmp_path, capsys):
+    """A dropout flag must be pinned (its training branch draws random numbers); a switch
+    callers feed (``use_abs``) must not vanish: it stays an input, fed by predict and serve."""
+    from tfpersist import loaders, serving
+
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        training = v1.placeholder_with_default(False, [], name="training")
+        use_abs = v1.placeholder_with_default(False, [], name="use_abs")
+        w = v1.get_variable("w", initializer=np.eye(3, 2, dtype=np.float32))
+        h = tf.cond(use_abs, lambda: tf.abs(x), lambda: x)
+        h = tf.cond(training, lambda: tf.nn.dropout(h, rate=0.5), lambda: h)
+        tf.matmul(h, w, name="out")
+        with v1.Session(graph=graph) as sess:
+            sess.run(w.initializer)
+            v1.train.Saver().save(sess, str(tmp_path / "ckpt" / "model.ckpt"))
+    out = tmp_path / "model.pb"
+    assert tfpersist("freeze", tmp_path / "ckpt", "--output-nodes", "out", "--out", out) == 0
+    said = capsys.readouterr().out
+    assert "pinned placeholder 'training' to its default false" in said
+    assert "--keep-placeholder training keeps it as an input" in said
+    assert "kept placeholder 'use_abs' as an input with its default" in said
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["pinned"] == {"training": False}
+    assert [t["name"] for t in card["signature"]["optional_inputs"]] == ["use_abs"]
+    ops = {n.op for n in graphdefs.read_graph_def(out).node}
+    assert not [op for op in ops if "Random" in op]  # the dropout branch is gone
+    rows = np.array([[-1.0, 2.0, -3.0]], np.float32)
+    np.save(tmp_path / "x.npy", rows)
+    np.save(tmp_path / "on.npy", np.array(True))
+    args = ["predict", out, "--input", f"x={tmp_path / 'x.npy'}", "--out"]
+    assert tfpersist(*args, tmp_path / "default.json") == 0
+    feed_on = ["--input", f"use_abs={tmp_path / 'on.npy'}"]
+    assert tfpersist(*args, tmp_path / "abs.json", *feed_on) == 0
+    assert json.loads((tmp_path / "default.json").read_text()) == {"out": [[-1.0, 2.0]]}
+    assert json.loads((tmp_path / "abs.json").read_text()) == {"out": [[1.0, 2.0]]}
+    model = loaders.open_model(out)
+    try:
+        meta = serving.metadata(model, "m")["metadata"]["signature_def"]["signature_def"]
+        assert sorted(meta["serving_default"]["inputs"]) == ["use_abs", "x"]
+        feeds, kind = serving.parse({"inputs": {"x": rows.tolist(), "use_abs": True}}, model)
+        assert serving.respond(model.run(feeds), kind) == {"outputs": [[1.0, 2.0]]}
+        feeds, kind = serving.parse({"instances": rows.tolist()}, model)  # one required input
+        assert serving.respond(model.run(feeds), kind) == {"predictions": [[-1.0, 2.0]]}
+    finally:
+        model.close()

@@ -183,6 +183,7 @@ def test_opencvs_own_importer_cases_survive_the_rewrite(tf, tmp_path, name):
     freeze.write(graph.as_graph_def(), tmp_path / "model.pb", [output_node])
     frozen = graphdefs.read_graph_def(tmp_path / "model.pb")
     rewritten = opencv.rewrite(frozen, [output_node])
+    assert graphdefs.undefined_attrs(rewritten) == []  # valid for every consumer
     (tmp_path / "opencv.pb").write_bytes(graphdefs.serialize(rewritten))
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 

@@ -168,6 +168,8 @@ def test_freezes_like_the_live_model(tf, written, name, tmp_path, capsys):
     assert code == 0, f"tfpersist freeze exited {code}: {err}"
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString(out.read_bytes())
+    # every node carries only attributes its op defines (TensorFlow's op registry)
+    assert graphdefs.undefined_attrs(graph_def) == []
     if spec["outputs"]:
         names = spec["outputs"]
     else:  # a SavedModel's signature outputs: the card names them, in signature-key order

@@ -45,32 +45,100 @@ def lowered(g):
     return g
 
 
-def test_pin_defaults_and_prune_the_dead_branch(tf, v1):
-    g = flag_graph(tf, v1)
-    assert surgery.pin(g, {}) == ["flag"]
+def dropout_flag_graph(tf, v1):
+    def build():
+        x = v1.placeholder(tf.float32, [None], name="x")
+        flag = v1.placeholder_with_default(False, [], name="flag")
+        tf.identity(v1.cond(flag, lambda: tf.nn.dropout(x, rate=0.5), lambda: x + 1.0), name="y")
+
+    return graph(tf, build)
+
+
+def test_a_flag_whose_dead_branch_draws_random_is_pinned_and_pruned(tf, v1):
+    g = dropout_flag_graph(tf, v1)
+    assert surgery.pin(g, {}) == {"flag": False}
     g = lowered(g)
     assert {"Switch", "Merge"} <= {n.op for n in g.node}
     assert surgery.prune_dead_branches(g) > 0
     g = tf.compat.v1.graph_util.extract_sub_graph(g, ["y"])
     assert not {"Switch", "Merge"} & {n.op for n in g.node}
+    assert not [n.op for n in g.node if surgery.is_random(n.op)]
     assert run(tf, g, "y:0", {"x:0": [1.0, 2.0]}).tolist() == [2.0, 3.0]
 
 
-def test_pin_a_value_and_keep_a_placeholder_live(tf, v1):
+def test_a_pure_switch_stays_a_live_input(tf, v1):
+    """``use_abs``-style: both branches are inference; pinning would take a client's input."""
     g = flag_graph(tf, v1)
-    surgery.pin(g, {"flag": "true"})
+    assert not surgery.needs_pinning(g, "flag")
+    assert surgery.pin(g, {}) == {}
+    assert [n.op for n in g.node if n.name == "flag"] == ["PlaceholderWithDefault"]
+    g = lowered(g)
+    assert surgery.prune_dead_branches(g) == 0
+    assert run(tf, g, "y:0", {"x:0": [1.0]}).tolist() == [2.0]  # its default
+    assert run(tf, g, "y:0", {"x:0": [1.0], "flag:0": True}).tolist() == [2.0]
+
+
+def test_needs_pinning_reads_tf1_switches_and_tf2_ifs(tf, v1):
+    def tf1_graph():
+        g = tf.Graph()
+        with g.as_default():
+            x = v1.placeholder(tf.float32, [None], name="x")
+            flag = v1.placeholder_with_default(False, [], name="flag")
+            keep = v1.placeholder_with_default(True, [], name="keep")
+            v = v1.get_variable("v", initializer=[0.0], use_resource=False)
+            # TF1 control flow: Switch/Merge in the graph itself
+            from tensorflow.python.ops import cond as cond_lib
+
+            bumped = cond_lib.cond(
+                flag, lambda: tf.identity(v1.assign_add(v, [1.0])) + x, lambda: x, name="c1"
+            )
+            tf.identity(v1.cond(keep, lambda: bumped, lambda: -bumped), name="y")
+        return g.as_graph_def()
+
+    v1.disable_control_flow_v2()
+    try:
+        g = tf1_graph()
+    finally:
+        v1.enable_control_flow_v2()
+    assert "Switch" in {n.op for n in g.node}
+    assert surgery.needs_pinning(g, "flag")  # its dead branch assigns
+    assert not surgery.needs_pinning(g, "keep")  # a pure switch
+    # the same with TF2's functional If: its untaken branch function is read
+    assert surgery.needs_pinning(dropout_flag_graph(tf, v1), "flag")
+
+
+def test_pin_a_value_and_keep_a_placeholder_live(tf, v1):
+    g = dropout_flag_graph(tf, v1)
+    assert surgery.pin(g, {"flag": "true"}) == {"flag": True}
     g = lowered(g)
     surgery.prune_dead_branches(g)
-    assert run(tf, g, "y:0", {"x:0": [1.0]}).tolist() == [2.0]
-    live = flag_graph(tf, v1)
-    assert surgery.pin(live, {}, live=["flag"]) == []
+    assert {n.op for n in g.node} & {"RandomUniform"}
+    live = dropout_flag_graph(tf, v1)
+    assert surgery.pin(live, {}, live=["flag"]) == {}
     live = lowered(live)
     assert surgery.prune_dead_branches(live) == 0
-    assert run(tf, live, "y:0", {"x:0": [1.0], "flag:0": True}).tolist() == [2.0]
+    assert run(tf, live, "y:0", {"x:0": [1.0]}).tolist() == [2.0]
     with pytest.raises(TfpersistError, match="--keep-placeholder y: 'y' is a Identity"):
         surgery.pin(flag_graph(tf, v1), {}, live=["y"])
     with pytest.raises(TfpersistError, match="also pinned with --set"):
         surgery.pin(flag_graph(tf, v1), {"flag": "true"}, live=["flag"])
+
+
+def test_lowering_adds_no_attribute_an_op_does_not_define(tf, v1):
+    """Reading ``node.attr["Tout"]`` on a kept MatMul inserted an empty Tout (a protobuf
+    map inserts on read); TensorFlow then logs 'NodeDef mentions attribute Tout'."""
+    from tfpersist import graphdefs
+
+    def build():
+        x = v1.placeholder(tf.float32, [None, 2], name="x")
+        flag = v1.placeholder_with_default(False, [], name="flag")
+        y = tf.cond(flag, lambda: tf.abs(x), lambda: x)
+        tf.matmul(y, tf.ones([2, 2]), name="out")
+
+    g = graph(tf, build)
+    done = surgery.lower_functional_conditionals(g, ["out"])
+    assert graphdefs.undefined_attrs(done) == []
+    assert "Tout" not in next(n for n in done.node if n.name == "out").attr
 
 
 def test_parse_value_keeps_scalars_scalar():

@@ -195,6 +195,19 @@ def cmd_freeze(args) -> int:
     sha = f", sha256 {card['sha256'][:12]}" if card.get("sha256") else ""
     outputs = ", ".join(names)
     print(f"{out}: {card['nodes']} nodes, {card['parameters']} parameters, outputs {outputs}{sha}")
+    set_by_hand = dict(args.set)
+    for name, value in card.get("pinned", {}).items():
+        if name not in set_by_hand:
+            print(
+                f"{out}: pinned placeholder '{name}' to its default {json.dumps(value)} (a "
+                f"conditional it picks holds training-only ops); --keep-placeholder {name} "
+                "keeps it as an input"
+            )
+    for name in card.get("signature", {}).get("optional_inputs", []):
+        print(
+            f"{out}: kept placeholder '{name['name']}' as an input with its default "
+            f"(--set {name['name']}=VALUE pins it)"
+        )
     return 0
 
 
@@ -501,8 +514,16 @@ def cmd_export(args) -> int:
     if input_node is None:
         raise UsageError(f"{args.source}: several inputs or none; name one with --input-node")
     sig = shipping.Signature(input_node, model.outputs)
+    extra = {"features": model.features} if model.features else {}
     report = shipping.ship(
-        model.graph_def, args.out, sig, args.to, args.quantize, args.tolerance, trust=_trust(args)
+        model.graph_def,
+        args.out,
+        sig,
+        args.to,
+        args.quantize,
+        args.tolerance,
+        trust=_trust(args),
+        extra=extra,
     )
     for fmt, info in report["formats"].items():
         worst = max(info["max_abs_diff"].values())

@@ -16,6 +16,11 @@ class UsageError(TfpersistError):
     """Wrong command-line usage (exit status 2 rather than 1)."""
 
 
+class Unsupported(TfpersistError):
+    """A format that cannot hold this model (OpenCV's importer and a cnn's image reshape):
+    asked for by name it fails; in the pipeline's list of formats it is left out, said why."""
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message (TF's OpErrors carry it in ``message``)."""
     text = getattr(error, "message", None) or str(error) or type(error).__name__

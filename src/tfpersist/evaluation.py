@@ -61,7 +61,17 @@ def shipped(export_dir, export: ExportParams, model: ModelParams, x, y, frozen: 
     from tfpersist import digests, shipping
 
     sig = shipping.Signature(model.input_node, model.output_nodes)
-    checked = shipping.parity(export_dir, sig, list(export.formats), x, frozen)
+    card = shipping.read_export_card(export_dir)
+    missing = [
+        f for f in export.formats if f not in card["formats"] and f not in card.get("left_out", {})
+    ]
+    if missing:
+        raise TfpersistError(
+            f"{export_dir}: export.formats names {missing[0]}, which the export did not ship; "
+            "run the export stage again (dvc repro)"
+        )
+    formats = [f for f in export.formats if f in card["formats"]]
+    checked = shipping.parity(export_dir, sig, formats, x, frozen)
     failures = checked.failures(export.tolerance, export.tflite_quantize)
     if failures:
         raise TfpersistError(f"{failures[0]} on the test split (export.tolerance)")

@@ -7,6 +7,7 @@ deterministically (same checkpoint → same bytes) and atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from collections import Counter
@@ -34,18 +35,20 @@ v1 = tf.compat.v1
 
 
 def prepare(graph_def, values: dict[str, str] | None, keep: list[str], live=()):
-    """The surgery every source gets before freezing; returns the edited GraphDef.
+    """The surgery every source gets before freezing; returns the edited GraphDef and the
+    placeholders pinned ({name: value}, surgery.pin).
 
     Devices cleared; ``values`` and placeholder defaults pinned (except the placeholders in
     ``live``); TF2 conditionals lowered and dead ``tf.cond`` branches pruned, keeping the
     nodes in ``keep``.
     """
     surgery.clear_devices(graph_def)
-    surgery.pin(graph_def, values or {}, live)
+    graphdefs.drop_undefined_attrs(graph_def)  # TF ignores them; a writer must not keep them
+    pinned = surgery.pin(graph_def, values or {}, live)
     graph_def = surgery.lower_functional_conditionals(graph_def, keep)
     surgery.clear_devices(graph_def)  # lowering adds colocation attributes
     surgery.prune_dead_branches(graph_def)
-    return graph_def
+    return graph_def, pinned
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Source:
     prefix: Path | None = None
     saver_def: object | None = None
     init_op: str | None = None  # a SavedModel's main op, run after restoring
+    pinned: dict = dataclasses.field(default_factory=dict)  # placeholders pinned: values
 
     @functools.cached_property
     def pruned(self):
@@ -85,9 +89,9 @@ def _prepared(
         what_restores = f"{what} (its restore op)"
         safety.check(graph_def, [restore_op], what_restores, trust, safety.RESTORE_OPS)
     keep = [*names, *(op for op in (restore_op, init_op) if op)]
-    graph_def = prepare(graph_def, values, keep, live)
+    graph_def, pinned = prepare(graph_def, values, keep, live)
     graphdefs.check_nodes(graph_def, names)
-    source = Source(what, graph_def, names, prefix, saver_def, init_op)
+    source = Source(what, graph_def, names, prefix, saver_def, init_op, pinned)
     surgery.check_stateless(source.pruned, names, what)
     return source
 
@@ -198,6 +202,10 @@ def freeze_graph_def(
     trust: safety.Trust = safety.TRUST_NOTHING,
 ):
     """Re-freeze a frozen GraphDef: pin, prune dead branches, keep what ``output_nodes`` need."""
+    return _graph_def_frozen(graph_def, output_nodes, values, live, trust)[0]
+
+
+def _graph_def_frozen(graph_def, output_nodes, values, live, trust):
     names = graphdefs.node_names(output_nodes)
     source = _prepared("the graph", graph_def, names, values, live, trust)
     pruned = source.pruned
@@ -206,7 +214,7 @@ def freeze_graph_def(
             f"the graph reads variables ({', '.join(_variables(pruned)[:3])}) but a GraphDef "
             "holds no values for them; freeze from the checkpoint or SavedModel instead"
         )
-    return _finished(pruned, "the graph")
+    return _finished(pruned, "the graph"), source.pinned
 
 
 def freeze(
@@ -221,6 +229,11 @@ def freeze(
 
     Returns (GraphDef, output node names).
     """
+    return _freeze(source, output_nodes, values, trust, live, signature_key)[:2]
+
+
+def _freeze(source, output_nodes, values, trust, live, signature_key):
+    """``freeze``, and the placeholders it pinned ({name: value})."""
     kind = formats.detect(source)
     if kind == formats.SAVED_MODEL:
         saved = saved_models.load(source, signature_key, trust)
@@ -228,7 +241,8 @@ def freeze(
             saved.names(graphdefs.node_names(output_nodes) if output_nodes else None)
         )
         if saved.prefix is None:
-            return freeze_graph_def(saved.graph_def, names, values, live, trust), names
+            frozen, pinned = _graph_def_frozen(saved.graph_def, names, values, live, trust)
+            return frozen, names, pinned
         src = _prepared(
             str(source),
             saved.graph_def,
@@ -240,7 +254,7 @@ def freeze(
             saved.saver_def,
             saved.init_op,
         )
-        return _in_session(src), names
+        return _in_session(src), names, src.pinned
     if signature_key:
         raise TfpersistError(f"--signature: {source} is a {kind}, not a SavedModel")
     if not output_nodes:
@@ -250,8 +264,11 @@ def freeze(
         )
     names = graphdefs.node_names(output_nodes)
     if kind == formats.GRAPH_DEF:
-        return freeze_graph_def(graphdefs.read_graph_def(source), names, values, live, trust), names
-    return freeze_checkpoint(source, names, values, trust, live), names
+        graph_def = graphdefs.read_graph_def(source)
+        frozen, pinned = _graph_def_frozen(graph_def, names, values, live, trust)
+        return frozen, names, pinned
+    src = checkpoint_source(source, names, values, live, trust)
+    return _in_session(src), names, src.pinned
 
 
 def is_checkpoint(source: str | Path) -> bool:
@@ -274,7 +291,9 @@ def freeze_session(sess, output_nodes: list[str] | str, what: str = "the session
     return _finished(frozen, what)
 
 
-def card(graph_def, data: bytes, output_nodes: list[str], extra: dict | None = None) -> dict:
+def card(
+    graph_def, data: bytes, output_nodes: list[str], extra: dict | None = None, pinned=None
+) -> dict:
     """The small JSON card written beside a frozen model.
 
     ``extra`` joins the signature (the pipeline adds the feature columns and the label).
@@ -287,11 +306,14 @@ def card(graph_def, data: bytes, output_nodes: list[str], extra: dict | None = N
         "parameters": params,
         "parameter_bytes": param_bytes,
     }
-    return card_from(streaming.skeleton(graph_def), stats, output_nodes, extra)
+    return card_from(streaming.skeleton(graph_def), stats, output_nodes, extra, pinned)
 
 
-def card_from(skeleton, stats: dict, output_nodes: list[str], extra: dict | None) -> dict:
-    """The card from a weightless copy of the graph and what writing it counted."""
+def card_from(
+    skeleton, stats: dict, output_nodes: list[str], extra: dict | None, pinned=None
+) -> dict:
+    """The card from a weightless copy of the graph and what writing it counted;
+    ``pinned``: the placeholders freezing pinned ({name: value})."""
     sig = signature.describe_graph_def(skeleton, output_nodes)
     sig.update(extra or {})
     return {
@@ -303,6 +325,7 @@ def card_from(skeleton, stats: dict, output_nodes: list[str], extra: dict | None
         "parameters": stats["parameters"],
         "parameter_bytes": stats["parameter_bytes"],
         "signature": sig,
+        **_pins(pinned or {}),
     }
 
 
@@ -336,12 +359,12 @@ def freeze_to_file(
         or not output_nodes
         or signature_key
     ):
-        graph_def, names = freeze(source, output_nodes, values, trust, live, signature_key)
+        graph_def, names, pinned = _freeze(source, output_nodes, values, trust, live, signature_key)
         if optimize:
             from tfpersist import optimize as optimizer
 
             graph_def = optimizer.optimize(graph_def, names)
-        return write(graph_def, out, names, card_path, extra), names
+        return write(graph_def, out, names, card_path, extra, pinned), names
     names = graphdefs.node_names(output_nodes)
     src = checkpoint_source(source, names, values, live, trust)
     pruned = src.pruned
@@ -351,7 +374,9 @@ def freeze_to_file(
     except (tf.errors.OpError, ValueError) as e:
         raise _unreadable(src.prefix, e) from None
     if frozen_plan is None:
-        return write(_in_session(src), out, names, card_path, extra), names
+        return write(_in_session(src), out, names, card_path, extra, src.pinned), names
+    skeleton = streaming.skeleton(pruned, frozen_plan)
+    graphdefs.check_attrs(skeleton)
     try:
         stats = streaming.write(
             pruned, frozen_plan, reader, out, graphdefs.PROTOBUF_LIMIT, digest=card_path is not None
@@ -359,10 +384,15 @@ def freeze_to_file(
     except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: a short .data
         raise _unreadable(src.prefix, e) from None
     if card_path is None:  # what the card would say, without the cost of hashing
-        return {"nodes": sum(stats["ops"].values()), **stats}, names
-    info = card_from(streaming.skeleton(pruned, frozen_plan), stats, names, extra)
+        return {"nodes": sum(stats["ops"].values()), **stats, **_pins(src.pinned)}, names
+    info = card_from(skeleton, stats, names, extra, src.pinned)
     atomic.write_json(card_path, info)
     return info, names
+
+
+def _pins(pinned: dict) -> dict:
+    """The card's record of the placeholders pinned, when there are any."""
+    return {"pinned": dict(sorted(pinned.items()))} if pinned else {}
 
 
 def write(
@@ -371,10 +401,11 @@ def write(
     output_nodes: list[str],
     card_path: str | Path | None = None,
     extra: dict | None = None,
+    pinned: dict | None = None,
 ) -> dict:
     """Write the .pb (and its card) atomically; return the card."""
     data = graphdefs.serialize(graph_def)
-    info = card(graph_def, data, graphdefs.node_names(output_nodes), extra)
+    info = card(graph_def, data, graphdefs.node_names(output_nodes), extra, pinned)
     atomic.write_bytes(path, data)
     if card_path is not None:
         atomic.write_json(card_path, info)

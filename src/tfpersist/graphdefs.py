@@ -66,8 +66,52 @@ def too_big(size: str = "") -> TfpersistError:
     )
 
 
+def undefined_attrs(graph_def) -> list[tuple[str, str, str]]:
+    """(node, op, attribute) for every attribute a node carries that its op does not define
+    (TensorFlow's op registry), in the graph and its functions. Attributes starting with
+    ``_`` are TensorFlow's own annotations; a call of a library function is not checked."""
+    from tensorflow.python.framework import op_def_registry
+
+    found = []
+    nodes = [*graph_def.node, *(n for f in graph_def.library.function for n in f.node_def)]
+    for node in nodes:
+        op_def = op_def_registry.get(node.op)
+        if op_def is None:
+            continue
+        defined = {a.name for a in op_def.attr}
+        found += [(node.name, node.op, a) for a in node.attr if a not in defined and a[0] != "_"]
+    return found
+
+
+def drop_undefined_attrs(graph_def) -> None:
+    """Remove the attributes ``undefined_attrs`` lists, in place (TensorFlow ignores them
+    with a warning on import; a graph we write must not carry them)."""
+    by_name = {}
+    for node in [*graph_def.node, *(n for f in graph_def.library.function for n in f.node_def)]:
+        by_name.setdefault(node.name, []).append(node)
+    for name, _, attr in undefined_attrs(graph_def):
+        for node in by_name[name]:
+            if attr in node.attr:
+                del node.attr[attr]
+
+
+def check_attrs(graph_def) -> None:
+    """Refuse to write a graph with a node carrying an attribute its op does not define: every
+    consumer must be able to read what tfpersist writes (TensorFlow logs an error, stricter
+    importers refuse). It would be tfpersist's own bug: the error says so."""
+    bad = undefined_attrs(graph_def)
+    if bad:
+        node, op, attr = bad[0]
+        raise TfpersistError(
+            f"internal error: node '{node}' ({op}) carries attribute '{attr}', which {op} does "
+            "not define; nothing written (please report this with the model)"
+        )
+
+
 def serialize(graph_def) -> bytes:
-    """Deterministic bytes, or a clear error past protobuf's 2 GB limit."""
+    """Deterministic bytes, or a clear error past protobuf's 2 GB limit or for a node with
+    an attribute its op does not define (``check_attrs``)."""
+    check_attrs(graph_def)
     size = graph_def.ByteSize()
     if size > PROTOBUF_LIMIT:
         raise too_big(f"{size / 2**30:.1f} GiB")

@@ -68,6 +68,8 @@ def check_shapes(source: str, feeds: dict[str, np.ndarray], inputs: list[Tensor]
 class _Selecting:
     """``select(names)``: run returns only those outputs (--output-nodes)."""
 
+    optional_inputs: tuple[Tensor, ...] = ()  # inputs with a default (graphs only)
+
     def select(self, names: list[str] | None):
         if names:
             known = {t.name: t for t in self.outputs}

@@ -62,6 +62,7 @@ SAVED_MODEL_VERSION = "1"  # TF Serving's numbered version directory
 TFLITE_FILE = "model.tflite"
 ONNX_FILE = "model.onnx"
 OPENCV_FILE = "opencv.pb"  # a frozen GraphDef rewritten for cv2.dnn.readNetFromTensorflow
+EXPORT_CARD = "export.json"  # in an export directory: the signature, each format's file
 
 
 def exported(out_dir: str | Path, fmt: str) -> Path:

@@ -41,13 +41,15 @@ class GraphModel:
 
     def __init__(self, graph_def, source: str, inputs: dict, outputs: dict, trust, threads=None):
         from tfpersist.runner import Runner
-        from tfpersist.signature import describe
+        from tfpersist.signature import defaulted, describe
 
         safety.check(graph_def, list(outputs.values()), source, trust)
-        self.source, self._inputs, self._outputs = source, inputs, outputs
+        optional = {n: n for n in defaulted(graph_def) if n not in inputs.values()}
+        self.source, self._outputs = source, outputs
+        self._inputs = {**inputs, **optional}
         self._runner = Runner.from_graph_def(graph_def, source, threads)
         self._runner.trust = trust
-        sig = describe(self._runner.graph, list(inputs.values()), list(outputs.values()))
+        sig = describe(self._runner.graph, list(self._inputs.values()), list(outputs.values()))
         by_node = {t["name"]: t for t in sig["inputs"] + sig["outputs"]}
 
         def spec(key, node):
@@ -55,6 +57,8 @@ class GraphModel:
             return Tensor(key, t["dtype"], t["shape"])
 
         self.inputs = [spec(k, n) for k, n in inputs.items()]
+        # placeholders with a default (a flag freezing kept live): fed only when given
+        self.optional_inputs = [spec(k, n) for k, n in optional.items()]
         self.outputs = [spec(k, n) for k, n in outputs.items()]
 
     @classmethod

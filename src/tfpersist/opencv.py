@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from tfpersist import graphdefs, safety
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist.errors import TfpersistError, Unsupported, first_line
 from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
@@ -87,7 +87,7 @@ def rewrite(graph_def, output_nodes: list[str]):
     for node in out.node:
         reshaped = node.op == "Reshape" and len(shape(node.input[0]) or ()) == 2
         if reshaped and len(shape(node.name) or ()) == 4:
-            raise TfpersistError(
+            raise Unsupported(
                 f"OpenCV cannot run this model: '{node.name}' reshapes [batch, features] "
                 "to an image, and OpenCV's TensorFlow importer wires the next layer past "
                 "its layout permute; leave opencv out of the formats and give OpenCV the "

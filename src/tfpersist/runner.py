@@ -101,15 +101,19 @@ class Runner:
         inputs = dict(x) if isinstance(x, dict) else {input_node: x}
         names = tuple(inputs)
         feeds, fetches = self._checked(names, tuple(output_nodes))
-        count = check_rows(self.source, inputs)
         for name, feed in zip(names, feeds, strict=True):
             self._check_shape(name, feed, inputs[name])
+        # a scalar input (a flag such as use_abs) goes with every batch; the rest are rows
+        fixed = {f: inputs[n] for n, f in zip(names, feeds, strict=True) if feed_is_scalar(f)}
+        rows = {n: inputs[n] for n, f in zip(names, feeds, strict=True) if f not in fixed}
+        count = check_rows(self.source, rows) if rows else 1
         if count <= batch_size:  # one call: no copies
             values = self._run(fetches, dict(zip(feeds, inputs.values(), strict=True)))
             return dict(zip(output_nodes, values, strict=True))
         parts: list[list[np.ndarray]] = [[] for _ in fetches]
+        batched = [(f, inputs[n]) for n, f in zip(names, feeds, strict=True) if f not in fixed]
         for i in range(0, count, batch_size):
-            batch = {f: v[i : i + batch_size] for f, v in zip(feeds, inputs.values(), strict=True)}
+            batch = {**fixed, **{f: v[i : i + batch_size] for f, v in batched}}
             for part, value in zip(parts, self._run(fetches, batch), strict=True):
                 part.append(value)
         return {n: np.concatenate(p) for n, p in zip(output_nodes, parts, strict=True)}
@@ -153,3 +157,8 @@ class Runner:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def feed_is_scalar(tensor) -> bool:
+    """Whether a graph input takes one value for the whole call (rank 0), not rows."""
+    return tensor.shape.rank == 0

@@ -90,10 +90,11 @@ def parse(body: dict, model) -> tuple[dict[str, np.ndarray], str]:
         else:
             raise BadRequest(f"'inputs' must be an object naming {', '.join(inputs)}")
         kind = "columnar"
-    unknown = sorted(set(columns) - set(inputs))
+    known = {**inputs, **{t.name: t for t in model.optional_inputs}}
+    unknown = sorted(set(columns) - set(known))
     if unknown:
-        raise BadRequest(f"no input '{unknown[0]}'; the inputs are {', '.join(inputs)}")
-    return {n: _array(v, inputs[n], f"input '{n}'") for n, v in columns.items()}, kind
+        raise BadRequest(f"no input '{unknown[0]}'; the inputs are {', '.join(known)}")
+    return {n: _array(v, known[n], f"input '{n}'") for n, v in columns.items()}, kind
 
 
 def respond(outputs: dict[str, np.ndarray], kind: str) -> dict:
@@ -117,7 +118,7 @@ def metadata(model, name: str) -> dict:
         return {"dtype": DTYPES.get(t.dtype, t.dtype), "tensor_shape": shape, "name": t.name}
 
     signature = {
-        "inputs": {t.name: tensor(t) for t in model.inputs},
+        "inputs": {t.name: tensor(t) for t in [*model.inputs, *model.optional_inputs]},
         "outputs": {t.name: tensor(t) for t in model.outputs},
         "method_name": "tensorflow/serving/predict",
     }

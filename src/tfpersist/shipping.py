@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tfpersist import atomic, layout
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist.errors import TfpersistError, Unsupported, first_line
 from tfpersist.tfcompat import import_tf
 
 SIGNATURE_KEY = "serving_default"
@@ -125,9 +125,12 @@ def export(
     formats: list[str],
     quantize: str = "none",
     opset: int = ONNX_OPSET,
+    left_out: dict[str, str] | None = None,
 ) -> dict[str, dict]:
     """Write each format of the frozen ``graph_def`` under ``out_dir``; returns
-    {format: {path, bytes, sha256}}."""
+    {format: {path, bytes, sha256}}. A format that cannot hold this model
+    (errors.Unsupported) fails the call, or with a ``left_out`` dict is recorded there
+    ({format: why}) and not written."""
     from tfpersist import graphdefs
 
     out_dir = Path(out_dir)
@@ -162,14 +165,56 @@ def export(
     if "opencv" in formats:
         from tfpersist import opencv
 
-        rewritten = opencv.rewrite(graph_def, sig.output_nodes)
-        atomic.write_bytes(layout.exported(out_dir, "opencv"), graphdefs.serialize(rewritten))
+        try:
+            rewritten = opencv.rewrite(graph_def, sig.output_nodes)
+        except Unsupported as e:
+            if left_out is None:
+                raise
+            left_out["opencv"] = str(e)
+        else:
+            atomic.write_bytes(layout.exported(out_dir, "opencv"), graphdefs.serialize(rewritten))
     written = {}
     for fmt in formats:
+        if fmt in (left_out or {}):
+            continue
         path = layout.exported(out_dir, fmt)
         sha, size = digest(path)
-        written[fmt] = {"path": str(path.relative_to(out_dir)), "bytes": size, "sha256": sha}
+        written[fmt] = {"path": path.relative_to(out_dir).as_posix(), "bytes": size, "sha256": sha}
     return written
+
+
+def export_card(graph_def, sig: Signature, written: dict, left_out: dict, extra: dict) -> dict:
+    """The card of an export directory (layout.EXPORT_CARD): the signature every shipped
+    format shares (the frozen graph's node names; ``extra`` adds the feature columns, so
+    ``predict`` takes the same CSV from every format), each format's file, size and sha256,
+    and the formats left out with why."""
+    from tfpersist import signature
+
+    described = signature.describe_graph_def(graph_def, sig.output_nodes)
+    described["inputs"] = [t for t in described["inputs"] if t["name"] == sig.input_node]
+    described.update(extra)
+    card = {
+        "format": "tfpersist.export",
+        "signature": described,
+        "formats": {fmt: written[fmt] for fmt in sorted(written)},
+    }
+    if left_out:
+        card["left_out"] = dict(sorted(left_out.items()))
+    return card
+
+
+def read_export_card(export_dir: str | Path) -> dict:
+    """The export directory's card, or one line saying it is missing or unreadable."""
+    import json
+
+    path = Path(export_dir) / layout.EXPORT_CARD
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise TfpersistError(f"{path}: no readable export card ({e}); run the export") from None
+    if not isinstance(card, dict) or not isinstance(card.get("formats"), dict):
+        raise TfpersistError(f"{path}: not an export card (no 'formats'); run the export again")
+    return card
 
 
 # -- runners ------------------------------------------------------------------------------------
@@ -301,23 +346,28 @@ def ship(
     tolerance: float = 1e-5,
     x: np.ndarray | None = None,
     trust=None,
+    extra: dict | None = None,
+    leave_out_unsupported: bool = False,
 ) -> dict:
     """Export into a scratch directory, run every format next to the frozen graph, and only
     when all agree within ``tolerance`` (integer outputs: exactly) move them into
-    ``out_dir``; otherwise fail with one line and leave ``out_dir`` as it was. A dynamically
-    quantized TFLite is measured, not held to the tolerance."""
+    ``out_dir`` with its card (``export_card``; ``extra``: the feature columns); otherwise
+    fail with one line and leave ``out_dir`` as it was. A dynamically quantized TFLite is
+    measured, not held to the tolerance. With ``leave_out_unsupported`` a format that cannot
+    hold this model is left out (the report's ``left_out`` says why) instead of failing."""
     import os
 
     out_dir = Path(out_dir)
+    left_out: dict[str, str] | None = {} if leave_out_unsupported else None
     with atomic.scratch_beside(out_dir) as scratch:
-        written = export(graph_def, scratch, sig, formats, quantize)
+        written = export(graph_def, scratch, sig, formats, quantize, left_out=left_out)
+        shipped = list(written)
         x = sample_rows(graph_def, sig.input_node) if x is None else x
-        checked = parity(scratch, sig, formats, x, frozen_outputs(graph_def, sig, x, trust))
+        checked = parity(scratch, sig, shipped, x, frozen_outputs(graph_def, sig, x, trust))
         failures = checked.failures(tolerance, quantize)
         if failures:
             raise TfpersistError(f"{failures[0]}; nothing written to {out_dir}")
-        for fmt in formats:
-            written[fmt]["max_abs_diff"] = checked.distances[fmt]
+        for fmt in shipped:
             new, final = layout.exported(scratch, fmt), layout.exported(out_dir, fmt)
             if new.is_dir():
                 with atomic.replace_dir(final) as tmp:
@@ -326,7 +376,11 @@ def ship(
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(new, final)
-    return {"rows": len(x), "formats": written}
+        card = export_card(graph_def, sig, written, left_out or {}, extra or {})
+        atomic.write_json(out_dir / layout.EXPORT_CARD, card)
+        for fmt in shipped:
+            written[fmt]["max_abs_diff"] = checked.distances[fmt]
+    return {"rows": len(x), "formats": written, "left_out": left_out or {}}
 
 
 def ship_frozen(
@@ -338,18 +392,21 @@ def ship_frozen(
     trust=None,
 ) -> dict:
     """The export stage: ``params.formats`` (params.ExportParams) of a frozen .pb under
-    ``out_dir``, each held to the frozen graph on the prepared test split. With no formats,
-    ``out_dir`` is left empty and TensorFlow is not loaded."""
-    from tfpersist import data, graphdefs
+    ``out_dir``, each held to the frozen graph on the prepared test split; a format that
+    cannot hold this model (OpenCV and a cnn) is left out, the report saying why. With no
+    formats, ``out_dir`` is left empty and TensorFlow is not loaded."""
+    from tfpersist import data, graphdefs, signature
 
     out_dir = Path(out_dir)
     if not params.formats:
         with atomic.replace_dir(out_dir):
             pass
-        return {"rows": 0, "formats": {}}
+        return {"rows": 0, "formats": {}, "left_out": {}}
     prepared = Path(prepared_dir)
     x, _ = data.load_split(prepared / layout.split_file("test"), data.read_schema(prepared))
     graph_def = graphdefs.read_graph_def(frozen_pb)
+    card = signature.beside(frozen_pb) or {}
+    extra = {k: card[k] for k in signature.RELEASE_KEYS if k in card}
     return ship(
         graph_def,
         out_dir,
@@ -359,6 +416,8 @@ def ship_frozen(
         params.tolerance,
         x,
         trust,
+        extra,
+        leave_out_unsupported=True,
     )
 
 

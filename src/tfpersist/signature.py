@@ -36,25 +36,59 @@ def placeholders(graph_def) -> list[str]:
     return [n.name for n in graph_def.node if n.op == "Placeholder"]
 
 
+def defaulted(graph_def) -> list[str]:
+    """Names of the PlaceholderWithDefault nodes: inputs a client may feed or leave out."""
+    return [n.name for n in graph_def.node if n.op == "PlaceholderWithDefault"]
+
+
 def describe_graph_def(graph_def, outputs: list[str]) -> dict:
-    """The signature of a GraphDef: its placeholders as inputs, ``outputs`` as outputs."""
+    """The signature of a GraphDef: its placeholders as inputs, ``outputs`` as outputs, and
+    (when there are any) its defaulted placeholders as ``optional_inputs``."""
     tf = import_tf()
     graph = tf.Graph()
     with graph.as_default():
         tf.import_graph_def(graph_def, name="")
-    return describe(graph, placeholders(graph_def), outputs)
+    sig = describe(graph, placeholders(graph_def), outputs)
+    optional = defaulted(graph_def)
+    if optional:
+        sig["optional_inputs"] = [tensor_info(graph.get_tensor_by_name(f"{n}:0")) for n in optional]
+    return sig
 
 
 def beside(path: str | Path) -> dict | None:
     """The signature written next to a model: ``model.json`` beside ``model.pb`` (its
-    "signature"), or ``signature.json`` in a release checkpoint directory; None if absent."""
-    try:
-        card = json.loads(layout.card(path).read_text())
-    except (OSError, ValueError):
-        return None
+    "signature"), ``signature.json`` in a release checkpoint directory, or for a shipped
+    format the export directory's card (``export.json``, which lists the file); None if
+    absent."""
+    path = Path(path)
+    card = _read_card(layout.card(path))
+    if card is None:
+        card = _export_card_of(path)
     sig = card.get("signature", card) if isinstance(card, dict) else None
     if isinstance(sig, dict) and "inputs" in sig and "outputs" in sig:
         return sig
+    return None
+
+
+def _read_card(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _export_card_of(path: Path) -> dict | None:
+    """The export card of the directory ``path`` was shipped to (``model.onnx`` beside it,
+    ``saved_model/1`` two levels down), if that card lists ``path``."""
+    here = path.resolve()
+    for directory in (path.parent, path.parent.parent):
+        card = _read_card(directory / layout.EXPORT_CARD)
+        shipped = card.get("formats") if isinstance(card, dict) else None
+        if isinstance(shipped, dict) and any(
+            isinstance(f, dict) and (directory / str(f.get("path", ""))).resolve() == here
+            for f in shipped.values()
+        ):
+            return card
     return None
 
 

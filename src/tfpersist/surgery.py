@@ -184,27 +184,50 @@ def parse_value(text: str, dtype) -> np.ndarray:
     return array
 
 
-def pin(graph_def, values: dict[str, str], live=()) -> list[str]:
-    """Replace placeholders by constants, in place; return the names pinned.
+def is_random(op: str) -> bool:
+    """Whether ``op`` draws random numbers (dropout's masks, noise layers)."""
+    return any(word in op for word in ("Random", "TruncatedNormal", "Multinomial")) or (
+        op.startswith(("StatefulUniform", "StatefulStandardNormal"))
+    )
 
-    ``values`` maps placeholder names to text values (``--set is_training=false``). Every
+
+def training_only(op: str) -> bool:
+    """An op a training branch holds and an inference graph must not: an assignment (batch
+    norm's moving averages) or a random draw (dropout)."""
+    return changes_state(op) or is_random(op)
+
+
+def _check_placeholder(by_name: dict, name: str, flag: str) -> None:
+    node = by_name.get(name)
+    if node is None or node.op not in ("Placeholder", "PlaceholderWithDefault"):
+        found = "not in the graph" if node is None else f"a {node.op}, not a placeholder"
+        raise TfpersistError(f"{flag} {name}: '{name}' is {found}")
+
+
+def pin(graph_def, values: dict[str, str], live=()) -> dict:
+    """Replace placeholders by constants, in place; return {name pinned: its value} (a
+    JSON value: bool, number, text or a list of them; None for a default that is computed).
+
+    ``values`` maps placeholder names to text values (``--set is_training=false``). A
     ``PlaceholderWithDefault`` not named there nor in ``live`` becomes an Identity of its
-    default: a training flag defaulting to False is pinned off.
+    default when that is what freezing needs (``needs_pinning``: a training flag whose dead
+    branch assigns or draws random numbers); one that only switches between inference paths
+    (``use_abs``) stays a live input with its default.
     """
     by_name = {n.name: n for n in graph_def.node}
     for name in live:
-        node = by_name.get(name)
-        if node is None or node.op not in ("Placeholder", "PlaceholderWithDefault"):
-            found = "not in the graph" if node is None else f"a {node.op}, not a placeholder"
-            raise TfpersistError(f"--keep-placeholder {name}: '{name}' is {found}")
+        _check_placeholder(by_name, name, "--keep-placeholder")
         if name in values:
             raise TfpersistError(f"--keep-placeholder {name}: also pinned with --set")
     for name in values:
-        node = by_name.get(name)
-        if node is None or node.op not in ("Placeholder", "PlaceholderWithDefault"):
-            found = "not in the graph" if node is None else f"a {node.op}, not a placeholder"
-            raise TfpersistError(f"--set {name}: '{name}' is {found}")
-    pinned = []
+        _check_placeholder(by_name, name, "--set")
+    defaulted = [
+        n.name
+        for n in graph_def.node
+        if n.op == "PlaceholderWithDefault" and n.name not in live and n.name not in values
+    ]
+    flags = {name for name in defaulted if needs_pinning(graph_def, name)}
+    pinned = {}
     for node in graph_def.node:
         if node.name in values:
             dtype = node.attr["dtype"].type
@@ -215,28 +238,111 @@ def pin(graph_def, values: dict[str, str], live=()) -> list[str]:
                 del node.attr[attr]
             node.attr["dtype"].type = dtype
             node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
-            pinned.append(node.name)
-        elif node.op == "PlaceholderWithDefault" and node.name not in live:
-            dtype = node.attr["dtype"].type
-            node.op = "Identity"
-            for attr in list(node.attr):
-                del node.attr[attr]
-            node.attr["T"].type = dtype
-            pinned.append(node.name)
+            pinned[node.name] = _jsonable(value)
+        elif node.name in flags:
+            pinned[node.name] = _jsonable(_constant_array(node.input[0], by_name))
+            _to_identity(node)
     return pinned
 
 
-def _constant_bool(name: str, by_name: dict) -> bool | None:
-    """The value of a boolean tensor that is a Const (through Identity chains), else None."""
+def _jsonable(value):
+    if value is None:
+        return None
+    value = np.asarray(value).tolist()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+def _to_identity(node) -> None:
+    """A PlaceholderWithDefault → an Identity of its default, in place."""
+    dtype = node.attr["dtype"].type
+    node.op = "Identity"
+    for attr in list(node.attr):
+        del node.attr[attr]
+    node.attr["T"].type = dtype
+
+
+def needs_pinning(graph_def, name: str) -> bool:
+    """Whether the defaulted placeholder ``name`` must be pinned for a faithful freeze: it
+    picks a conditional branch (TF1 ``Switch``, TF2 ``If``/``Case``) that its default leaves
+    dead and that holds an assignment or a random draw. A placeholder that picks between
+    pure inference paths, or feeds no conditional, can stay a live input."""
+    library = {f.signature.name: f for f in graph_def.library.function}
+
+    def dirty(nodes) -> bool:
+        nodes = list(nodes)
+        inner = safety.reachable_functions(nodes, library)
+        return any(training_only(n.op) for n in nodes) or any(
+            training_only(n.op) for f in inner for n in library[f].node_def
+        )
+
+    by_name = {n.name: n for n in graph_def.node}
+    default = _constant_value(by_name[name].input[0], by_name) if by_name[name].input else None
+    switches = False
+    for node in graph_def.node:
+        if node.op in ("Switch", "RefSwitch") and len(node.input) >= 2:
+            switches = switches or _resolves_to(node.input[1], name, by_name)
+        elif node.op in FUNCTIONAL_CONDITIONALS and node.input:
+            if not _resolves_to(node.input[0], name, by_name):
+                continue
+            if default is None:
+                return True  # no constant default: the taken branch is unknown
+            branches = _dead_branches(node, default)
+            if dirty(n for b in branches if b in library for n in library[b].node_def):
+                return True
+    if not switches:
+        return False
+    trial = type(graph_def)()
+    trial.CopyFrom(graph_def)
+    _to_identity(next(n for n in trial.node if n.name == name))
+    before = {n.name for n in trial.node}
+    prune_dead_branches(trial)
+    removed = before - {n.name for n in trial.node}
+    return dirty(by_name[n] for n in removed)
+
+
+def _dead_branches(node, default) -> list[str]:
+    """The functions an ``If``/``Case`` does not call when its predicate is ``default``."""
+    if node.op in ("If", "StatelessIf"):
+        dead = "then_branch" if not bool(default) else "else_branch"
+        return [node.attr[dead].func.name] if dead in node.attr else []
+    branches = [f.name for f in node.attr["branches"].list.func] if "branches" in node.attr else []
+    index = int(default)
+    taken = index if 0 <= index < len(branches) else len(branches) - 1  # out of range: last
+    return [b for i, b in enumerate(branches) if i != taken]
+
+
+def _resolves_to(tensor: str, name: str, by_name: dict) -> bool:
+    """Whether ``tensor`` is node ``name``'s output, through Identity chains."""
+    node, seen = by_name.get(op_name(tensor)), 0
+    while node is not None and node.name != name and node.op == "Identity" and seen < 100:
+        node, seen = by_name.get(op_name(node.input[0])), seen + 1
+    return node is not None and node.name == name
+
+
+def _constant_array(tensor: str, by_name: dict):
+    """The value of a tensor that is a Const (through Identity chains), else None."""
     seen = 0
-    node = by_name.get(op_name(name))
+    node = by_name.get(op_name(tensor))
     while node is not None and node.op == "Identity" and seen < 100:
         node = by_name.get(op_name(node.input[0]))
         seen += 1
     if node is None or node.op != "Const":
         return None
-    value = tf.make_ndarray(node.attr["value"].tensor)
-    return bool(value) if value.size == 1 else None
+    return tf.make_ndarray(node.attr["value"].tensor)
+
+
+def _constant_value(tensor: str, by_name: dict):
+    """The scalar value of a tensor that is a Const (through Identity chains), else None."""
+    value = _constant_array(tensor, by_name)
+    return value.item() if value is not None and value.size == 1 else None
+
+
+def _constant_bool(name: str, by_name: dict) -> bool | None:
+    """The value of a boolean tensor that is a Const (through Identity chains), else None."""
+    value = _constant_value(name, by_name)
+    return None if value is None else bool(value)
 
 
 def _split(tensor: str) -> tuple[str, int]:
@@ -292,8 +398,11 @@ def prune_dead_branches(graph_def) -> int:
     for node in graph_def.node:
         if node.name in dead:
             continue
-        if node.op in ("Merge", "RefMerge"):
-            live = [i for i in node.input if not i.startswith("^") and not is_dead(i)]
+        data = [i for i in node.input if not i.startswith("^")]
+        if node.op in ("Merge", "RefMerge") and any(is_dead(i) for i in data):
+            # a Merge of a pruned cond forwards its one live input; one whose inputs all
+            # live (a cond on a placeholder kept live) stays a Merge
+            live = [i for i in data if not is_dead(i)]
             controls = [i for i in node.input if i.startswith("^") and not is_dead(i)]
             dtype = node.attr["T"].type
             node.op = "Identity" if node.op == "Merge" else "RefIdentity"
@@ -363,8 +472,11 @@ def lower_functional_conditionals(graph_def, keep: list[str]):
     wrapped = {}
     for name in keep:
         node = by_name.get(name)
-        types = list(node.attr["Tout"].list.type) if node is not None else []
-        if node is None or node.op not in FUNCTIONAL_CONDITIONALS or not types:
+        # read Tout only where the op defines it: indexing a protobuf map inserts the key
+        if node is None or node.op not in FUNCTIONAL_CONDITIONALS or "Tout" not in node.attr:
+            continue
+        types = list(node.attr["Tout"].list.type)
+        if not types:
             continue
         wrapper = meta.graph_def.node.add(name=f"{name}/_tfpersist_outputs")
         if len(types) == 1:
