@@ -20,8 +20,22 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
-## Create .venv with the pinned dependencies (requirements.lock) and tfpersist itself.
-setup: $(STAMP)
+# vega, vega-lite and vega-embed from the npm registry, inlined into an offline plots page
+# that plain `dvc plots show` uses (plots.html_template in .dvc/config.local, this clone's own).
+PLOTS_DIR := $(VENV)/plots
+PLOTS_TEMPLATE := $(PLOTS_DIR)/template.html
+NPM_PACKAGES := vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0
+
+$(PLOTS_TEMPLATE): $(STAMP)
+	@if command -v npm >/dev/null; then \
+		npm install --no-save --no-package-lock --no-audit --no-fund --silent --prefix $(PLOTS_DIR) $(NPM_PACKAGES) && \
+		$(BIN)/python -c "from tfpersist import plots; plots.write_template('$(PLOTS_DIR)/node_modules', '$@')"; \
+	else echo "setup: npm not found: dvc plots show will load vega from its CDN (install Node.js for offline plots)"; \
+		$(BIN)/python -c "from tfpersist import plots; plots.write_online_template('$@')"; fi
+
+## Create .venv with the pinned dependencies (requirements.lock), tfpersist itself, and the offline plots page.
+setup: $(STAMP) $(PLOTS_TEMPLATE)
+	@$(BIN)/dvc config --local plots.html_template $(abspath $(PLOTS_TEMPLATE))
 
 ## Run the whole pipeline: prepare → train → checkpoint → freeze → evaluate (dvc repro); push to the remote when it is up.
 repro: setup
@@ -30,18 +44,9 @@ repro: setup
 	@if $(BIN)/tfpersist remote status >/dev/null; then $(BIN)/dvc push; \
 	else echo "repro: the DVC remote is not running (make remote-up), nothing pushed"; fi
 
-# vega, vega-lite and vega-embed from the npm registry, inlined into an offline plots page.
-PLOTS_DIR := $(VENV)/plots
-PLOTS_TEMPLATE := $(PLOTS_DIR)/template.html
-NPM_PACKAGES := vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0
-
-$(PLOTS_TEMPLATE): $(STAMP)
-	npm install --no-save --no-package-lock --no-audit --no-fund --silent --prefix $(PLOTS_DIR) $(NPM_PACKAGES)
-	$(BIN)/python -c "from tfpersist import plots; plots.write_template('$(PLOTS_DIR)/node_modules', '$@')"
-
-## Render the training curves and confusion matrix to dvc_plots/index.html; works offline (vega inlined).
-plots: $(PLOTS_TEMPLATE)
-	$(BIN)/dvc plots show --html-template $(PLOTS_TEMPLATE)
+## Render the training curves and confusion matrix to dvc_plots/index.html (plain `dvc plots show`: vega inlined, works offline).
+plots: setup
+	$(BIN)/dvc plots show
 
 ## Start the local S3 object store behind the DVC remote (SeaweedFS on 127.0.0.1:8333, data in .remote/).
 remote-up: setup

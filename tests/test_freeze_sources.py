@@ -187,7 +187,7 @@ def test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live(tf, tmp_path, c
         use_abs = v1.placeholder_with_default(False, [], name="use_abs")
         w = v1.get_variable("w", initializer=np.eye(3, 2, dtype=np.float32))
         h = tf.cond(use_abs, lambda: tf.abs(x), lambda: x)
-        h = tf.cond(training, lambda: tf.nn.dropout(h, rate=0.5), lambda: h)
+        h = tf.cond(training, lambda: tf.nn.dropout(h, rate=0.5, seed=1), lambda: h)
         tf.matmul(h, w, name="out")
         with v1.Session(graph=graph) as sess:
             sess.run(w.initializer)

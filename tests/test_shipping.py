@@ -6,16 +6,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfpersist import cli, layout, shipping
+from tfpersist import cli, freeze, graphdefs, layout, shipping
 
 from helpers import X
 from helpers import two_layer as build
+
+COLUMNS = {"features": ["d", "c", "b", "a"]}  # not in the CSV's order: taken by name
 
 
 @pytest.fixture(scope="module")
 def exported(tf, tmp_path_factory):
     root = tmp_path_factory.mktemp("ship")
     build(tf, root / "model.pb")
+    # the card freeze writes for a release checkpoint: it names the feature columns
+    graph_def = graphdefs.read_graph_def(root / "model.pb")
+    outputs = ["probabilities", "classes"]
+    freeze.write(graph_def, root / "model.pb", outputs, layout.card(root / "model.pb"), COLUMNS)
     every = ",".join(layout.EXPORT_FORMATS)
     for out in ("a", "b"):
         assert (
@@ -37,6 +43,30 @@ def test_each_format_is_written_deterministically(exported):
             assert ((a / f) if f else a).read_bytes() == ((b / f) if f else b).read_bytes(), fmt
     # TF Serving's layout: a numbered version directory holding saved_model.pb
     assert (exported / "a" / "saved_model" / "1" / "saved_model.pb").is_file()
+
+
+def test_every_shipped_format_takes_the_csv_the_frozen_graph_takes(exported, tmp_path):
+    """The export card (export.json) carries the feature columns: predict picks them from a
+    CSV with a label column, by name, for every format as for the .pb."""
+    import json
+
+    csv = tmp_path / "rows.csv"
+    header = "label,a,b,c,d\n"
+    csv.write_text(header + "".join(f"7,{','.join(map(str, row[::-1]))}\n" for row in X))
+    card = json.loads((exported / "a" / layout.EXPORT_CARD).read_text())
+    assert card["signature"]["features"] == COLUMNS["features"]
+    assert sorted(card["formats"]) == sorted(layout.EXPORT_FORMATS)
+
+    def predict(model):
+        out = tmp_path / "y.json"
+        args = ["predict", str(model), "--input", str(csv), "--output-nodes", "classes"]
+        assert cli.main([*args, "--out", str(out)]) == 0, model
+        return json.loads(out.read_text())["classes"]
+
+    want = predict(exported / "model.pb")
+    assert len(want) == len(X)
+    for fmt in layout.EXPORT_FORMATS:
+        assert predict(layout.exported(exported / "a", fmt)) == want, fmt
 
 
 def test_each_runtime_loads_its_format_and_agrees_with_the_frozen_graph(tf, exported):
@@ -209,3 +239,36 @@ def test_hostile_onnx_and_tflite_are_refused_before_they_run(tf, tmp_path, capsy
     assert cli.main(args) == 1
     err = capsys.readouterr().err
     assert "refusing to run" in err and "ReadFile (reads files)" in err, err
+
+
+def test_the_linear_architecture_ships_every_default_format(tf, tmp_path):
+    """params.yaml's export.formats as the export stage ships them, for the architecture the
+    README offers beside mlp and cnn (those two run through the real pipeline in
+    tests/test_readme.py, the cnn without opencv): nothing left out, all held to the graph."""
+    import yaml
+
+    from tfpersist import model as model_lib
+    from tfpersist.params import ExportParams, ModelParams
+
+    from conftest import ROOT
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["model"]["arch"] = "linear"
+    model, export = ModelParams.from_params(params), ExportParams.from_params(params)
+    graph, _, _ = model_lib.inference_graph(model, 64, 10)
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        frozen = freeze.freeze_session(sess, model.output_nodes)
+    sig = shipping.Signature(model.input_node, model.output_nodes)
+    out = tmp_path / "export"
+    report = shipping.ship(
+        frozen,
+        out,
+        sig,
+        list(export.formats),
+        tolerance=export.tolerance,
+        leave_out_unsupported=True,
+    )
+    assert sorted(report["formats"]) == sorted(export.formats) and report["left_out"] == {}
+    for fmt in export.formats:
+        assert layout.exported(out, fmt).exists(), fmt

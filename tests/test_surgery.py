@@ -49,7 +49,9 @@ def dropout_flag_graph(tf, v1):
     def build():
         x = v1.placeholder(tf.float32, [None], name="x")
         flag = v1.placeholder_with_default(False, [], name="flag")
-        tf.identity(v1.cond(flag, lambda: tf.nn.dropout(x, rate=0.5), lambda: x + 1.0), name="y")
+        tf.identity(
+            v1.cond(flag, lambda: tf.nn.dropout(x, rate=0.5, seed=1), lambda: x + 1.0), name="y"
+        )
 
     return graph(tf, build)
 

@@ -66,7 +66,9 @@ class GraphModel:
         from tfpersist import compare, freeze, graphdefs, signature
 
         path = Path(path)
-        card = signature.beside(path)
+        # a SavedModel's own signature names its inputs and outputs (its card, if any, is
+        # read for the feature columns only: prediction.py)
+        card = None if kind == formats.SAVED_MODEL else signature.beside(path)
         if kind == formats.GRAPH_DEF:
             graph_def = graphdefs.read_graph_def(path)
             names = compare.outputs_of(path, kind, card, output_nodes, graph_def)

@@ -90,7 +90,7 @@ def rewrite(graph_def, output_nodes: list[str]):
             raise Unsupported(
                 f"OpenCV cannot run this model: '{node.name}' reshapes [batch, features] "
                 "to an image, and OpenCV's TensorFlow importer wires the next layer past "
-                "its layout permute; leave opencv out of the formats and give OpenCV the "
+                "its layout permute; give OpenCV the "
                 "onnx export (cv2.dnn.readNetFromONNX reads it)"
             )
         found = _constant_add(node, constant, shape, tensor_util)

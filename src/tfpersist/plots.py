@@ -4,7 +4,9 @@ DVC's own page loads the three libraries from a CDN, so it is blank without a ne
 takes a template (``--html-template``, or ``plots.html_template`` in its config) with a
 ``{plot_divs}`` placeholder and fills ``{scripts}`` with those CDN tags only if the template
 asks for them; this one does not, and carries the libraries themselves, read from their npm
-packages (``make plots`` installs them). No TensorFlow here.
+packages. ``make setup`` installs them, writes the page into the virtual environment and
+points this clone's ``.dvc/config.local`` at it, so plain ``dvc plots show`` works offline.
+No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def template(scripts: dict[str, str]) -> str:
 def _escaped(code: str) -> str:
     """JavaScript that cannot end its <script> element early."""
     return code.replace("</script", "<\\/script")
+
+
+def write_online_template(out: str | Path) -> Path:
+    """The page without the libraries, asking DVC for its CDN tags (``{scripts}``): what
+    ``make setup`` writes where npm is missing, so ``dvc plots show`` still has a template."""
+    atomic.write_text(out, PAGE.format(inline="{scripts}", refresh_tag="{refresh_tag}"))
+    return Path(out)
 
 
 def write_template(node_modules: str | Path, out: str | Path) -> Path:

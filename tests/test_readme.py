@@ -1,0 +1,328 @@
+"""The README is a contract: every command block in it runs as written.
+
+The blocks are read from README.md itself (```sh, ```console and ```python), so a changed
+command is tested as it now reads. They run in a copy of the repository after `make setup`
+and `dvc repro` (tiny training params; every export format of params.yaml), in the order a
+reader meets them, except that the first-minutes block, which changes the workspace to
+another architecture, runs last. A block that cannot run here is in NOT_RUN with the reason;
+a README block that is in neither list fails the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tfpersist import cli
+
+from conftest import BIN, ROOT, TINY, copy_repo, env, run
+
+README = ROOT / "README.md"
+FENCED = re.compile(r"^```(sh|console|python|)\n(.*?)^```", re.S | re.M)
+
+# Blocks, by their first command, that this file does not run, and why.
+NOT_RUN = {
+    "make repro": "CI runs `make repro` and `make test` in its fresh clone (.ci/run)",
+    "make check-repro": "CI runs it after the tests (.ci/run); tests/test_reproducibility.py "
+    "covers its outcomes",
+    "make remote-up": "tests/test_remote.py starts the same server (tfpersist remote up) on a "
+    "free port and pushes and pulls; 8333 may be taken on a developer's machine",
+    "tfpersist freeze ckpt --output-nodes out --out flags.pb": "an illustration on a model the "
+    "repository does not hold: tests/test_freeze_sources.py::"
+    "test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live builds it and checks the lines",
+}
+FIRST_MINUTES = "dvc exp run -S model.arch=cnn"
+
+
+def blocks() -> list[tuple[str, str]]:
+    """(language, body) of every command block in the README, in order: sh, console and
+    python blocks, and plain ones holding a `$ ` line (the rest are diagrams and output)."""
+    found = FENCED.findall(README.read_text())
+    return [
+        (lang or "console", body)
+        for lang, body in found
+        if lang or any(line.startswith("$ ") for line in body.splitlines())
+    ]
+
+
+def commands(lang: str, body: str) -> list[str]:
+    """What a reader types: a console block's `$ ` lines (a here-document joined to its line),
+    an sh block's lines, a python block whole."""
+    if lang == "python":
+        return [body]
+    if lang == "sh":
+        lines = [line.split("#")[0].strip() for line in body.splitlines()]
+        return [line for line in lines if line]
+    typed, heredoc = [], None
+    for line in body.splitlines():
+        if heredoc is not None:
+            typed[-1] += "\n" + line
+            if line.strip() == heredoc:
+                heredoc = None
+            continue
+        if line.startswith("$ "):
+            typed.append(line[2:])
+            match = re.search(r"<<'?(\w+)'?", line)
+            heredoc = match.group(1) if match else None
+    return typed
+
+
+def key(lang: str, body: str) -> str:
+    first = commands(lang, body)[0]
+    return first.splitlines()[0] if lang == "python" else _uncommented(first)
+
+
+def _uncommented(command: str) -> str:
+    return command.split("  #")[0].strip()
+
+
+def test_every_block_is_run_or_excused():
+    keys = [key(lang, body) for lang, body in blocks()]
+    assert FIRST_MINUTES in keys
+    for name in NOT_RUN:
+        assert name in keys, f"NOT_RUN lists '{name}', which the README no longer has"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make repro" in ci and "make test" in ci and "make check-repro" in ci
+
+
+# -- the session: the README's blocks in a copy of the repository -----------------------------
+
+
+class Session:
+    """A copy of the repository with the pipeline run; ``typed(command)`` runs one command
+    as a reader would (``tfpersist …`` in this process: TensorFlow is loaded once)."""
+
+    def __init__(self, repo: Path):
+        self.repo = repo
+        self.outputs: dict[str, str] = {}  # command → what it printed
+
+    def said(self, command: str) -> str:
+        """What the first command starting with ``command`` printed."""
+        found = [out for typed, out in self.outputs.items() if typed.startswith(command)]
+        assert found, f"no command starting with {command!r} ran: {list(self.outputs)}"
+        return found[0]
+
+    def typed(self, command: str) -> str:
+        plain = command.startswith("tfpersist ") and not re.search(r"[|<>&$;`]", command)
+        if plain:
+            out = self._in_process(shlex.split(_uncommented(command))[1:])
+        else:
+            out = self.shell(command)
+        self.outputs[_uncommented(command)] = out
+        return out
+
+    def _in_process(self, args: list[str]) -> str:
+        stdout, stderr = io.StringIO(), io.StringIO()
+        cwd = os.getcwd()
+        os.chdir(self.repo)
+        try:
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                code = cli.main(args)
+        finally:
+            os.chdir(cwd)
+        assert code == 0, f"tfpersist {' '.join(args)} exited {code}: {stderr.getvalue()}"
+        return stdout.getvalue() + stderr.getvalue()
+
+    def shell(self, script: str) -> str:
+        result = run(["bash", "-e", "-o", "pipefail", "-c", script], self.repo)
+        return result.stdout + result.stderr
+
+    def block(self, lang: str, body: str) -> None:
+        typed = commands(lang, body)
+        if lang == "python":
+            self.python(typed[0])
+            return
+        background = [c for c in typed if _uncommented(c).endswith("&")]
+        if background:  # a server: start it, wait until it says it serves, then the rest
+            self.with_server(
+                _uncommented(background[0])[:-1], typed[typed.index(background[0]) + 1 :]
+            )
+            return
+        if any(re.search(r"\$\(|\$\w", c) for c in typed):  # shell variables: one script
+            self.outputs[typed[0]] = self.shell("\n".join(typed))
+            return
+        for command in typed:
+            self.typed(command)
+
+    def python(self, code: str) -> None:
+        if code.startswith("@register("):  # "write one function in architectures.py"
+            self.new_architecture(code)
+            return
+        stdout = io.StringIO()
+        cwd = os.getcwd()
+        os.chdir(self.repo)
+        try:
+            with contextlib.redirect_stdout(stdout):
+                exec(compile(code, "README.md", "exec"), {})
+        finally:
+            os.chdir(cwd)
+        self.outputs[code.splitlines()[0]] = stdout.getvalue()
+
+    def new_architecture(self, code: str) -> None:
+        """The snippet added to architectures.py builds a model the pipeline freezes."""
+        from tfpersist import architectures, model
+        from tfpersist.params import ModelParams
+
+        params = yaml.safe_load((self.repo / "params.yaml").read_text())
+        name = re.match(r'@register\("(\w+)"\)', code).group(1)
+        params["model"] = {**params["model"], "arch": name, name: {"units": 8}}
+        namespace = vars(architectures)
+        try:
+            exec(compile(code, "README.md", "exec"), namespace)
+            graph, _, _ = model.inference_graph(ModelParams.from_params(params), 64, 10)
+        finally:
+            architectures.ARCHITECTURES.pop(name, None)
+            namespace.pop(name, None)
+        probabilities = graph.get_tensor_by_name(
+            f"{params['model']['output_nodes']['probabilities']}:0"
+        )
+        assert probabilities.shape.as_list() == [None, 10]
+        self.outputs[code.splitlines()[0]] = "built"
+
+    def with_server(self, command: str, rest: list[str]) -> None:
+        server = subprocess.Popen(
+            ["bash", "-c", f"exec {command}"],
+            cwd=self.repo,
+            env=env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            said = server.stdout.readline()  # printed once the port is open
+            assert said.startswith("serving "), said + server.stdout.read()
+            self.outputs[command] = said
+            self.outputs[rest[0]] = self.shell("\n".join(rest))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory) -> Session:
+    params = json.loads(json.dumps(TINY))
+    params.pop("export")  # the formats params.yaml ships: the README's pipeline
+    repo = copy_repo(tmp_path_factory.mktemp("readme") / "repo", params)
+    s = Session(repo)
+    # what `make repro` does in a fresh clone, on the venv this test runs in
+    run(["make", "--no-print-directory", "setup", f"VENV={sys.prefix}"], repo)
+    s.outputs["dvc repro (make repro)"] = s.shell("dvc repro")
+    run(["git", "add", "-A"], repo)  # the lock committed, as the repository keeps it
+    run(["git", "commit", "-qm", "dvc repro"], repo)
+    s.clean_repro = s.shell("dvc repro")
+    s.status = run([f"{BIN}/dvc", "status", "-q"], repo, check=False).returncode
+    s.metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    s.export_card = json.loads((repo / "models/export/export.json").read_text())
+    s.plots_json = s.shell("dvc plots show --json")
+    s.built = {p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()}
+    later = []
+    for lang, body in blocks():
+        name = key(lang, body)
+        if name in NOT_RUN:
+            continue
+        if name == FIRST_MINUTES:
+            later.append((lang, body))
+            continue
+        started = time.monotonic()
+        s.block(lang, body)
+        s.outputs[f"seconds: {name}"] = f"{time.monotonic() - started:.1f}"
+    for lang, body in later:
+        started = time.monotonic()
+        s.block(lang, body)
+        s.outputs[f"seconds: {key(lang, body)}"] = f"{time.monotonic() - started:.1f}"
+    print({k: v for k, v in s.outputs.items() if k.startswith("seconds")})
+    return s
+
+
+@pytest.mark.slow
+def test_the_pipeline_a_fresh_clone_builds(session):
+    """`make repro`: every artifact, a clean `dvc status`, nothing to do on a second run, no
+    absolute path and no CRLF in an artifact, every format shipped and measured."""
+    repo = session.repo
+    for name in [
+        "data/prepared/schema.json",
+        "models/train/checkpoint",
+        "models/checkpoint/signature.json",
+        "models/frozen/model.pb",
+        "models/export/saved_model/1/saved_model.pb",
+        "models/export/model.tflite",
+        "models/export/model.onnx",
+        "models/export/opencv.pb",
+        "models/export/export.json",
+        "metrics/evaluate.json",
+        "reports/model.html",
+    ]:
+        assert name in session.built, name
+    assert session.status == 0, "dvc status not clean after dvc repro"
+    assert "Running stage" not in session.clean_repro
+    formats = yaml.safe_load((ROOT / "params.yaml").read_text())["export"]["formats"]
+    card = session.export_card
+    assert sorted(card["formats"]) == sorted(formats) and "left_out" not in card
+    metrics = session.metrics
+    assert metrics["rows"] == 269 and metrics["accuracy"] > 0.5
+    assert metrics["checkpoint_max_abs_diff"] <= 1e-6
+    # parity is a metric: each format's accuracy, distance to the frozen model, size
+    assert sorted(metrics["export"]) == sorted(formats)
+    for fmt, m in metrics["export"].items():
+        assert abs(m["accuracy"] - metrics["accuracy"]) <= 1 / 269, fmt
+        assert float(m["max_abs_diff"]) <= 1e-5 and m["bytes"] > 1000, fmt
+    assert "confusion" in session.plots_json
+    for top in ("data/prepared", "models", "metrics", "reports"):
+        for path in (repo / top).rglob("*"):
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            assert str(repo).encode() not in data, f"absolute path inside {path}"
+            binary = path.suffix in (".pb", ".meta", ".index", ".tflite", ".onnx")
+            assert b"\r\n" not in data or binary or "data-" in path.name, path
+
+
+@pytest.mark.slow
+def test_another_architecture_runs_through_the_default_pipeline(session):
+    """`dvc exp run -S model.arch=cnn` with every default format: OpenCV cannot hold the cnn,
+    so the stage leaves it out and says why; the other formats ship and are measured."""
+    said = session.said(FIRST_MINUTES)
+    assert "export: opencv: left out: OpenCV cannot run this model" in said, said
+    repo = session.repo
+    card = json.loads((repo / "models/export/export.json").read_text())
+    assert sorted(card["formats"]) == ["onnx", "saved_model", "tflite"]
+    assert "OpenCV cannot run this model" in card["left_out"]["opencv"]
+    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert sorted(metrics["export"]) == ["onnx", "saved_model", "tflite"]
+    frozen = json.loads((repo / "models/frozen/model.json").read_text())
+    assert frozen["ops"].get("Conv2D")
+    assert "export.onnx.accuracy" in session.said("dvc metrics show")
+
+
+@pytest.mark.slow
+def test_dvc_plots_show_renders_offline(session):
+    """Plain `dvc plots show`, as `make setup` configured it: the page carries vega itself."""
+    page = (session.repo / "dvc_plots" / "index.html").read_text()
+    assert "cdn.jsdelivr" not in page and "<script src" not in page
+    assert "confusion" in page and "vegaEmbed" in page
+
+
+@pytest.mark.slow
+def test_the_readme_examples_answer_as_shown(session):
+    said = session.said
+    assert "TF1 checkpoint" in said("tfpersist inspect models/checkpoint")
+    assert said("tfpersist freeze models/checkpoint").startswith("digits.pb: ")
+    predicted = said("tfpersist predict models/frozen/model.pb --input rows.csv").splitlines()
+    assert predicted[0] == "predictions" and len(predicted) == 3
+    compared = said("tfpersist compare models/frozen/model.pb@v1.0")
+    assert "weights:   DIFFERS" in compared and (session.repo / "diff.html").is_file()
+    assert '{"predictions": [{"predictions": ' in said("row=$(sed -n 2p data/prepared/test.csv")
+    assert "(269, 10)" in said("python - <<'PY'")
+    assert re.fullmatch(r"\[\d\]\n", said("import numpy as np, tensorflow as tf"))
+    assert said('@register("wide")') == "built"
