@@ -70,7 +70,7 @@ def _params(workload: str):
     import yaml
 
     sys.path.insert(0, str(ROOT / "src"))
-    from tfpersist.params import ModelParams, TrainParams
+    from tfpersist.pipeline.params import ModelParams, TrainParams
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["model"]["arch"] = "mlp" if workload == "mlp-wide" else workload
@@ -84,7 +84,7 @@ def train_ours(arch: str, epochs: str, out: str) -> None:
     """The pipeline's training loop (train()), one checkpoint at the end."""
     import dataclasses
 
-    from tfpersist import training
+    from tfpersist.pipeline import training
 
     x, y, classes = _data(arch)
     model, train = _params(arch)
@@ -171,7 +171,7 @@ def _checkpoint_session(checkpoint: str, outputs: list[str]):
 def inference(frozen: str, optimized: str, checkpoint: str, repeats: str) -> None:
     """Rows/s of the frozen .pb, the --optimize .pb and the release checkpoint, interleaved."""
     from tfpersist import data
-    from tfpersist.runner import Runner
+    from tfpersist.running.runner import Runner
 
     prepared = ROOT / "data" / "prepared"
     schema = data.read_schema(prepared)

@@ -15,7 +15,7 @@ import yaml
 from tfpersist import runtime
 from tfpersist.errors import TfpersistError, unexpected
 from tfpersist.layout import PARAMS
-from tfpersist.params import RuntimeParams
+from tfpersist.pipeline.params import RuntimeParams
 
 
 def load_params() -> dict:

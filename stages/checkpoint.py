@@ -6,7 +6,7 @@ usage: python stages/checkpoint.py TRAIN_DIR PREPARED_DIR OUT_DIR
 from pathlib import Path
 
 from tfpersist import data, layout
-from tfpersist.params import CheckpointParams, ModelParams
+from tfpersist.pipeline.params import CheckpointParams, ModelParams
 
 from _stage import load_params, run
 
@@ -17,13 +17,13 @@ def main(argv: list[str]) -> None:
     model, choice = ModelParams.from_params(params), CheckpointParams.from_params(params)
     schema = data.read_schema(prepared)
 
-    from tfpersist import export  # TensorFlow from here on
-
     source = train_dir / layout.BEST_DIR if choice.select == "best" else train_dir
-    sig = export.export_inference_checkpoint(source, out, model, schema)
+    from tfpersist.pipeline import release  # TensorFlow from here on
+
+    sig = release.export_inference_checkpoint(source, out, model, schema)
     names = ", ".join(o["name"] for o in sig["outputs"])
-    release = out / layout.CHECKPOINT_PREFIX
-    print(f"checkpoint: {choice.select} checkpoint → {release} (outputs: {names})")
+    prefix = out / layout.CHECKPOINT_PREFIX
+    print(f"checkpoint: {choice.select} checkpoint → {prefix} (outputs: {names})")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ TFPERSIST_ALLOW_OPS=A,B names them or TFPERSIST_ALLOW_UNSAFE_OPS=1.
 
 import os
 
-from tfpersist import evaluation, safety
-from tfpersist.params import ExportParams, ModelParams
+from tfpersist import safety
+from tfpersist.pipeline import evaluation
+from tfpersist.pipeline.params import ExportParams, ModelParams
 
 from _stage import load_params, run
 

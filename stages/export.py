@@ -10,7 +10,8 @@ outputs differ beyond export.tolerance fails the stage. A format that cannot hol
 import os
 
 from tfpersist import safety, shipping
-from tfpersist.params import ExportParams, ModelParams
+from tfpersist.pipeline import export as export_stage
+from tfpersist.pipeline.params import ExportParams, ModelParams
 
 from _stage import load_params, run
 
@@ -21,7 +22,7 @@ def main(argv: list[str]) -> None:
     model, export = ModelParams.from_params(params), ExportParams.from_params(params)
     sig = shipping.Signature(model.input_node, model.output_nodes)
     trust = safety.Trust.from_env(os.environ)
-    report = shipping.ship_frozen(frozen_pb, prepared, out, sig, export, trust)
+    report = export_stage.ship_frozen(frozen_pb, prepared, out, sig, export, trust)
     for fmt, info in report["formats"].items():
         worst = max(info["max_abs_diff"].values())
         print(

@@ -6,7 +6,7 @@ that `tfpersist predict models/frozen/model.pb --input rows.csv` picks the right
 usage: python stages/freeze.py CHECKPOINT_DIR OUT_PB OUT_CARD
 """
 
-from tfpersist.params import ModelParams
+from tfpersist.pipeline.params import ModelParams
 
 from _stage import load_params, run
 
@@ -15,7 +15,7 @@ def main(argv: list[str]) -> None:
     source, out, card_path = argv
     model = ModelParams.from_params(load_params())
 
-    from tfpersist import freeze  # TensorFlow from here on
+    from tfpersist.freezing import freeze  # TensorFlow from here on
 
     card, _ = freeze.freeze_to_file(source, out, model.output_nodes, card_path=card_path)
     print(

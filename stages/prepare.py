@@ -3,15 +3,15 @@
 usage: python stages/prepare.py RAW_CSV OUT_DIR
 """
 
-from tfpersist import data
-from tfpersist.params import PrepareParams
+from tfpersist.pipeline import prepare
+from tfpersist.pipeline.params import PrepareParams
 
 from _stage import load_params, run
 
 
 def main(argv: list[str]) -> None:
     raw, out = argv
-    schema, splits = data.prepare(raw, out, PrepareParams.from_params(load_params()))
+    schema, splits = prepare.prepare(raw, out, PrepareParams.from_params(load_params()))
     sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.items())
     print(
         f"prepare: {sum(len(split) for split in splits.values())} rows, "

@@ -11,7 +11,7 @@ from _stage import run
 def main(argv: list[str]) -> None:
     frozen_pb, out = argv
 
-    from tfpersist import pages  # TensorFlow from here on
+    from tfpersist.views import pages  # TensorFlow from here on
 
     view = pages.write_model_page(frozen_pb, out)
     t = view["totals"]

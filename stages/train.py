@@ -4,7 +4,7 @@ usage: python stages/train.py PREPARED_DIR TRAIN_DIR
 Killed at any moment, the next run resumes from the newest complete checkpoint.
 """
 
-from tfpersist.params import ModelParams, TrainParams
+from tfpersist.pipeline.params import ModelParams, TrainParams
 
 from _stage import load_params, run
 
@@ -13,7 +13,7 @@ def main(argv: list[str]) -> None:
     prepared, out = argv
     params = load_params()
     model, train = ModelParams.from_params(params), TrainParams.from_params(params)
-    from tfpersist import training  # TensorFlow from here on, after the CPU pin
+    from tfpersist.pipeline import training  # TensorFlow from here on, after the CPU pin
 
     result = training.train_prepared(prepared, out, model, train)
     print(

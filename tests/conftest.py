@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Floats computed in this process match the pipeline's only under the same CPU pin
 # (params.yaml runtime.cpu_isa): set it before anything imports TensorFlow.
 from tfpersist import runtime  # noqa: E402
-from tfpersist.params import RuntimeParams  # noqa: E402
+from tfpersist.pipeline.params import RuntimeParams  # noqa: E402
 
 runtime.pin(RuntimeParams.from_params(yaml.safe_load((ROOT / "params.yaml").read_text())).cpu_isa)
 BIN = Path(sys.executable).parent

@@ -55,8 +55,7 @@ X = RNG.normal(size=(32, 4)).astype(np.float32)
 def two_layer(tf, path, w1=W1, w2=W2, activation="Relu"):
     """x [?,4] → dense_1 (matmul, relu or ``activation``) → dense_2 → probabilities, classes;
     frozen to ``path`` and loaded as compare.Model."""
-    from tfpersist import compare, freeze
-    from tfpersist.versions import Version
+    from tfpersist.freezing import freeze, models
 
     v1 = tf.compat.v1
     graph = tf.Graph()
@@ -74,7 +73,7 @@ def two_layer(tf, path, w1=W1, w2=W2, activation="Relu"):
         if node.name == "dense_1/act":
             node.op = activation
     freeze.write(graph_def, path, ["probabilities", "classes"])
-    return compare.load_model(Version(str(path), path), ["probabilities", "classes"])
+    return models.load_model(path, ["probabilities", "classes"])
 
 
 def conv_net(tf):

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from browser import load, screenshot
-from tfpersist import cli, freeze
+from tfpersist import cli
+from tfpersist.freezing import freeze
 
 from helpers import W2, X, conv_net, rows_csv
 from helpers import two_layer as build
@@ -54,7 +55,7 @@ def test_the_detector_sees_a_page_that_reaches_out(tmp_path):
 
 
 def test_model_page_draws_every_node_offline(pages, tmp_path):
-    from tfpersist import graphdefs
+    from tfpersist.graph import graphdefs
 
     nodes = len(graphdefs.read_graph_def(pages / "conv.pb").node)
     loaded = load(pages / "model.html", tmp_path)
@@ -79,7 +80,7 @@ def test_diff_page_draws_both_versions_and_where_they_part(pages, tmp_path):
     loaded = load(pages / "diff.html", tmp_path)
     assert loaded.requests == [] and external(loaded.dom) == []
     assert 'data-ready="yes"' in loaded.dom
-    from tfpersist import graphdefs
+    from tfpersist.graph import graphdefs
 
     count = len(graphdefs.read_graph_def(pages / "b.pb").node)  # no node added or removed
     assert f'data-nodes-drawn="{count}"' in loaded.dom

@@ -242,7 +242,7 @@ def test_random_bytes_pb(repo, tmp_path):
 
 
 def test_pb_whose_input_shape_differs_from_the_data(repo, tf):
-    from tfpersist import freeze
+    from tfpersist.freezing import freeze
 
     graph = tf.Graph()
     with graph.as_default():
@@ -296,7 +296,7 @@ def test_killed_mid_write_leaves_the_previous_artifact(repo, args, artifact):
 
 
 def test_graphs_that_write_files_are_refused(repo, tf, tmp_path):
-    from tfpersist import freeze
+    from tfpersist.freezing import freeze
 
     target = tmp_path / "written-by-the-model"
     graph = tf.Graph()

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tfpersist import checkpoints
 from tfpersist.errors import TfpersistError
+from tfpersist.formats import checkpoints
 
 
 def fake_checkpoint(directory, name, meta=True):

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfpersist import cli, freeze, graphdefs
-from tfpersist.runner import Runner
+from tfpersist import cli
+from tfpersist.freezing import freeze
+from tfpersist.graph import graphdefs
+from tfpersist.running.runner import Runner
 
 from conftest import ROOT
 

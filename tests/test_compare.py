@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from tfpersist import cli, compare, freeze
-from tfpersist.versions import Version
+from tfpersist import cli
+from tfpersist.freezing import freeze, models
+from tfpersist.versions import compare
 
 from conftest import deep_update, run
 
@@ -100,12 +101,12 @@ def small_model(tf, path, classes: int, dtype):
         w = tf.constant(np.arange(3 * classes, dtype=np.float32).reshape(3, classes), name="w")
         tf.identity(tf.cast(tf.nn.softmax(tf.matmul(x, w)), dtype), name="scores")
     freeze.write(graph.as_graph_def(), path, ["scores"])
-    return Version(str(path), path)
+    return path
 
 
 def test_signature_section_reports_dtype_and_shape_changes(tf, tmp_path):
-    a = compare.load_model(small_model(tf, tmp_path / "a.pb", 2, tf.float32))
-    b = compare.load_model(small_model(tf, tmp_path / "b.pb", 3, tf.float64))
+    a = models.load_model(small_model(tf, tmp_path / "a.pb", 2, tf.float32))
+    b = models.load_model(small_model(tf, tmp_path / "b.pb", 3, tf.float64))
     x = np.ones((4, 3), np.float32)
     report = compare.compare_models(a, b, x, None, "ones")
     assert report["signature"]["changes"] == [
@@ -128,7 +129,7 @@ def test_tolerance_applies_to_float_outputs_and_integer_outputs_must_be_equal(tf
             scores = tf.matmul(x, tf.constant(w, tf.float32), name="scores")
             tf.argmax(scores, 1, name="label")
         freeze.write(graph.as_graph_def(), path, ["scores", "label"])
-        return compare.load_model(Version(str(path), path), ["scores", "label"])
+        return models.load_model(path, ["scores", "label"])
 
     a = model(tmp_path / "a.pb", [[1.0, 0.0], [0.0, 1.0]])
     b = model(tmp_path / "b.pb", [[1.0, 0.0], [0.0, 1.1]])

@@ -6,6 +6,7 @@ import pytest
 
 from tfpersist import data
 from tfpersist.errors import TfpersistError
+from tfpersist.pipeline import prepare
 
 from conftest import ROOT
 
@@ -16,20 +17,20 @@ def table() -> pd.DataFrame:
 
 
 def test_digits_schema(table):
-    schema = data.validate(table, "label")
+    schema = prepare.validate(table, "label")
     assert len(schema.features) == 64
     assert schema.num_classes == 10
     assert len(table) == 1797
 
 
 def test_split_is_stratified_disjoint_and_deterministic(table):
-    a = data.stratified_split(table, "label", 0.15, 0.15, seed=7)
-    b = data.stratified_split(table, "label", 0.15, 0.15, seed=7)
-    c = data.stratified_split(table, "label", 0.15, 0.15, seed=8)
-    assert all(a[k].equals(b[k]) for k in data.SPLITS)
+    a = prepare.stratified_split(table, "label", 0.15, 0.15, seed=7)
+    b = prepare.stratified_split(table, "label", 0.15, 0.15, seed=7)
+    c = prepare.stratified_split(table, "label", 0.15, 0.15, seed=8)
+    assert all(a[k].equals(b[k]) for k in prepare.SPLITS)
     assert not a["test"].equals(c["test"])
-    assert sum(len(a[k]) for k in data.SPLITS) == len(table)
-    rows = [tuple(r) for k in data.SPLITS for r in a[k].itertuples(index=False)]
+    assert sum(len(a[k]) for k in prepare.SPLITS) == len(table)
+    rows = [tuple(r) for k in prepare.SPLITS for r in a[k].itertuples(index=False)]
     assert len(set(rows)) == len(set(map(tuple, table.itertuples(index=False))))
     share = a["test"]["label"].value_counts(normalize=True).sort_index()
     overall = table["label"].value_counts(normalize=True).sort_index()
@@ -37,7 +38,7 @@ def test_split_is_stratified_disjoint_and_deterministic(table):
 
 
 def test_csv_round_trip(table, tmp_path):
-    schema = data.validate(table, "label")
+    schema = prepare.validate(table, "label")
     path = tmp_path / "split.csv"
     path.write_text(data.to_csv_text(table))
     assert b"\r\n" not in path.read_bytes()
@@ -48,7 +49,7 @@ def test_csv_round_trip(table, tmp_path):
 
 def test_any_csv_with_a_named_label_column():
     df = pd.DataFrame({"a": [0.5, 1.5, 2.5, 3.5], "b": [1, 2, 3, 4], "kind": [0, 1, 0, 1]})
-    schema = data.validate(df, "kind")
+    schema = prepare.validate(df, "kind")
     assert schema.features == ["a", "b"] and schema.num_classes == 2
 
 
@@ -66,7 +67,7 @@ def test_any_csv_with_a_named_label_column():
 )
 def test_bad_data(frame, label, message):
     with pytest.raises(TfpersistError, match=message) as err:
-        data.validate(pd.DataFrame(frame), label, "t.csv")
+        prepare.validate(pd.DataFrame(frame), label, "t.csv")
     assert str(err.value).startswith("t.csv: ")
 
 
@@ -82,7 +83,7 @@ def test_missing_and_empty_files(tmp_path):
 
 
 def test_load_split_checks_features_and_label_range(table, tmp_path):
-    schema = data.validate(table, "label")
+    schema = prepare.validate(table, "label")
     path = tmp_path / "t.csv"
     path.write_text(data.to_csv_text(table.drop(columns="pixel_3_3").head(5)))
     with pytest.raises(TfpersistError, match=r"1 of the 64 feature columns .* 'pixel_3_3'"):
@@ -109,7 +110,7 @@ def test_a_headerless_csv_is_not_read_one_row_short(tmp_path):
 def test_labels_one_to_k_would_make_a_phantom_class(tmp_path):
     df = pd.DataFrame({"x": [0.1, 0.2, 0.3, 0.4], "label": [1, 2, 3, 1]})
     with pytest.raises(TfpersistError, match=r"no row of class 0; .*labels 1..K\? subtract 1"):
-        data.validate(df, "label", "wine.csv")
+        prepare.validate(df, "label", "wine.csv")
     df["label"] = [0, 2, 2, 0]
     with pytest.raises(TfpersistError, match="no row of class 1;"):
-        data.validate(df, "label", "gaps.csv")
+        prepare.validate(df, "label", "gaps.csv")

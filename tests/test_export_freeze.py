@@ -10,10 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from tfpersist import export, freeze, graphdefs, signature, training
 from tfpersist.data import Schema
 from tfpersist.errors import TfpersistError
-from tfpersist.runner import Runner
+from tfpersist.freezing import freeze
+from tfpersist.graph import graphdefs, signature
+from tfpersist.pipeline import release, training
+from tfpersist.running.runner import Runner
 
 from test_training import MODEL, fit
 
@@ -30,7 +32,7 @@ def released(tmp_path_factory, digits):
     }
     fit(root / "train", splits)
     schema = Schema("label", [f"f{i}" for i in range(64)], 10)
-    sig = export.export_inference_checkpoint(root / "train", root / "checkpoint", MODEL, schema)
+    sig = release.export_inference_checkpoint(root / "train", root / "checkpoint", MODEL, schema)
     return root, sig, x[400:500]
 
 
@@ -127,7 +129,7 @@ def test_export_refuses_a_checkpoint_of_another_architecture(released, tmp_path)
         TfpersistError,
         match=r"variable 'model/logits/weights' \[64, 10\] is shape \[8, 10\] .* model.arch=linear",
     ):
-        export.export_inference_checkpoint(root / "train", tmp_path / "out", other, schema)
+        release.export_inference_checkpoint(root / "train", tmp_path / "out", other, schema)
     assert not (tmp_path / "out").exists()
 
 
@@ -166,7 +168,7 @@ def test_streaming_freeze_writes_the_same_bytes_as_the_session_path(released, tm
 
 def test_large_tensors_are_spliced_byte_exact(tf, tmp_path):
     """Weights over streaming.SPLICE_BYTES are written from their own buffer: same bytes."""
-    from tfpersist import streaming
+    from tfpersist.freezing import streaming
 
     v1 = tf.compat.v1
     graph = tf.Graph()

@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfpersist import cli, freeze, graphdefs, saved_models
-from tfpersist.runner import Runner
+from tfpersist import cli
+from tfpersist.formats import saved_models
+from tfpersist.freezing import freeze
+from tfpersist.graph import graphdefs
+from tfpersist.running.runner import Runner
 
 FOREIGN = Path(__file__).parent / "foreign" / "writers.py"
 
@@ -177,7 +180,7 @@ def test_a_keras_export_is_counted_once_and_its_weights_keep_their_names(tf, tmp
 def test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live(tf, tmp_path, capsys):
     """A dropout flag must be pinned (its training branch draws random numbers); a switch
     callers feed (``use_abs``) must not vanish: it stays an input, fed by predict and serve."""
-    from tfpersist import loaders, serving
+    from tfpersist.running import loaders, serving
 
     v1 = tf.compat.v1
     graph = tf.Graph()

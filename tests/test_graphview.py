@@ -7,7 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from tfpersist import cli, drawing, freeze, graphview, pages
+from tfpersist import cli
+from tfpersist.freezing import freeze
+from tfpersist.views import drawing, graphview, pages
 
 from helpers import conv_net
 

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from tfpersist import cli, localize
+from tfpersist import cli
+from tfpersist.versions import localize
 
 from helpers import W1, W2, X, rows_csv
 from helpers import two_layer as build

@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfpersist import architectures
-from tfpersist import model as model_lib
 from tfpersist.errors import TfpersistError
-from tfpersist.params import ModelParams
+from tfpersist.pipeline import architectures
+from tfpersist.pipeline import model as model_lib
+from tfpersist.pipeline.params import ModelParams
 
 
 def params(arch: str, **config) -> ModelParams:

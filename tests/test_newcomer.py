@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from tfpersist import cli, freeze
+from tfpersist import cli
+from tfpersist.freezing import freeze
 
 
 def tfpersist(*args) -> int:

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfpersist import cli, graphdefs, layout, opencv
+from tfpersist import cli, layout
 from tfpersist.errors import TfpersistError
+from tfpersist.graph import graphdefs
+from tfpersist.shipping import opencv
 
 RNG = np.random.default_rng(11)
 X = RNG.normal(size=(9, 6)).astype(np.float32)
@@ -32,7 +34,7 @@ def tabular(tf, path):
         logits = tf.matmul(h, c([8, 4])) + 0.5
         tf.identity(tf.nn.softmax(logits), name="probabilities")
         tf.identity(tf.argmax(logits, 1), name="classes")
-    from tfpersist import freeze
+    from tfpersist.freezing import freeze
 
     freeze.write(graph.as_graph_def(), path, ["probabilities", "classes"])
     return graphdefs.read_graph_def(path)
@@ -48,7 +50,7 @@ def image_from_features(tf, path):
         kernel = tf.constant(RNG.normal(size=(3, 3, 1, 2)).astype(np.float32))
         flat = tf.reshape(tf.nn.conv2d(image, kernel, 1, "SAME"), [-1, 32])
         tf.nn.softmax(tf.matmul(flat, tf.constant(np.ones((32, 3), np.float32))), name="p")
-    from tfpersist import freeze
+    from tfpersist.freezing import freeze
 
     freeze.write(graph.as_graph_def(), path, ["p"])
 
@@ -139,7 +141,7 @@ def test_what_opencv_reads_as_shipped(tf, tmp_path):
             x - np.arange(6, dtype=np.float32), RNG.normal(size=(6, 3)).astype(np.float32)
         )
         tf.argmax(y, 1, name="classes")
-    from tfpersist import freeze
+    from tfpersist.freezing import freeze
 
     freeze.write(graph.as_graph_def(), tmp_path / "model.pb", ["classes"])
     with pytest.raises(TfpersistError, match="'dims' is 2"):
@@ -175,7 +177,7 @@ def test_opencvs_own_importer_cases_survive_the_rewrite(tf, tmp_path, name):
     """OpenCV's TensorFlow-importer test models (tests/ported/opencv_cases.py), frozen,
     rewritten and run by OpenCV: TensorFlow's bits unchanged by the rewrite, OpenCV within
     its own test tolerances of TensorFlow."""
-    from tfpersist import freeze
+    from tfpersist.freezing import freeze
 
     graph = tf.Graph()
     with graph.as_default():

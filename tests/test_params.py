@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tfpersist.errors import TfpersistError
-from tfpersist.params import (
+from tfpersist.pipeline.params import (
     CheckpointParams,
     ExportParams,
     ModelParams,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tfpersist import plots
+from tfpersist.views import plots
 
 from conftest import run
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfpersist import cli, graphdefs
+from tfpersist import cli
+from tfpersist.graph import graphdefs
 
 from helpers import write_in_both_modes
 
@@ -185,8 +186,9 @@ def test_freezes_like_the_live_model(tf, written, name, tmp_path, capsys):
 def test_streaming_and_session_paths_write_the_same_bytes(tf, written, tmp_path):
     """Where a checkpoint's weights can stream from its files, the .pb equals the session
     path's byte for byte; where TF's own converter fails, streaming is the only path."""
-    from tfpersist import formats, freeze, streaming
+    from tfpersist import formats
     from tfpersist.errors import TfpersistError
+    from tfpersist.freezing import freeze, streaming
 
     streamed, compared, session_fails = [], [], []
     for name in NAMES:

@@ -171,8 +171,8 @@ class Session:
 
     def new_architecture(self, code: str) -> None:
         """The snippet added to architectures.py builds a model the pipeline freezes."""
-        from tfpersist import architectures, model
-        from tfpersist.params import ModelParams
+        from tfpersist.pipeline import architectures, model
+        from tfpersist.pipeline.params import ModelParams
 
         params = yaml.safe_load((self.repo / "params.yaml").read_text())
         name = re.match(r'@register\("(\w+)"\)', code).group(1)

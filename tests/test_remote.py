@@ -8,7 +8,9 @@ import sys
 
 import numpy as np
 
-from tfpersist import cli, freeze, remote
+from tfpersist import cli
+from tfpersist.freezing import freeze
+from tfpersist.versions import remote
 
 from conftest import run
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from tfpersist.reproducibility import compare_locks
+from tfpersist.versions.reproducibility import compare_locks
 
 from conftest import run
 

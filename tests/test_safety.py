@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tfpersist import allowlist, safety
+from tfpersist import safety
 from tfpersist.errors import TfpersistError
+from tfpersist.safety import allowlist
 
 
 @pytest.fixture(scope="module")

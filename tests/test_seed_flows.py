@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfpersist import freeze
-from tfpersist.runner import Runner
+from tfpersist.freezing import freeze
+from tfpersist.running.runner import Runner
 
 
 def seed_graph(tf, op: str):

@@ -13,7 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tfpersist import freeze, layout, loaders, serving
+from tfpersist import layout
+from tfpersist.freezing import freeze
+from tfpersist.running import loaders, serving
 
 from helpers import X
 from helpers import two_layer as build

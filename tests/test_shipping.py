@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfpersist import cli, freeze, graphdefs, layout, shipping
+from tfpersist import cli, layout, shipping
+from tfpersist.freezing import freeze
+from tfpersist.graph import graphdefs
 
 from helpers import X
 from helpers import two_layer as build
@@ -72,7 +74,7 @@ def test_every_shipped_format_takes_the_csv_the_frozen_graph_takes(exported, tmp
 def test_each_runtime_loads_its_format_and_agrees_with_the_frozen_graph(tf, exported):
     """Loaded the way their users load them: tf.saved_model.load + the serving signature,
     the TFLite interpreter's signature runner, onnxruntime."""
-    from tfpersist.runner import Runner
+    from tfpersist.running.runner import Runner
 
     with Runner.from_frozen(exported / "model.pb") as frozen:
         want = frozen.run(X, "x", ["probabilities", "classes"])
@@ -247,8 +249,8 @@ def test_the_linear_architecture_ships_every_default_format(tf, tmp_path):
     tests/test_readme.py, the cnn without opencv): nothing left out, all held to the graph."""
     import yaml
 
-    from tfpersist import model as model_lib
-    from tfpersist.params import ExportParams, ModelParams
+    from tfpersist.pipeline import model as model_lib
+    from tfpersist.pipeline.params import ExportParams, ModelParams
 
     from conftest import ROOT
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfpersist import restore, streaming
+from tfpersist.freezing import restore, streaming
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfpersist import surgery
 from tfpersist.errors import TfpersistError
+from tfpersist.graph import surgery
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_pin_a_value_and_keep_a_placeholder_live(tf, v1):
 def test_lowering_adds_no_attribute_an_op_does_not_define(tf, v1):
     """Reading ``node.attr["Tout"]`` on a kept MatMul inserted an empty Tout (a protobuf
     map inserts on read); TensorFlow then logs 'NodeDef mentions attribute Tout'."""
-    from tfpersist import graphdefs
+    from tfpersist.graph import graphdefs
 
     def build():
         x = v1.placeholder(tf.float32, [None, 2], name="x")

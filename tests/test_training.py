@@ -6,9 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from tfpersist import checkpoints, layout, training
+from tfpersist import layout
 from tfpersist.errors import TfpersistError
-from tfpersist.params import ModelParams, TrainParams
+from tfpersist.formats import checkpoints
+from tfpersist.pipeline import training
+from tfpersist.pipeline.params import ModelParams, TrainParams
 
 from helpers import tree_digest
 

@@ -1,8 +1,7 @@
-"""Tabular data: read a CSV, check its schema, split it deterministically by class, and write
-the splits and schema as the prepared directory (``prepare``).
-
-Any CSV works: one integer label column (classes 0..K-1) named by the caller, every other
-column a numeric feature. No TensorFlow here.
+"""Tables in and out: read a CSV with one-line errors, check its values, read the prepared
+splits with their schema, write a table as CSV text. The prepare stage (pipeline/prepare.py),
+predict and the reproducibility check read data through here. No TensorFlow; imports only
+the core (errors, atomic writes, layout).
 """
 
 from __future__ import annotations
@@ -13,11 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfpersist import atomic, layout
+from tfpersist import layout
 from tfpersist.errors import TfpersistError
-from tfpersist.params import PrepareParams
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -81,24 +77,6 @@ def _is_number(name) -> bool:
     return True
 
 
-def validate(df: pd.DataFrame, label: str, source: str = "data") -> Schema:
-    """Check that ``df`` has the label column, numeric complete features and labels 0..K-1."""
-    if label not in df.columns:
-        cols = ", ".join(map(str, df.columns[:8])) + (" …" if len(df.columns) > 8 else "")
-        raise TfpersistError(
-            f"{source}: label column '{label}' not found (columns: {cols}); "
-            "set prepare.label in params.yaml"
-        )
-    features = [str(c) for c in df.columns if c != label]
-    if not features:
-        raise TfpersistError(f"{source}: no feature columns besides the label '{label}'")
-    check_numeric(df, source)
-    num_classes = _check_labels(df[label], source, every_class=True) + 1
-    if num_classes < 2:
-        raise TfpersistError(f"{source}: label '{label}' has a single class; need at least two")
-    return Schema(label=label, features=features, num_classes=num_classes)
-
-
 def check_numeric(df: pd.DataFrame, source: str) -> None:
     """Every column must hold finite numbers: no text, no empty cells, no NaN or inf."""
     for col in df.columns:
@@ -124,7 +102,7 @@ def _show(value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def _check_labels(labels: pd.Series, source: str, every_class: bool = False) -> int:
+def check_labels(labels: pd.Series, source: str, every_class: bool = False) -> int:
     """Labels must be class ids 0, 1, 2, …; returns the largest. With ``every_class`` (the raw
     data), each id up to the largest must occur: labels 1..K would make a phantom class 0."""
     bad = labels[(labels < 0) | (labels != np.floor(labels))]
@@ -146,56 +124,8 @@ def _check_labels(labels: pd.Series, source: str, every_class: bool = False) -> 
     return top
 
 
-def stratified_split(
-    df: pd.DataFrame, label: str, val_fraction: float, test_fraction: float, seed: int
-) -> dict[str, pd.DataFrame]:
-    """Split rows into train/val/test keeping class proportions; a pure function of ``seed``.
-
-    Each class's rows are shuffled with a generator seeded by (seed, class); the first
-    round(n·test) go to test, the next round(n·val) to val, the rest to train. Rows keep their
-    original order within a split.
-    """
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in SPLITS}
-    labels = df[label].to_numpy()
-    for cls in np.unique(labels):
-        rows = np.flatnonzero(labels == cls)
-        rows = np.random.default_rng([seed, int(cls)]).permutation(rows)
-        n_test = round(len(rows) * test_fraction)
-        n_val = round(len(rows) * val_fraction)
-        parts["test"].append(rows[:n_test])
-        parts["val"].append(rows[n_test : n_test + n_val])
-        parts["train"].append(rows[n_test + n_val :])
-    splits = {}
-    for name, chunks in parts.items():
-        rows = np.sort(np.concatenate(chunks))
-        if len(rows) == 0:
-            raise TfpersistError(
-                f"the {name} split is empty ({len(df)} rows); use more data or a larger "
-                f"prepare.{'test' if name == 'test' else 'val'}_fraction"
-            )
-        splits[name] = df.iloc[rows].reset_index(drop=True)
-    return splits
-
-
 def to_csv_text(df: pd.DataFrame) -> str:
     return df.to_csv(index=False, lineterminator="\n")
-
-
-def prepare(
-    raw: str | Path, out: str | Path, params: PrepareParams
-) -> tuple[Schema, dict[str, pd.DataFrame]]:
-    """Read and validate the raw CSV, split it, and replace the directory ``out`` with the
-    splits (``train.csv``, ``val.csv``, ``test.csv``) and ``schema.json``, atomically."""
-    table = read_csv(raw)
-    schema = validate(table, params.label, str(raw))
-    splits = stratified_split(
-        table, params.label, params.val_fraction, params.test_fraction, params.seed
-    )
-    with atomic.replace_dir(out) as tmp:
-        for name, split in splits.items():
-            atomic.write_text(Path(tmp) / layout.split_file(name), to_csv_text(split))
-        atomic.write_json(Path(tmp) / layout.SCHEMA, schema.to_json())
-    return schema, splits
 
 
 def load_split(path: str | Path, schema: Schema, require_label: bool = True):
@@ -214,7 +144,7 @@ def load_split(path: str | Path, schema: Schema, require_label: bool = True):
     x = df[schema.features].to_numpy(dtype=np.float32)
     if not has_label:
         return x, None
-    top = _check_labels(df[schema.label], str(path))
+    top = check_labels(df[schema.label], str(path))
     if top >= schema.num_classes:
         raise TfpersistError(
             f"{path}: label {top} is outside the {schema.num_classes} classes "

@@ -1,0 +1,63 @@
+"""What the commands share: the argument parser that makes usage errors one line, the trust
+flags' help and reading, and argument types."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tfpersist.errors import UsageError
+
+UNSAFE_HELP = (
+    "run the model whatever ops it holds, even ones that touch files or run Python "
+    "(see 'tfpersist inspect'); only for models you trust"
+)
+
+ALLOW_OPS_HELP = (
+    "also allow these ops outside the inference allowlist, e.g. PrintV2 (comma-separated; "
+    "'tfpersist inspect' lists a model's)"
+)
+
+
+def trust_from(args):
+    from tfpersist import safety
+
+    return safety.Trust.of(args.allow_unsafe_ops, args.allow_ops)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's usage errors: one line, exit 2
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def csv_names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got '{text}'")
+    return name.strip(), value.strip()
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
+
+
+def named_inputs(values: list[str]) -> str | dict[str, str]:
+    """``--input FILE`` (one input) or ``--input NAME=FILE`` repeated → FILE or {NAME: FILE}."""
+    named = [
+        tuple(i.split("=", 1)) if "=" in i and not Path(i).exists() else (None, i) for i in values
+    ]
+    if len(named) > 1 and any(name is None for name, _ in named):
+        raise UsageError("with several --input, name each placeholder: --input NAME=FILE")
+    if len({name for name, _ in named}) < len(named):
+        raise UsageError("--input: each placeholder once")
+    return named[0][1] if named[0][0] is None else dict(named)

@@ -1,0 +1,78 @@
+"""``tfpersist export``: ship a model as SavedModel, TFLite, ONNX and OpenCV, each held to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfpersist import layout
+from tfpersist.cli.common import csv_names, trust_from
+from tfpersist.errors import UsageError
+
+
+def add_parser(sub, trust) -> None:
+    p = sub.add_parser(
+        "export",
+        parents=[trust],
+        help="ship a model as a serving SavedModel, TFLite, ONNX and/or for OpenCV, each "
+        "checked equal",
+        description="SOURCE (a .pb, checkpoint or SavedModel; PATH@REV too) is frozen in "
+        "memory, exported, and every format is run next to the frozen graph: one that "
+        "differs beyond --tolerance is removed and the command fails.",
+    )
+    p.add_argument("source")
+    p.add_argument(
+        "--to",
+        type=csv_names,
+        default=list(layout.EXPORT_DEFAULT),
+        metavar="FORMATS",
+        help=f"{', '.join(layout.EXPORT_FORMATS)} (comma-separated; default: "
+        f"{','.join(layout.EXPORT_DEFAULT)})",
+    )
+    p.add_argument("--out", required=True, help="directory to write into (created)")
+    p.add_argument("--output-nodes", type=csv_names, help="default: from the card")
+    p.add_argument("--input-node", help="default: the card's, or the only placeholder")
+    p.add_argument(
+        "--quantize",
+        choices=("none", "dynamic"),
+        default="none",
+        help="TFLite dynamic-range quantization (its distance is reported, not enforced)",
+    )
+    p.add_argument(
+        "--tolerance", type=float, default=1e-5, help="max abs difference allowed (1e-5)"
+    )
+    p.add_argument("--repo", default=".", help="DVC repository for PATH@REV (default: .)")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    import tempfile
+
+    from tfpersist import shipping, versions
+
+    with tempfile.TemporaryDirectory(prefix="tfpersist-export-") as scratch:
+        model = versions.load(
+            args.source, args.repo, Path(scratch), args.output_nodes, trust_from(args)
+        )
+    input_node = args.input_node or model.input_node
+    if input_node is None:
+        raise UsageError(f"{args.source}: several inputs or none; name one with --input-node")
+    sig = shipping.Signature(input_node, model.outputs)
+    extra = {"features": model.features} if model.features else {}
+    report = shipping.ship(
+        model.graph_def,
+        args.out,
+        sig,
+        args.to,
+        args.quantize,
+        args.tolerance,
+        trust=trust_from(args),
+        extra=extra,
+    )
+    for fmt, info in report["formats"].items():
+        worst = max(info["max_abs_diff"].values())
+        print(
+            f"{Path(args.out) / info['path']}: {fmt}, {info['bytes']} bytes, sha256 "
+            f"{info['sha256'][:12]}, max abs difference to the frozen graph {worst:.3g} "
+            f"({report['rows']} rows)"
+        )
+    return 0

@@ -1,0 +1,97 @@
+"""``tfpersist inspect``: what a model holds (inputs, outputs, ops, variables), read as protos."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tfpersist.cli.common import csv_names, trust_from
+
+
+def add_parser(sub, trust) -> None:
+    p = sub.add_parser(
+        "inspect",
+        parents=[trust],
+        help="list a model's inputs, likely outputs, ops and parameters; --html draws it",
+        description="Static: nothing of the model runs. With --html, a checkpoint or "
+        "SavedModel is frozen in memory first (under the untrusted-model checks; a .pb is "
+        "drawn as it is, unsafe ops marked).",
+    )
+    p.add_argument("path", help=".pb, checkpoint dir or prefix, or SavedModel dir")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a self-contained page: the graph drawn, op histogram, parameters "
+        "and FLOPs per scope, weight statistics, signature (opens offline)",
+    )
+    p.add_argument(
+        "--output-nodes",
+        type=csv_names,
+        help="with --html: the outputs to draw up to (default: the card's, or likely outputs)",
+    )
+    p.set_defaults(func=cmd_inspect)
+
+
+def cmd_inspect(args) -> int:
+    from tfpersist.formats import inspection
+
+    info = inspection.inspect_path(args.path)
+    if args.html:
+        from tfpersist.views import pages
+
+        view = pages.write_model_page(args.path, args.html, args.output_nodes, trust_from(args))
+        t = view["totals"]
+        print(
+            f"{args.html}: {t['nodes']} nodes drawn, {t['parameters']} parameters, "
+            f"~{pages.human(t['flops'])} FLOPs per row",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+    else:
+        print(format_inspection(info))
+    return 0
+
+
+def format_inspection(info: dict) -> str:
+    def shape(s):
+        return "?" if s is None else "[" + ", ".join("?" if d is None else str(d) for d in s) + "]"
+
+    lines = [f"{info['path']}: {info['format']}"]
+    if "signatures" in info:
+        for key, sig in info["signatures"].items():
+            lines.append(f"signature '{key}':")
+            lines += [
+                f"  input  {i['name']}: {i['dtype']} {shape(i['shape'])}" for i in sig["inputs"]
+            ]
+            lines += [
+                f"  output {o['name']}: {o['dtype']} {shape(o['shape'])}" for o in sig["outputs"]
+            ]
+    else:
+        lines.append(f"nodes: {info['nodes']}")
+        lines.append("inputs:")
+        for i in info["inputs"]:
+            default = " (has a default)" if i["has_default"] else ""
+            lines.append(f"  {i['name']}: {i['dtype']} {shape(i['shape'])}{default}")
+        lines.append("likely outputs: " + (", ".join(info["likely_outputs"]) or "none found"))
+        lines.append("ops: " + ", ".join(f"{op} {n}" for op, n in info["ops"].items()))
+        if info["control_flow"]:
+            lines.append("control flow: " + ", ".join(info["control_flow"]))
+        if info["devices"]:
+            lines.append("devices: " + ", ".join(info["devices"]))
+    lines.append(
+        f"parameters: {info['parameters']}"
+        + (f" ({info['parameter_bytes']} bytes)" if "parameter_bytes" in info else "")
+    )
+    if info.get("variables"):
+        lines.append(f"variables ({len(info['variables'])}):")
+        lines += [f"  {v['name']}: {v['dtype']} {shape(v['shape'])}" for v in info["variables"]]
+    if info.get("unsafe_ops"):
+        from tfpersist import safety
+
+        lines.append(
+            "WARNING: ops outside the inference allowlist (refused unless allowed): "
+            + safety.describe(info["unsafe_ops"])
+        )
+    return "\n".join(lines)

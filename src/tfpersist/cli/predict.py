@@ -1,0 +1,52 @@
+"""``tfpersist predict``: run any model format on a CSV or .npy."""
+
+from __future__ import annotations
+
+from tfpersist.cli.common import csv_names, named_inputs, positive, trust_from
+
+
+def add_parser(sub, trust) -> None:
+    p = sub.add_parser(
+        "predict",
+        parents=[trust],
+        help="run a model (.pb, checkpoint, SavedModel, .tflite, .onnx) on a CSV or .npy",
+    )
+    p.add_argument("model", help="frozen .pb, checkpoint, SavedModel directory, .tflite or .onnx")
+    p.add_argument("--signature", help="a SavedModel's signature (default: serving_default)")
+    p.add_argument(
+        "--input",
+        required=True,
+        action="append",
+        metavar="[NAME=]FILE",
+        help="X.csv (columns as the model's card lists, or all) or X.npy; for a model with "
+        "several inputs, NAME=X.npy once per placeholder",
+    )
+    p.add_argument(
+        "--input-node", help="placeholder to feed (default: from the card, or the only one)"
+    )
+    p.add_argument(
+        "--output-nodes", type=csv_names, help="outputs to fetch (default: from the card)"
+    )
+    p.add_argument(
+        "--out",
+        help="Y.csv, Y.json or Y.npz (every output), or Y.npy (one output) (default: CSV on "
+        "stdout)",
+    )
+    p.add_argument("--batch-size", type=positive, default=1024)
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    from tfpersist.running import prediction
+
+    prediction.predict_file(
+        args.model,
+        named_inputs(args.input),
+        args.out,
+        args.input_node,
+        args.output_nodes,
+        args.batch_size,
+        trust_from(args),
+        args.signature,
+    )
+    return 0

@@ -1,0 +1,298 @@
+"""What is inside a model file: inputs, likely outputs, ops, parameters, devices, risks.
+
+Works on a frozen .pb, a checkpoint (directory or prefix: its .meta graph and variables) and
+a SavedModel (its signatures and variables). ``tfpersist inspect`` prints this; it is how a
+user finds the output node names to freeze with.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from tfpersist import formats, layout, safety
+from tfpersist.errors import TfpersistError, first_line
+from tfpersist.formats import checkpoints
+from tfpersist.graph import graphdefs, surgery
+from tfpersist.tensornames import op_name
+from tfpersist.tfcompat import import_tf
+
+tf = import_tf()
+
+CONTROL_FLOW_OPS = {
+    "Switch": "cond (v1)",
+    "Merge": "cond (v1)",
+    "RefSwitch": "cond (v1)",
+    "Enter": "while loop (v1)",
+    "Exit": "while loop (v1)",
+    "NextIteration": "while loop (v1)",
+    "LoopCond": "while loop (v1)",
+    "If": "cond (v2)",
+    "StatelessIf": "cond (v2)",
+    "While": "while loop (v2)",
+    "StatelessWhile": "while loop (v2)",
+    "Case": "case (v2)",
+    "StatelessCase": "case (v2)",
+}
+_NOT_OUTPUTS = {
+    "NoOp",
+    "Assign",
+    "AssignVariableOp",
+    "AssignAdd",
+    "AssignSub",
+    "SaveV2",
+    "Save",
+    "RestoreV2",
+    "VarIsInitializedOp",
+    "Const",
+    "Placeholder",
+    "VarHandleOp",
+    "VariableV2",
+}
+
+
+def _training(node) -> bool:
+    """A node of the training machinery: gradients, optimizer updates, savers, summaries."""
+    scopes = node.name.split("/")
+    return (
+        "gradients" in scopes
+        or scopes[0] in ("save", "init", "report_uninitialized_variables")
+        or surgery.changes_state(node.op)
+        or node.op in safety.SAVER_OPS
+        or node.op.endswith("Summary")
+    )
+
+
+def likely_outputs(graph_def) -> list[str]:
+    """Nodes nothing consumes that are not part of the training machinery: anything that
+    consumes a gradient, an optimizer update, a saver or a summary is left out."""
+    nodes = list(graph_def.node)
+    consumers: dict[str, list[str]] = {}
+    data_consumers: dict[str, list[str]] = {}
+    for n in nodes:
+        for i in n.input:
+            consumers.setdefault(op_name(i), []).append(n.name)
+            if not i.startswith("^"):
+                data_consumers.setdefault(op_name(i), []).append(n.name)
+    # Training machinery and what computes with its values (a control dependency on a
+    # moving-average update inside a batch norm's cond does not make the model training).
+    training = set()
+    stack = [n.name for n in nodes if _training(n)]
+    while stack:
+        name = stack.pop()
+        if name not in training:
+            training.add(name)
+            stack.extend(data_consumers.get(name, []))
+    sinks = [
+        n
+        for n in nodes
+        if n.name not in consumers
+        and n.name not in training
+        and n.op not in _NOT_OUTPUTS
+        and not n.name.endswith("/read")
+        and not _cond_pivot(n)
+    ]
+    # Real outputs first; then reductions (a loss, a metric), then shape queries and loop exits.
+    rank = {"Shape": 2, "Size": 2, "Rank": 2, "Exit": 2, "Mean": 1, "Sum": 1, "Max": 1, "Min": 1}
+    # A model output that only feeds the loss is consumed, so it is no sink: name it from the
+    # loss side (the loss is what only training machinery consumes) and list it right after
+    # the real outputs.
+    by_name = {n.name: n for n in nodes}
+    losses = [n for n in sinks if rank.get(n.op) == 1] + [
+        n
+        for n in nodes
+        if n.name in consumers
+        and n.name not in training
+        and not _cond_pivot(n)
+        and all(c in training for c in consumers[n.name])
+    ]
+    named = dict.fromkeys(_named_before(loss, by_name) for loss in losses)
+    sink_names = {n.name for n in sinks}
+    candidates = sinks + [by_name[m] for m in named if m and m not in sink_names]
+    return [n.name for n in sorted(candidates, key=lambda n: rank.get(n.op, 0))]
+
+
+def _cond_pivot(node) -> bool:
+    """A v1 cond's bookkeeping node (``cond/pred_id``, ``cond/switch_t``)."""
+    leaf = node.name.rpartition("/")[2]
+    return leaf == "pred_id" or leaf.startswith("switch_")
+
+
+def _default_name(node) -> bool:
+    """A name TensorFlow made up from the op type (``Square``, ``add_1``, ``Mean``)."""
+    leaf = re.sub(r"_\d+$", "", node.name.rpartition("/")[2]).replace("_", "").lower()
+    return bool(leaf) and node.op.lower().startswith(leaf)
+
+
+def _named_before(loss, by_name) -> str | None:
+    """Walk up from a loss through single-input ops (labels, constants and variables aside)
+    to the first node someone named: usually the model output the loss is computed from."""
+    node = loss
+    for _ in range(32):
+        inputs = [
+            by_name[op_name(i)]
+            for i in node.input
+            if not i.startswith("^") and op_name(i) in by_name
+        ]
+        inputs = [i for i in inputs if i.op not in _NOT_OUTPUTS and not i.name.endswith("/read")]
+        if len(inputs) != 1:
+            return None
+        node = inputs[0]
+        if _cond_pivot(node):
+            return None
+        if not _default_name(node):
+            return node.name
+    return None
+
+
+def graph_summary(graph_def) -> dict:
+    """Inputs, likely outputs, op counts, parameters, devices, control flow, unsafe ops."""
+    nodes = list(graph_def.node)
+    ops = Counter(n.op for n in nodes)
+    for function in graph_def.library.function:
+        ops.update(n.op for n in function.node_def)
+    inputs = []
+    for n in nodes:
+        if n.op in ("Placeholder", "PlaceholderWithDefault") and not n.name.startswith("save/"):
+            shape = n.attr["shape"].shape
+            dims = (
+                None if shape.unknown_rank else [d.size if d.size >= 0 else None for d in shape.dim]
+            )
+            inputs.append(
+                {
+                    "name": n.name,
+                    "dtype": tf.dtypes.as_dtype(n.attr["dtype"].type).name,
+                    "shape": dims,
+                    "has_default": n.op == "PlaceholderWithDefault",
+                }
+            )
+    outputs = likely_outputs(graph_def)
+    params = graphdefs.constant_parameters(graph_def)
+    return {
+        "nodes": len(nodes),
+        "inputs": inputs,
+        "likely_outputs": outputs,
+        "ops": dict(sorted(ops.items())),
+        "parameters": params[0],
+        "parameter_bytes": params[1],
+        "devices": sorted({n.device for n in nodes if n.device}),
+        "control_flow": sorted({CONTROL_FLOW_OPS[o] for o in ops if o in CONTROL_FLOW_OPS}),
+        "unsafe_ops": safety.outside(safety.ops_in(graph_def)),
+    }
+
+
+def inspect_path(path: str | Path) -> dict:
+    """A summary of a .pb, checkpoint (dir or prefix) or SavedModel directory."""
+    path = Path(path)
+    kind = formats.detect(path)
+    if kind == formats.SAVED_MODEL:
+        info = _inspect_saved_model(path)
+    elif kind == formats.CHECKPOINT:
+        info = _inspect_checkpoint(path)
+    else:
+        info = {"format": kind, "path": str(path), **graph_summary(graphdefs.read_graph_def(path))}
+    info["unsafe_risks"] = {op: safety.risk(op) for op in info["unsafe_ops"]}
+    return info
+
+
+def _inspect_checkpoint(path: Path) -> dict:
+    prefix = checkpoints.resolve(path)
+    meta = graphdefs.read_meta_graph(prefix)
+    summary = graph_summary(meta.graph_def)
+    summary["unsafe_ops"] = _outside_saver(meta)
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+        shapes = reader.get_variable_to_shape_map()
+        dtypes = reader.get_variable_to_dtype_map()
+    except Exception as e:
+        raise TfpersistError(
+            f"{prefix}: cannot read the checkpoint's variables ({first_line(e)})"
+        ) from None
+    variables = [
+        {"name": n, "shape": shapes[n], "dtype": dtypes[n].name}
+        for n in sorted(shapes)
+        if n != "_CHECKPOINTABLE_OBJECT_GRAPH"
+    ]
+    count = sum(int(np.prod(v["shape"])) for v in variables)
+    size = sum(int(np.prod(v["shape"])) * tf.dtypes.as_dtype(v["dtype"]).size for v in variables)
+    summary.update(parameters=count, parameter_bytes=size)
+    return {"format": "TF1 checkpoint", "path": str(prefix), **summary, "variables": variables}
+
+
+def _outside_saver(meta) -> list[str]:
+    """Ops outside the allowlist in a TF1 meta graph, but for its saver's own save and
+    restore ops: tfpersist never runs the saver (restore.py reads the checkpoint itself),
+    and a saver that does anything else is listed."""
+    scope = meta.saver_def.restore_op_name.rpartition("/")[0]
+    nodes = [
+        n
+        for n in meta.graph_def.node
+        if not (scope and n.name.startswith(f"{scope}/") and n.op in safety.SAVER_OPS)
+    ]
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.library.CopyFrom(meta.graph_def.library)
+    graph_def.node.extend(nodes)
+    return safety.outside(safety.ops_in(graph_def))
+
+
+def _inspect_saved_model(path: Path) -> dict:
+    """Read from saved_model.pb alone: nothing of the model is loaded or run."""
+    from tfpersist.formats import saved_models
+
+    meta = saved_models.meta_graph(saved_models.read(path), path)
+    signatures = {
+        key: {
+            "inputs": [_tensor_spec(k, t) for k, t in sorted(sig.inputs.items())],
+            "outputs": [_tensor_spec(k, t) for k, t in sorted(sig.outputs.items())],
+        }
+        for key, sig in sorted(meta.signature_def.items())
+        if key != saved_models.INIT_SIGNATURE
+    }
+    variables = []
+    prefix = path / layout.SAVED_MODEL_VARIABLES
+    saved = [n.variable for n in meta.object_graph_def.nodes if n.WhichOneof("kind") == "variable"]
+    if saved:  # TF2: the objects' own variable names, each once (Keras tracks them twice)
+        unique = {v.name: v for v in reversed(saved)}
+        variables = [
+            {
+                "name": name,
+                "shape": [d.size if d.size >= 0 else None for d in unique[name].shape.dim],
+                "dtype": tf.dtypes.as_dtype(unique[name].dtype).name,
+            }
+            for name in sorted(unique)
+        ]
+    elif Path(f"{prefix}.index").is_file():
+        reader = tf.train.load_checkpoint(str(prefix))
+        shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+        variables = [
+            {"name": n, "shape": shapes[n], "dtype": dtypes[n].name}
+            for n in sorted(shapes)
+            if n != "_CHECKPOINTABLE_OBJECT_GRAPH"
+        ]
+    if meta.object_graph_def.nodes:
+        unsafe = safety.outside(saved_models.loader_ops(meta), safety.RESTORE_OPS)
+    else:
+        unsafe = _outside_saver(meta)
+    return {
+        "format": "SavedModel",
+        "path": str(path),
+        "tags": sorted(meta.meta_info_def.tags),
+        "signatures": signatures,
+        "variables": variables,
+        "parameters": sum(int(np.prod(v["shape"])) for v in variables if None not in v["shape"]),
+        "unsafe_ops": unsafe,
+    }
+
+
+def _tensor_spec(key: str, info) -> dict:
+    shape = info.tensor_shape
+    return {
+        "name": key,
+        "dtype": tf.dtypes.as_dtype(info.dtype).name,
+        "shape": None
+        if shape.unknown_rank
+        else [d.size if d.size >= 0 else None for d in shape.dim],
+    }

@@ -1,0 +1,404 @@
+"""Freezing: a checkpoint's variables folded into constants, pruned to what the outputs need.
+
+``import_meta_graph`` + restore + ``convert_variables_to_constants`` (which keeps only the
+subgraph the output nodes depend on), devices cleared, and the GraphDef serialised
+deterministically (same checkpoint → same bytes) and atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfpersist import atomic, formats, safety
+from tfpersist.errors import TfpersistError, first_line
+from tfpersist.formats import checkpoints, saved_models
+from tfpersist.freezing import restore, streaming
+from tfpersist.graph import graphdefs, signature, surgery
+from tfpersist.tensornames import op_name
+from tfpersist.tfcompat import import_tf
+
+tf = import_tf()
+v1 = tf.compat.v1
+
+
+def prepare(graph_def, values: dict[str, str] | None, keep: list[str], live=()):
+    """The surgery every source gets before freezing; returns the edited GraphDef and the
+    placeholders pinned ({name: value}, surgery.pin).
+
+    Devices cleared; ``values`` and placeholder defaults pinned (except the placeholders in
+    ``live``); TF2 conditionals lowered and dead ``tf.cond`` branches pruned, keeping the
+    nodes in ``keep``.
+    """
+    surgery.clear_devices(graph_def)
+    graphdefs.drop_undefined_attrs(graph_def)  # TF ignores them; a writer must not keep them
+    pinned = surgery.pin(graph_def, values or {}, live)
+    graph_def = surgery.lower_functional_conditionals(graph_def, keep)
+    surgery.clear_devices(graph_def)  # lowering adds colocation attributes
+    surgery.prune_dead_branches(graph_def)
+    return graph_def, pinned
+
+
+@dataclass
+class Source:
+    """A graph ready to freeze: pinned, pruned, its variables still to be folded in.
+
+    ``prefix`` and ``saver_def`` say where the variables' values are (None for a graph
+    without variables, such as a .pb).
+    """
+
+    what: str  # for messages: the checkpoint prefix, SavedModel or .pb path
+    graph_def: object  # the prepared graph (every node; the saver's restore op kept)
+    names: list[str]  # output node names
+    prefix: Path | None = None
+    saver_def: object | None = None
+    init_op: str | None = None  # a SavedModel's main op, run after restoring
+    pinned: dict = dataclasses.field(default_factory=dict)  # placeholders pinned: values
+
+    @functools.cached_property
+    def pruned(self):
+        """Only what the outputs need."""
+        return v1.graph_util.extract_sub_graph(self.graph_def, self.names)
+
+
+def _prepared(
+    what, graph_def, names, values, live, trust, prefix=None, saver_def=None, init_op=None
+) -> Source:
+    """Check names, prepare the graph, and refuse what freezing must not do: outputs that a
+    frozen graph would change (an assignment) or that need ops outside the inference
+    allowlist (safety.py), and an init op that does."""
+    graphdefs.check_nodes(graph_def, names)
+    # Checked before any surgery (Grappler's lowering included), over every branch.
+    safety.check(graph_def, names, what, trust)
+    if init_op:
+        safety.check(graph_def, [init_op], f"{what} (its init op)", trust)
+    restore_op = op_name(saver_def.restore_op_name) if saver_def else ""
+    if restore_op:  # never run by restore.py, but a saver that does more than read is hostile
+        what_restores = f"{what} (its restore op)"
+        safety.check(graph_def, [restore_op], what_restores, trust, safety.RESTORE_OPS)
+    keep = [*names, *(op for op in (restore_op, init_op) if op)]
+    graph_def, pinned = prepare(graph_def, values, keep, live)
+    graphdefs.check_nodes(graph_def, names)
+    source = Source(what, graph_def, names, prefix, saver_def, init_op, pinned)
+    surgery.check_stateless(source.pruned, names, what)
+    return source
+
+
+def checkpoint_source(source, names, values=None, live=(), trust=safety.TRUST_NOTHING) -> Source:
+    """A checkpoint directory or prefix, V1 or V2 format, ready to freeze."""
+    prefix = checkpoints.resolve(source)
+    meta = graphdefs.read_meta_graph(prefix)
+    return _prepared(
+        str(prefix), meta.graph_def, names, values, live, trust, prefix, meta.saver_def
+    )
+
+
+def freeze_checkpoint(
+    source: str | Path,
+    output_nodes: list[str] | str,
+    values: dict[str, str] | None = None,
+    trust: safety.Trust = safety.TRUST_NOTHING,
+    live=(),
+):
+    """Freeze a checkpoint directory or prefix into a GraphDef through a session.
+
+    The training graph from the ``.meta`` is cleaned first (``prepare``: devices cleared,
+    ``values`` and placeholder defaults pinned, dead ``tf.cond`` branches pruned), then the
+    variables are restored (restore.py: as the checkpoint's saver maps them, without running
+    its restore op) and folded into constants.
+    """
+    names = graphdefs.node_names(output_nodes)
+    return _in_session(checkpoint_source(source, names, values, live, trust))
+
+
+def _in_session(source: Source):
+    """Restore ``source``'s variables, fold them into constants."""
+    prefix, saver_def, names = source.prefix, source.saver_def, source.names
+    if not _variables(source.pruned):
+        return _finished(source.pruned, source.what)
+    if not saver_def or not saver_def.restore_op_name:
+        raise TfpersistError(f"{source.what}: has no saver; cannot restore its variables")
+    graph = tf.Graph()
+    with graph.as_default():
+        try:
+            tf.import_graph_def(source.graph_def, name="")
+        except (ValueError, TypeError) as e:
+            raise TfpersistError(
+                f"{source.what}: the graph does not import ({first_line(e)})"
+            ) from None
+        with v1.Session(graph=graph) as sess:
+            variables = [n.name for n in source.pruned.node if n.op in surgery.VARIABLE_OPS]
+            try:
+                keys = restore.saver_keys(source.graph_def, saver_def)
+                if keys is not None:
+                    restore.restore(sess, keys, prefix, variables)
+                else:  # a TF2 SavedModel's restore function (checked in _prepared)
+                    restore_op = op_name(saver_def.restore_op_name)
+                    sess.run(restore_op, {saver_def.filename_tensor_name: str(prefix)})
+            except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: short .data
+                raise _unreadable(prefix, e) from None
+            if source.init_op:
+                try:
+                    sess.run(source.init_op)
+                except (tf.errors.OpError, ValueError) as e:
+                    raise TfpersistError(
+                        f"{source.what}: its init op '{source.init_op}' fails ({first_line(e)})"
+                    ) from None
+            frozen = freeze_session(sess, names, source.what)
+    return _ordered_like(frozen, source.pruned)
+
+
+def _ordered_like(graph_def, reference):
+    """``graph_def``'s nodes in ``reference``'s order (a session re-sorts them on import):
+    the session path then writes the bytes the streaming path writes."""
+    rank = {n.name: i for i, n in enumerate(reference.node)}
+    nodes = sorted(graph_def.node, key=lambda n: rank.get(n.name, len(rank)))
+    del graph_def.node[:]
+    graph_def.node.extend(nodes)
+    return graph_def
+
+
+def _unreadable(prefix: Path, error: BaseException) -> TfpersistError:
+    return TfpersistError(
+        f"{prefix}: cannot restore the checkpoint ({first_line(error)}); "
+        ".index/.data are truncated, corrupted or from another graph"
+    )
+
+
+def _variables(graph_def) -> list[str]:
+    return [n.name for n in surgery.all_nodes(graph_def) if n.op in surgery.VARIABLE_OPS]
+
+
+def _finished(graph_def, what: str):
+    """``graph_def`` with unused functions dropped, checked to hold no variables."""
+    surgery.prune_library(graph_def)
+    surgery.canonical_function_names(graph_def)
+    left = sorted({n.op for n in surgery.all_nodes(graph_def) if n.op in surgery.STATE_OPS})
+    if left:
+        raise TfpersistError(
+            f"{what}: the frozen graph would still hold variable ops ({', '.join(left)}); "
+            "its outputs read variables this freezer cannot fold into constants"
+        )
+    return graph_def
+
+
+def freeze_graph_def(
+    graph_def,
+    output_nodes: list[str] | str,
+    values: dict[str, str] | None = None,
+    live=(),
+    trust: safety.Trust = safety.TRUST_NOTHING,
+):
+    """Re-freeze a frozen GraphDef: pin, prune dead branches, keep what ``output_nodes`` need."""
+    return _graph_def_frozen(graph_def, output_nodes, values, live, trust)[0]
+
+
+def _graph_def_frozen(graph_def, output_nodes, values, live, trust):
+    names = graphdefs.node_names(output_nodes)
+    source = _prepared("the graph", graph_def, names, values, live, trust)
+    pruned = source.pruned
+    if _variables(pruned):
+        raise TfpersistError(
+            f"the graph reads variables ({', '.join(_variables(pruned)[:3])}) but a GraphDef "
+            "holds no values for them; freeze from the checkpoint or SavedModel instead"
+        )
+    return _finished(pruned, "the graph"), source.pinned
+
+
+def freeze(
+    source: str | Path,
+    output_nodes: list[str] | str | None = None,
+    values: dict[str, str] | None = None,
+    trust: safety.Trust = safety.TRUST_NOTHING,
+    live=(),
+    signature_key: str | None = None,
+):
+    """Freeze any source: checkpoint dir or prefix, SavedModel dir, or frozen .pb.
+
+    Returns (GraphDef, output node names).
+    """
+    return _freeze(source, output_nodes, values, trust, live, signature_key)[:2]
+
+
+def _freeze(source, output_nodes, values, trust, live, signature_key):
+    """``freeze``, and the placeholders it pinned ({name: value})."""
+    kind = formats.detect(source)
+    if kind == formats.SAVED_MODEL:
+        saved = saved_models.load(source, signature_key, trust)
+        names = graphdefs.node_names(
+            saved.names(graphdefs.node_names(output_nodes) if output_nodes else None)
+        )
+        if saved.prefix is None:
+            frozen, pinned = _graph_def_frozen(saved.graph_def, names, values, live, trust)
+            return frozen, names, pinned
+        src = _prepared(
+            str(source),
+            saved.graph_def,
+            names,
+            values,
+            live,
+            trust,
+            saved.prefix,
+            saved.saver_def,
+            saved.init_op,
+        )
+        return _in_session(src), names, src.pinned
+    if signature_key:
+        raise TfpersistError(f"--signature: {source} is a {kind}, not a SavedModel")
+    if not output_nodes:
+        raise TfpersistError(
+            f"{source}: name the output nodes (--output-nodes a,b); 'tfpersist inspect "
+            f"{source}' lists likely ones"
+        )
+    names = graphdefs.node_names(output_nodes)
+    if kind == formats.GRAPH_DEF:
+        graph_def = graphdefs.read_graph_def(source)
+        frozen, pinned = _graph_def_frozen(graph_def, names, values, live, trust)
+        return frozen, names, pinned
+    src = checkpoint_source(source, names, values, live, trust)
+    return _in_session(src), names, src.pinned
+
+
+def is_checkpoint(source: str | Path) -> bool:
+    """A checkpoint dir or prefix (not a SavedModel dir, not a .pb file)."""
+    return formats.detect(source) == formats.CHECKPOINT
+
+
+def freeze_session(sess, output_nodes: list[str] | str, what: str = "the session"):
+    """Freeze a live session's graph: variables → constants, pruned to ``output_nodes``."""
+    names = graphdefs.node_names(output_nodes)
+    graph_def = sess.graph.as_graph_def()
+    graphdefs.check_nodes(graph_def, names)
+    try:
+        frozen = v1.graph_util.convert_variables_to_constants(sess, graph_def, names)
+    except (tf.errors.OpError, ValueError, TypeError, KeyError) as e:
+        raise TfpersistError(
+            f"{what}: cannot fold the variables into constants ({first_line(e)})"
+        ) from None
+    surgery.clear_devices(frozen)
+    return _finished(frozen, what)
+
+
+def card(
+    graph_def, data: bytes, output_nodes: list[str], extra: dict | None = None, pinned=None
+) -> dict:
+    """The small JSON card written beside a frozen model.
+
+    ``extra`` joins the signature (the pipeline adds the feature columns and the label).
+    """
+    params, param_bytes = graphdefs.constant_parameters(graph_def)
+    stats = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "ops": Counter(n.op for n in graph_def.node),
+        "parameters": params,
+        "parameter_bytes": param_bytes,
+    }
+    return card_from(streaming.skeleton(graph_def), stats, output_nodes, extra, pinned)
+
+
+def card_from(
+    skeleton, stats: dict, output_nodes: list[str], extra: dict | None, pinned=None
+) -> dict:
+    """The card from a weightless copy of the graph and what writing it counted;
+    ``pinned``: the placeholders freezing pinned ({name: value})."""
+    sig = signature.describe_graph_def(skeleton, output_nodes)
+    sig.update(extra or {})
+    return {
+        "format": "tensorflow.GraphDef",
+        "bytes": stats["bytes"],
+        "sha256": stats["sha256"],
+        "nodes": len(skeleton.node),
+        "ops": dict(sorted(stats["ops"].items())),
+        "parameters": stats["parameters"],
+        "parameter_bytes": stats["parameter_bytes"],
+        "signature": sig,
+        **_pins(pinned or {}),
+    }
+
+
+def freeze_to_file(
+    source: str | Path,
+    out: str | Path,
+    output_nodes: list[str] | str | None = None,
+    *,
+    values: dict[str, str] | None = None,
+    live=(),
+    signature_key: str | None = None,
+    optimize: bool = False,
+    card_path: str | Path | None = None,
+    extra: dict | None = None,
+    trust: safety.Trust = safety.TRUST_NOTHING,
+) -> tuple[dict, list[str]]:
+    """Freeze any source into ``out`` (and its card): the one entry point for freezing.
+
+    Returns (card, output names); without a card path the card has the counts and no sha256.
+    A checkpoint's weights stream from its files tensor by tensor (streaming.py) when the
+    graph allows it, else they are restored in a session (``freeze``): same bytes either way.
+    ``live`` names placeholders with a default to keep as inputs rather than pin;
+    ``optimize`` applies ``optimize.optimize``. The card also carries the feature columns,
+    label and classes of a release checkpoint's ``signature.json`` (the pipeline writes one),
+    so that ``predict`` picks the same columns from a CSV whoever froze the model.
+    """
+    extra = {**signature.release_data(source), **(extra or {})}
+    if (
+        formats.detect(source) != formats.CHECKPOINT
+        or optimize
+        or not output_nodes
+        or signature_key
+    ):
+        graph_def, names, pinned = _freeze(source, output_nodes, values, trust, live, signature_key)
+        if optimize:
+            from tfpersist.graph import optimize as optimizer
+
+            graph_def = optimizer.optimize(graph_def, names)
+        return write(graph_def, out, names, card_path, extra, pinned), names
+    names = graphdefs.node_names(output_nodes)
+    src = checkpoint_source(source, names, values, live, trust)
+    pruned = src.pruned
+    try:
+        reader = tf.train.load_checkpoint(str(src.prefix))
+        frozen_plan = streaming.plan(pruned, reader, src.graph_def, src.saver_def)
+    except (tf.errors.OpError, ValueError) as e:
+        raise _unreadable(src.prefix, e) from None
+    if frozen_plan is None:
+        return write(_in_session(src), out, names, card_path, extra, src.pinned), names
+    skeleton = streaming.skeleton(pruned, frozen_plan)
+    graphdefs.check_attrs(skeleton)
+    try:
+        stats = streaming.write(
+            pruned, frozen_plan, reader, out, graphdefs.PROTOBUF_LIMIT, digest=card_path is not None
+        )
+    except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: a short .data
+        raise _unreadable(src.prefix, e) from None
+    if card_path is None:  # what the card would say, without the cost of hashing
+        return {"nodes": sum(stats["ops"].values()), **stats, **_pins(src.pinned)}, names
+    info = card_from(skeleton, stats, names, extra, src.pinned)
+    atomic.write_json(card_path, info)
+    return info, names
+
+
+def _pins(pinned: dict) -> dict:
+    """The card's record of the placeholders pinned, when there are any."""
+    return {"pinned": dict(sorted(pinned.items()))} if pinned else {}
+
+
+def write(
+    graph_def,
+    path: str | Path,
+    output_nodes: list[str],
+    card_path: str | Path | None = None,
+    extra: dict | None = None,
+    pinned: dict | None = None,
+) -> dict:
+    """Write the .pb (and its card) atomically; return the card."""
+    data = graphdefs.serialize(graph_def)
+    info = card(graph_def, data, graphdefs.node_names(output_nodes), extra, pinned)
+    atomic.write_bytes(path, data)
+    if card_path is not None:
+        atomic.write_json(card_path, info)
+    return info

@@ -1,0 +1,47 @@
+"""The export stage: the frozen model shipped in every format of ``export.formats`` it can
+take, each held to the frozen graph on the prepared test split (shipping does the work).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfpersist import atomic, data, layout, shipping
+
+
+def ship_frozen(
+    frozen_pb: str | Path,
+    prepared_dir: str | Path,
+    out_dir: str | Path,
+    sig: shipping.Signature,
+    params,
+    trust=None,
+) -> dict:
+    """The export stage: ``params.formats`` (params.ExportParams) of a frozen .pb under
+    ``out_dir``, each held to the frozen graph on the prepared test split; a format that
+    cannot hold this model (OpenCV and a cnn) is left out, the report saying why. With no
+    formats, ``out_dir`` is left empty and TensorFlow is not loaded."""
+    from tfpersist.graph import graphdefs, signature  # TensorFlow from here on
+
+    out_dir = Path(out_dir)
+    if not params.formats:
+        with atomic.replace_dir(out_dir):
+            pass
+        return {"rows": 0, "formats": {}, "left_out": {}}
+    prepared = Path(prepared_dir)
+    x, _ = data.load_split(prepared / layout.split_file("test"), data.read_schema(prepared))
+    graph_def = graphdefs.read_graph_def(frozen_pb)
+    card = signature.beside(frozen_pb) or {}
+    extra = {k: card[k] for k in signature.RELEASE_KEYS if k in card}
+    return shipping.ship(
+        graph_def,
+        out_dir,
+        sig,
+        list(params.formats),
+        params.tflite_quantize,
+        params.tolerance,
+        x,
+        trust,
+        extra,
+        leave_out_unsupported=True,
+    )

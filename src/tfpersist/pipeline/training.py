@@ -1,0 +1,354 @@
+"""Resumable training with periodic TF1 checkpoints, a best-so-far checkpoint and dvclive logs.
+
+Layout of the training directory (a DVC ``persist: true`` output):
+
+    checkpoint, model.ckpt-<step>.{index,data-*,meta}   periodic checkpoints (max_to_keep)
+    best/checkpoint, best/model.ckpt-<step>.*            highest validation accuracy so far
+    fingerprint.json                                     params + data the checkpoints belong to
+    live/                                                dvclive metrics and plots
+
+Everything that determines the next step is in the checkpoint or a pure function of the
+step: weights, optimizer slots, global step and best accuracy are variables; the batch order
+is a permutation seeded by (seed, epoch); dropout masks are stateless, seeded by (seed, step).
+A run killed at any point and resumed therefore ends with the same bytes as one that was not.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfpersist import atomic, data, digests, faults, layout, runtime
+from tfpersist.formats import checkpoints
+from tfpersist.pipeline import architectures
+from tfpersist.pipeline import model as model_lib
+from tfpersist.pipeline.params import ModelParams, TrainParams
+from tfpersist.tfcompat import enable_determinism, import_tf, session_config
+
+tf = import_tf()
+v1 = tf.compat.v1
+
+LABELS_NODE = "labels"
+# Params that do not change what the checkpoints contain: raising `epochs` continues training.
+_NOT_FINGERPRINTED = ("epochs", "max_to_keep")
+
+
+@dataclass(frozen=True)
+class Split:
+    x: np.ndarray  # float32 [n, features]
+    y: np.ndarray  # int64 [n]
+
+
+@dataclass(frozen=True)
+class Result:
+    step: int  # the last step: train.epochs × batches per epoch
+    resumed_from: int | None
+    best_step: int | None
+    best_val_accuracy: float
+
+
+def fingerprint(model: ModelParams, train: TrainParams, data_digest: str) -> dict:
+    """What the checkpoints in a training directory were made from."""
+    t = {k: v for k, v in asdict(train).items() if k not in _NOT_FINGERPRINTED}
+    model_params = json.loads(json.dumps(asdict(model)))
+    # The CPU pin decides the float bits: checkpoints made under another one start fresh.
+    return {"data": data_digest, "model": model_params, "train": t, "cpu_isa": runtime.current()}
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+    """Rows of the batch for global ``step``: a pure function of (seed, epoch, position)."""
+    per_epoch = math.ceil(n / batch_size)
+    epoch, i = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    return order[i * batch_size : (i + 1) * batch_size]
+
+
+def _optimizer(name: str, learning_rate: float):
+    if name == "adam":
+        return v1.train.AdamOptimizer(learning_rate)
+    if name == "momentum":
+        return v1.train.MomentumOptimizer(learning_rate, momentum=0.9)
+    return v1.train.GradientDescentOptimizer(learning_rate)
+
+
+class _Graph:
+    """The training graph: a training tower, an evaluation tower and the named outputs."""
+
+    def __init__(self, model: ModelParams, train: TrainParams, data: Split, num_classes: int):
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            v1.set_random_seed(train.seed)
+            self.step = v1.train.get_or_create_global_step()
+            self.x = model_lib.input_placeholder(model, data.x.shape[1])
+            self.y = v1.placeholder(tf.int64, [None], name=LABELS_NODE)
+            mean, scale = model_lib.normalization_stats(data.x)
+            seed = tf.stack([tf.constant(train.seed, tf.int64), self.step * 1024])
+            with tf.name_scope("train"):
+                logits = model_lib.logits(
+                    self.x, model, num_classes, True, seed, mean=mean, scale=scale
+                )
+                losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=self.y, logits=logits
+                )
+                self.loss = tf.reduce_mean(losses)
+                self.correct = tf.reduce_sum(
+                    tf.cast(tf.equal(tf.argmax(logits, 1), self.y), tf.float32)
+                )
+                self.train_op = _optimizer(train.optimizer, train.learning_rate).minimize(
+                    self.loss, global_step=self.step
+                )
+            eval_logits = model_lib.logits(self.x, model, num_classes, False)
+            model_lib.outputs(eval_logits, model)
+            with tf.name_scope("evaluate"):
+                self.eval_loss = tf.reduce_sum(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(
+                        labels=self.y, logits=eval_logits
+                    )
+                )
+                self.eval_correct = tf.reduce_sum(
+                    tf.cast(tf.equal(tf.argmax(eval_logits, 1), self.y), tf.float32)
+                )
+            self.best = v1.get_variable(
+                "best_val_accuracy", initializer=-1.0, trainable=False, dtype=tf.float32
+            )
+            self.new_best = v1.placeholder(tf.float32, [], name="new_best_val_accuracy")
+            self.set_best = v1.assign(self.best, self.new_best)
+            # No Saver-side retention: checkpoints.save + write_state manage the directory.
+            self.saver = v1.train.Saver(max_to_keep=None, save_relative_paths=True)
+            self.init = v1.global_variables_initializer()
+
+
+def prepare_directory(train_dir: Path, expected: dict, log: Callable[[str], None]) -> None:
+    """Keep ``train_dir`` if its checkpoints match ``expected``; otherwise start it afresh."""
+    path = train_dir / layout.FINGERPRINT
+    if train_dir.exists() and any(train_dir.iterdir()):
+        try:
+            found = json.loads(path.read_text())
+        except (OSError, ValueError):
+            found = None
+        if not isinstance(found, dict):
+            found = None
+        if found == expected:
+            return
+        if found is None:
+            log(f"{train_dir}: holds no readable {layout.FINGERPRINT}; starting fresh")
+        else:
+            flat_expected, flat_found = _flatten(expected), _flatten(found)
+            changed = sorted(
+                key
+                for key in flat_expected.keys() | flat_found.keys()
+                if flat_expected.get(key) != flat_found.get(key)
+            )
+            log(
+                f"{train_dir}: checkpoints were made with different "
+                f"{'data' if changed == ['data'] else 'params or data'} "
+                f"({', '.join(changed)}); not resuming from them, starting fresh"
+            )
+        shutil.rmtree(train_dir)
+    train_dir.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(path, expected)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _tidy(directory: Path, keep: list[Path]) -> None:
+    """Remove checkpoint files and temp leftovers that ``keep`` does not account for."""
+    keep_names = {p.name for p in keep}
+    for path in directory.iterdir():
+        name = path.name
+        stem = name.split(".index")[0].split(".meta")[0].split(".data-")[0]
+        if (
+            name.startswith(layout.CHECKPOINT_PREFIX) and stem not in keep_names
+        ) or "_temp" in name:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _trim_history(live_dir: Path, step: int) -> None:
+    """Drop logged rows after ``step`` (logged before a crash, about to be logged again)."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        with tsv.open(newline="") as f:
+            rows = list(csv.reader(f, delimiter="\t"))
+        kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= step]
+        atomic.write_text(tsv, "".join("\t".join(r) + "\n" for r in kept))
+
+
+class _Logger:
+    """dvclive, resumable, without timestamps, reports, dvc.yaml or experiment saving."""
+
+    def __init__(self, live_dir: Path, resume_step: int | None):
+        from dvclive import Live
+
+        if resume_step is not None:
+            _trim_history(live_dir, resume_step)
+        self.live = Live(
+            str(live_dir),
+            resume=resume_step is not None,
+            report=None,
+            save_dvc_exp=False,
+            dvcyaml=False,
+        )
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        self.live.step = step
+        for name, value in metrics.items():
+            self.live.log_metric(name, round(float(value), 6))
+        self.live.make_summary()
+
+
+def train(
+    train_dir: str | Path,
+    data: dict[str, Split],
+    num_classes: int,
+    model: ModelParams,
+    params: TrainParams,
+    data_digest: str,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    progress: bool | None = None,
+) -> Result:
+    """Train (or resume training) into ``train_dir``; return where it ended.
+
+    ``data`` holds the "train" and "val" splits. ``progress`` None shows a bar on a terminal.
+    """
+    train_dir = Path(train_dir)
+    architectures.get(model.arch)  # an unknown arch fails before any checkpoint is touched
+    enable_determinism()
+    prepare_directory(train_dir, fingerprint(model, params, data_digest), log)
+    n = len(data["train"].y)
+    total = params.epochs * math.ceil(n / params.batch_size)
+
+    complete = checkpoints.complete_checkpoints(train_dir)
+    if complete and (checkpoints.step_of(complete[-1]) or 0) > total:
+        log(
+            f"{train_dir}: latest checkpoint is at step {checkpoints.step_of(complete[-1])}, "
+            f"past the {total} steps of train.epochs={params.epochs}; starting fresh"
+        )
+        shutil.rmtree(train_dir)
+        prepare_directory(train_dir, fingerprint(model, params, data_digest), log)
+        complete = []
+    best_dir = train_dir / layout.BEST_DIR
+    best = checkpoints.complete_checkpoints(best_dir)
+    _tidy(train_dir, complete)
+    if best_dir.is_dir():
+        _tidy(best_dir, best)
+
+    g = _Graph(model, params, data["train"], num_classes)
+    with v1.Session(graph=g.graph, config=session_config(params.threads)) as sess:
+        if complete:
+            g.saver.restore(sess, str(complete[-1]))
+            start = int(sess.run(g.step))
+            if start < total:
+                log(f"train: resuming from {complete[-1].name} (step {start} of {total})")
+            else:
+                log(f"train: {complete[-1].name} already reaches step {total}; nothing to train")
+        else:
+            sess.run(g.init)
+            start = 0
+        logger = _Logger(train_dir / layout.LIVE_DIR, start if complete else None)
+        best_acc = float(sess.run(g.best))
+
+        def save(directory: Path, kept: list[Path], keep: int, step: int) -> list[Path]:
+            kind = "best-" if directory == best_dir else ""
+            path = checkpoints.save(sess, g.saver, directory / layout.CHECKPOINT_PREFIX, step, kind)
+            faults.point(f"{kind}before-state", step)
+            kept = [p for p in kept if p.name != path.name] + [path]
+            checkpoints.write_state(directory, kept[-keep:])
+            faults.point(f"{kind}saved", step)
+            for old in kept[:-keep]:
+                checkpoints.delete(old)
+            return kept[-keep:]
+
+        window_loss, window_correct, window_rows = 0.0, 0.0, 0
+        bar = _progress(total, start, progress)
+        for step in range(start + 1, total + 1):
+            rows = batch_indices(n, params.batch_size, params.seed, step - 1)
+            feed = {g.x: data["train"].x[rows], g.y: data["train"].y[rows]}
+            _, loss, correct = sess.run([g.train_op, g.loss, g.correct], feed)
+            window_loss += float(loss) * len(rows)
+            window_correct += float(correct)
+            window_rows += len(rows)
+            bar.update(1)
+            faults.point("step", step)
+            if step % params.checkpoint_every and step != total:
+                continue
+            val_loss, val_acc = _evaluate(sess, g, data["val"])
+            logger.log(
+                step,
+                {
+                    "train/loss": window_loss / window_rows,
+                    "train/accuracy": window_correct / window_rows,
+                    "val/loss": val_loss,
+                    "val/accuracy": val_acc,
+                },
+            )
+            bar.set_postfix(loss=f"{window_loss / window_rows:.4f}", val_acc=f"{val_acc:.4f}")
+            window_loss, window_correct, window_rows = 0.0, 0.0, 0
+            if val_acc > best_acc:
+                best_acc = val_acc
+                sess.run(g.set_best, {g.new_best: val_acc})
+                best_dir.mkdir(exist_ok=True)
+                best = save(best_dir, best, 1, step)
+            complete = save(train_dir, complete, params.max_to_keep, step)
+        bar.close()
+    best_step = checkpoints.step_of(best[-1]) if best else None
+    return Result(total, start if start else None, best_step, best_acc)
+
+
+def train_prepared(
+    prepared_dir: str | Path,
+    train_dir: str | Path,
+    model: ModelParams,
+    params: TrainParams,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    progress: bool | None = None,
+) -> Result:
+    """Train on the train and val splits the prepare stage (pipeline/prepare.py) wrote into
+    ``prepared_dir``; the digest of those files (and the schema) decides whether existing
+    checkpoints resume."""
+    prepared = Path(prepared_dir)
+    schema = data.read_schema(prepared)
+    paths = {name: prepared / layout.split_file(name) for name in ("train", "val")}
+    splits = {name: Split(*data.load_split(path, schema)) for name, path in paths.items()}
+    digest = digests.files_digest([*paths.values(), prepared / layout.SCHEMA])
+    return train(
+        train_dir, splits, schema.num_classes, model, params, digest, log=log, progress=progress
+    )
+
+
+def _evaluate(sess, g: _Graph, split: Split, batch_size: int = 1024) -> tuple[float, float]:
+    loss, correct = 0.0, 0.0
+    for i in range(0, len(split.y), batch_size):
+        feed = {g.x: split.x[i : i + batch_size], g.y: split.y[i : i + batch_size]}
+        batch_loss, batch_correct = sess.run([g.eval_loss, g.eval_correct], feed)
+        loss += float(batch_loss)
+        correct += float(batch_correct)
+    return loss / len(split.y), correct / len(split.y)
+
+
+def _progress(total: int, start: int, show: bool | None):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        initial=start,
+        desc="train",
+        unit="step",
+        file=sys.stderr,
+        disable=None if show is None else not show,
+        dynamic_ncols=True,
+    )

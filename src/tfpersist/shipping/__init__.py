@@ -1,0 +1,393 @@
+"""Ship a frozen model to the runtimes people deploy to: a serving SavedModel (TF Serving's
+layout), TFLite (TensorFlow's own converter), ONNX (tf2onnx, run by onnxruntime) and a
+frozen graph OpenCV's dnn module runs (opencv.py's rewrite, run by cv2.dnn).
+
+Every artifact is written atomically and is the same bytes for the same frozen graph; each
+format is loaded back and run next to the frozen graph (``parity``), so a format that computes
+something else is caught where it is made.
+
+Imports: the core, safety, graph, formats, freezing and running.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfpersist import atomic, layout
+from tfpersist.errors import TfpersistError, Unsupported, first_line
+from tfpersist.tfcompat import import_tf
+
+SIGNATURE_KEY = "serving_default"
+ONNX_OPSET = 17
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The frozen graph's input and output node names (params.yaml's)."""
+
+    input_node: str
+    output_nodes: list[str]
+
+
+# -- writers ------------------------------------------------------------------------------------
+
+
+def saved_model_from_graph_def(graph_def, sig: Signature, out: Path) -> None:
+    """A SavedModel (tag ``serve``) whose ``serving_default`` signature takes the input node
+    and returns each output node under its own name; no variables (the graph is frozen)."""
+    tf = import_tf()
+    v1 = tf.compat.v1
+    with atomic.replace_dir(out) as scratch:
+        target = scratch / "model"  # the Builder wants a directory it creates itself
+        graph = tf.Graph()
+        with graph.as_default(), v1.Session(graph=graph) as sess:
+            tf.import_graph_def(graph_def, name="")
+            signature = v1.saved_model.signature_def_utils.predict_signature_def(
+                inputs={sig.input_node: graph.get_tensor_by_name(f"{sig.input_node}:0")},
+                outputs={n: graph.get_tensor_by_name(f"{n}:0") for n in sig.output_nodes},
+            )
+            builder = v1.saved_model.Builder(str(target))
+            builder.add_meta_graph_and_variables(
+                sess,
+                [v1.saved_model.tag_constants.SERVING],
+                signature_def_map={SIGNATURE_KEY: signature},
+                strip_default_attrs=True,
+                clear_devices=True,
+            )
+            builder.save()
+        for item in sorted(target.iterdir()):
+            item.rename(scratch / item.name)
+        target.rmdir()
+
+
+def tflite_from_saved_model(saved_model: Path, quantize: str = "none") -> bytes:
+    tf = import_tf()
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), [SIGNATURE_KEY])
+    if quantize == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    try:
+        return converter.convert()
+    except Exception as e:  # ConverterError: ops TFLite lacks
+        raise TfpersistError(f"TFLite cannot convert this model ({first_line(e)})") from None
+
+
+def onnx_from_graph_def(graph_def, sig: Signature, opset: int = ONNX_OPSET) -> bytes:
+    import tf2onnx
+
+    try:
+        model, _ = tf2onnx.convert.from_graph_def(
+            graph_def,
+            input_names=[f"{sig.input_node}:0"],
+            output_names=[f"{n}:0" for n in sig.output_nodes],
+            opset=opset,
+        )
+    except Exception as e:
+        raise TfpersistError(f"tf2onnx cannot convert this model ({first_line(e)})") from None
+    # tf2onnx names unknown dimensions from a process-wide counter (unk__9 in one run, unk__17
+    # in the next): rename them in order of appearance, keeping distinct ones distinct.
+    names: dict[str, str] = {}
+    for info in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        for dim in info.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = names.setdefault(dim.dim_param, f"dim_{len(names)}")
+    _plain_names(model.graph)
+    return model.SerializeToString(deterministic=True)
+
+
+def _plain_names(graph) -> None:
+    """Name the ONNX inputs and outputs as the nodes (``x``, not TF's tensor name ``x:0``),
+    as the SavedModel and TFLite signatures do. Left as they are when a node holds a
+    subgraph (it may refer to the outer names)."""
+    from onnx import AttributeProto
+
+    subgraphs = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+    if any(a.type in subgraphs for n in graph.node for a in n.attribute):
+        return
+    taken = {v for n in graph.node for v in [*n.input, *n.output]}
+    renames = {}
+    for value in [*graph.input, *graph.output]:
+        plain = value.name.removesuffix(":0")
+        if plain != value.name and plain not in taken:
+            renames[value.name] = plain
+            value.name = plain
+    for node in graph.node:
+        node.input[:] = [renames.get(i, i) for i in node.input]
+        node.output[:] = [renames.get(o, o) for o in node.output]
+
+
+def export(
+    graph_def,
+    out_dir: str | Path,
+    sig: Signature,
+    formats: list[str],
+    quantize: str = "none",
+    opset: int = ONNX_OPSET,
+    left_out: dict[str, str] | None = None,
+) -> dict[str, dict]:
+    """Write each format of the frozen ``graph_def`` under ``out_dir``; returns
+    {format: {path, bytes, sha256}}. A format that cannot hold this model
+    (errors.Unsupported) fails the call, or with a ``left_out`` dict is recorded there
+    ({format: why}) and not written."""
+    from tfpersist.graph import graphdefs
+
+    out_dir = Path(out_dir)
+    unknown = sorted(set(formats) - set(layout.EXPORT_FORMATS))
+    if unknown or not formats:
+        known = ", ".join(layout.EXPORT_FORMATS)
+        asked = ", ".join(unknown) or "(none)"
+        raise TfpersistError(f"export formats {asked}: choose from {known}")
+    if quantize not in layout.TFLITE_QUANTIZE:
+        raise TfpersistError(
+            f"TFLite quantization '{quantize}': choose from {', '.join(layout.TFLITE_QUANTIZE)}"
+        )
+    graphdefs.check_nodes(graph_def, [sig.input_node], "input node")
+    graphdefs.check_nodes(graph_def, sig.output_nodes)
+    from tfpersist.digests import digest
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if "saved_model" in formats:
+        saved_model_from_graph_def(graph_def, sig, layout.exported(out_dir, "saved_model"))
+    if "tflite" in formats:
+        if "saved_model" in formats:
+            lite = tflite_from_saved_model(layout.exported(out_dir, "saved_model"), quantize)
+        else:  # TFLite converts from a SavedModel: one in a temp dir, not in out_dir
+            with tempfile.TemporaryDirectory(prefix="tfpersist-tflite-") as scratch:
+                saved_model_from_graph_def(graph_def, sig, Path(scratch) / "saved_model")
+                lite = tflite_from_saved_model(Path(scratch) / "saved_model", quantize)
+        atomic.write_bytes(layout.exported(out_dir, "tflite"), lite)
+    if "onnx" in formats:
+        atomic.write_bytes(
+            layout.exported(out_dir, "onnx"), onnx_from_graph_def(graph_def, sig, opset)
+        )
+    if "opencv" in formats:
+        from tfpersist.shipping import opencv
+
+        try:
+            rewritten = opencv.rewrite(graph_def, sig.output_nodes)
+        except Unsupported as e:
+            if left_out is None:
+                raise
+            left_out["opencv"] = str(e)
+        else:
+            atomic.write_bytes(layout.exported(out_dir, "opencv"), graphdefs.serialize(rewritten))
+    written = {}
+    for fmt in formats:
+        if fmt in (left_out or {}):
+            continue
+        path = layout.exported(out_dir, fmt)
+        sha, size = digest(path)
+        written[fmt] = {"path": path.relative_to(out_dir).as_posix(), "bytes": size, "sha256": sha}
+    return written
+
+
+def export_card(graph_def, sig: Signature, written: dict, left_out: dict, extra: dict) -> dict:
+    """The card of an export directory (layout.EXPORT_CARD): the signature every shipped
+    format shares (the frozen graph's node names; ``extra`` adds the feature columns, so
+    ``predict`` takes the same CSV from every format), each format's file, size and sha256,
+    and the formats left out with why."""
+    from tfpersist.graph import signature
+
+    described = signature.describe_graph_def(graph_def, sig.output_nodes)
+    described["inputs"] = [t for t in described["inputs"] if t["name"] == sig.input_node]
+    described.update(extra)
+    card = {
+        "format": "tfpersist.export",
+        "signature": described,
+        "formats": {fmt: written[fmt] for fmt in sorted(written)},
+    }
+    if left_out:
+        card["left_out"] = dict(sorted(left_out.items()))
+    return card
+
+
+def read_export_card(export_dir: str | Path) -> dict:
+    """The export directory's card, or one line saying it is missing or unreadable."""
+    import json
+
+    path = Path(export_dir) / layout.EXPORT_CARD
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise TfpersistError(f"{path}: no readable export card ({e}); run the export") from None
+    if not isinstance(card, dict) or not isinstance(card.get("formats"), dict):
+        raise TfpersistError(f"{path}: not an export card (no 'formats'); run the export again")
+    return card
+
+
+# -- runners ------------------------------------------------------------------------------------
+
+
+class Loaded:
+    """A shipped model loaded by its own runtime; ``run(x)`` → {output node: array}. The
+    SavedModel is loaded as TF Serving loads it (tf.saved_model.load, its signature); the
+    .tflite and .onnx through interpreters.py, as predict and serve run them; the OpenCV
+    graph in cv2.dnn (opencv.py)."""
+
+    def __init__(self, fmt: str, path: Path, sig: Signature):
+        from tfpersist.formats import interpreters
+
+        self.fmt, self.path, self.sig = fmt, Path(path), sig
+        if fmt == "saved_model":
+            tf = import_tf()
+            try:
+                self._fn = tf.saved_model.load(str(path)).signatures[SIGNATURE_KEY]
+            except Exception as e:
+                why = first_line(e)
+                raise TfpersistError(f"{path}: cannot load the SavedModel ({why})") from None
+        elif fmt == "tflite":
+            self._model = interpreters.TFLiteModel(path)
+        elif fmt == "onnx":
+            self._model = interpreters.OnnxModel(path)
+        elif fmt == "opencv":
+            from tfpersist.shipping import opencv
+
+            self._model = opencv.OpenCVModel(path, sig.output_nodes)
+        else:
+            known = ", ".join(layout.EXPORT_FORMATS)
+            raise TfpersistError(f"unknown export format '{fmt}'; choose from {known}")
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        x = np.asarray(x, np.float32)
+        if self.fmt == "saved_model":
+            tf = import_tf()
+            got = self._fn(**{self.sig.input_node: tf.constant(x)})
+            return {n: got[n].numpy() for n in self.sig.output_nodes}
+        got = self._model.run({self.sig.input_node: x})
+        return {n: got[n] for n in self.sig.output_nodes}
+
+
+@dataclass
+class Parity:
+    """Each format run on the same rows as the frozen graph: ``outputs`` {format: {output:
+    array}}, ``distances`` {format: {output: max abs difference}}, ``exact`` the outputs that
+    are not floating point (they must be equal)."""
+
+    outputs: dict[str, dict[str, np.ndarray]]
+    distances: dict[str, dict[str, float]]
+    exact: set[str]
+
+    def failures(self, tolerance: float, quantize: str = "none") -> list[str]:
+        """One line per format whose outputs differ beyond ``tolerance`` (floats) or at all
+        (integers); a dynamically quantized TFLite is only measured."""
+        lines = []
+        for fmt, outs in self.distances.items():
+            if fmt == "tflite" and quantize == "dynamic":
+                continue
+            bad = [
+                f"{n} {d:.3g}"
+                for n, d in outs.items()
+                if (d > 0 if n in self.exact else d > tolerance)
+            ]
+            if bad:
+                lines.append(
+                    f"{fmt} differs from the frozen graph: {', '.join(bad)} "
+                    f"(tolerance {tolerance:g})"
+                )
+        return lines
+
+
+def parity(out_dir: Path, sig: Signature, formats: list[str], x: np.ndarray, want: dict) -> Parity:
+    """Run each format under ``out_dir`` on ``x`` next to ``want``, the frozen graph's
+    outputs on the same rows (frozen_outputs)."""
+    from tfpersist.distances import max_abs_diff
+
+    outputs, distances = {}, {}
+    for fmt in formats:
+        got = Loaded(fmt, layout.exported(out_dir, fmt), sig).run(x)
+        outputs[fmt], distances[fmt] = got, {}
+        for name in sig.output_nodes:
+            a, b = want[name], np.asarray(got[name])
+            if a.shape != b.shape:
+                raise TfpersistError(
+                    f"{fmt}: output '{name}' has shape {list(b.shape)}, the frozen graph's "
+                    f"{list(a.shape)}"
+                )
+            distances[fmt][name] = max_abs_diff(a, b)
+    exact = {n for n, v in want.items() if v.dtype.kind not in "fc"}
+    return Parity(outputs, distances, exact)
+
+
+def frozen_outputs(graph_def, sig: Signature, x: np.ndarray, trust=None) -> dict:
+    """The frozen graph's outputs on ``x`` (ops beyond the allowlist as ``trust`` allows)."""
+    from tfpersist import safety
+    from tfpersist.running.runner import Runner
+
+    with Runner.from_graph_def(graph_def, "the frozen graph") as frozen:
+        frozen.trust = trust or safety.TRUST_NOTHING
+        return frozen.run(x, sig.input_node, sig.output_nodes)
+
+
+def sample_rows(graph_def, input_node: str, rows: int = 64, seed: int = 0) -> np.ndarray:
+    """Seeded standard-normal rows shaped like ``input_node`` (unknown dimensions: ``rows``
+    for the first, 1 elsewhere): parity data when the caller has none."""
+    tf = import_tf()
+    node = next(n for n in graph_def.node if n.name == input_node)
+    if tf.dtypes.as_dtype(node.attr["dtype"].type) != tf.float32:
+        raise TfpersistError(
+            f"input '{input_node}' is {tf.dtypes.as_dtype(node.attr['dtype'].type).name}: "
+            "export checks float32 inputs only"
+        )
+    shape = node.attr["shape"].shape
+    if shape.unknown_rank:
+        raise TfpersistError(f"input '{input_node}' has an unknown rank; export needs its shape")
+    dims = [d.size if d.size >= 0 else (rows if i == 0 else 1) for i, d in enumerate(shape.dim)]
+    return np.random.default_rng(seed).standard_normal(dims).astype(np.float32)
+
+
+def ship(
+    graph_def,
+    out_dir: str | Path,
+    sig: Signature,
+    formats: list[str],
+    quantize: str = "none",
+    tolerance: float = 1e-5,
+    x: np.ndarray | None = None,
+    trust=None,
+    extra: dict | None = None,
+    leave_out_unsupported: bool = False,
+) -> dict:
+    """Export into a scratch directory, run every format next to the frozen graph, and only
+    when all agree within ``tolerance`` (integer outputs: exactly) move them into
+    ``out_dir`` with its card (``export_card``; ``extra``: the feature columns); otherwise
+    fail with one line and leave ``out_dir`` as it was. A dynamically quantized TFLite is
+    measured, not held to the tolerance. With ``leave_out_unsupported`` a format that cannot
+    hold this model is left out (the report's ``left_out`` says why) instead of failing."""
+    import os
+
+    out_dir = Path(out_dir)
+    left_out: dict[str, str] | None = {} if leave_out_unsupported else None
+    with atomic.scratch_beside(out_dir) as scratch:
+        written = export(graph_def, scratch, sig, formats, quantize, left_out=left_out)
+        shipped = list(written)
+        x = sample_rows(graph_def, sig.input_node) if x is None else x
+        checked = parity(scratch, sig, shipped, x, frozen_outputs(graph_def, sig, x, trust))
+        failures = checked.failures(tolerance, quantize)
+        if failures:
+            raise TfpersistError(f"{failures[0]}; nothing written to {out_dir}")
+        for fmt in shipped:
+            new, final = layout.exported(scratch, fmt), layout.exported(out_dir, fmt)
+            if new.is_dir():
+                with atomic.replace_dir(final) as tmp:
+                    for item in sorted(new.iterdir()):
+                        item.rename(tmp / item.name)
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(new, final)
+        card = export_card(graph_def, sig, written, left_out or {}, extra or {})
+        atomic.write_json(out_dir / layout.EXPORT_CARD, card)
+        for fmt in shipped:
+            written[fmt]["max_abs_diff"] = checked.distances[fmt]
+    return {"rows": len(x), "formats": written, "left_out": left_out or {}}
+
+
+def magnitude(distance: float) -> str:
+    """The power of ten at or above ``distance``, as text ("1e-06"; exactly equal: "0"): a
+    parity figure without the last bits a runtime's CPU-dispatched kernels decide
+    (onnxruntime picks AVX2 or AVX-512 code at run time), so metrics reproduce on every
+    machine; text, because ``dvc metrics show`` rounds numbers to 5 decimals (1e-06 → 0.0)."""
+    return "0" if distance <= 0 else f"{10.0 ** math.ceil(math.log10(distance)):.0e}"

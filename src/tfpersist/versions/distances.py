@@ -1,0 +1,54 @@
+"""Distances between two versions' weights and outputs, for compare and the reproducibility
+check (which reports how far a stage that did not reproduce is from the committed one).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tfpersist.distances import max_abs_diff
+from tfpersist.formats import checkpoints
+from tfpersist.running.runner import Runner
+from tfpersist.tfcompat import import_tf
+
+tf = import_tf()
+
+
+def checkpoint_weights(source: str | Path) -> dict[str, np.ndarray]:
+    """Every variable in a checkpoint (dir or prefix) by name."""
+    reader = tf.train.load_checkpoint(str(checkpoints.resolve(source)))
+    return {
+        name: reader.get_tensor(name)
+        for name in sorted(reader.get_variable_to_shape_map())
+        if not name.startswith("_CHECKPOINTABLE")
+    }
+
+
+def weight_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict:
+    """Max abs difference over variables both sides hold with the same shape."""
+    common = [n for n in a if n in b and np.shape(a[n]) == np.shape(b[n])]
+    diffs = {
+        n: max_abs_diff(a[n], b[n])
+        for n in common
+        if np.size(a[n]) and np.issubdtype(np.asarray(a[n]).dtype, np.number)
+    }
+    worst = max(diffs, key=diffs.get) if diffs else None
+    return {
+        "max_abs": diffs[worst] if worst else 0.0,
+        "worst": worst,
+        "compared": len(diffs),
+        "only_a": sorted(set(a) - set(b)),
+        "only_b": sorted(set(b) - set(a)),
+        "shape_changed": sorted(n for n in a if n in b and np.shape(a[n]) != np.shape(b[n])),
+    }
+
+
+def output_distance(
+    a: Runner, b: Runner, x: np.ndarray, input_node: str, output_nodes: list[str]
+) -> dict[str, float]:
+    """Max abs difference of each output on the rows of ``x``."""
+    out_a = a.run(x, input_node, output_nodes)
+    out_b = b.run(x, input_node, output_nodes)
+    return {n: max_abs_diff(out_a[n], out_b[n]) for n in output_nodes}
