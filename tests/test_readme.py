@@ -34,12 +34,12 @@ FENCED = re.compile(r"^```(sh|console|python|)\n(.*?)^```", re.S | re.M)
 # Blocks, by their first command, that this file does not run, and why.
 NOT_RUN = {
     "make repro": "CI runs `make repro` and `make test` in its fresh clone (.ci/run)",
-    "make check-repro": "CI runs it after the tests (.ci/run); tests/test_reproducibility.py "
-    "covers its outcomes",
-    "make remote-up": "tests/test_remote.py starts the same server (tfpersist remote up) on a "
-    "free port and pushes and pulls; 8333 may be taken on a developer's machine",
+    "make check-repro": "CI runs it after the tests (.ci/run); "
+    "tests/versions/test_reproducibility.py covers its outcomes",
+    "make remote-up": "tests/versions/test_remote.py starts the same server (tfpersist remote "
+    "up) on a free port and pushes and pulls; 8333 may be taken on a developer's machine",
     "tfpersist freeze ckpt --output-nodes out --out flags.pb": "an illustration on a model the "
-    "repository does not hold: tests/test_freeze_sources.py::"
+    "repository does not hold: tests/freezing/test_freeze_sources.py::"
     "test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live builds it and checks the lines",
 }
 FIRST_MINUTES = "dvc exp run -S model.arch=cnn"

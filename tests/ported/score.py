@@ -3,9 +3,9 @@
 Run as ``python tests/ported/score.py [--root DIR] [CASE ...]``. Without ``--root`` the cases
 are written first (cases.py, both modes side by side) into a temp dir. Each freezer runs in its
 own worker process (restarted past a case that crashes it) and every result is judged by the
-test's own criterion (tests/test_ported_freezing.py: ``check_frozen``): outputs equal to the live
-model's, same shapes and dtypes, the graph imports alone and holds no variable/read/assign/save/
-restore op; a must-refuse case passes only if the freezer fails.
+test's own criterion (tests/freezing/test_ported_freezing.py: ``check_frozen``): outputs equal
+to the live model's, same shapes and dtypes, the graph imports alone and holds no
+variable/read/assign/save/restore op; a must-refuse case passes only if the freezer fails.
 
 - tfpersist: ``tfpersist.cli.main(["freeze", ...])`` in-process, the case's extra arguments too.
 - freeze_graph: ``tensorflow.python.tools.freeze_graph.freeze_graph`` as its users call it: the

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,7 +14,9 @@ from tfpersist.pipeline.params import (
     TrainParams,
 )
 
-PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+from conftest import ROOT
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def with_change(path: str, value, params=PARAMS) -> dict:

@@ -16,7 +16,9 @@ from tfpersist.freezing import freeze
 from tfpersist.graph import graphdefs
 from tfpersist.running.runner import Runner
 
-FOREIGN = Path(__file__).parent / "foreign" / "writers.py"
+from conftest import ROOT
+
+FOREIGN = ROOT / "tests" / "foreign" / "writers.py"
 
 
 def tfpersist(*args) -> int:

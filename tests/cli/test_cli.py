@@ -17,7 +17,7 @@ from tfpersist.running.runner import Runner
 
 from conftest import ROOT
 
-FOREIGN = Path(__file__).parent / "foreign" / "writers.py"
+FOREIGN = ROOT / "tests" / "foreign" / "writers.py"
 sys.path.insert(0, str(FOREIGN.parent))
 from writers import TF1_KINDS, TF2_KINDS  # noqa: E402
 

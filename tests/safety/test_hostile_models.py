@@ -37,7 +37,7 @@ from tfpersist import cli
 from conftest import ROOT, env
 from helpers import write_in_both_modes
 
-WRITER = Path(__file__).parent / "hostile" / "models.py"
+WRITER = ROOT / "tests" / "hostile" / "models.py"
 _spec = importlib.util.spec_from_file_location("hostile_models", WRITER)
 hostile = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = hostile  # dataclasses look their module up there

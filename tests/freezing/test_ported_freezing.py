@@ -19,9 +19,10 @@ import pytest
 from tfpersist import cli
 from tfpersist.graph import graphdefs
 
+from conftest import ROOT
 from helpers import write_in_both_modes
 
-PORTED = Path(__file__).parent / "ported"
+PORTED = ROOT / "tests" / "ported"
 sys.path.insert(0, str(PORTED))
 from cases import CASES  # noqa: E402
 

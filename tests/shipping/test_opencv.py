@@ -5,7 +5,6 @@ wrong is refused with one line."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +13,8 @@ from tfpersist import cli, layout
 from tfpersist.errors import TfpersistError
 from tfpersist.graph import graphdefs
 from tfpersist.shipping import opencv
+
+from conftest import ROOT
 
 RNG = np.random.default_rng(11)
 X = RNG.normal(size=(9, 6)).astype(np.float32)
@@ -160,7 +161,7 @@ def test_what_opencv_reads_as_shipped(tf, tmp_path):
     np.testing.assert_array_equal(got["classes"], want)
 
 
-sys.path.insert(0, str(Path(__file__).parent / "ported"))
+sys.path.insert(0, str(ROOT / "tests" / "ported"))
 from opencv_cases import CASES, L1, LINF, OPENCV_WRONG  # noqa: E402
 
 
