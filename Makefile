@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots browser
+.PHONY: help setup offline-plots repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots browser
 
 ## Show this help.
 help:
@@ -26,15 +26,19 @@ PLOTS_DIR := $(VENV)/plots
 PLOTS_TEMPLATE := $(PLOTS_DIR)/template.html
 NPM_PACKAGES := vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0
 
-$(PLOTS_TEMPLATE): $(STAMP)
+$(PLOTS_TEMPLATE):
 	@if command -v npm >/dev/null; then \
 		npm install --no-save --no-package-lock --no-audit --no-fund --silent --prefix $(PLOTS_DIR) $(NPM_PACKAGES) && \
-		$(BIN)/python -c "from tfpersist import plots; plots.write_template('$(PLOTS_DIR)/node_modules', '$@')"; \
+		$(BIN)/python -c "from tfpersist.views import plots; plots.write_template('$(PLOTS_DIR)/node_modules', '$@')"; \
 	else echo "setup: npm not found: dvc plots show will load vega from its CDN (install Node.js for offline plots)"; \
-		$(BIN)/python -c "from tfpersist import plots; plots.write_online_template('$@')"; fi
+		$(BIN)/python -c "from tfpersist.views import plots; plots.write_online_template('$@')"; fi
 
 ## Create .venv with the pinned dependencies (requirements.lock), tfpersist itself, and the offline plots page.
-setup: $(STAMP) $(PLOTS_TEMPLATE)
+setup: $(STAMP)
+	@$(MAKE) --no-print-directory offline-plots
+
+# The page (built once per virtual environment) and this clone's pointer to it.
+offline-plots: $(PLOTS_TEMPLATE)
 	@$(BIN)/dvc config --local plots.html_template $(abspath $(PLOTS_TEMPLATE))
 
 ## Run the whole pipeline: prepare → train → checkpoint → freeze → evaluate (dvc repro); push to the remote when it is up.
@@ -68,13 +72,13 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; \
 	else echo "browser: install Chromium with your package manager"; exit 1; fi
 
-## Run the test suite (real TensorFlow and DVC; a few minutes on 2 cores).
+## Run the test suite (real TensorFlow and DVC; two pytest-xdist workers, about 7 minutes on 2 cores).
 test: setup $(BROWSER_FOR_TESTS)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadscope
 
 ## Run the tests without the end-to-end pipeline runs.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow"
 
 ## Rebuild HEAD from scratch in a temp clone and compare every stage with dvc.lock.
 check-repro: setup
