@@ -233,3 +233,24 @@ def test_a_functional_if_named_as_output_survives_lowering(tf, v1):
     assert node.op == "IdentityN"
     got = run(tf, lowered, ["branchy:0", "branchy:1"], {"x:0": [1.0]})
     assert [a.tolist() for a in got] == [[2.0], [1.0]]
+
+
+def test_attributes_an_op_does_not_define_are_found_and_dropped(tf, v1):
+    """The op registry decides, node by node (a function's node may share a graph node's
+    name); TensorFlow's own ``_`` annotations are left alone."""
+    from tfpersist.graph import graphdefs
+
+    def build():
+        x = v1.placeholder(tf.float32, [None, 2], name="x")
+        tf.matmul(x, tf.ones([2, 2]), name="out")
+
+    g = graph(tf, build)
+    out = next(n for n in g.node if n.name == "out")
+    out.attr["Tout"].SetInParent()  # what reading node.attr["Tout"] leaves behind
+    out.attr["_note"].s = b"kept"
+    assert graphdefs.undefined_attrs(g) == [("out", "MatMul", "Tout")]
+    with pytest.raises(TfpersistError, match="'out' \\(MatMul\\) carries attribute 'Tout'"):
+        graphdefs.serialize(g)
+    graphdefs.drop_undefined_attrs(g)
+    assert graphdefs.undefined_attrs(g) == [] and "_note" in out.attr
+    assert set(out.attr) >= {"T", "transpose_a", "transpose_b"}

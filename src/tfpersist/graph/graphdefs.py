@@ -66,33 +66,35 @@ def too_big(size: str = "") -> TfpersistError:
     )
 
 
+def _all_nodes(graph_def):
+    yield from graph_def.node
+    for function in graph_def.library.function:
+        yield from function.node_def
+
+
+def _undefined(node) -> list[str]:
+    from tensorflow.python.framework import op_def_registry
+
+    op_def = op_def_registry.get(node.op)
+    if op_def is None:  # a call of a library function, or an op this TF lacks
+        return []
+    defined = {a.name for a in op_def.attr}
+    return [a for a in node.attr if a not in defined and not a.startswith("_")]
+
+
 def undefined_attrs(graph_def) -> list[tuple[str, str, str]]:
     """(node, op, attribute) for every attribute a node carries that its op does not define
     (TensorFlow's op registry), in the graph and its functions. Attributes starting with
     ``_`` are TensorFlow's own annotations; a call of a library function is not checked."""
-    from tensorflow.python.framework import op_def_registry
-
-    found = []
-    nodes = [*graph_def.node, *(n for f in graph_def.library.function for n in f.node_def)]
-    for node in nodes:
-        op_def = op_def_registry.get(node.op)
-        if op_def is None:
-            continue
-        defined = {a.name for a in op_def.attr}
-        found += [(node.name, node.op, a) for a in node.attr if a not in defined and a[0] != "_"]
-    return found
+    return [(n.name, n.op, a) for n in _all_nodes(graph_def) for a in _undefined(n)]
 
 
 def drop_undefined_attrs(graph_def) -> None:
     """Remove the attributes ``undefined_attrs`` lists, in place (TensorFlow ignores them
     with a warning on import; a graph we write must not carry them)."""
-    by_name = {}
-    for node in [*graph_def.node, *(n for f in graph_def.library.function for n in f.node_def)]:
-        by_name.setdefault(node.name, []).append(node)
-    for name, _, attr in undefined_attrs(graph_def):
-        for node in by_name[name]:
-            if attr in node.attr:
-                del node.attr[attr]
+    for node in _all_nodes(graph_def):
+        for attr in _undefined(node):
+            del node.attr[attr]
 
 
 def check_attrs(graph_def) -> None:
