@@ -21,6 +21,16 @@ CHECKPOINT = "TF1 checkpoint"
 GRAPH_DEF = "frozen GraphDef"
 TFLITE = "TFLite flatbuffer"
 ONNX = "ONNX model"
+# Recognised so that every command names them, and refused (for now) with what to pass.
+KERAS = "Keras 3 model (.keras)"
+KERAS_H5 = "Keras 2 HDF5 model (.h5)"
+KERAS_WEIGHTS = "Keras weights file (weights only, no architecture)"
+TF2_CHECKPOINT = "TF2 object-based checkpoint"
+HDF5 = "HDF5 file"
+
+ZIP_MAGIC = b"PK\x03\x04"
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+KERAS_EXPORT = "load it in Keras and export a SavedModel (model.export('DIR')), then pass DIR"
 
 WHAT_TO_PASS = "pass a SavedModel directory, a checkpoint directory or prefix, or a frozen .pb"
 
@@ -37,12 +47,71 @@ def saved_model_file(directory: str | Path) -> Path | None:
 def detect(path: str | Path, runnable: bool = False) -> str:
     """SAVED_MODEL, CHECKPOINT or GRAPH_DEF for ``path``, or a one-line error; with
     ``runnable`` (predict, serve) also TFLITE or ONNX, which the TensorFlow-graph commands
-    refuse by name.
+    refuse by name. Keras files (.keras, Keras 2 .h5, weights-only .h5) and TF2 object-based
+    checkpoints are named and refused with what to pass instead.
 
     A path that does not exist is taken as a checkpoint prefix when files start with it
     (``model.ckpt-1200`` for ``model.ckpt-1200.index``).
     """
     path = Path(path)
+    kind = _detect(path, runnable)
+    if kind == CHECKPOINT:
+        prefix = checkpoints.prefix_of(path)
+        if prefix is not None and checkpoints.object_based(prefix):
+            raise TfpersistError(
+                f"{path}: a {TF2_CHECKPOINT} (tf.train.Checkpoint, CheckpointManager, Keras "
+                "training): it holds variables but no graph, so there is nothing to freeze or "
+                "run; save the model it belongs to as a SavedModel (model.export('DIR') or "
+                "tf.saved_model.save) and pass DIR"
+            )
+    return kind
+
+
+def keras_kind(path: Path, head: bytes) -> str | None:
+    """KERAS, KERAS_H5, KERAS_WEIGHTS or HDF5 for a zip or HDF5 file, else None. A .keras is
+    a zip holding config.json; an HDF5 file's root attributes say whether it carries a Keras 2
+    model (``model_config``) or weights (``layer_names``; Keras 3 writes ``.weights.h5``).
+    Reads the zip's directory and the HDF5 root attributes only (no link is followed)."""
+    if head.startswith(ZIP_MAGIC):
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError):
+            return None
+        return KERAS if "config.json" in names or path.suffix == ".keras" else None
+    if not head.startswith(HDF5_MAGIC):
+        return None
+    if path.name.endswith(".weights.h5"):
+        return KERAS_WEIGHTS
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            attrs = set(f.attrs)
+    except (OSError, ImportError):
+        return HDF5
+    if "model_config" in attrs:
+        return KERAS_H5
+    return KERAS_WEIGHTS if "layer_names" in attrs else HDF5
+
+
+def _refuse_keras(path: Path, kind: str) -> TfpersistError:
+    if kind == KERAS_WEIGHTS:
+        why = (
+            "it holds weights but not the model; pass the model it belongs to (a .keras from "
+            f"model.save, or a SavedModel: {KERAS_EXPORT})"
+        )
+    elif kind == HDF5:
+        why = f"it holds no Keras model (no model_config or layer_names attribute); {WHAT_TO_PASS}"
+    else:
+        why = f"tfpersist does not read Keras files yet; {KERAS_EXPORT}"
+    article = "an" if kind == HDF5 else "a"
+    return TfpersistError(f"{path}: {article} {kind}: {why}")
+
+
+def _detect(path: Path, runnable: bool) -> str:
     if path.is_dir():
         if saved_model_file(path):
             return SAVED_MODEL
@@ -62,6 +131,9 @@ def detect(path: str | Path, runnable: bool = False) -> str:
             return CHECKPOINT
         with open(path, "rb") as f:
             head = f.read(8)
+        keras = keras_kind(path, head)
+        if keras:
+            raise _refuse_keras(path, keras)
         foreign = TFLITE if head[4:8] == b"TFL3" else ONNX if path.suffix == ".onnx" else None
         if foreign and not runnable:
             raise TfpersistError(

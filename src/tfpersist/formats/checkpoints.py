@@ -89,6 +89,35 @@ def complete_checkpoints(directory: str | Path) -> list[Path]:
     return [p for p in state_paths(directory) if not missing_files(p)]
 
 
+OBJECT_GRAPH_KEY = b"_CHECKPOINTABLE_OBJECT_GRAPH"  # TF2's object graph, a key in the .index
+
+
+def object_based(prefix: str | Path) -> bool:
+    """A TF2 object-based checkpoint (``tf.train.Checkpoint``, ``CheckpointManager``, Keras
+    training loops): its ``.index`` holds the object graph's key and no ``.meta`` is beside
+    it — it has variables but no graph. The key is stored whole in the index (an SSTable's
+    first key after the header that starts with ``_``), so reading its bytes tells."""
+    index = Path(f"{prefix}.index")
+    if not index.is_file() or Path(f"{prefix}.meta").exists():
+        return False
+    return OBJECT_GRAPH_KEY in index.read_bytes()
+
+
+def prefix_of(path: str | Path) -> Path | None:
+    """The checkpoint prefix ``path`` names: a directory's latest (its state file), a file's
+    (``.index``, ``.meta``, ``.data-*``), or ``path`` itself; None for a directory without
+    a state file or one naming no checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        listed = state_paths(path) if (path / layout.CHECKPOINT_STATE).is_file() else []
+        return listed[-1] if listed else None
+    for ext in (".index", ".meta"):
+        if path.name.endswith(ext):
+            return path.with_name(path.name[: -len(ext)])
+    data = re.match(r"(.*)\.data-\d+-of-\d+$", path.name)
+    return path.with_name(data.group(1)) if data else path
+
+
 def is_checkpoint_file(path: str | Path) -> bool:
     """True for ``PREFIX.index``, ``PREFIX.meta`` or ``PREFIX.data-*-of-*``."""
     name = Path(path).name

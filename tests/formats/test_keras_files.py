@@ -1,0 +1,81 @@
+"""Keras 3 and TF2 files, as Keras and TensorFlow write them, are named by every command —
+not called a corrupt GraphDef or an incomplete checkpoint — with what to pass instead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tfpersist import cli, formats
+from tfpersist.errors import TfpersistError
+
+
+@pytest.fixture(scope="module")
+def keras_files(tf, tmp_path_factory):
+    import keras
+
+    root = tmp_path_factory.mktemp("keras")
+    model = keras.Sequential([keras.Input((4,), name="x"), keras.layers.Dense(3, name="d")])
+    model.save(root / "m.keras")
+    model.save_weights(root / "m.weights.h5")
+    model.save(root / "m.h5")  # Keras 3 still writes Keras 2's legacy HDF5 model
+    checkpoint = tf.train.Checkpoint(model=model)
+    tf.train.CheckpointManager(checkpoint, root / "ckpts", max_to_keep=2).save()
+    model.export(root / "exported", verbose=False)  # what the messages point to
+    return root
+
+
+CASES = [
+    ("m.keras", "a Keras 3 model (.keras): tfpersist does not read Keras files yet"),
+    ("m.h5", "a Keras 2 HDF5 model (.h5)"),
+    ("m.weights.h5", "a Keras weights file (weights only, no architecture): it holds weights"),
+    ("ckpts", "a TF2 object-based checkpoint"),
+    ("ckpts/ckpt-1", "a TF2 object-based checkpoint"),
+    ("ckpts/ckpt-1.index", "a TF2 object-based checkpoint"),
+]
+
+
+@pytest.mark.parametrize(("name", "said"), CASES)
+def test_each_file_is_named_by_the_detector(keras_files, name, said):
+    with pytest.raises(TfpersistError, match="SavedModel") as refused:
+        formats.detect(keras_files / name)
+    assert said in str(refused.value)
+    assert "GraphDef" not in str(refused.value) and "incomplete" not in str(refused.value)
+
+
+@pytest.mark.parametrize("command", ["inspect", "freeze", "predict", "compare", "export"])
+def test_every_command_says_what_the_file_is_in_one_line(keras_files, command, capsys):
+    np.save(keras_files / "x.npy", np.ones((2, 4), np.float32))
+    args = {
+        "inspect": [],
+        "freeze": ["--output-nodes", "y", "--out", str(keras_files / "out.pb")],
+        "predict": ["--input", str(keras_files / "x.npy")],
+        "compare": [str(keras_files / "m.keras")],
+        "export": ["--out", str(keras_files / "export")],
+    }[command]
+    for name, said in CASES[:4]:
+        assert cli.main([command, str(keras_files / name), *args]) == 1, name
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and said in err, err
+    assert not (keras_files / "out.pb").exists() and not (keras_files / "export").exists()
+
+
+def test_what_the_messages_point_to_works(keras_files, capsys):
+    """model.export(DIR) — the SavedModel the messages ask for — is read by every command."""
+    assert formats.detect(keras_files / "exported") == formats.SAVED_MODEL
+    assert cli.main(["inspect", str(keras_files / "exported")]) == 0
+    assert "SavedModel" in capsys.readouterr().out
+
+
+def test_an_hdf5_file_that_is_no_keras_model_and_a_plain_zip(tmp_path):
+    import h5py
+
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f["table"] = np.arange(3)
+    with pytest.raises(TfpersistError, match="an HDF5 file: it holds no Keras model"):
+        formats.detect(tmp_path / "data.h5")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w") as z:
+        z.writestr("notes.txt", "hello")
+    assert formats.detect(tmp_path / "notes.zip") == formats.GRAPH_DEF  # then: not a GraphDef
