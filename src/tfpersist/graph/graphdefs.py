@@ -66,7 +66,8 @@ def too_big(size: str = "") -> TfpersistError:
     )
 
 
-def _all_nodes(graph_def):
+def all_nodes(graph_def):
+    """The graph's nodes and those of every function in its library."""
     yield from graph_def.node
     for function in graph_def.library.function:
         yield from function.node_def
@@ -86,13 +87,13 @@ def undefined_attrs(graph_def) -> list[tuple[str, str, str]]:
     """(node, op, attribute) for every attribute a node carries that its op does not define
     (TensorFlow's op registry), in the graph and its functions. Attributes starting with
     ``_`` are TensorFlow's own annotations; a call of a library function is not checked."""
-    return [(n.name, n.op, a) for n in _all_nodes(graph_def) for a in _undefined(n)]
+    return [(n.name, n.op, a) for n in all_nodes(graph_def) for a in _undefined(n)]
 
 
 def drop_undefined_attrs(graph_def) -> None:
     """Remove the attributes ``undefined_attrs`` lists, in place (TensorFlow ignores them
     with a warning on import; a graph we write must not carry them)."""
-    for node in _all_nodes(graph_def):
+    for node in all_nodes(graph_def):
         for attr in _undefined(node):
             del node.attr[attr]
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from tfpersist import safety
 from tfpersist.errors import TfpersistError
+from tfpersist.graph.graphdefs import all_nodes
 from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
@@ -74,13 +75,6 @@ def clear_devices(graph_def) -> None:
         for attr in _STRIPPED_ATTRS:
             if attr in node.attr:
                 del node.attr[attr]
-
-
-def all_nodes(graph_def):
-    """The graph's nodes and those of every function in its library."""
-    yield from graph_def.node
-    for function in graph_def.library.function:
-        yield from function.node_def
 
 
 def prune_library(graph_def) -> None:
