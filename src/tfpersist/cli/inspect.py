@@ -59,7 +59,16 @@ def format_inspection(info: dict) -> str:
         return "?" if s is None else "[" + ", ".join("?" if d is None else str(d) for d in s) + "]"
 
     lines = [f"{info['path']}: {info['format']}"]
-    if "signatures" in info:
+    if "objects" in info:  # a TF2 object-based checkpoint: no graph
+        lines.append(
+            f"no graph: {info['objects']} objects, variables only (freeze, predict and serve "
+            "need the model: a SavedModel from model.export(DIR))"
+        )
+        if info["save_counter"] is not None:
+            lines.append(f"save counter: {info['save_counter']}")
+        if info["history"]:
+            lines.append("checkpoints (oldest first): " + ", ".join(info["history"]))
+    elif "signatures" in info:
         for key, sig in info["signatures"].items():
             lines.append(f"signature '{key}':")
             lines += [
@@ -86,7 +95,12 @@ def format_inspection(info: dict) -> str:
     )
     if info.get("variables"):
         lines.append(f"variables ({len(info['variables'])}):")
-        lines += [f"  {v['name']}: {v['dtype']} {shape(v['shape'])}" for v in info["variables"]]
+        for v in info["variables"]:
+            also = f" (also {', '.join(v['aliases'])})" if v.get("aliases") else ""
+            lines.append(f"  {v['name']}: {v['dtype']} {shape(v['shape'])}{also}")
+    if info.get("slots"):
+        lines.append(f"optimizer slots ({len(info['slots'])}):")
+        lines += [f"  {s['variable']}: {s['slot']} ({s['name']})" for s in info["slots"]]
     if info.get("unsafe_ops"):
         from tfpersist import safety
 

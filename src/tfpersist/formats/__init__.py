@@ -44,11 +44,12 @@ def saved_model_file(directory: str | Path) -> Path | None:
     return None
 
 
-def detect(path: str | Path, runnable: bool = False) -> str:
+def detect(path: str | Path, runnable: bool = False, describable: bool = False) -> str:
     """SAVED_MODEL, CHECKPOINT or GRAPH_DEF for ``path``, or a one-line error; with
     ``runnable`` (predict, serve) also TFLITE or ONNX, which the TensorFlow-graph commands
     refuse by name. Keras files (.keras, Keras 2 .h5, weights-only .h5) and TF2 object-based
-    checkpoints are named and refused with what to pass instead.
+    checkpoints are named and refused with what to pass instead — but for ``describable``
+    (inspect), which lists a TF2 checkpoint's objects: TF2_CHECKPOINT.
 
     A path that does not exist is taken as a checkpoint prefix when files start with it
     (``model.ckpt-1200`` for ``model.ckpt-1200.index``).
@@ -58,6 +59,8 @@ def detect(path: str | Path, runnable: bool = False) -> str:
     if kind == CHECKPOINT:
         prefix = checkpoints.prefix_of(path)
         if prefix is not None and checkpoints.object_based(prefix):
+            if describable:
+                return TF2_CHECKPOINT
             raise TfpersistError(
                 f"{path}: a {TF2_CHECKPOINT} (tf.train.Checkpoint, CheckpointManager, Keras "
                 "training): it holds variables but no graph, so there is nothing to freeze or "

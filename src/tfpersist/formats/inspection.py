@@ -187,7 +187,9 @@ def graph_summary(graph_def) -> dict:
 def inspect_path(path: str | Path) -> dict:
     """A summary of a .pb, checkpoint (dir or prefix) or SavedModel directory."""
     path = Path(path)
-    kind = formats.detect(path)
+    kind = formats.detect(path, describable=True)
+    if kind == formats.TF2_CHECKPOINT:
+        return _inspect_object_checkpoint(path)
     if kind == formats.SAVED_MODEL:
         info = _inspect_saved_model(path)
     elif kind == formats.CHECKPOINT:
@@ -220,6 +222,100 @@ def _inspect_checkpoint(path: Path) -> dict:
     size = sum(int(np.prod(v["shape"])) * tf.dtypes.as_dtype(v["dtype"]).size for v in variables)
     summary.update(parameters=count, parameter_bytes=size)
     return {"format": "TF1 checkpoint", "path": str(prefix), **summary, "variables": variables}
+
+
+def _inspect_object_checkpoint(path: Path) -> dict:
+    """A TF2 object-based checkpoint: no graph, so its object graph — every variable under
+    its object path (and the other paths reaching it: an optimizer's aliases), the slots an
+    optimizer keeps for a variable, the save counter, and the checkpoints the directory's
+    state file lists. Nothing runs: the variables are read by name."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    prefix = checkpoints.prefix_of(path)
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+        shapes = reader.get_variable_to_shape_map()
+        dtypes = reader.get_variable_to_dtype_map()
+        graph = trackable_object_graph_pb2.TrackableObjectGraph()
+        graph.ParseFromString(reader.get_tensor(checkpoints.OBJECT_GRAPH_KEY.decode()))
+    except Exception as e:
+        raise TfpersistError(
+            f"{prefix}: cannot read the TF2 checkpoint ({first_line(e)})"
+        ) from None
+    paths: dict[int, list[str]] = {0: [""]}
+    queue = [0]
+    while queue:  # breadth first: a node's first path is its shortest
+        node_id = queue.pop(0)
+        for child in graph.nodes[node_id].children:
+            here = "/".join(p for p in (paths[node_id][0], child.local_name) if p)
+            if child.node_id not in paths:
+                paths[child.node_id] = [here]
+                queue.append(child.node_id)
+            elif here not in paths[child.node_id]:
+                paths[child.node_id].append(here)
+    variables, slots = [], []
+    for node_id, node in enumerate(graph.nodes):
+        for attribute in node.attributes:
+            key = attribute.checkpoint_key
+            if attribute.name != "VARIABLE_VALUE" or key not in shapes:
+                continue
+            names = sorted(paths.get(node_id, [key]), key=_naming_rank)
+            variables.append(
+                {
+                    "name": names[0],
+                    "aliases": names[1:],
+                    "key": key,
+                    "shape": shapes[key],
+                    "dtype": dtypes[key].name,
+                }
+            )
+        for slot in node.slot_variables:
+            slots.append(
+                {
+                    "variable": paths.get(slot.original_variable_node_id, ["?"])[0],
+                    "slot": slot.slot_name,
+                    "name": paths.get(slot.slot_variable_node_id, ["?"])[0],
+                }
+            )
+    variables.sort(key=lambda v: v["name"])
+    counter = next((v for v in variables if v["name"] == "save_counter"), None)
+    directory = path if path.is_dir() else prefix.parent
+    history = (
+        [p.name for p in checkpoints.state_paths(directory)]
+        if (directory / layout.CHECKPOINT_STATE).is_file()
+        else []
+    )
+    count = sum(int(np.prod(v["shape"])) for v in variables)
+    size = sum(int(np.prod(v["shape"])) * tf.dtypes.as_dtype(v["dtype"]).size for v in variables)
+    return {
+        "format": formats.TF2_CHECKPOINT,
+        "path": str(prefix),
+        "objects": len(graph.nodes),
+        "variables": variables,
+        "slots": slots,
+        "save_counter": int(reader.get_tensor(counter["key"])) if counter else None,
+        "history": history,
+        "parameters": count,
+        "parameter_bytes": size,
+        "unsafe_ops": [],
+        "unsafe_risks": {},
+        "graph": None,
+    }
+
+
+GENERIC_LISTS = {"_variables", "_trainable_variables", "_non_trainable_variables"}
+
+
+def _naming_rank(path: str) -> tuple[bool, bool, int]:
+    """Which of the paths reaching one variable names it: the model's before its
+    optimizer's, a named attribute (``_momentums/0``) before a generic list
+    (``_variables/2``), then the shortest."""
+    parts = path.split("/")
+    return (
+        any("optimizer" in p.lower() for p in parts),
+        any(p in GENERIC_LISTS for p in parts),
+        len(parts),
+    )
 
 
 def _outside_saver(meta) -> list[str]:
