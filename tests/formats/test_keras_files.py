@@ -43,7 +43,7 @@ def test_each_file_is_named_by_the_detector(keras_files, name, said):
     assert "GraphDef" not in str(refused.value) and "incomplete" not in str(refused.value)
 
 
-@pytest.mark.parametrize("command", ["inspect", "freeze", "predict", "compare", "export"])
+@pytest.mark.parametrize("command", ["inspect", "freeze", "predict", "compare", "export", "serve"])
 def test_every_command_says_what_the_file_is_in_one_line(keras_files, command, capsys):
     np.save(keras_files / "x.npy", np.ones((2, 4), np.float32))
     args = {
@@ -52,6 +52,7 @@ def test_every_command_says_what_the_file_is_in_one_line(keras_files, command, c
         "predict": ["--input", str(keras_files / "x.npy")],
         "compare": [str(keras_files / "m.keras")],
         "export": ["--out", str(keras_files / "export")],
+        "serve": ["--port", "0"],  # refused before the port opens
     }[command]
     # inspect describes a TF2 checkpoint (its object graph: the next test); the rest refuse it
     for name, said in CASES[:3] if command == "inspect" else CASES[:4]:
