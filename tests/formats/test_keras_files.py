@@ -123,3 +123,132 @@ def test_inspect_lists_a_tf2_checkpoints_object_graph(tf, tmp_path, capsys):
     assert "net/w: float32 [2, 2] (also net/same_w)" in text
     assert "optimizer slots (2):" in text and "  v: m (" in text and "  v: v (" in text
     assert "no graph:" in text and "model.export(DIR)" in text
+
+
+def rewritten(source, out, config=None, extra=(), drop=()):
+    """``source`` (a real .keras) with its config replaced and members added or left out."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            if info.filename in drop:
+                continue
+            data = zin.read(info)
+            if info.filename == "config.json" and config is not None:
+                data = json.dumps(config(json.loads(data))).encode()
+            zout.writestr(info, data)
+        for item in extra:
+            zout.writestr(*item)
+    return out
+
+
+def layer(cls, module="keras.layers", **config):
+    return {"module": module, "class_name": cls, "config": {"name": "evil", **config}}
+
+
+def with_layer(obj):
+    def edit(config):
+        config["config"]["layers"].append(obj)
+        return config
+
+    return edit
+
+
+def symlink(name):
+    import zipfile
+
+    info = zipfile.ZipInfo(name)
+    info.external_attr = 0o120777 << 16
+    return info, "/etc/passwd"
+
+
+HOSTILE = {  # each a vector of Keras's 2024–2026 advisories, what the refusal must say
+    "lambda": (dict(config=with_layer(layer("Lambda", function="gAAAAA"))), "Lambda layer"),
+    "os_system": (
+        dict(
+            config=with_layer(
+                layer(
+                    "Dense",
+                    activation={"module": "os", "class_name": "function", "config": "system"},
+                )
+            )
+        ),
+        "references the function os.system",
+    ),
+    "get_file": (
+        dict(
+            config=with_layer(
+                {"module": "keras.utils", "class_name": "function", "config": "get_file"}
+            )
+        ),
+        "references the function keras.utils.get_file",
+    ),
+    "module": (dict(config=with_layer(layer("Popen", module="subprocess"))), "module 'subprocess'"),
+    "custom": (
+        dict(config=with_layer({**layer("Mine", module=None), "registered_name": "pkg>Mine"})),
+        "custom object 'pkg>Mine'",
+    ),
+    "tfsm": (dict(config=with_layer(layer("TFSMLayer", filepath="/tmp/sm"))), "TFSMLayer"),
+    "torch": (dict(config=with_layer(layer("TorchModuleWrapper"))), "TorchModuleWrapper"),
+    "vocab_path": (
+        dict(config=with_layer(layer("StringLookup", vocabulary="/etc/passwd"))),
+        "reads its vocabulary from '/etc/passwd'",
+    ),
+    "traversal": (dict(extra=[("../evil.py", "x")]), "member '../evil.py' points outside"),
+    "absolute": (dict(extra=[("/tmp/evil", "x")]), "points outside the archive"),
+    "link": (dict(extra=[symlink("assets/passwd")]), "is a symbolic link"),
+    "unknown_member": (dict(extra=[("payload.pkl", "x")]), "member 'payload.pkl' is none of"),
+    "literal": (
+        dict(config=with_layer(layer("Dense", units=1, note="x" * (2**20 + 1)))),
+        "a string of 1048577 characters",
+    ),
+}
+
+
+@pytest.mark.parametrize("vector", sorted(HOSTILE))
+def test_a_hostile_keras_file_is_refused_for_what_it_is(keras_files, tmp_path, vector, capsys):
+    how, said = HOSTILE[vector]
+    path = rewritten(keras_files / "m.keras", tmp_path / f"{vector}.keras", **how)
+    assert cli.main(["inspect", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "refusing this Keras file" in err and said in err, err
+
+
+def test_a_zip_bomb_config_is_refused_unread(keras_files, tmp_path):
+    """Keras 3.15 in safe mode loads a config.json inflating to 1 GiB (its check starts at
+    4 GiB); the archive's own sizes refuse it before a byte is inflated."""
+    import zipfile
+
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(keras_files / "m.keras") as zin, zipfile.ZipFile(path, "w") as zout:
+        for info in zin.infolist():
+            if info.filename != "config.json":
+                zout.writestr(info, zin.read(info))
+        zout.writestr("config.json", b" " * (64 * 2**20), compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(TfpersistError, match=r"member 'config.json' inflates \d+× .*zip bomb"):
+        formats.detect(path)
+
+
+def test_real_keras_models_pass_the_checks(tf, tmp_path):
+    """Built-in layers, a functional model with two inputs and named outputs, recurrent and
+    convolution layers, function activations, a list vocabulary: nothing refused."""
+    import keras
+
+    from tfpersist.safety import keras_files
+
+    x, t = keras.Input((8,), name="x"), keras.Input((5,), dtype="int32", name="t")
+    h = keras.layers.Dense(16, activation="relu", kernel_regularizer="l2")(x)
+    h = keras.layers.Dropout(0.2)(keras.layers.BatchNormalization()(h))
+    e = keras.layers.LSTM(6)(keras.layers.Embedding(50, 4)(t))
+    i = keras.layers.Reshape((4, 4, 1))(h)
+    i = keras.layers.Conv2D(2, 3, padding="same", activation=keras.activations.gelu)(i)
+    i = keras.layers.GlobalAveragePooling2D()(i)
+    o = keras.layers.Dense(3, activation="softmax")(keras.layers.Concatenate()([h, e, i]))
+    keras.Model([x, t], {"probs": o}).save(tmp_path / "f.keras")
+    lookup = keras.layers.StringLookup(vocabulary=["a", "b"])
+    keras.Sequential([keras.Input((1,), dtype="string"), lookup]).save(tmp_path / "s.keras")
+    for name in ("f.keras", "s.keras"):
+        assert keras_files.check_archive(tmp_path / name)["class_name"]
+        with pytest.raises(TfpersistError, match="does not read Keras files yet"):
+            formats.detect(tmp_path / name)

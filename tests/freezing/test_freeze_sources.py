@@ -154,9 +154,9 @@ def test_a_savedmodel_the_tf2_loader_cannot_revive_is_frozen_through_its_meta_gr
 def test_a_keras_export_is_counted_once_and_its_weights_keep_their_names(tf, tmp_path, capsys):
     import keras
 
-    model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
-    )
+    # named: Keras numbers unnamed layers process-wide (other tests build models too)
+    layers = [keras.layers.Dense(8, "relu", name="dense"), keras.layers.Dense(2, name="dense_1")]
+    model = keras.Sequential([keras.Input((4,)), *layers], name="sequential")
     model.export(str(tmp_path / "exported"), verbose=False)
     assert tfpersist("inspect", tmp_path / "exported", "--json") == 0
     info = json.loads(capsys.readouterr().out)

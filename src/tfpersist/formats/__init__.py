@@ -100,6 +100,20 @@ def keras_kind(path: Path, head: bytes) -> str | None:
     return KERAS_WEIGHTS if "layer_names" in attrs else HDF5
 
 
+def _h5_model_config(path: Path):
+    """A Keras 2 .h5's ``model_config`` root attribute, parsed (None if unreadable)."""
+    import json
+
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs["model_config"]
+        return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def _refuse_keras(path: Path, kind: str) -> TfpersistError:
     if kind == KERAS_WEIGHTS:
         why = (
@@ -108,7 +122,13 @@ def _refuse_keras(path: Path, kind: str) -> TfpersistError:
         )
     elif kind == HDF5:
         why = f"it holds no Keras model (no model_config or layer_names attribute); {WHAT_TO_PASS}"
-    else:
+    else:  # a hostile model is named for what it is, before anything else
+        from tfpersist.safety import keras_files
+
+        if kind == KERAS:
+            keras_files.check_archive(path)
+        else:
+            keras_files.check_config(path, _h5_model_config(path), keras3=False)
         why = f"tfpersist does not read Keras files yet; {KERAS_EXPORT}"
     article = "an" if kind == HDF5 else "a"
     return TfpersistError(f"{path}: {article} {kind}: {why}")
