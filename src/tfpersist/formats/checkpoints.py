@@ -150,12 +150,7 @@ def resolve(path: str | Path) -> Path:
                 f"(missing {', '.join(missing_files(latest))}); no complete checkpoint in {path}"
             )
         return complete[-1]
-    for ext in (".index", ".meta"):
-        if path.name.endswith(ext):
-            path = path.with_name(path.name[: -len(ext)])
-    data = re.match(r"(.*)\.data-\d+-of-\d+$", path.name)
-    if data:
-        path = path.with_name(data.group(1))
+    path = prefix_of(path)
     missing = missing_files(path)
     if len(missing) == 3:
         raise TfpersistError(

@@ -95,9 +95,12 @@ def _export_card_of(path: Path) -> dict | None:
 RELEASE_KEYS = ("features", "label", "num_classes")
 
 
+def data_of(sig: dict | None) -> dict:
+    """The data description (feature columns, label, classes) a signature carries, or {}."""
+    return {k: sig[k] for k in RELEASE_KEYS if k in (sig or {})}
+
+
 def release_data(source: str | Path) -> dict:
-    """The data description (feature columns, label, classes) in a release checkpoint
-    directory's ``signature.json``, or {}."""
+    """The data description in a release checkpoint directory's ``signature.json``, or {}."""
     path = Path(source)
-    sig = beside(path if path.is_dir() else path.parent) or {}
-    return {k: sig[k] for k in RELEASE_KEYS if k in sig}
+    return data_of(beside(path if path.is_dir() else path.parent))

@@ -31,8 +31,7 @@ def ship_frozen(
     prepared = Path(prepared_dir)
     x, _ = data.load_split(prepared / layout.split_file("test"), data.read_schema(prepared))
     graph_def = graphdefs.read_graph_def(frozen_pb)
-    card = signature.beside(frozen_pb) or {}
-    extra = {k: card[k] for k in signature.RELEASE_KEYS if k in card}
+    extra = signature.data_of(signature.beside(frozen_pb))
     return shipping.ship(
         graph_def,
         out_dir,

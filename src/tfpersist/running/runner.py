@@ -106,16 +106,16 @@ class Runner:
         for name, feed in zip(names, feeds, strict=True):
             self._check_shape(name, feed, inputs[name])
         # a scalar input (a flag such as use_abs) goes with every batch; the rest are rows
-        fixed = {f: inputs[n] for n, f in zip(names, feeds, strict=True) if feed_is_scalar(f)}
-        rows = {n: inputs[n] for n, f in zip(names, feeds, strict=True) if f not in fixed}
-        count = check_rows(self.source, rows) if rows else 1
+        fixed, rows = {}, {}
+        for name, feed in zip(names, feeds, strict=True):
+            (fixed if feed_is_scalar(feed) else rows)[feed] = inputs[name]
+        count = check_rows(self.source, {f.op.name: v for f, v in rows.items()}) if rows else 1
         if count <= batch_size:  # one call: no copies
-            values = self._run(fetches, dict(zip(feeds, inputs.values(), strict=True)))
+            values = self._run(fetches, {**fixed, **rows})
             return dict(zip(output_nodes, values, strict=True))
         parts: list[list[np.ndarray]] = [[] for _ in fetches]
-        batched = [(f, inputs[n]) for n, f in zip(names, feeds, strict=True) if f not in fixed]
         for i in range(0, count, batch_size):
-            batch = {**fixed, **{f: v[i : i + batch_size] for f, v in batched}}
+            batch = {**fixed, **{f: v[i : i + batch_size] for f, v in rows.items()}}
             for part, value in zip(parts, self._run(fetches, batch), strict=True):
                 part.append(value)
         return {n: np.concatenate(p) for n, p in zip(output_nodes, parts, strict=True)}
