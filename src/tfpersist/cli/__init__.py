@@ -17,7 +17,7 @@ import sys
 
 from tfpersist import __version__
 from tfpersist.cli import check_repro, compare, export, freeze, inspect, predict, remote, serve
-from tfpersist.cli.common import ALLOW_OPS_HELP, UNSAFE_HELP, Parser, csv_names
+from tfpersist.cli.common import ALLOW_OPS_HELP, KERAS_MODULE_HELP, UNSAFE_HELP, Parser, csv_names
 from tfpersist.errors import TfpersistError, UsageError, unexpected
 
 
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-ops", type=csv_names, default=[], metavar="A,B", help=ALLOW_OPS_HELP
     )
     trust.add_argument("--allow-unsafe-ops", action="store_true", help=UNSAFE_HELP)
+    trust.add_argument(
+        "--keras-module", action="append", default=[], metavar="MODULE", help=KERAS_MODULE_HELP
+    )
     for add in (
         freeze.add_parser,
         inspect.add_parser,

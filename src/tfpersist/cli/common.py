@@ -19,10 +19,23 @@ ALLOW_OPS_HELP = (
 )
 
 
+KERAS_MODULE_HELP = (
+    "a Python module of yours that registers custom Keras objects "
+    "(keras.saving.register_keras_serializable): imported first, its registered objects may "
+    "then appear in a Keras file (repeatable; only for code you trust)"
+)
+
+
+ARCHITECTURE_HELP = (
+    "for Keras weights (.weights.h5) or a TF2 object-based checkpoint: the model they belong "
+    "to (a .keras, a Keras 2 .h5, or its config JSON), built after the same checks"
+)
+
+
 def trust_from(args):
     from tfpersist import safety
 
-    return safety.Trust.of(args.allow_unsafe_ops, args.allow_ops)
+    return safety.Trust.of(args.allow_unsafe_ops, args.allow_ops, args.keras_module)
 
 
 class Parser(argparse.ArgumentParser):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tfpersist import layout
-from tfpersist.cli.common import assignment, csv_names, trust_from
+from tfpersist.cli.common import ARCHITECTURE_HELP, assignment, csv_names, trust_from
 from tfpersist.errors import UsageError
 
 
@@ -46,6 +46,7 @@ def add_parser(sub, trust) -> None:
         help="leave this placeholder_with_default as a live input instead of pinning it to "
         "its default (repeatable)",
     )
+    p.add_argument("--architecture", metavar="MODEL", help=ARCHITECTURE_HELP)
     p.add_argument(
         "--signature",
         metavar="KEY",
@@ -79,6 +80,7 @@ def cmd_freeze(args) -> int:
         optimize=args.optimize,
         card_path=None if args.no_card else layout.card(out),
         trust=trust_from(args),
+        architecture=args.architecture,
     )
     sha = f", sha256 {card['sha256'][:12]}" if card.get("sha256") else ""
     outputs = ", ".join(names)

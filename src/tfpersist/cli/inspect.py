@@ -34,9 +34,17 @@ def add_parser(sub, trust) -> None:
 
 
 def cmd_inspect(args) -> int:
-    from tfpersist.formats import inspection
+    from tfpersist import formats
 
-    info = inspection.inspect_path(args.path)
+    kind = formats.detect(args.path, describable=True)
+    if kind in (formats.KERAS, formats.KERAS_H5, formats.KERAS_WEIGHTS):
+        from tfpersist.formats import keras_models  # no TensorFlow, no Keras
+
+        info = keras_models.describe(args.path, kind, trust_from(args).keras_modules)
+    else:
+        from tfpersist.formats import inspection
+
+        info = inspection.inspect_path(args.path)
     if args.html:
         from tfpersist.views import pages
 
@@ -59,6 +67,11 @@ def format_inspection(info: dict) -> str:
         return "?" if s is None else "[" + ", ".join("?" if d is None else str(d) for d in s) + "]"
 
     lines = [f"{info['path']}: {info['format']}"]
+    if "refused" in info:
+        lines.append(f"REFUSED: {info['refused']}")
+        return "\n".join(lines)
+    if "weights" in info:  # a Keras file
+        return "\n".join(lines + _keras_lines(info, shape))
     if "objects" in info:  # a TF2 object-based checkpoint: no graph
         lines.append(
             f"no graph: {info['objects']} objects, variables only (freeze, predict and serve "
@@ -109,3 +122,32 @@ def format_inspection(info: dict) -> str:
             + safety.describe(info["unsafe_ops"])
         )
     return "\n".join(lines)
+
+
+def _keras_lines(info: dict, shape) -> list[str]:
+    lines = []
+    if info.get("keras_version"):
+        lines.append(f"written by Keras {info['keras_version']}")
+    if info.get("model"):
+        model = info["model"]
+        lines.append(f"model: {model['class']} '{model['name']}', {len(info['layers'])} layers")
+        lines += [f"  input  {i['name']}: {i['dtype']} {shape(i['shape'])}" for i in info["inputs"]]
+        lines += [
+            f"  output {o['name']}: {o['dtype']} {shape(o['shape'])} ({o['layer']})"
+            for o in info["outputs"]
+        ]
+        lines.append(
+            "layers: " + ", ".join(f"{la['name']} ({la['class']})" for la in info["layers"])
+        )
+    else:
+        lines.append("weights only: no architecture (freeze and predict need --architecture)")
+    lines.append(f"parameters: {info['parameters']} ({info['parameter_bytes']} bytes)")
+    lines.append(f"weights ({len(info['weights'])}):")
+    for w in info["weights"]:
+        stats = (
+            f" mean {w['mean']:.4g} std {w['std']:.4g} min {w['min']:.4g} max {w['max']:.4g}"
+            if "mean" in w
+            else ""
+        )
+        lines.append(f"  {w['name']}: {w['dtype']} {shape(w['shape'])}{stats}")
+    return lines

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfpersist.cli.common import csv_names, named_inputs, positive, trust_from
+from tfpersist.cli.common import ARCHITECTURE_HELP, csv_names, named_inputs, positive, trust_from
 
 
 def add_parser(sub, trust) -> None:
@@ -12,6 +12,7 @@ def add_parser(sub, trust) -> None:
         help="run a model (.pb, checkpoint, SavedModel, .tflite, .onnx) on a CSV or .npy",
     )
     p.add_argument("model", help="frozen .pb, checkpoint, SavedModel directory, .tflite or .onnx")
+    p.add_argument("--architecture", metavar="MODEL", help=ARCHITECTURE_HELP)
     p.add_argument("--signature", help="a SavedModel's signature (default: serving_default)")
     p.add_argument(
         "--input",
@@ -48,5 +49,6 @@ def cmd_predict(args) -> int:
         args.batch_size,
         trust_from(args),
         args.signature,
+        architecture=args.architecture,
     )
     return 0

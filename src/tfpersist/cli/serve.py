@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfpersist.cli.common import csv_names, positive, trust_from
+from tfpersist.cli.common import ARCHITECTURE_HELP, csv_names, positive, trust_from
 
 
 def add_parser(sub, trust) -> None:
@@ -26,6 +26,7 @@ def add_parser(sub, trust) -> None:
         default=serving.MAX_REQUEST_BYTES,
         help=f"larger bodies get 413 (default: {serving.MAX_REQUEST_BYTES})",
     )
+    p.add_argument("--architecture", metavar="MODEL", help=ARCHITECTURE_HELP)
     p.add_argument("--signature", help="a SavedModel's signature (default: serving_default)")
     p.add_argument("--output-nodes", type=csv_names, help="default: from the card")
     p.set_defaults(func=cmd_serve)
@@ -36,7 +37,13 @@ def cmd_serve(args) -> int:
 
     from tfpersist.running import loaders, serving
 
-    model = loaders.open_model(args.model, args.output_nodes, args.signature, trust_from(args))
+    model = loaders.open_model(
+        args.model,
+        args.output_nodes,
+        args.signature,
+        trust_from(args),
+        architecture=args.architecture,
+    )
     server = serving.Server(
         serving.make_app(model, args.name, args.max_request_bytes), args.host, args.port
     )

@@ -1,5 +1,6 @@
-"""What a model path holds: a SavedModel, a TF1 checkpoint, a frozen GraphDef — or a TFLite
-flatbuffer or an ONNX model, which only predict and serve run.
+"""What a model path holds: a SavedModel, a TF1 checkpoint, a frozen GraphDef, a Keras model
+(.keras, Keras 2 .h5), weights without an architecture (.weights.h5, a TF2 object-based
+checkpoint) — or a TFLite flatbuffer or an ONNX model, which only predict and serve run.
 
 One place decides, from names on disk and a file's first bytes (no TensorFlow import), so
 that freeze, inspect, predict, compare and serve agree, and a path that is none of them gets
@@ -21,18 +22,25 @@ CHECKPOINT = "TF1 checkpoint"
 GRAPH_DEF = "frozen GraphDef"
 TFLITE = "TFLite flatbuffer"
 ONNX = "ONNX model"
-# Recognised so that every command names them, and refused (for now) with what to pass.
 KERAS = "Keras 3 model (.keras)"
 KERAS_H5 = "Keras 2 HDF5 model (.h5)"
 KERAS_WEIGHTS = "Keras weights file (weights only, no architecture)"
 TF2_CHECKPOINT = "TF2 object-based checkpoint"
 HDF5 = "HDF5 file"
+# what freezing.keras reads (weights with an architecture)
+KERAS_SOURCES = (KERAS, KERAS_H5, KERAS_WEIGHTS, TF2_CHECKPOINT)
 
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-KERAS_EXPORT = "load it in Keras and export a SavedModel (model.export('DIR')), then pass DIR"
+ARCHITECTURE = (
+    "pass the model's architecture too (--architecture MODEL.keras, or its config JSON), or "
+    "the model itself (a .keras from model.save, or a SavedModel from model.export('DIR'))"
+)
 
-WHAT_TO_PASS = "pass a SavedModel directory, a checkpoint directory or prefix, or a frozen .pb"
+WHAT_TO_PASS = (
+    "pass a SavedModel directory, a checkpoint directory or prefix, a frozen .pb, or a Keras "
+    "model (.keras, .h5)"
+)
 
 
 def saved_model_file(directory: str | Path) -> Path | None:
@@ -44,12 +52,14 @@ def saved_model_file(directory: str | Path) -> Path | None:
     return None
 
 
-def detect(path: str | Path, runnable: bool = False, describable: bool = False) -> str:
-    """SAVED_MODEL, CHECKPOINT or GRAPH_DEF for ``path``, or a one-line error; with
-    ``runnable`` (predict, serve) also TFLITE or ONNX, which the TensorFlow-graph commands
-    refuse by name. Keras files (.keras, Keras 2 .h5, weights-only .h5) and TF2 object-based
-    checkpoints are named and refused with what to pass instead — but for ``describable``
-    (inspect), which lists a TF2 checkpoint's objects: TF2_CHECKPOINT.
+def detect(
+    path: str | Path, runnable: bool = False, describable: bool = False, weights: bool = False
+) -> str:
+    """SAVED_MODEL, CHECKPOINT, GRAPH_DEF, KERAS or KERAS_H5 for ``path``, or a one-line
+    error; with ``runnable`` (predict, serve) also TFLITE or ONNX, which the TensorFlow-graph
+    commands refuse by name. Weights without an architecture (KERAS_WEIGHTS, TF2_CHECKPOINT)
+    are named and refused with what to pass instead — but with ``weights`` (an architecture
+    was given) or ``describable`` (inspect lists them).
 
     A path that does not exist is taken as a checkpoint prefix when files start with it
     (``model.ckpt-1200`` for ``model.ckpt-1200.index``).
@@ -59,14 +69,14 @@ def detect(path: str | Path, runnable: bool = False, describable: bool = False) 
     if kind == CHECKPOINT:
         prefix = checkpoints.prefix_of(path)
         if prefix is not None and checkpoints.object_based(prefix):
-            if describable:
-                return TF2_CHECKPOINT
-            raise TfpersistError(
-                f"{path}: a {TF2_CHECKPOINT} (tf.train.Checkpoint, CheckpointManager, Keras "
-                "training): it holds variables but no graph, so there is nothing to freeze or "
-                "run; save the model it belongs to as a SavedModel (model.export('DIR') or "
-                "tf.saved_model.save) and pass DIR"
-            )
+            kind = TF2_CHECKPOINT
+    if kind in (KERAS_WEIGHTS, TF2_CHECKPOINT) and not (weights or describable):
+        what = (
+            " (tf.train.Checkpoint, CheckpointManager): it holds variables but no graph"
+            if kind == TF2_CHECKPOINT
+            else ": it holds weights but not the model"
+        )
+        raise TfpersistError(f"{path}: a {kind}{what}; {ARCHITECTURE}")
     return kind
 
 
@@ -100,38 +110,11 @@ def keras_kind(path: Path, head: bytes) -> str | None:
     return KERAS_WEIGHTS if "layer_names" in attrs else HDF5
 
 
-def _h5_model_config(path: Path):
-    """A Keras 2 .h5's ``model_config`` root attribute, parsed (None if unreadable)."""
-    import json
-
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            raw = f.attrs["model_config"]
-        return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _refuse_keras(path: Path, kind: str) -> TfpersistError:
-    if kind == KERAS_WEIGHTS:
-        why = (
-            "it holds weights but not the model; pass the model it belongs to (a .keras from "
-            f"model.save, or a SavedModel: {KERAS_EXPORT})"
-        )
-    elif kind == HDF5:
-        why = f"it holds no Keras model (no model_config or layer_names attribute); {WHAT_TO_PASS}"
-    else:  # a hostile model is named for what it is, before anything else
-        from tfpersist.safety import keras_files
-
-        if kind == KERAS:
-            keras_files.check_archive(path)
-        else:
-            keras_files.check_config(path, _h5_model_config(path), keras3=False)
-        why = f"tfpersist does not read Keras files yet; {KERAS_EXPORT}"
-    article = "an" if kind == HDF5 else "a"
-    return TfpersistError(f"{path}: {article} {kind}: {why}")
+def _refuse_hdf5(path: Path) -> TfpersistError:
+    return TfpersistError(
+        f"{path}: an {HDF5}: it holds no Keras model (no model_config or layer_names "
+        f"attribute); {WHAT_TO_PASS}"
+    )
 
 
 def _detect(path: Path, runnable: bool) -> str:
@@ -155,8 +138,10 @@ def _detect(path: Path, runnable: bool) -> str:
         with open(path, "rb") as f:
             head = f.read(8)
         keras = keras_kind(path, head)
+        if keras == HDF5:
+            raise _refuse_hdf5(path)
         if keras:
-            raise _refuse_keras(path, keras)
+            return keras
         foreign = TFLITE if head[4:8] == b"TFL3" else ONNX if path.suffix == ".onnx" else None
         if foreign and not runnable:
             raise TfpersistError(

@@ -216,17 +216,33 @@ def freeze(
     trust: safety.Trust = safety.TRUST_NOTHING,
     live=(),
     signature_key: str | None = None,
+    architecture: str | Path | None = None,
 ):
-    """Freeze any source: checkpoint dir or prefix, SavedModel dir, or frozen .pb.
+    """Freeze any source: checkpoint dir or prefix, SavedModel dir, frozen .pb, or a Keras
+    model (.keras, .h5; weights — .weights.h5, a TF2 checkpoint — with the ``architecture``
+    they belong to: a .keras, .h5 or config JSON).
 
     Returns (GraphDef, output node names).
     """
-    return _freeze(source, output_nodes, values, trust, live, signature_key)[:2]
+    return _freeze(source, output_nodes, values, trust, live, signature_key, architecture)[:2]
 
 
-def _freeze(source, output_nodes, values, trust, live, signature_key):
+def _freeze(source, output_nodes, values, trust, live, signature_key, architecture=None):
     """``freeze``, and the placeholders it pinned ({name: value})."""
-    kind = formats.detect(source)
+    kind = formats.detect(source, weights=architecture is not None)
+    if architecture is not None and kind not in formats.KERAS_SOURCES:
+        raise TfpersistError(
+            f"--architecture: {source} is a {kind}, which holds its own; the architecture goes "
+            "with Keras weights (.weights.h5) or a TF2 checkpoint"
+        )
+    if kind in formats.KERAS_SOURCES:
+        if signature_key:
+            raise TfpersistError(f"--signature: {source} is a {kind}, not a SavedModel")
+        from tfpersist.freezing import keras
+
+        graph_def, names = keras.freeze(source, kind, output_nodes, trust, architecture)
+        frozen, pinned = _graph_def_frozen(graph_def, names, values, live, trust)
+        return frozen, names, pinned
     if kind == formats.SAVED_MODEL:
         saved = saved_models.load(source, signature_key, trust)
         names = graphdefs.node_names(
@@ -333,6 +349,7 @@ def freeze_to_file(
     card_path: str | Path | None = None,
     extra: dict | None = None,
     trust: safety.Trust = safety.TRUST_NOTHING,
+    architecture: str | Path | None = None,
 ) -> tuple[dict, list[str]]:
     """Freeze any source into ``out`` (and its card): the one entry point for freezing.
 
@@ -346,12 +363,14 @@ def freeze_to_file(
     """
     extra = {**signature.release_data(source), **(extra or {})}
     if (
-        formats.detect(source) != formats.CHECKPOINT
+        formats.detect(source, weights=architecture is not None) != formats.CHECKPOINT
         or optimize
         or not output_nodes
         or signature_key
     ):
-        graph_def, names, pinned = _freeze(source, output_nodes, values, trust, live, signature_key)
+        graph_def, names, pinned = _freeze(
+            source, output_nodes, values, trust, live, signature_key, architecture
+        )
         if optimize:
             from tfpersist.graph import optimize as optimizer
 

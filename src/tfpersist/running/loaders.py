@@ -22,16 +22,18 @@ def open_model(
     signature_key: str | None = None,
     trust: safety.Trust = safety.TRUST_NOTHING,
     threads: int | None = None,
+    architecture: str | Path | None = None,
 ):
-    """The model at ``path`` loaded for running (GraphModel, TFLiteModel or OnnxModel)."""
-    kind = formats.detect(path, runnable=True)
+    """The model at ``path`` loaded for running (GraphModel, TFLiteModel or OnnxModel);
+    ``architecture``: the Keras model that weights at ``path`` belong to."""
+    kind = formats.detect(path, runnable=True, weights=architecture is not None)
     if signature_key and kind != formats.SAVED_MODEL:
         raise TfpersistError(f"--signature: {path} is a {kind}, not a SavedModel")
     if kind == formats.TFLITE:
         return interpreters.TFLiteModel(path, trust, threads).select(output_nodes)
     if kind == formats.ONNX:
         return interpreters.OnnxModel(path, trust, threads).select(output_nodes)
-    return GraphModel.open(path, kind, output_nodes, signature_key, trust, threads)
+    return GraphModel.open(path, kind, output_nodes, signature_key, trust, threads, architecture)
 
 
 class GraphModel:
@@ -63,7 +65,9 @@ class GraphModel:
         self.outputs = [spec(k, n) for k, n in outputs.items()]
 
     @classmethod
-    def open(cls, path, kind, output_nodes, signature_key, trust, threads) -> GraphModel:
+    def open(
+        cls, path, kind, output_nodes, signature_key, trust, threads, architecture=None
+    ) -> GraphModel:
         from tfpersist.freezing import freeze, models
         from tfpersist.graph import graphdefs, signature
 
@@ -80,7 +84,9 @@ class GraphModel:
             graphdefs.check_nodes(graph_def, names)
         else:
             asked = models.outputs_of(path, kind, card, output_nodes)
-            graph_def, names = freeze.freeze(path, asked, trust=trust, signature_key=signature_key)
+            graph_def, names = freeze.freeze(
+                path, asked, trust=trust, signature_key=signature_key, architecture=architecture
+            )
         placeholders = signature.placeholders(graph_def)
         if card:
             placeholders = [i["name"] for i in card["inputs"]]

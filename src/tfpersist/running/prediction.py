@@ -98,12 +98,15 @@ def predict_file(
     batch_size=1024,
     trust=safety.TRUST_NOTHING,
     signature_key=None,
+    architecture=None,
 ) -> dict:
     """Run any model loaders.open_model opens (.pb, checkpoint, SavedModel, .tflite, .onnx)
     on ``inputs``: one file (CSV or .npy) for the model's input, or {input name: .npy file}
     for a model with several."""
     model = Path(model)
-    loaded = loaders.open_model(model, output_nodes, signature_key, trust)
+    loaded = loaders.open_model(
+        model, output_nodes, signature_key, trust, architecture=architecture
+    )
     try:
         names = [t.name for t in loaded.inputs]
         card = signature.beside(model)

@@ -109,25 +109,40 @@ def risk(op: str) -> str:
 # What the stage scripts read for it (Trust.from_env); the CLI has flags of the same names.
 ALLOW_UNSAFE_OPS_ENV = "TFPERSIST_ALLOW_UNSAFE_OPS"
 ALLOW_OPS_ENV = "TFPERSIST_ALLOW_OPS"
+KERAS_MODULES_ENV = "TFPERSIST_KERAS_MODULES"
 
 
 @dataclass(frozen=True)
 class Trust:
-    """What the user allows beyond the allowlist: named ops, or everything."""
+    """What the user allows beyond the allowlist: named ops, or everything; and Python
+    modules of their own whose registered Keras objects a Keras file may name (imported —
+    the user's code, never the file's — before Keras reads the file)."""
 
     everything: bool = False
     ops: frozenset[str] = frozenset()
+    keras_modules: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, allow_unsafe_ops: bool = False, allow_ops: Iterable[str] = ()) -> Trust:
-        return cls(bool(allow_unsafe_ops), frozenset(o.strip() for o in allow_ops if o.strip()))
+    def of(
+        cls,
+        allow_unsafe_ops: bool = False,
+        allow_ops: Iterable[str] = (),
+        keras_modules: Iterable[str] = (),
+    ) -> Trust:
+        return cls(
+            bool(allow_unsafe_ops),
+            frozenset(o.strip() for o in allow_ops if o.strip()),
+            tuple(dict.fromkeys(m.strip() for m in keras_modules if m.strip())),
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Trust:
         """What a stage script allows, from ``environ``: TFPERSIST_ALLOW_UNSAFE_OPS=1 (every
-        op) and TFPERSIST_ALLOW_OPS=A,B (named ops)."""
+        op), TFPERSIST_ALLOW_OPS=A,B (named ops) and TFPERSIST_KERAS_MODULES=M,N."""
         return cls.of(
-            environ.get(ALLOW_UNSAFE_OPS_ENV) == "1", environ.get(ALLOW_OPS_ENV, "").split(",")
+            environ.get(ALLOW_UNSAFE_OPS_ENV) == "1",
+            environ.get(ALLOW_OPS_ENV, "").split(","),
+            environ.get(KERAS_MODULES_ENV, "").split(","),
         )
 
 

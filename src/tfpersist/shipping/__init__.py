@@ -101,23 +101,40 @@ def onnx_from_graph_def(graph_def, sig: Signature, opset: int = ONNX_OPSET) -> b
 
 def _plain_names(graph) -> None:
     """Name the ONNX inputs and outputs as the nodes (``x``, not TF's tensor name ``x:0``),
-    as the SavedModel and TFLite signatures do. Left as they are when a node holds a
-    subgraph (it may refer to the outer names)."""
+    as the SavedModel and TFLite signatures do; subgraphs (a loop's body) that read an outer
+    name follow."""
     from onnx import AttributeProto
 
-    subgraphs = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
-    if any(a.type in subgraphs for n in graph.node for a in n.attribute):
-        return
-    taken = {v for n in graph.node for v in [*n.input, *n.output]}
+    def graphs(g):
+        yield g
+        for n in g.node:
+            for a in n.attribute:
+                if a.type == AttributeProto.GRAPH:
+                    yield from graphs(a.g)
+                elif a.type == AttributeProto.GRAPHS:
+                    for sub in a.graphs:
+                        yield from graphs(sub)
+
+    every = list(graphs(graph))
+    taken = {
+        v
+        for g in every
+        for v in [
+            *(i.name for i in g.input),
+            *(o.name for o in g.output),
+            *(v for n in g.node for v in [*n.input, *n.output]),
+        ]
+    }
     renames = {}
     for value in [*graph.input, *graph.output]:
         plain = value.name.removesuffix(":0")
         if plain != value.name and plain not in taken:
             renames[value.name] = plain
             value.name = plain
-    for node in graph.node:
-        node.input[:] = [renames.get(i, i) for i in node.input]
-        node.output[:] = [renames.get(o, o) for o in node.output]
+    for g in every:
+        for node in g.node:
+            node.input[:] = [renames.get(i, i) for i in node.input]
+            node.output[:] = [renames.get(o, o) for o in node.output]
 
 
 def export(
@@ -252,7 +269,7 @@ class Loaded:
             raise TfpersistError(f"unknown export format '{fmt}'; choose from {known}")
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        x = np.asarray(x, np.float32)
+        x = np.asarray(x) if np.asarray(x).dtype.kind in "iu" else np.asarray(x, np.float32)
         if self.fmt == "saved_model":
             tf = import_tf()
             got = self._fn(**{self.sig.input_node: tf.constant(x)})
@@ -323,20 +340,24 @@ def frozen_outputs(graph_def, sig: Signature, x: np.ndarray, trust=None) -> dict
 
 
 def sample_rows(graph_def, input_node: str, rows: int = 64, seed: int = 0) -> np.ndarray:
-    """Seeded standard-normal rows shaped like ``input_node`` (unknown dimensions: ``rows``
-    for the first, 1 elsewhere): parity data when the caller has none."""
+    """Seeded rows shaped like ``input_node`` (unknown dimensions: ``rows`` for the first,
+    1 elsewhere): standard-normal floats, or integers 0 and 1 (an index any lookup or
+    embedding of two or more rows takes): parity data when the caller has none."""
     tf = import_tf()
     node = next(n for n in graph_def.node if n.name == input_node)
-    if tf.dtypes.as_dtype(node.attr["dtype"].type) != tf.float32:
+    dtype = tf.dtypes.as_dtype(node.attr["dtype"].type)
+    if not (dtype == tf.float32 or dtype.is_integer):
         raise TfpersistError(
-            f"input '{input_node}' is {tf.dtypes.as_dtype(node.attr['dtype'].type).name}: "
-            "export checks float32 inputs only"
+            f"input '{input_node}' is {dtype.name}: export checks float32 and integer inputs only"
         )
     shape = node.attr["shape"].shape
     if shape.unknown_rank:
         raise TfpersistError(f"input '{input_node}' has an unknown rank; export needs its shape")
     dims = [d.size if d.size >= 0 else (rows if i == 0 else 1) for i, d in enumerate(shape.dim)]
-    return np.random.default_rng(seed).standard_normal(dims).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    if dtype.is_integer:
+        return rng.integers(0, 2, dims).astype(dtype.as_numpy_dtype)
+    return rng.standard_normal(dims).astype(np.float32)
 
 
 def ship(

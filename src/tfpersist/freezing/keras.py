@@ -1,0 +1,244 @@
+"""Keras models frozen: a ``.keras``, a Keras 2 ``.h5``, or an architecture (a ``.keras``,
+``.h5`` or config JSON) with its weights (a ``.weights.h5`` or a TF2 object-based checkpoint).
+
+Every file is checked before Keras opens it (safety.keras_files: the zip, the config against
+the built-in allowlist, the HDF5 walked without following links); Keras then loads it with
+``safe_mode`` on and ``compile`` off. The model is traced in inference mode
+(``training=False``) with a free batch dimension and its variables folded into constants
+(``convert_variables_to_constants_v2``); placeholders carry the Keras input names and the
+outputs the model's output names (a dict output's keys), not ``Identity_N``. What comes out is
+a GraphDef the rest of freezing treats as a frozen .pb (pinned, pruned, op-allowlisted).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tfpersist import formats, safety
+from tfpersist.errors import TfpersistError, first_line
+from tfpersist.formats import checkpoints
+from tfpersist.safety import keras_files
+from tfpersist.tfcompat import import_tf
+
+tf = import_tf()
+
+WEIGHTS = (formats.KERAS_WEIGHTS, formats.TF2_CHECKPOINT)
+# what a TF2 checkpoint's root tracks besides the model (tf.train.Checkpoint(model=…, optimizer=…))
+NOT_THE_MODEL = {"optimizer", "save_counter", "step", "epoch", "global_step"}
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def load(path: str | Path, kind: str, trust=safety.TRUST_NOTHING, architecture=None):
+    """The Keras model at ``path`` (``kind`` as formats.detect names it), checked, then
+    loaded by Keras; weights (KERAS_WEIGHTS, TF2_CHECKPOINT) go into ``architecture``'s model."""
+    path = Path(path)
+    modules = trust.keras_modules
+    if kind in WEIGHTS:
+        if architecture is None:
+            raise TfpersistError(f"{path}: a {kind} holds no architecture; pass --architecture")
+        model = _architecture(Path(architecture), trust)
+        if kind == formats.KERAS_WEIGHTS:
+            keras_files.check_hdf5(path)
+            try:
+                model.load_weights(path)
+            except (ValueError, OSError, KeyError, TypeError) as e:
+                raise TfpersistError(
+                    f"{path}: its weights do not fit {architecture} ({first_line(e)})"
+                ) from None
+        else:
+            restore_checkpoint(model, checkpoints.prefix_of(path), path)
+        return model
+    if architecture is not None:
+        raise TfpersistError(f"--architecture: {path} is a {kind}; it holds its own")
+    keras_files.check_file(path, modules)
+    return _loaded(path, lambda: _keras().saving.load_model(path, safe_mode=True, compile=False))
+
+
+def _architecture(path: Path, trust):
+    """A model built from a checked ``.keras``, ``.h5`` or config JSON."""
+    if not path.is_file():
+        raise TfpersistError(f"--architecture {path}: no such file (a .keras, .h5 or JSON config)")
+    config = keras_files.check_file(path, trust.keras_modules)
+    if config is None:
+        raise TfpersistError(f"--architecture {path}: a weights file; pass the model's .keras")
+    keras = _keras()
+    if path.suffix in (".keras", ".h5"):
+        return _loaded(path, lambda: keras.saving.load_model(path, safe_mode=True, compile=False))
+    if "module" not in config:  # Keras 2 JSON
+        return _loaded(path, lambda: keras.models.model_from_json(path.read_text()))
+    return _loaded(path, lambda: keras.saving.deserialize_keras_object(config, safe_mode=True))
+
+
+def _loaded(path: Path, load):
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = load()
+    except Exception as e:  # Keras raises anything from a file it cannot rebuild
+        raise TfpersistError(f"{path}: Keras cannot load it ({first_line(e)})") from None
+    if not getattr(model, "built", True) or not model.inputs:
+        raise TfpersistError(f"{path}: the model is not built (its inputs are unknown)")
+    return model
+
+
+def restore_checkpoint(model, prefix: Path, what) -> None:
+    """Restore a TF2 object-based checkpoint into ``model``: the model is the root's child
+    that holds it (``tf.train.Checkpoint(model=model, optimizer=…)``, any name) or the root;
+    every variable of the model must be found (the optimizer's are left)."""
+    reader = tf.train.load_checkpoint(str(prefix))
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor(checkpoints.OBJECT_GRAPH_KEY.decode()))
+    names = [c.local_name for c in graph.nodes[0].children if c.local_name not in NOT_THE_MODEL]
+    errors = []
+    for name in [*names, None]:
+        root = tf.train.Checkpoint(**{name: model}) if name else tf.train.Checkpoint(root=model)
+        try:
+            status = root.read(str(prefix))
+            status.assert_existing_objects_matched()
+            status.expect_partial()
+            return
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            found = re.search(r"Found (\d+) Python objects", str(e))
+            missing = f"{found.group(1)} of its objects missing" if found else first_line(e)
+            errors.append(f"as '{name}': {missing}" if name else f"as the root: {missing}")
+    raise TfpersistError(
+        f"{what}: the checkpoint does not hold this architecture's variables ("
+        f"{'; '.join(errors)}); pass the architecture the checkpoint was written from"
+    )
+
+
+def input_structure(model):
+    """The model's inputs as it takes them: one tensor, a list, or a dict."""
+    struct = getattr(model, "_inputs_struct", None)
+    if struct is None:
+        struct = model.inputs[0] if len(model.inputs) == 1 else list(model.inputs)
+    return struct
+
+
+def output_names(model) -> list[str]:
+    """The model's output names in the order a traced call flattens them: a dict output's
+    keys (sorted), else each output layer's name (repeats numbered)."""
+    struct = getattr(model, "_outputs_struct", None)
+    if isinstance(struct, dict):
+        names = sorted(struct)
+    else:
+        flat = tf.nest.flatten(struct if struct is not None else model.outputs)
+        names = [t._keras_history[0].name for t in flat]
+    seen: dict[str, int] = {}
+    unique = []
+    for name in (_node_name(n) for n in names):
+        seen[name] = seen.get(name, -1) + 1
+        unique.append(name if not seen[name] else f"{name}_{seen[name]}")
+    return unique
+
+
+def _node_name(name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.\-/]", "_", str(name))
+    return name if re.match(r"[A-Za-z0-9.]", name) else f"x{name}"
+
+
+def frozen_graph_def(model, what):
+    """(GraphDef, input names, output names) of ``model`` in inference mode, variables
+    folded in, batch dimension free."""
+    from tensorflow.python.framework import convert_to_constants
+
+    structure = input_structure(model)
+
+    def spec(t):
+        return tf.TensorSpec((None, *tuple(t.shape)[1:]), t.dtype, name=_node_name(t.name))
+
+    specs = tf.nest.map_structure(spec, structure)
+    inputs = [s.name for s in tf.nest.flatten(specs)]
+    # a node name is one name: an output called like an input (a dict model's "foo" in and
+    # out) becomes "foo_output"
+    outputs = [f"{n}_output" if n in inputs else n for n in output_names(model)]
+    try:
+        traced = tf.function(
+            lambda x: model(x, training=False), input_signature=[specs], autograph=False
+        ).get_concrete_function()
+        frozen = convert_to_constants.convert_variables_to_constants_v2(
+            traced, lower_control_flow=False
+        )
+    except Exception as e:  # a layer that cannot be traced with a free batch dimension
+        raise TfpersistError(f"{what}: cannot trace the Keras model ({first_line(e)})") from None
+    graph_def = frozen.graph.as_graph_def()
+    produced = [t.name.split(":")[0] for t in frozen.outputs]
+    if len(produced) != len(outputs):
+        raise TfpersistError(
+            f"{what}: the traced model gives {len(produced)} outputs, its config names "
+            f"{len(outputs)}"
+        )
+    _rename(graph_def, dict(zip(produced, outputs, strict=True)))
+    _drop_ordering(graph_def)
+    placeholders = [n.name for n in graph_def.node if n.op == "Placeholder"]
+    if sorted(placeholders) != sorted(inputs):
+        raise TfpersistError(
+            f"{what}: the traced graph's inputs {placeholders} are not the model's {inputs}"
+        )
+    return graph_def, inputs, outputs
+
+
+def _drop_ordering(graph_def) -> None:
+    """Drop the NoOps a traced function orders its variable reads with (the reads are
+    constants now) and the control inputs naming them: an output is then a plain Identity
+    of what it computes (OpenCV, which drops Identity ops, keeps its name)."""
+    noops = {
+        n.name for n in graph_def.node if n.op == "NoOp" and all(i.startswith("^") for i in n.input)
+    }
+    kept = [n for n in graph_def.node if n.name not in noops]
+    for node in kept:
+        node.input[:] = [i for i in node.input if i.lstrip("^") not in noops]
+    del graph_def.node[:]
+    graph_def.node.extend(kept)
+
+
+def _rename(graph_def, renames: dict[str, str]) -> None:
+    """Rename nodes (the outputs' Identity nodes), moving any node already holding a new
+    name out of the way first; inputs referring to them follow."""
+    taken = {n.name for n in graph_def.node}
+    moved = dict(renames)
+    for new in renames.values():
+        if new in taken and new not in renames:
+            spare, i = f"{new}_inner", 0
+            while spare in taken:
+                i += 1
+                spare = f"{new}_inner_{i}"
+            moved[new] = spare
+            taken.add(spare)
+
+    def renamed(ref: str) -> str:
+        control = ref.startswith("^")
+        name, colon, port = ref.lstrip("^").partition(":")
+        return ("^" if control else "") + moved.get(name, name) + colon + port
+
+    for node in graph_def.node:
+        node.name = moved.get(node.name, node.name)
+        node.input[:] = [renamed(i) for i in node.input]
+
+
+def freeze(path, kind, output_nodes=None, trust=safety.TRUST_NOTHING, architecture=None):
+    """(GraphDef, output names) of the Keras model at ``path``: all its outputs, or those of
+    ``output_nodes`` (by output name)."""
+    model = load(path, kind, trust, architecture)
+    graph_def, _, outputs = frozen_graph_def(model, str(path))
+    if output_nodes:
+        from tfpersist.graph import graphdefs
+
+        asked = graphdefs.node_names(output_nodes)
+        unknown = [n for n in asked if n not in outputs]
+        if unknown:
+            raise TfpersistError(
+                f"{path}: no output {', '.join(unknown)}; the model's outputs: {', '.join(outputs)}"
+            )
+        outputs = asked
+    return graph_def, outputs
