@@ -67,9 +67,6 @@ def format_inspection(info: dict) -> str:
         return "?" if s is None else "[" + ", ".join("?" if d is None else str(d) for d in s) + "]"
 
     lines = [f"{info['path']}: {info['format']}"]
-    if "refused" in info:
-        lines.append(f"REFUSED: {info['refused']}")
-        return "\n".join(lines)
     if "weights" in info:  # a Keras file
         return "\n".join(lines + _keras_lines(info, shape))
     if "objects" in info:  # a TF2 object-based checkpoint: no graph

@@ -1,10 +1,10 @@
 """What a Keras file holds, read without Keras or TensorFlow: the layers and the named inputs
 and outputs from its config, the parameters and weight statistics from its HDF5 weights.
 
-The file is checked first (safety.keras_files); a file that is refused is described by the
-refusal alone — its HDF5 is not read past the walk that refused it. Output shapes come from
-the config where a layer's kind says them (Dense, Embedding, recurrent layers, shape-keeping
-layers); ``tfpersist freeze`` knows them all.
+The file is checked first (safety.keras_files): a file that is refused is not read further
+(its HDF5 past the walk that refused it), and the refusal is the command's one line. Output
+shapes come from the config where a layer's kind says them (Dense, Embedding, recurrent
+layers, shape-keeping layers); ``tfpersist freeze`` knows them all.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import math
 import zipfile
 from pathlib import Path
 
-from tfpersist.errors import TfpersistError
 from tfpersist.safety import keras_files
 
 # layers whose output has their input's shape
@@ -45,10 +44,7 @@ def describe(path: str | Path, kind: str, modules=()) -> dict:
     formats.detect names it)."""
     path = Path(path)
     info = {"format": kind, "path": str(path), "unsafe_ops": [], "unsafe_risks": {}}
-    try:
-        config = keras_files.check_file(path, modules)
-    except TfpersistError as e:
-        return {**info, "refused": str(e), "parameters": 0}
+    config = keras_files.check_file(path, modules)
     meta = _metadata(path)
     if config is not None:
         info.update(model_summary(config))

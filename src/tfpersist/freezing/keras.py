@@ -178,7 +178,9 @@ def frozen_graph_def(model, what):
             f"{what}: the traced model gives {len(produced)} outputs, its config names "
             f"{len(outputs)}"
         )
-    _rename(graph_def, dict(zip(produced, outputs, strict=True)))
+    renames = dict(zip(produced, outputs, strict=True))
+    renames.update(_variable_names(model, traced, graph_def, set(renames.values())))
+    _rename(graph_def, renames)
     _drop_ordering(graph_def)
     placeholders = [n.name for n in graph_def.node if n.op == "Placeholder"]
     if sorted(placeholders) != sorted(inputs):
@@ -186,6 +188,25 @@ def frozen_graph_def(model, what):
             f"{what}: the traced graph's inputs {placeholders} are not the model's {inputs}"
         )
     return graph_def, inputs, outputs
+
+
+def _variable_names(model, traced, graph_def, taken: set) -> dict[str, str]:
+    """The constants folded from variables, named by the Keras variables' paths
+    (``second_dense/kernel``) instead of the trace's ``…/ReadVariableOp/resource``: compare
+    then says which layer's weights changed."""
+    paths = {}
+    for variable in model.variables:
+        handle = getattr(getattr(variable, "value", None), "handle", None)
+        if handle is not None:
+            paths[id(handle)] = _node_name(variable.path)
+    names = {n.name for n in graph_def.node} | taken
+    renames = {}
+    for outer, inner in zip(traced.captured_inputs, traced.graph.internal_captures, strict=False):
+        path = paths.get(id(outer))
+        if path and inner.op.name in names and path not in names:
+            renames[inner.op.name] = path
+            names.add(path)
+    return renames
 
 
 def _drop_ordering(graph_def) -> None:

@@ -171,12 +171,12 @@ def _check_object(path: Path, obj: dict, where: str, keras3: bool, trusted) -> N
         return
     if isinstance(registered_name, str) and registered_name in trusted:
         return
-    if isinstance(module, str) and module != "keras" and not module.startswith("keras."):
-        raise refuse(path, f"{where} names the module '{module}' (Keras would import it)", True)
     if isinstance(registered_name, str) and ">" in registered_name:
         raise refuse(
             path, f"{where} is the custom object '{registered_name}' (its code would run)", True
         )
+    if isinstance(module, str) and module != "keras" and not module.startswith("keras."):
+        raise refuse(path, f"{where} names the module '{module}' (Keras would import it)", True)
     if keras3:
         known = isinstance(module, str) and cls in CLASSES.get(module, ())
     else:
