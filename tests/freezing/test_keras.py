@@ -11,13 +11,14 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import ROOT
 
 from tfpersist import cli, formats, safety
 from tfpersist.errors import TfpersistError
 
+from conftest import ROOT
+
 sys.path.insert(0, str(ROOT / "tests" / "ported"))
-import keras_cases  # noqa: E402
+import keras_cases
 
 LEGACY = [name for name in keras_cases.CASES if name.startswith("lh_")]
 
