@@ -8,6 +8,7 @@ import pytest
 
 from tfpersist import cli, formats
 from tfpersist.errors import TfpersistError
+from tfpersist.safety import keras_files as keras_checks
 
 
 @pytest.fixture(scope="module")
@@ -25,41 +26,66 @@ def keras_files(tf, tmp_path_factory):
     return root
 
 
-CASES = [
-    ("m.keras", "a Keras 3 model (.keras): tfpersist does not read Keras files yet"),
-    ("m.h5", "a Keras 2 HDF5 model (.h5)"),
-    ("m.weights.h5", "a Keras weights file (weights only, no architecture): it holds weights"),
-    ("ckpts", "a TF2 object-based checkpoint"),
-    ("ckpts/ckpt-1", "a TF2 object-based checkpoint"),
-    ("ckpts/ckpt-1.index", "a TF2 object-based checkpoint"),
+CASES = [  # the file, what the detector names it (weights only: what to pass as well)
+    ("m.keras", formats.KERAS),
+    ("m.h5", formats.KERAS_H5),
+    ("m.weights.h5", formats.KERAS_WEIGHTS),
+    ("ckpts", formats.TF2_CHECKPOINT),
+    ("ckpts/ckpt-1", formats.TF2_CHECKPOINT),
+    ("ckpts/ckpt-1.index", formats.TF2_CHECKPOINT),
+]
+WEIGHTS_ONLY = [
+    name for name, kind in CASES if kind in (formats.KERAS_WEIGHTS, formats.TF2_CHECKPOINT)
 ]
 
 
-@pytest.mark.parametrize(("name", "said"), CASES)
-def test_each_file_is_named_by_the_detector(keras_files, name, said):
-    with pytest.raises(TfpersistError, match="SavedModel") as refused:
+@pytest.mark.parametrize(("name", "kind"), CASES)
+def test_each_file_is_named_by_the_detector(keras_files, name, kind):
+    if name not in WEIGHTS_ONLY:
+        assert formats.detect(keras_files / name) == kind
+        return
+    with pytest.raises(TfpersistError, match=r"--architecture MODEL\.keras") as refused:
         formats.detect(keras_files / name)
-    assert said in str(refused.value)
-    assert "GraphDef" not in str(refused.value) and "incomplete" not in str(refused.value)
+    said = str(refused.value)
+    assert kind in said and "GraphDef" not in said and "incomplete" not in said
+    assert formats.detect(keras_files / name, weights=True) == kind
+    assert formats.detect(keras_files / name, describable=True) == kind
 
 
-@pytest.mark.parametrize("command", ["inspect", "freeze", "predict", "compare", "export", "serve"])
-def test_every_command_says_what_the_file_is_in_one_line(keras_files, command, capsys):
+@pytest.mark.parametrize("command", ["freeze", "predict", "compare", "export", "serve"])
+def test_weights_alone_are_refused_in_one_line_by_every_command(keras_files, command, capsys):
+    """Weights without the model: what they are and what to pass; nothing written, no port
+    opened (inspect lists them: the tests below)."""
     np.save(keras_files / "x.npy", np.ones((2, 4), np.float32))
     args = {
-        "inspect": [],
-        "freeze": ["--output-nodes", "y", "--out", str(keras_files / "out.pb")],
+        "freeze": ["--out", str(keras_files / "out.pb")],
         "predict": ["--input", str(keras_files / "x.npy")],
         "compare": [str(keras_files / "m.keras")],
         "export": ["--out", str(keras_files / "export")],
-        "serve": ["--port", "0"],  # refused before the port opens
+        "serve": ["--port", "0"],
     }[command]
-    # inspect describes a TF2 checkpoint (its object graph: the next test); the rest refuse it
-    for name, said in CASES[:3] if command == "inspect" else CASES[:4]:
+    for name in ("m.weights.h5", "ckpts"):
         assert cli.main([command, str(keras_files / name), *args]) == 1, name
         err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and said in err, err
+        assert len(err.splitlines()) == 1 and "--architecture" in err, err
     assert not (keras_files / "out.pb").exists() and not (keras_files / "export").exists()
+
+
+def test_weights_with_their_architecture_compare_equal_to_the_model(keras_files, capsys):
+    """compare and export take --architecture as freeze and predict do: the weights file and
+    the TF2 checkpoint, restored into the model, are the model."""
+    import json
+
+    model = str(keras_files / "m.keras")
+    np.save(keras_files / "x.npy", np.ones((2, 4), np.float32))
+    for name in ("m.weights.h5", "ckpts"):
+        weights = str(keras_files / name)
+        args = ["compare", weights, model, "--architecture", model, "--format", "json"]
+        assert cli.main([*args, "--input", f"x={keras_files / 'x.npy'}"]) == 0, name
+        report = json.loads(capsys.readouterr().out)
+        assert report["weights"]["changed"] == [] and report["outputs"]["max_abs"] == {"d": 0.0}, (
+            report
+        )
 
 
 def test_what_the_messages_point_to_works(keras_files, capsys):
@@ -125,8 +151,9 @@ def test_inspect_lists_a_tf2_checkpoints_object_graph(tf, tmp_path, capsys):
     assert "no graph:" in text and "model.export(DIR)" in text
 
 
-def rewritten(source, out, config=None, extra=(), drop=()):
-    """``source`` (a real .keras) with its config replaced and members added or left out."""
+def rewritten(source, out, config=None, extra=(), drop=(), weights=None):
+    """``source`` (a real .keras) with its config replaced, its weights file edited in
+    place by ``weights(h5py.File)``, members added or left out."""
     import json
     import zipfile
 
@@ -137,14 +164,94 @@ def rewritten(source, out, config=None, extra=(), drop=()):
             data = zin.read(info)
             if info.filename == "config.json" and config is not None:
                 data = json.dumps(config(json.loads(data))).encode()
+            if info.filename == "model.weights.h5" and weights is not None:
+                data = edited_h5(data, out.with_suffix(".h5"), weights)
             zout.writestr(info, data)
         for item in extra:
             zout.writestr(*item)
     return out
 
 
+def edited_h5(data: bytes, scratch, edit) -> bytes:
+    import h5py
+
+    scratch.write_bytes(data)
+    with h5py.File(scratch, "a") as f:
+        edit(f)
+    return scratch.read_bytes()
+
+
+def the_kernel(f):
+    """The path of the Dense kernel (4×3) in an h5py file."""
+    import h5py
+
+    found = []
+    f.visititems(
+        lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) and o.shape == (4, 3) else None
+    )
+    return found[0]
+
+
+def external_storage(f):  # CVE-2026-1669: the kernel's bytes read from any file
+    k = the_kernel(f)
+    del f[k]
+    f.create_dataset(k, shape=(4, 3), dtype="float32", external=[("/etc/hostname", 0, 48)])
+
+
+def external_link(f):
+    import h5py
+
+    k = the_kernel(f)
+    del f[k]
+    f[k] = h5py.ExternalLink("/tmp/elsewhere.h5", "k")
+
+
+def soft_link(f):
+    import h5py
+
+    k = the_kernel(f)
+    f["stash"] = np.full((4, 3), 9, np.float32)
+    del f[k]
+    f[k] = h5py.SoftLink("/stash")
+
+
+def virtual(f):
+    import h5py
+
+    k = the_kernel(f)
+    del f[k]
+    layout = h5py.VirtualLayout(shape=(4, 3), dtype="float32")
+    layout[:] = h5py.VirtualSource("/tmp/elsewhere.h5", "k", shape=(4, 3))
+    f.create_virtual_dataset(k, layout)
+
+
+def declared_bomb(f):  # CVE-2026-0897: 256 MiB declared, nothing stored
+    f.create_dataset("vars/huge", shape=(64 * 2**20,), dtype="float32", chunks=(2**16,))
+
+
+H5_VECTORS = {  # an edit of the weights file, what the refusal says
+    "external_storage": (external_storage, "keeps its data in an external file"),
+    "external_link": (external_link, "is an external link to /tmp/elsewhere.h5"),
+    "soft_link": (soft_link, "is a soft link to /stash"),
+    "virtual": (virtual, "is a virtual dataset"),
+    "declared_bomb": (declared_bomb, "declares 268435456 bytes but stores 0"),
+}
+
+
 def layer(cls, module="keras.layers", **config):
     return {"module": module, "class_name": cls, "config": {"name": "evil", **config}}
+
+
+def keras_function(module, name):
+    return {"module": module, "class_name": "function", "config": name}
+
+
+def renamed(name):
+    def edit(config):
+        config["config"]["name"] = name
+        return config
+
+    return edit
 
 
 def with_layer(obj):
@@ -199,10 +306,18 @@ HOSTILE = {  # each a vector of Keras's 2024–2026 advisories, what the refusal
     "absolute": (dict(extra=[("/tmp/evil", "x")]), "points outside the archive"),
     "link": (dict(extra=[symlink("assets/passwd")]), "is a symbolic link"),
     "unknown_member": (dict(extra=[("payload.pkl", "x")]), "member 'payload.pkl' is none of"),
-    "literal": (
-        dict(config=with_layer(layer("Dense", units=1, note="x" * (2**20 + 1)))),
-        "a string of 1048577 characters",
+    "literal": (dict(config=renamed("x" * (2**20 + 1))), "a string of 1048577 characters"),
+    "unknown_class": (dict(config=with_layer(layer("Evil"))), "not one of Keras's built-in"),
+    "bare_layer": (dict(config=with_layer(layer("Layer"))), "not one of Keras's built-in"),
+    "utils_function": (
+        dict(config=with_layer(keras_function("keras.utils", "normalize"))),
+        "references the function keras.utils.normalize",
     ),
+    "unsafe_switch": (  # CVE-2025-9906
+        dict(config=with_layer(keras_function("keras.config", "enable_unsafe_deserialization"))),
+        "references the function keras.config.enable_unsafe_deserialization",
+    ),
+    **{name: (dict(weights=edit), said) for name, (edit, said) in H5_VECTORS.items()},
 }
 
 
@@ -213,6 +328,78 @@ def test_a_hostile_keras_file_is_refused_for_what_it_is(keras_files, tmp_path, v
     assert cli.main(["inspect", str(path)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "refusing this Keras file" in err and said in err, err
+
+
+@pytest.mark.parametrize("vector", sorted(H5_VECTORS))
+def test_a_hostile_keras_2_h5_is_refused_for_what_it_is(keras_files, tmp_path, vector, capsys):
+    """The same HDF5 vectors in a legacy .h5 model (CVE-2025-9905: Keras read them ignoring
+    safe_mode), and the Keras 2 code layers in its model_config."""
+    import shutil
+
+    edit, said = H5_VECTORS[vector]
+    path = shutil.copy(keras_files / "m.h5", tmp_path / f"{vector}.h5")
+    edited_h5(path.read_bytes(), path, edit)
+    assert cli.main(["inspect", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "refusing this Keras file" in err and said in err, err
+
+
+def test_keras_2_code_layers_in_an_h5_are_refused(keras_files, tmp_path, capsys):
+    import json
+    import shutil
+
+    import h5py
+
+    for cls, said in [("TFOpLambda", "TFOpLambda"), ("Lambda", "Lambda layer"), ("Evil", "Evil")]:
+        path = shutil.copy(keras_files / "m.h5", tmp_path / f"{cls}.h5")
+        with h5py.File(path, "a") as f:
+            config = json.loads(f.attrs["model_config"])
+            config["config"]["layers"].append(
+                {"class_name": cls, "config": {"name": "evil", "function": "tf.math.add"}}
+            )
+            f.attrs["model_config"] = json.dumps(config)
+        assert cli.main(["freeze", str(path), "--out", str(tmp_path / "o.pb")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "refusing this Keras file" in err and said in err, err
+    assert not (tmp_path / "o.pb").exists()
+
+
+# What Keras 3.15 itself does with each vector (load_model, safe_mode on, compile off): the
+# README's table. "loads" is where our check is the only guard.
+KERAS_ITSELF = {
+    "external_storage": "refuses",
+    "external_link": "refuses",
+    "soft_link": "refuses",
+    "virtual": "refuses",
+    "vocab_path": "refuses",
+    "tfsm": "refuses",
+    "lambda": "refuses",
+    "unknown_class": "refuses",
+    "literal": "loads",  # a megabyte-long model name
+    "traversal": "loads",  # skips the member with a warning
+    "unknown_member": "loads",
+    "declared_bomb": "refuses",
+}
+
+
+@pytest.mark.parametrize("vector", sorted(KERAS_ITSELF))
+def test_what_keras_itself_does_with_each_vector(keras_files, tmp_path, vector):
+    import warnings
+
+    import keras
+
+    how, _ = HOSTILE[vector]
+    path = rewritten(keras_files / "m.keras", tmp_path / f"{vector}.keras", **how)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            keras.saving.load_model(path, safe_mode=True, compile=False)
+        verdict = "loads"
+    except Exception:
+        verdict = "refuses"
+    assert verdict == KERAS_ITSELF[vector]
+    with pytest.raises(TfpersistError, match="refusing this Keras file"):
+        keras_checks.check_file(path)
 
 
 def test_a_zip_bomb_config_is_refused_unread(keras_files, tmp_path):
@@ -226,8 +413,9 @@ def test_a_zip_bomb_config_is_refused_unread(keras_files, tmp_path):
             if info.filename != "config.json":
                 zout.writestr(info, zin.read(info))
         zout.writestr("config.json", b" " * (64 * 2**20), compress_type=zipfile.ZIP_DEFLATED)
+
     with pytest.raises(TfpersistError, match=r"member 'config.json' inflates \d+× .*zip bomb"):
-        formats.detect(path)
+        keras_checks.check_file(path)
 
 
 def test_real_keras_models_pass_the_checks(tf, tmp_path):
@@ -250,5 +438,4 @@ def test_real_keras_models_pass_the_checks(tf, tmp_path):
     keras.Sequential([keras.Input((1,), dtype="string"), lookup]).save(tmp_path / "s.keras")
     for name in ("f.keras", "s.keras"):
         assert keras_files.check_archive(tmp_path / name)["class_name"]
-        with pytest.raises(TfpersistError, match="does not read Keras files yet"):
-            formats.detect(tmp_path / name)
+        assert formats.detect(tmp_path / name) == formats.KERAS

@@ -171,7 +171,7 @@ def test_weights_freeze_with_their_architecture(tf, tmp_path, capsys):
     checkpoint = tf.train.Checkpoint(network=model, optimizer=optimizer)
     tf.train.CheckpointManager(checkpoint, tmp_path / "run", max_to_keep=1).save()
     for weights in (tmp_path / "trained.weights.h5", tmp_path / "run"):
-        with pytest.raises(TfpersistError, match="--architecture MODEL.keras"):
+        with pytest.raises(TfpersistError, match=r"--architecture MODEL.keras"):
             freeze.freeze(weights)
         graph_def, outputs = freeze.freeze(weights, architecture=tmp_path / "arch.keras")
         with Runner.from_graph_def(graph_def, str(weights)) as runner:
@@ -205,7 +205,7 @@ def test_a_users_own_registered_layer_is_let_in_by_keras_module(tf, tmp_path, mo
     y = mylayers.Twice(name="twice")(keras.layers.Dense(2, name="d")(x))
     model = keras.Model(x, y)
     model.save(tmp_path / "custom.keras")
-    with pytest.raises(TfpersistError, match="custom object 'mylayers>Twice'.*--keras-module"):
+    with pytest.raises(TfpersistError, match=r"custom object 'mylayers>Twice'.*--keras-module"):
         freeze.freeze(tmp_path / "custom.keras")
     trust = safety.Trust.of(keras_modules=["mylayers"])
     graph_def, outputs = freeze.freeze(tmp_path / "custom.keras", trust=trust)

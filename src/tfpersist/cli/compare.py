@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from tfpersist import layout
-from tfpersist.cli.common import csv_names, named_inputs, trust_from
+from tfpersist.cli.common import ARCHITECTURE_HELP, csv_names, named_inputs, trust_from
 from tfpersist.errors import UsageError
 
 
@@ -42,6 +42,9 @@ def add_parser(sub, trust) -> None:
     )
     p.add_argument(
         "--output-nodes", type=csv_names, help="outputs to compare (default: from the cards)"
+    )
+    p.add_argument(
+        "--architecture", metavar="MODEL", help=f"{ARCHITECTURE_HELP} (either side or both)"
     )
     p.add_argument(
         "--localize",
@@ -81,7 +84,13 @@ def cmd_compare(args) -> int:
     with tempfile.TemporaryDirectory(prefix="tfpersist-compare-") as scratch:
         models = [
             versions.load(
-                spec, args.repo, Path(scratch), args.output_nodes, trust_from(args), args.rebuild
+                spec,
+                args.repo,
+                Path(scratch),
+                args.output_nodes,
+                trust_from(args),
+                args.rebuild,
+                args.architecture,
             )
             for spec in (args.a, args.b)
         ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfpersist import layout
-from tfpersist.cli.common import csv_names, trust_from
+from tfpersist.cli.common import ARCHITECTURE_HELP, csv_names, trust_from
 from tfpersist.errors import UsageError
 
 
@@ -15,8 +15,8 @@ def add_parser(sub, trust) -> None:
         parents=[trust],
         help="ship a model as a serving SavedModel, TFLite, ONNX and/or for OpenCV, each "
         "checked equal",
-        description="SOURCE (a .pb, checkpoint or SavedModel; PATH@REV too) is frozen in "
-        "memory, exported, and every format is run next to the frozen graph: one that "
+        description="SOURCE (a .pb, checkpoint, SavedModel or Keras file; PATH@REV too) is "
+        "frozen in memory, exported, and every format is run next to the frozen graph: one that "
         "differs beyond --tolerance is removed and the command fails.",
     )
     p.add_argument("source")
@@ -31,6 +31,7 @@ def add_parser(sub, trust) -> None:
     p.add_argument("--out", required=True, help="directory to write into (created)")
     p.add_argument("--output-nodes", type=csv_names, help="default: from the card")
     p.add_argument("--input-node", help="default: the card's, or the only placeholder")
+    p.add_argument("--architecture", metavar="MODEL", help=ARCHITECTURE_HELP)
     p.add_argument(
         "--quantize",
         choices=("none", "dynamic"),
@@ -51,7 +52,12 @@ def cmd_export(args) -> int:
 
     with tempfile.TemporaryDirectory(prefix="tfpersist-export-") as scratch:
         model = versions.load(
-            args.source, args.repo, Path(scratch), args.output_nodes, trust_from(args)
+            args.source,
+            args.repo,
+            Path(scratch),
+            args.output_nodes,
+            trust_from(args),
+            architecture=args.architecture,
         )
     input_node = args.input_node or model.input_node
     if input_node is None:

@@ -55,13 +55,20 @@ def load_model(
     output_nodes: list[str] | None = None,
     trust=safety.TRUST_NOTHING,
     spec: str | None = None,
+    architecture: str | Path | None = None,
 ) -> Model:
     """Freeze the model at ``path`` in memory (a .pb is read as is) with the names its card
-    gives; ``spec`` is how the user named it (``model.pb@v1``), by default the path."""
+    gives; ``spec`` is how the user named it (``model.pb@v1``), by default the path.
+    ``architecture`` (a .keras or its config) is what Keras weights or a TF2 checkpoint at
+    ``path`` are restored into; a model that holds its own architecture ignores it (compare
+    passes it for both sides)."""
     path = Path(path)
     card = signature.beside(path)
-    kind = formats.detect(path)
-    graph_def, names = freeze.freeze(path, outputs_of(path, kind, card, output_nodes), trust=trust)
+    kind = formats.detect(path, weights=architecture is not None)
+    if kind not in (formats.KERAS_WEIGHTS, formats.TF2_CHECKPOINT):
+        architecture = None
+    outputs = outputs_of(path, kind, card, output_nodes)
+    graph_def, names = freeze.freeze(path, outputs, trust=trust, architecture=architecture)
     inputs = signature.placeholders(graph_def)
     input_node = card["inputs"][0]["name"] if card else (inputs[0] if len(inputs) == 1 else None)
     sha, size = digest(path)

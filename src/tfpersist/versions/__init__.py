@@ -60,15 +60,22 @@ def materialize(spec: str, repo: str | Path, scratch: Path, rebuild: bool = Fals
     return Version(spec, target)
 
 
-def load(spec: str, repo, scratch: Path, output_nodes=None, trust=None, rebuild=False):
+def load(
+    spec: str, repo, scratch: Path, output_nodes=None, trust=None, rebuild=False, architecture=None
+):
     """``spec`` (``PATH`` or ``PATH@REV``, see ``materialize``) frozen in memory with its
-    names (freezing.models.Model): one side of compare, the source of export."""
+    names (freezing.models.Model): one side of compare, the source of export; weights-only
+    Keras files and TF2 checkpoints restored into ``architecture``."""
     from tfpersist import safety
     from tfpersist.freezing import models
 
     version = materialize(spec, repo, scratch, rebuild)
     return models.load_model(
-        version.path, output_nodes, trust or safety.TRUST_NOTHING, spec=version.spec
+        version.path,
+        output_nodes,
+        trust or safety.TRUST_NOTHING,
+        spec=version.spec,
+        architecture=architecture,
     )
 
 
