@@ -1,8 +1,9 @@
 """evaluate: the frozen model on the test split → metrics and a confusion-matrix plot.
 
-usage: python stages/evaluate.py FROZEN_PB CHECKPOINT_DIR EXPORT_DIR PREPARED_DIR METRICS_JSON
+usage: python stages/evaluate.py FROZEN_PB SOURCE EXPORT_DIR PREPARED_DIR METRICS_JSON
                                  CONFUSION_CSV
-The model is loaded from the .pb alone; the release checkpoint is run on the same rows to
+The model is loaded from the .pb alone; its SOURCE (the release checkpoint, or the
+Keras-fit variant's model.keras, run by Keras) is run on the same rows to
 record how far the frozen outputs are from it (0, or float noise), and so is every format
 the export stage shipped (its accuracy, its distance to the frozen model, its size). A
 frozen graph with ops outside the inference allowlist (safety.py) is refused unless

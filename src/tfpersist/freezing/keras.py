@@ -263,3 +263,24 @@ def freeze(path, kind, output_nodes=None, trust=safety.TRUST_NOTHING, architectu
             )
         outputs = asked
     return graph_def, outputs
+
+
+def predict(path, kind, x, outputs: list[str], trust=safety.TRUST_NOTHING, architecture=None):
+    """Keras's own ``model.predict`` of the model at ``path`` (checked and loaded as
+    ``load``) on ``x`` (one array, or a dict by input name): {output name: array} for
+    ``outputs``, named as ``frozen_graph_def`` names them — the reference a frozen graph is
+    held to."""
+    model = load(path, kind, trust, architecture)
+    if isinstance(x, dict) and len(x) == 1 and not isinstance(input_structure(model), dict):
+        (x,) = x.values()
+    got = model.predict(x, verbose=0)
+    flat = tf.nest.flatten(got) if not isinstance(got, dict) else [got[k] for k in sorted(got)]
+    names = output_names(model)
+    inputs = {_node_name(t.name) for t in tf.nest.flatten(input_structure(model))}
+    by_name = {f"{n}_output" if n in inputs else n: v for n, v in zip(names, flat, strict=True)}
+    missing = [n for n in outputs if n not in by_name]
+    if missing:
+        raise TfpersistError(
+            f"{path}: no output {', '.join(missing)}; the model's outputs: {', '.join(by_name)}"
+        )
+    return {n: by_name[n] for n in outputs}

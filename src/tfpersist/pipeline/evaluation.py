@@ -28,9 +28,10 @@ def evaluate(
     export: ExportParams | None = None,
 ) -> dict:
     """Run the frozen model (ops beyond the allowlist as ``trust`` allows) and the checkpoint
-    on the prepared test split; write the frozen model's metrics, with how far its outputs
-    are from the checkpoint's, to ``metrics_path`` (JSON) and one (actual, predicted) row per
-    example to ``confusion_path`` (CSV). With ``export``, each shipped format in
+    (or the Keras model: ``checkpoint_dir`` a .keras) on the prepared test split; write the
+    frozen model's metrics, with how far its outputs are from the checkpoint's, to
+    ``metrics_path`` (JSON) and one (actual, predicted) row per example to
+    ``confusion_path`` (CSV). With ``export``, each shipped format in
     ``export_dir`` is run too (``shipped``); one beyond ``export.tolerance`` fails it.
     Returns the metrics."""
     prepared = Path(prepared_dir)
@@ -43,8 +44,7 @@ def evaluate(
     with Runner.from_frozen(frozen_pb) as frozen:
         frozen.trust = trust
         got = frozen.run(x, model.input_node, outputs)
-    with Runner.from_checkpoint(checkpoint_dir) as checkpoint:
-        want = checkpoint.run(x, model.input_node, outputs)
+    want = _reference(checkpoint_dir, x, model, trust)
     predictions = got[model.predictions_node]
     metrics = classification_metrics(y, predictions, got[model.probabilities_node])
     metrics["checkpoint_max_abs_diff"] = agreement(got, want)
@@ -53,6 +53,22 @@ def evaluate(
     atomic.write_json(metrics_path, metrics)
     atomic.write_text(confusion_path, data.to_csv_text(confusion_rows(y, predictions)))
     return metrics
+
+
+def _reference(source, x, model: ModelParams, trust) -> dict:
+    """What the frozen model is held to: the release checkpoint run as a graph, or a Keras
+    release (the Keras-fit train stage's model.keras) run by Keras's own predict."""
+    from tfpersist import formats
+
+    kind = formats.detect(source)
+    if kind in formats.KERAS_SOURCES:
+        from tfpersist.freezing import keras
+
+        return keras.predict(source, kind, {model.input_node: x}, model.output_nodes, trust)
+    from tfpersist.running.runner import Runner
+
+    with Runner.from_checkpoint(source) as checkpoint:
+        return checkpoint.run(x, model.input_node, model.output_nodes)
 
 
 def shipped(export_dir, export: ExportParams, model: ModelParams, x, y, frozen: dict) -> dict:

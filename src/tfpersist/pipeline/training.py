@@ -188,7 +188,7 @@ def _trim_history(live_dir: Path, step: int) -> None:
         atomic.write_text(tsv, "".join("\t".join(r) + "\n" for r in kept))
 
 
-class _Logger:
+class Logger:
     """dvclive, resumable, without timestamps, reports, dvc.yaml or experiment saving."""
 
     def __init__(self, live_dir: Path, resume_step: int | None):
@@ -259,7 +259,7 @@ def train(
         else:
             sess.run(g.init)
             start = 0
-        logger = _Logger(train_dir / layout.LIVE_DIR, start if complete else None)
+        logger = Logger(train_dir / layout.LIVE_DIR, start if complete else None)
         best_acc = float(sess.run(g.best))
 
         def save(directory: Path, kept: list[Path], keep: int, step: int) -> list[Path]:

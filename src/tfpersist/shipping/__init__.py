@@ -186,6 +186,7 @@ def export(
 
         try:
             rewritten = opencv.rewrite(graph_def, sig.output_nodes)
+            opencv.probe(rewritten, sig.input_node, sig.output_nodes)
         except Unsupported as e:
             if left_out is None:
                 raise

@@ -256,6 +256,32 @@ class OpenCVModel:
         }
 
 
+def probe(graph_def, input_node: str, output_nodes: list[str]) -> None:
+    """Load the rewritten graph in cv2.dnn and run one row of zeros: an op its TensorFlow
+    importer has no layer for (Maximum, TopKV2, a Sqrt of constants…) is Unsupported, said
+    why, before anything is written."""
+    by_name = {n.name: n for n in graph_def.node}
+    node = by_name.get(input_node)
+    dims = (
+        [d.size for d in node.attr["shape"].shape.dim]
+        if node is not None and "shape" in node.attr
+        else []
+    )
+    if not dims or any(d < 0 for d in dims[1:]):
+        return  # the parity check runs it on the real rows
+    cv2 = _cv2()
+    x = np.zeros([1, *dims[1:]], np.float32)
+    try:
+        net = cv2.dnn.readNetFromTensorflow(np.frombuffer(graphdefs.serialize(graph_def), np.uint8))
+        net.setInput(x.transpose(0, 3, 1, 2) if x.ndim == 4 else x, input_node)
+        net.forward(list(output_nodes))
+    except cv2.error as e:
+        raise Unsupported(
+            f"OpenCV's TensorFlow importer cannot run this graph ({_why(e)}); "
+            "cv2.dnn.readNetFromONNX reads the ONNX export"
+        ) from None
+
+
 def _why(error: Exception) -> str:
     """The part of an OpenCV error worth a line: after 'error: ', without the source path."""
     text = " ".join(str(error).split())
