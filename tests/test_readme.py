@@ -38,6 +38,10 @@ NOT_RUN = {
     "tests/versions/test_reproducibility.py covers its outcomes",
     "make remote-up": "tests/versions/test_remote.py starts the same server (tfpersist remote "
     "up) on a free port and pushes and pulls; 8333 may be taken on a developer's machine",
+    "cp examples/keras-fit/train_keras.py stages/ && cp examples/keras-fit/dvc.yaml dvc.yaml": (
+        "it replaces the pipeline this session runs: tests/pipeline/test_keras_fit.py copies "
+        "the same two files into a copy of the repository and runs dvc repro"
+    ),
     "tfpersist freeze ckpt --output-nodes out --out flags.pb": "an illustration on a model the "
     "repository does not hold: tests/freezing/test_freeze_sources.py::"
     "test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live builds it and checks the lines",
@@ -327,3 +331,9 @@ def test_the_readme_examples_answer_as_shown(session):
     assert "(269, 10)" in said("python - <<'PY'")
     assert re.fullmatch(r"\[\d\]\n", said("import numpy as np, tensorflow as tf"))
     assert said('@register("wide")') == "built"
+    keras_model = said("tfpersist inspect m.keras")
+    assert "m.keras: Keras 3 model (.keras)" in keras_model
+    assert "input  features: float32 [?, 4]" in keras_model and "parameters: 67" in keras_model
+    frozen, restored = said("tfpersist freeze m.keras"), said("tfpersist freeze m.weights.h5")
+    assert frozen.startswith("m.pb: 16 nodes, 67 parameters, outputs scores, sha256 ")
+    assert restored.startswith("w.pb: ") and restored.split()[-1] == frozen.split()[-1]

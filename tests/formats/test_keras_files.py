@@ -367,18 +367,28 @@ def test_keras_2_code_layers_in_an_h5_are_refused(keras_files, tmp_path, capsys)
 # What Keras 3.15 itself does with each vector (load_model, safe_mode on, compile off): the
 # README's table. "loads" is where our check is the only guard.
 KERAS_ITSELF = {
-    "external_storage": "refuses",
+    "absolute": "loads",
+    "bare_layer": "loads",
+    "custom": "refuses",
+    "declared_bomb": "refuses",
     "external_link": "refuses",
+    "external_storage": "refuses",
+    "get_file": "refuses",
+    "lambda": "refuses",
+    "link": "loads",  # a symlink member: skipped
+    "literal": "loads",  # a megabyte-long model name
+    "module": "refuses",
+    "os_system": "refuses",
     "soft_link": "refuses",
+    "tfsm": "refuses",
+    "torch": "refuses",  # here because torch is not installed
+    "traversal": "loads",  # skips the member with a warning
+    "unknown_class": "refuses",
+    "unknown_member": "loads",
+    "unsafe_switch": "refuses",
+    "utils_function": "refuses",
     "virtual": "refuses",
     "vocab_path": "refuses",
-    "tfsm": "refuses",
-    "lambda": "refuses",
-    "unknown_class": "refuses",
-    "literal": "loads",  # a megabyte-long model name
-    "traversal": "loads",  # skips the member with a warning
-    "unknown_member": "loads",
-    "declared_bomb": "refuses",
 }
 
 
