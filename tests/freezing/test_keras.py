@@ -114,6 +114,9 @@ def test_commands_on_a_keras_file(saved, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["differs"] == dict.fromkeys(("outputs", "signature", "structure", "weights"))
     assert report["outputs"]["equal_predictions"] == 1.0
+    page = tmp_path / "m.html"  # inspect --html draws the graph the model freezes to
+    assert cli.main(["inspect", str(keras_file), "--html", str(page)]) == 0
+    assert "foo_output" in page.read_text() and "Keras 3 model" in capsys.readouterr().out
 
     files, x, want = saved["x_embedding_gru"]  # integer inputs, a recurrent layer
     out = tmp_path / "export"
