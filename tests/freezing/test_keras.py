@@ -135,9 +135,10 @@ def test_commands_on_a_keras_file(saved, tmp_path, capsys):
     np.testing.assert_allclose(np.array(predictions), want[0], rtol=1e-5, atol=1e-6)
 
 
-def test_two_versions_of_a_keras_model_show_what_changed(tf, tmp_path, capsys):
+def test_two_versions_of_a_keras_model_show_what_changed(tf, tmp_path, capsys, monkeypatch):
     import keras
 
+    monkeypatch.chdir(tmp_path)  # not the repository's data/prepared: the models take 4 features
     _, build = keras_cases.CASES["sl_basic_functional"]
     model = build(keras)
     model.save(tmp_path / "v1.keras")
