@@ -2,7 +2,11 @@
 
 usage: python stages/train.py PREPARED_DIR TRAIN_DIR
 Killed at any moment, the next run resumes from the newest complete checkpoint.
+With train.workers: N, N worker processes train it (the same bytes); with TF_CONFIG set, this
+process is one worker of that cluster (pipeline/workers.py).
 """
+
+import os
 
 from tfpersist.pipeline.params import ModelParams, TrainParams
 
@@ -13,9 +17,9 @@ def main(argv: list[str]) -> None:
     prepared, out = argv
     params = load_params()
     model, train = ModelParams.from_params(params), TrainParams.from_params(params)
-    from tfpersist.pipeline import training  # TensorFlow from here on, after the CPU pin
+    from tfpersist.pipeline import workers  # TensorFlow from here on, after the CPU pin
 
-    result = training.train_prepared(prepared, out, model, train)
+    result = workers.train_prepared(prepared, out, model, train, os.environ.get("TF_CONFIG"))
     print(
         f"train: {model.arch} trained to step {result.step}; best validation accuracy "
         f"{result.best_val_accuracy:.4f} at step {result.best_step}"

@@ -179,8 +179,10 @@ def delete(prefix: Path) -> None:
             path.unlink()
 
 
-def save(sess, saver, prefix: Path, step: int | None = None, kind: str = "") -> Path:
-    """Write a complete checkpoint: .index/.data, then .meta (devices cleared).
+def save(sess, saver, prefix: Path, step: int | None = None, kind: str = "", meta=None) -> Path:
+    """Write a complete checkpoint: .index/.data, then .meta (devices cleared) — of the
+    session's graph, or of ``meta`` = (graph, saver) when given (a graph with the same
+    variables: the training graph as one worker builds it, whatever this worker's).
 
     Unlike ``Saver.save`` this does not touch the state file: callers list the checkpoint
     in it (``write_state``) only once all its files exist, so the state file never names an
@@ -192,5 +194,7 @@ def save(sess, saver, prefix: Path, step: int | None = None, kind: str = "") -> 
     )
     if step is not None:
         faults.point(f"{kind}before-meta", step)
-    saver.export_meta_graph(f"{path}.meta", clear_devices=True, strip_default_attrs=True)
+    graph, meta_saver = meta if meta is not None else (sess.graph, saver)
+    with graph.as_default():
+        meta_saver.export_meta_graph(f"{path}.meta", clear_devices=True, strip_default_attrs=True)
     return path

@@ -147,6 +147,7 @@ class ModelParams:
 
 
 OPTIMIZERS = ("adam", "sgd", "momentum")
+MAX_MICRO_BATCHES = 64  # dropout seeds leave 64 per step (training.py)
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,14 @@ class TrainParams:
     checkpoint_every: int  # steps between checkpoints (and logged metrics)
     max_to_keep: int  # periodic checkpoints kept in models/train
     threads: int  # TF intra/inter-op threads; fixed so that results are reproducible
+    micro_batches: int = 4  # each batch's fixed cut: the bytes do not depend on `workers`
+    workers: int = 1  # worker processes on this machine (TF's multi-worker runtime)
+    collective_timeout: float = 60.0  # seconds a worker waits for the others at each step
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrainParams:
         s = _section(params, "train")
-        return cls(
+        p = cls(
             seed=_get(s, "train.seed", "a non-negative integer", _nonnegative_int),
             epochs=_get(s, "train.epochs", "a positive integer", _positive_int),
             batch_size=_get(s, "train.batch_size", "a positive integer", _positive_int),
@@ -180,7 +184,30 @@ class TrainParams:
             ),
             max_to_keep=_get(s, "train.max_to_keep", "a positive integer", _positive_int),
             threads=_get(s, "train.threads", "a positive integer", _positive_int, default=1),
+            micro_batches=_get(
+                s,
+                "train.micro_batches",
+                f"an integer from 1 to {MAX_MICRO_BATCHES}",
+                lambda v: _positive_int(v) and v <= MAX_MICRO_BATCHES,
+                default=4,
+            ),
+            workers=_get(s, "train.workers", "a positive integer", _positive_int, default=1),
+            collective_timeout=float(
+                _get(
+                    s,
+                    "train.collective_timeout",
+                    "a positive number of seconds",
+                    _positive_float,
+                    default=60.0,
+                )
+            ),
         )
+        if p.workers > p.micro_batches:
+            raise TfpersistError(
+                f"{PARAMS}: train.workers ({p.workers}) must not exceed train.micro_batches "
+                f"({p.micro_batches}): each worker computes whole micro-batches"
+            )
+        return p
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ A run killed at any point and resumed therefore ends with the same bytes as one 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import shutil
@@ -26,19 +27,21 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, data, digests, faults, layout, runtime
+from tfpersist import atomic, data, digests, faults, layout, runtime, tfcompat
+from tfpersist.errors import TfpersistError, first_line
 from tfpersist.formats import checkpoints
 from tfpersist.pipeline import architectures
 from tfpersist.pipeline import model as model_lib
-from tfpersist.pipeline.params import ModelParams, TrainParams
-from tfpersist.tfcompat import enable_determinism, import_tf, session_config
+from tfpersist.pipeline.params import MAX_MICRO_BATCHES, ModelParams, TrainParams
+from tfpersist.tfcompat import enable_determinism, import_tf
 
 tf = import_tf()
 v1 = tf.compat.v1
 
 LABELS_NODE = "labels"
 # Params that do not change what the checkpoints contain: raising `epochs` continues training.
-_NOT_FINGERPRINTED = ("epochs", "max_to_keep")
+# Nor where it runs: `workers` and how long they wait for each other.
+_NOT_FINGERPRINTED = ("epochs", "max_to_keep", "workers", "collective_timeout")
 
 
 @dataclass(frozen=True)
@@ -79,33 +82,63 @@ def _optimizer(name: str, learning_rate: float):
     return v1.train.GradientDescentOptimizer(learning_rate)
 
 
-class _Graph:
-    """The training graph: a training tower, an evaluation tower and the named outputs."""
+@dataclass(frozen=True)
+class Cluster:
+    """Where this process trains: task ``task`` of ``workers`` (TF's multi-worker runtime,
+    worker 0 the chief), each at ``addresses[i]``; one worker needs no server."""
 
-    def __init__(self, model: ModelParams, train: TrainParams, data: Split, num_classes: int):
+    workers: int = 1
+    task: int = 0
+    addresses: tuple[str, ...] = ()
+
+    @property
+    def chief(self) -> bool:
+        return self.task == 0
+
+    def micro_batches(self, k: int) -> range:
+        """The micro-batches this worker computes: a contiguous block, so that gathering
+        them in worker order lists all ``k`` in order."""
+        return range(self.task * k // self.workers, (self.task + 1) * k // self.workers)
+
+    def device(self) -> str:
+        return f"/job:worker/replica:0/task:{self.task}/device:CPU:0" if self.workers > 1 else ""
+
+
+SINGLE = Cluster()
+# collective instance keys: one per gathered tensor (variables from VARIABLE_KEYS on)
+AGREE_KEY, LOSS_KEY, CORRECT_KEY, VARIABLE_KEYS = 1, 2, 3, 100
+
+
+class _Graph:
+    """The training graph: the evaluation tower (it creates the variables, so their initial
+    values do not depend on the towers that follow), one training tower per micro-batch this
+    worker computes, and the update every worker applies alike.
+
+    A batch is cut into ``train.micro_batches`` fixed parts; each part's gradients (of its
+    summed loss over the batch's rows) are gathered from every worker in part order
+    (CollectiveGatherV2, when there are several) and summed in the order 0..K-1, so the
+    update — and every byte after it — is the same whatever the number of workers."""
+
+    def __init__(
+        self,
+        model: ModelParams,
+        train: TrainParams,
+        data: Split,
+        num_classes: int,
+        cluster: Cluster = SINGLE,
+    ):
         self.graph = tf.Graph()
-        with self.graph.as_default():
+        self.cluster = cluster
+        k_all = self.parts = train.micro_batches
+        with self.graph.as_default(), tf.device(cluster.device()):
             v1.set_random_seed(train.seed)
             self.step = v1.train.get_or_create_global_step()
             self.x = model_lib.input_placeholder(model, data.x.shape[1])
             self.y = v1.placeholder(tf.int64, [None], name=LABELS_NODE)
             mean, scale = model_lib.normalization_stats(data.x)
-            seed = tf.stack([tf.constant(train.seed, tf.int64), self.step * 1024])
-            with tf.name_scope("train"):
-                logits = model_lib.logits(
-                    self.x, model, num_classes, True, seed, mean=mean, scale=scale
-                )
-                losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    labels=self.y, logits=logits
-                )
-                self.loss = tf.reduce_mean(losses)
-                self.correct = tf.reduce_sum(
-                    tf.cast(tf.equal(tf.argmax(logits, 1), self.y), tf.float32)
-                )
-                self.train_op = _optimizer(train.optimizer, train.learning_rate).minimize(
-                    self.loss, global_step=self.step
-                )
-            eval_logits = model_lib.logits(self.x, model, num_classes, False)
+            eval_logits = model_lib.logits(
+                self.x, model, num_classes, False, mean=mean, scale=scale
+            )
             model_lib.outputs(eval_logits, model)
             with tf.name_scope("evaluate"):
                 self.eval_loss = tf.reduce_sum(
@@ -116,14 +149,82 @@ class _Graph:
                 self.eval_correct = tf.reduce_sum(
                     tf.cast(tf.equal(tf.argmax(eval_logits, 1), self.y), tf.float32)
                 )
+            variables = v1.trainable_variables()
+            self.rows = v1.placeholder(tf.float32, [], name="batch_rows")
+            self.towers, grads, losses, corrects = [], [], [], []
+            for k in cluster.micro_batches(k_all):
+                with tf.name_scope(f"train/micro_{k}"):
+                    x = v1.placeholder(tf.float32, [None, data.x.shape[1]], name="x")
+                    y = v1.placeholder(tf.int64, [None], name="y")
+                    # dropout masks drawn from (seed, step, micro-batch, layer)
+                    micro = (self.step * k_all + k) * MAX_MICRO_BATCHES
+                    seed = tf.stack([tf.constant(train.seed, tf.int64), micro])
+                    logits = model_lib.logits(x, model, num_classes, True, seed)
+                    loss = tf.reduce_sum(
+                        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+                    )
+                    loss = loss / self.rows
+                    grads.append(tf.gradients(loss, variables))
+                    losses.append(loss)
+                    corrects.append(
+                        tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), y), tf.float32))
+                    )
+                self.towers.append((k, x, y))
+            timeout = self.timeout = train.collective_timeout
+            with tf.name_scope("train/gather"):
+                summed = [
+                    self._ordered_sum(tf.stack([g[i] for g in grads]), VARIABLE_KEYS + i, timeout)
+                    for i in range(len(variables))
+                ]
+                self.loss = self._ordered_sum(tf.stack(losses), LOSS_KEY, timeout)
+                self.correct = self._ordered_sum(tf.stack(corrects), CORRECT_KEY, timeout)
+            self.train_op = _optimizer(train.optimizer, train.learning_rate).apply_gradients(
+                zip(summed, variables, strict=True), global_step=self.step
+            )
             self.best = v1.get_variable(
                 "best_val_accuracy", initializer=-1.0, trainable=False, dtype=tf.float32
             )
             self.new_best = v1.placeholder(tf.float32, [], name="new_best_val_accuracy")
             self.set_best = v1.assign(self.best, self.new_best)
+            if cluster.workers > 1:  # before step 0: what each worker resumes, gathered
+                self.agree_in = v1.placeholder(tf.int64, [3], name="agree")
+                self.agreed = self._gathered(self.agree_in, AGREE_KEY, timeout)
             # No Saver-side retention: checkpoints.save + write_state manage the directory.
             self.saver = v1.train.Saver(max_to_keep=None, save_relative_paths=True)
             self.init = v1.global_variables_initializer()
+
+    def _gathered(self, local, key: int, timeout: float):
+        if self.cluster.workers == 1:
+            return local
+        return tf.raw_ops.CollectiveGatherV2(
+            input=local,
+            group_size=self.cluster.workers,
+            group_key=1,
+            instance_key=key,
+            ordering_token=[],
+            timeout_seconds=timeout,
+        )
+
+    def _ordered_sum(self, local, key: int, timeout: float):
+        """All workers' parts (``local``: this worker's, stacked) summed in part order."""
+        parts = self._gathered(local, key, timeout)
+        total = parts[0]
+        for i in range(1, self.parts):
+            total = total + parts[i]
+        return total
+
+
+def session_config(params: TrainParams, cluster: Cluster = SINGLE):
+    """Fixed thread pools; Grappler's arithmetic optimizer off (it would reorder the sum of
+    the micro-batches' gradients); the chief leads the collectives."""
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    config = tfcompat.session_config(params.threads)
+    off = rewriter_config_pb2.RewriterConfig.OFF
+    config.graph_options.rewrite_options.arithmetic_optimization = off
+    if cluster.workers > 1:
+        config.experimental.collective_group_leader = "/job:worker/replica:0/task:0"
+    return config
 
 
 def prepare_directory(train_dir: Path, expected: dict, log: Callable[[str], None]) -> None:
@@ -211,6 +312,29 @@ class Logger:
         self.live.make_summary()
 
 
+def prepare_run(train_dir: Path, expected: dict, total: int, log) -> None:
+    """The chief's housekeeping before any worker reads ``train_dir``: start afresh on other
+    params or data, or when its checkpoints are past ``total`` steps; drop leftovers."""
+    prepare_directory(train_dir, expected, log)
+    complete = checkpoints.complete_checkpoints(train_dir)
+    if complete and (checkpoints.step_of(complete[-1]) or 0) > total:
+        log(
+            f"{train_dir}: latest checkpoint is at step {checkpoints.step_of(complete[-1])}, "
+            f"past the {total} steps of the params' train.epochs; starting fresh"
+        )
+        shutil.rmtree(train_dir)
+        prepare_directory(train_dir, expected, log)
+        complete = []
+    _tidy(train_dir, complete)
+    best_dir = train_dir / layout.BEST_DIR
+    if best_dir.is_dir():
+        _tidy(best_dir, checkpoints.complete_checkpoints(best_dir))
+
+
+def total_steps(n: int, params: TrainParams) -> int:
+    return params.epochs * math.ceil(n / params.batch_size)
+
+
 def train(
     train_dir: str | Path,
     data: dict[str, Split],
@@ -220,51 +344,61 @@ def train(
     data_digest: str,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
     progress: bool | None = None,
+    cluster: Cluster = SINGLE,
+    prepared: bool = False,
 ) -> Result:
     """Train (or resume training) into ``train_dir``; return where it ended.
 
     ``data`` holds the "train" and "val" splits. ``progress`` None shows a bar on a terminal.
+    As task ``cluster.task`` of several workers, every worker restores the chief's last
+    complete checkpoint and they check, before step 0, that they agree on it and on the
+    fingerprint; only the chief evaluates, logs and writes. ``prepared``: the directory was
+    already prepared (prepare_run) by whoever started the workers.
     """
     train_dir = Path(train_dir)
     architectures.get(model.arch)  # an unknown arch fails before any checkpoint is touched
     enable_determinism()
-    prepare_directory(train_dir, fingerprint(model, params, data_digest), log)
     n = len(data["train"].y)
-    total = params.epochs * math.ceil(n / params.batch_size)
-
-    complete = checkpoints.complete_checkpoints(train_dir)
-    if complete and (checkpoints.step_of(complete[-1]) or 0) > total:
-        log(
-            f"{train_dir}: latest checkpoint is at step {checkpoints.step_of(complete[-1])}, "
-            f"past the {total} steps of train.epochs={params.epochs}; starting fresh"
-        )
-        shutil.rmtree(train_dir)
-        prepare_directory(train_dir, fingerprint(model, params, data_digest), log)
-        complete = []
+    total = total_steps(n, params)
+    expected = fingerprint(model, params, data_digest)
+    if cluster.chief and not prepared:
+        prepare_run(train_dir, expected, total, log)
+    complete = checkpoints.complete_checkpoints(train_dir) if train_dir.is_dir() else []
     best_dir = train_dir / layout.BEST_DIR
-    best = checkpoints.complete_checkpoints(best_dir)
-    _tidy(train_dir, complete)
-    if best_dir.is_dir():
-        _tidy(best_dir, best)
+    best = checkpoints.complete_checkpoints(best_dir) if best_dir.is_dir() else []
 
-    g = _Graph(model, params, data["train"], num_classes)
-    with v1.Session(graph=g.graph, config=session_config(params.threads)) as sess:
+    g = _Graph(model, params, data["train"], num_classes, cluster)
+    # the .meta of a checkpoint is the one-worker graph's, whatever the number of workers
+    meta = g if cluster.workers == 1 else _Graph(model, params, data["train"], num_classes)
+    config = session_config(params, cluster)
+    server = _server(cluster, config)
+    with v1.Session(server.target if server else "", graph=g.graph, config=config) as sess:
         if complete:
             g.saver.restore(sess, str(complete[-1]))
             start = int(sess.run(g.step))
+        else:
+            sess.run(g.init)
+            start = 0
+        if cluster.workers > 1:
+            _agree(sess, g, expected, start, complete[-1].name if complete else None)
+        if cluster.chief and complete:
             if start < total:
                 log(f"train: resuming from {complete[-1].name} (step {start} of {total})")
             else:
                 log(f"train: {complete[-1].name} already reaches step {total}; nothing to train")
-        else:
-            sess.run(g.init)
-            start = 0
-        logger = Logger(train_dir / layout.LIVE_DIR, start if complete else None)
+        logger = (
+            Logger(train_dir / layout.LIVE_DIR, start if complete else None)
+            if cluster.chief
+            else None
+        )
         best_acc = float(sess.run(g.best))
 
         def save(directory: Path, kept: list[Path], keep: int, step: int) -> list[Path]:
             kind = "best-" if directory == best_dir else ""
-            path = checkpoints.save(sess, g.saver, directory / layout.CHECKPOINT_PREFIX, step, kind)
+            prefix = directory / layout.CHECKPOINT_PREFIX
+            path = checkpoints.save(
+                sess, g.saver, prefix, step, kind, meta=(meta.graph, meta.saver)
+            )
             faults.point(f"{kind}before-state", step)
             kept = [p for p in kept if p.name != path.name] + [path]
             checkpoints.write_state(directory, kept[-keep:])
@@ -274,17 +408,22 @@ def train(
             return kept[-keep:]
 
         window_loss, window_correct, window_rows = 0.0, 0.0, 0
-        bar = _progress(total, start, progress)
+        bar = _progress(total, start, progress if cluster.chief else False)
+        x, y = data["train"].x, data["train"].y
         for step in range(start + 1, total + 1):
             rows = batch_indices(n, params.batch_size, params.seed, step - 1)
-            feed = {g.x: data["train"].x[rows], g.y: data["train"].y[rows]}
-            _, loss, correct = sess.run([g.train_op, g.loss, g.correct], feed)
+            parts = np.array_split(rows, params.micro_batches)
+            feed = {g.rows: float(len(rows))}
+            for k, x_k, y_k in g.towers:
+                feed[x_k], feed[y_k] = x[parts[k]], y[parts[k]]
+            fetches = [g.train_op, g.loss, g.correct]
+            _, loss, correct = _run(sess, fetches, feed, cluster, step, params.collective_timeout)
             window_loss += float(loss) * len(rows)
             window_correct += float(correct)
             window_rows += len(rows)
             bar.update(1)
             faults.point("step", step)
-            if step % params.checkpoint_every and step != total:
+            if not cluster.chief or (step % params.checkpoint_every and step != total):
                 continue
             val_loss, val_acc = _evaluate(sess, g, data["val"])
             logger.log(
@@ -309,6 +448,74 @@ def train(
     return Result(total, start if start else None, best_step, best_acc)
 
 
+class PortTaken(TfpersistError):
+    """A worker's server could not listen on its address (the launcher picks others)."""
+
+
+def _server(cluster: Cluster, config):
+    if cluster.workers == 1:
+        return None
+    spec = tf.train.ClusterSpec({"worker": list(cluster.addresses)})
+    try:
+        return tf.distribute.Server(
+            spec, job_name="worker", task_index=cluster.task, config=config, start=True
+        )
+    except (tf.errors.OpError, RuntimeError, ValueError) as e:
+        raise PortTaken(
+            f"worker {cluster.task}: cannot serve on {cluster.addresses[cluster.task]} "
+            f"({first_line(e)})"
+        ) from None
+
+
+def _run(sess, fetches, feed, cluster: Cluster, step: int, timeout: float = 0.0):
+    """One step; a peer that died or stopped answering is one line naming this worker."""
+    try:
+        return sess.run(fetches, feed)
+    except (
+        tf.errors.UnavailableError,
+        tf.errors.DeadlineExceededError,
+        tf.errors.AbortedError,
+        tf.errors.CancelledError,
+        tf.errors.InternalError,
+    ) as e:
+        if cluster.workers == 1:
+            raise
+        if isinstance(e, tf.errors.DeadlineExceededError):
+            what = f"timed out after {timeout:g} s waiting for the other workers"
+        else:
+            what = "lost the other workers (one stopped answering)"
+        raise TfpersistError(f"worker {cluster.task}: {what} at step {step}") from None
+
+
+def _agree(sess, g: _Graph, expected: dict, start: int, name: str | None) -> None:
+    """Before step 0 every worker shows the others its fingerprint and resume step; any
+    difference is refused by all, naming who differs (nothing is trained or written)."""
+    digest = hashlib.sha256(atomic.dumps_json(expected).encode()).digest()
+    mine = [*np.frombuffer(digest[:16], ">i8").astype(np.int64).tolist(), start]
+    seen = _run(sess, g.agreed, {g.agree_in: mine}, g.cluster, 0, g.timeout).reshape(-1, 3)
+    if (seen == seen[0]).all():
+        return
+    views = [
+        f"worker {i} resumes at step {int(s)} (fingerprint {int(h) & (2**64 - 1):016x})"
+        for i, (h, _, s) in enumerate(seen)
+    ]
+    raise TfpersistError(
+        f"worker {g.cluster.task}: the workers disagree before step 0: {'; '.join(views)}; "
+        "every worker needs the same params and data and the chief's training directory"
+    )
+
+
+def load_prepared(prepared_dir: str | Path) -> tuple[dict[str, Split], int, str]:
+    """The train and val splits the prepare stage (pipeline/prepare.py) wrote, the number of
+    classes, and the digest of those files and the schema (what checkpoints belong to)."""
+    prepared = Path(prepared_dir)
+    schema = data.read_schema(prepared)
+    paths = {name: prepared / layout.split_file(name) for name in ("train", "val")}
+    splits = {name: Split(*data.load_split(path, schema)) for name, path in paths.items()}
+    digest = digests.files_digest([*paths.values(), prepared / layout.SCHEMA])
+    return splits, schema.num_classes, digest
+
+
 def train_prepared(
     prepared_dir: str | Path,
     train_dir: str | Path,
@@ -316,17 +523,23 @@ def train_prepared(
     params: TrainParams,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
     progress: bool | None = None,
+    cluster: Cluster = SINGLE,
+    prepared: bool = False,
 ) -> Result:
-    """Train on the train and val splits the prepare stage (pipeline/prepare.py) wrote into
-    ``prepared_dir``; the digest of those files (and the schema) decides whether existing
-    checkpoints resume."""
-    prepared = Path(prepared_dir)
-    schema = data.read_schema(prepared)
-    paths = {name: prepared / layout.split_file(name) for name in ("train", "val")}
-    splits = {name: Split(*data.load_split(path, schema)) for name, path in paths.items()}
-    digest = digests.files_digest([*paths.values(), prepared / layout.SCHEMA])
+    """Train on the prepared splits (``load_prepared``); their digest decides whether
+    existing checkpoints resume. ``cluster``, ``prepared``: as ``train``."""
+    splits, num_classes, digest = load_prepared(prepared_dir)
     return train(
-        train_dir, splits, schema.num_classes, model, params, digest, log=log, progress=progress
+        train_dir,
+        splits,
+        num_classes,
+        model,
+        params,
+        digest,
+        log=log,
+        progress=progress,
+        cluster=cluster,
+        prepared=prepared,
     )
 
 
