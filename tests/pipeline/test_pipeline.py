@@ -82,14 +82,27 @@ def test_training_killed_with_sigkill_resumes_exactly(repo, uninterrupted, kill_
 
 def test_queued_experiments_in_parallel_equal_their_serial_runs(repo):
     """`dvc exp run --queue` twice, `dvc queue start -j 2`: the two runs share the machine
-    (fixed thread pools, the CPU pin) and each ends with the bytes the serial run gives."""
+    (fixed thread pools, the CPU pin) and each ends with the bytes the serial run gives — the
+    second trained by two worker processes (`-S train.workers=2`)."""
     import time
 
     import yaml
 
     names = ("first", "second")  # the same params: both must equal one serial run
-    for name in names:
-        dvc(repo, "exp", "run", "--queue", "-f", "-n", name, "-S", "train.seed=7")
+    for name, workers in zip(names, (1, 2), strict=True):
+        dvc(
+            repo,
+            "exp",
+            "run",
+            "--queue",
+            "-f",
+            "-n",
+            name,
+            "-S",
+            "train.seed=7",
+            "-S",
+            f"train.workers={workers}",
+        )
     dvc(repo, "queue", "start", "-j", "2")
     try:
         deadline = time.monotonic() + 400
@@ -119,3 +132,135 @@ def test_queued_experiments_in_parallel_equal_their_serial_runs(repo):
     dvc(repo, "exp", "run", "-f", "-S", "train.seed=7")
     serial = outs((repo / "dvc.lock").read_text())
     assert queued["first"] == serial and queued["second"] == serial
+
+
+# -- several workers ---------------------------------------------------------------------
+
+
+def set_params(repo, **train) -> None:
+    import yaml
+
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["train"].update(train)
+    path.write_text(yaml.safe_dump(params))
+
+
+def test_workers_killed_resume_on_another_count_to_the_same_bytes(repo, uninterrupted):
+    """Two workers, worker 1 SIGKILLed at step 25: the stage fails naming it, in bounded
+    time; one worker resumes to the bytes of the one-process run. Then the reverse: one
+    process killed at step 35, two workers resume (the chief writing .meta, best/, dvclive)."""
+    import time
+
+    stage(repo, "prepare", "data/raw/digits.csv", "data/prepared")
+    set_params(repo, workers=2)
+    started = time.monotonic()
+    killed = stage(
+        repo, "train", "data/prepared", "models/train", check=False, TFPERSIST_KILL_AT="step:25@1"
+    )
+    assert killed.returncode == 1 and time.monotonic() - started < 120
+    assert "train: error: train: worker 1 was killed (SIGKILL); every worker was stopped" in (
+        killed.stderr
+    )
+    set_params(repo, workers=1)
+    resumed = stage(repo, "train", "data/prepared", "models/train")
+    assert "resuming from model.ckpt-20 (step 20 of 60)" in resumed.stderr
+    assert release(repo) == uninterrupted
+
+    import shutil
+
+    for out in ("models/train", "models/checkpoint"):
+        shutil.rmtree(repo / out)
+    killed = stage(
+        repo, "train", "data/prepared", "models/train", check=False, TFPERSIST_KILL_AT="step:35"
+    )
+    assert killed.returncode == -signal.SIGKILL
+    set_params(repo, workers=2)
+    resumed = stage(repo, "train", "data/prepared", "models/train")
+    assert "resuming from model.ckpt-30 (step 30 of 60)" in resumed.stderr
+    assert release(repo) == uninterrupted
+
+
+def _processes_marked(mark: str) -> list[int]:
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and mark.encode() in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_stopped_worker_is_a_timeout_not_a_hang(repo):
+    """SIGSTOP on worker 1: worker 0 times out at the collective (train.collective_timeout),
+    the launcher stops the stopped one, the stage fails in one line; no process is left."""
+    import time
+    import uuid
+
+    stage(repo, "prepare", "data/raw/digits.csv", "data/prepared")
+    set_params(repo, workers=2, collective_timeout=3)
+    mark = f"tfpersist-test-{uuid.uuid4().hex}"
+    started = time.monotonic()
+    stopped = stage(
+        repo,
+        "train",
+        "data/prepared",
+        "models/train",
+        check=False,
+        TFPERSIST_STOP_AT="step:5@1",
+        TFPERSIST_TEST_MARK=mark,
+    )
+    assert stopped.returncode == 1 and time.monotonic() - started < 90
+    line = stopped.stderr.strip().splitlines()[-1]
+    assert line.startswith("train: error: train: worker 0: timed out after 3 s waiting for"), line
+    assert "worker 1 did not answer and was stopped" in line
+    assert _processes_marked(mark) == []
+
+
+def test_workers_with_other_params_refuse_each_other(tmp_path):
+    """Two machines' worst case, from TF_CONFIG: the workers see other params (a learning
+    rate) and refuse to train together before step 0 — each saying so, none hanging."""
+    import json
+    import subprocess
+    import time
+
+    from tfpersist.pipeline.workers import free_ports
+
+    from conftest import env
+
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    repos = []
+    for task, rate in enumerate((0.01, 0.02)):
+        repo = copy_repo(tmp_path / f"machine{task}", TINY)
+        set_params(repo, learning_rate=rate, collective_timeout=20)
+        stage(repo, "prepare", "data/raw/digits.csv", "data/prepared")
+        repos.append(repo)
+    processes = []
+    for task, repo in enumerate(repos):
+        e = env()
+        e["TF_CONFIG"] = json.dumps(
+            {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": task}}
+        )
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "stages/train.py", "data/prepared", "models/train"],
+                cwd=repo,
+                env=e,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    started = time.monotonic()
+    try:
+        errors = [p.communicate(timeout=120)[1] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    assert time.monotonic() - started < 120
+    for p, err in zip(processes, errors, strict=True):
+        assert p.returncode == 1, err
+        assert "the workers disagree before step 0" in err and "worker 1 resumes at step 0" in err
+    assert not list((repos[1] / "models/train").glob("model.ckpt-*"))  # worker 1 writes nothing
