@@ -182,6 +182,35 @@ def bench_training(tmp: Path, repeats: int, epochs: int) -> None:
         )
 
 
+def bench_workers(tmp: Path, repeats: int, epochs: int) -> None:
+    """Steps/s on 2 worker processes against 1 (TF's multi-worker runtime on 127.0.0.1, the
+    same bytes), and what a step sends: each worker gathers the K micro-batches' gradients
+    (K·P floats) where a ring all-reduce of partial sums would move 2·(N−1)/N·P."""
+    from tfpersist.pipeline.params import TrainParams
+
+    k = TrainParams.__dataclass_fields__["micro_batches"].default
+    for arch, n in (("mlp", epochs), ("mlp-wide", max(1, epochs // 10))):
+        runs = {1: [], 2: []}
+        for i in range(repeats):
+            for workers in (1, 2):
+                out = tmp / f"workers-{arch}-{workers}-{i}"
+                cmd = [*WORK, "train-workers", arch, str(n), str(workers), str(out)]
+                runs[workers].append(json.loads(timed(cmd, pin="avx2")[2].splitlines()[-1]))
+        one, two = (median(r["steps_per_s"] for r in runs[w]) for w in (1, 2))
+        parameters = runs[1][0]["parameters"]
+        gathered = (k - k // 2) * parameters * 4  # what one of 2 workers receives per step
+        ring = 2 * (2 - 1) / 2 * parameters * 4
+        row(
+            f"training on 2 worker processes, {LABELS.get(arch, arch)} (2 cores here: "
+            f"correctness, not speed; {gathered / 2**20:.2f} MiB gathered per worker and step, "
+            f"a ring all-reduce would move {ring / 2**20:.2f} MiB)",
+            f"2 workers {two:,.1f} steps/s",
+            f"1 process {one:,.1f} steps/s",
+            two / one,
+            "≥ 0.0×",
+        )
+
+
 def bench_inference(tmp: Path, repeats: int) -> None:
     optimized = tmp / "optimized.pb"
     subprocess.run(
@@ -290,6 +319,8 @@ def main() -> None:
         bench_freeze(tmp, repeats)
         print("training:", flush=True)
         bench_training(tmp, repeats, 5 if quick else 20)
+        print("workers:", flush=True)
+        bench_workers(tmp, repeats, 5 if quick else 20)
         print("inference:", flush=True)
         bench_inference(tmp, 3 if quick else 7)
         print("dvc:", flush=True)

@@ -106,6 +106,72 @@ def train_ours(arch: str, epochs: str, out: str) -> None:
     print(json.dumps({"examples_per_s": int(epochs) * len(x) / seconds, "seconds": seconds}))
 
 
+def _one_worker(arch, epochs, out, cluster, sender) -> None:
+    import dataclasses
+
+    from tfpersist.pipeline import training
+
+    x, y, classes = _data(arch)
+    model, train = _params(arch)
+    steps = int(epochs) * math.ceil(len(x) / train.batch_size)
+    train = dataclasses.replace(
+        train, epochs=int(epochs), checkpoint_every=steps, workers=cluster.workers
+    )
+    split = training.Split(x, y)
+    start = time.perf_counter()
+    training.train(
+        out,
+        {"train": split, "val": split},
+        classes,
+        model,
+        train,
+        "bench",
+        log=lambda m: None,
+        progress=False,
+        cluster=cluster,
+    )
+    parameters = sum(int(np.prod(v.shape)) for v in _trainable(model, x.shape[1], classes))
+    sender.send({"steps": steps, "seconds": time.perf_counter() - start, "parameters": parameters})
+
+
+def _trainable(model, features: int, classes: int):
+    import tensorflow as tf
+
+    from tfpersist.pipeline import model as model_lib
+
+    with tf.Graph().as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, features])
+        model_lib.logits(x, model, classes)
+        return tf.compat.v1.trainable_variables()
+
+
+def train_workers(arch: str, epochs: str, workers: str, out: str) -> None:
+    """The pipeline's loop on N worker processes of TF's multi-worker runtime (N = 1: one
+    process); the chief's steps/s inside training (imports and start-up left out)."""
+    import multiprocessing
+
+    from tfpersist.pipeline.training import Cluster
+    from tfpersist.pipeline.workers import free_ports
+
+    n = int(workers)
+    addresses = tuple(f"127.0.0.1:{p}" for p in free_ports(n))
+    context = multiprocessing.get_context("spawn")
+    pipes = [context.Pipe(duplex=False) for _ in range(n)]
+    processes = [
+        context.Process(
+            target=_one_worker,
+            args=(arch, epochs, f"{out}/{i}", Cluster(n, i, addresses), pipes[i][1]),
+        )
+        for i in range(n)
+    ]
+    for p in processes:
+        p.start()
+    chief = pipes[0][0].recv()
+    for p in processes:
+        p.join()
+    print(json.dumps({**chief, "steps_per_s": chief["steps"] / chief["seconds"]}))
+
+
 def train_keras(arch: str, epochs: str) -> None:
     """The same architecture, batch size and optimizer with Keras 3 model.fit."""
     import tensorflow as tf
