@@ -140,6 +140,7 @@ def _trainable(model, features: int, classes: int):
     from tfpersist.pipeline import model as model_lib
 
     with tf.Graph().as_default():
+        tf.compat.v1.set_random_seed(0)
         x = tf.compat.v1.placeholder(tf.float32, [None, features])
         model_lib.logits(x, model, classes)
         return tf.compat.v1.trainable_variables()
@@ -166,7 +167,12 @@ def train_workers(arch: str, epochs: str, workers: str, out: str) -> None:
     ]
     for p in processes:
         p.start()
-    chief = pipes[0][0].recv()
+    for _, sender in pipes:
+        sender.close()
+    try:
+        chief = pipes[0][0].recv()
+    except EOFError:
+        raise SystemExit("train-workers: the chief ended without a result") from None
     for p in processes:
         p.join()
     print(json.dumps({**chief, "steps_per_s": chief["steps"] / chief["seconds"]}))
