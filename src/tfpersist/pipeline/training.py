@@ -173,11 +173,11 @@ class _Graph:
             timeout = self.timeout = train.collective_timeout
             with tf.name_scope("train/gather"):
                 summed = [
-                    self._ordered_sum(tf.stack([g[i] for g in grads]), VARIABLE_KEYS + i, timeout)
+                    self._ordered_sum([g[i] for g in grads], VARIABLE_KEYS + i, timeout)
                     for i in range(len(variables))
                 ]
-                self.loss = self._ordered_sum(tf.stack(losses), LOSS_KEY, timeout)
-                self.correct = self._ordered_sum(tf.stack(corrects), CORRECT_KEY, timeout)
+                self.loss = self._ordered_sum(losses, LOSS_KEY, timeout)
+                self.correct = self._ordered_sum(corrects, CORRECT_KEY, timeout)
             self.train_op = _optimizer(train.optimizer, train.learning_rate).apply_gradients(
                 zip(summed, variables, strict=True), global_step=self.step
             )
@@ -205,12 +205,17 @@ class _Graph:
             timeout_seconds=timeout,
         )
 
-    def _ordered_sum(self, local, key: int, timeout: float):
-        """All workers' parts (``local``: this worker's, stacked) summed in part order."""
-        parts = self._gathered(local, key, timeout)
+    def _ordered_sum(self, local: list, key: int, timeout: float):
+        """All workers' parts (``local``: this worker's) summed in part order: gathered and
+        sliced with several workers, added as they are with one (the same values either
+        way, so the same bits)."""
+        parts = local
+        if self.cluster.workers > 1:
+            gathered = self._gathered(tf.stack(local), key, timeout)
+            parts = [gathered[i] for i in range(self.parts)]
         total = parts[0]
-        for i in range(1, self.parts):
-            total = total + parts[i]
+        for part in parts[1:]:
+            total = total + part
         return total
 
 
