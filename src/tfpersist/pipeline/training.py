@@ -19,8 +19,10 @@ import csv
 import hashlib
 import json
 import math
+import os
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -105,8 +107,8 @@ class Cluster:
 
 
 SINGLE = Cluster()
-# collective instance keys: one per gathered tensor (variables from VARIABLE_KEYS on)
-AGREE_KEY, LOSS_KEY, CORRECT_KEY, VARIABLE_KEYS = 1, 2, 3, 100
+# collective instance keys: what the workers agree on before step 0, and each step's gather
+AGREE_KEY, GRADIENTS_KEY = 1, 2
 
 
 class _Graph:
@@ -170,14 +172,15 @@ class _Graph:
                         tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), y), tf.float32))
                     )
                 self.towers.append((k, x, y))
-            timeout = self.timeout = train.collective_timeout
+            self.timeout = train.collective_timeout
             with tf.name_scope("train/gather"):
-                summed = [
-                    self._ordered_sum([g[i] for g in grads], VARIABLE_KEYS + i, timeout)
-                    for i in range(len(variables))
-                ]
-                self.loss = self._ordered_sum(losses, LOSS_KEY, timeout)
-                self.correct = self._ordered_sum(corrects, CORRECT_KEY, timeout)
+                if cluster.workers == 1:
+                    summed = [_ordered_sum([g[i] for g in grads]) for i in range(len(variables))]
+                    self.loss, self.correct = _ordered_sum(losses), _ordered_sum(corrects)
+                else:
+                    summed, self.loss, self.correct = self._gathered_sums(
+                        grads, losses, corrects, variables
+                    )
             self.train_op = _optimizer(train.optimizer, train.learning_rate).apply_gradients(
                 zip(summed, variables, strict=True), global_step=self.step
             )
@@ -188,35 +191,47 @@ class _Graph:
             self.set_best = v1.assign(self.best, self.new_best)
             if cluster.workers > 1:  # before step 0: what each worker resumes, gathered
                 self.agree_in = v1.placeholder(tf.int64, [3], name="agree")
-                self.agreed = self._gathered(self.agree_in, AGREE_KEY, timeout)
+                self.agreed = self._gathered(self.agree_in, AGREE_KEY)
             # No Saver-side retention: checkpoints.save + write_state manage the directory.
             self.saver = v1.train.Saver(max_to_keep=None, save_relative_paths=True)
             self.init = v1.global_variables_initializer()
 
-    def _gathered(self, local, key: int, timeout: float):
-        if self.cluster.workers == 1:
-            return local
+    def _gathered(self, local, key: int):
+        """``local`` from every worker, concatenated in worker order along axis 0. No op
+        timeout: TensorFlow would start a thread per op and step that sleeps that long
+        (thousands, then no more threads); a watchdog bounds the wait (``_Watchdog``)."""
         return tf.raw_ops.CollectiveGatherV2(
             input=local,
             group_size=self.cluster.workers,
             group_key=1,
             instance_key=key,
             ordering_token=[],
-            timeout_seconds=timeout,
         )
 
-    def _ordered_sum(self, local: list, key: int, timeout: float):
-        """All workers' parts (``local``: this worker's) summed in part order: gathered and
-        sliced with several workers, added as they are with one (the same values either
-        way, so the same bits)."""
-        parts = local
-        if self.cluster.workers > 1:
-            gathered = self._gathered(tf.stack(local), key, timeout)
-            parts = [gathered[i] for i in range(self.parts)]
-        total = parts[0]
-        for part in parts[1:]:
-            total = total + part
-        return total
+    def _gathered_sums(self, grads, losses, corrects, variables):
+        """One gather a step: each micro-batch's gradients, loss and correct count flattened
+        into one vector; all K summed in part order (elementwise, so the same bits as the
+        one-worker sums of each tensor), then cut back into the variables' shapes."""
+        packed = tf.stack(
+            [
+                tf.concat([tf.reshape(t, [-1]) for t in [*g, loss, correct]], 0)
+                for g, loss, correct in zip(grads, losses, corrects, strict=True)
+            ]
+        )
+        gathered = self._gathered(packed, GRADIENTS_KEY)
+        total = _ordered_sum([gathered[i] for i in range(self.parts)])
+        sizes = [int(np.prod(v.shape.as_list())) for v in variables] + [1, 1]
+        pieces = tf.split(total, sizes)
+        summed = [tf.reshape(p, v.shape) for p, v in zip(pieces, variables, strict=False)]
+        return summed, tf.reshape(pieces[-2], []), tf.reshape(pieces[-1], [])
+
+
+def _ordered_sum(parts: list):
+    """``parts`` added in their order, one by one."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
 
 
 def session_config(params: TrainParams, cluster: Cluster = SINGLE):
@@ -351,6 +366,7 @@ def train(
     progress: bool | None = None,
     cluster: Cluster = SINGLE,
     prepared: bool = False,
+    report: Callable[[str], None] | None = None,
 ) -> Result:
     """Train (or resume training) into ``train_dir``; return where it ended.
 
@@ -358,7 +374,8 @@ def train(
     As task ``cluster.task`` of several workers, every worker restores the chief's last
     complete checkpoint and they check, before step 0, that they agree on it and on the
     fingerprint; only the chief evaluates, logs and writes. ``prepared``: the directory was
-    already prepared (prepare_run) by whoever started the workers.
+    already prepared (prepare_run) by whoever started the workers. ``report``: where a worker
+    whose wait outlasts ``train.collective_timeout`` says so before it exits (stderr).
     """
     train_dir = Path(train_dir)
     architectures.get(model.arch)  # an unknown arch fails before any checkpoint is touched
@@ -377,6 +394,11 @@ def train(
     meta = g if cluster.workers == 1 else _Graph(model, params, data["train"], num_classes)
     config = session_config(params, cluster)
     server = _server(cluster, config)
+    watchdog = (
+        _Watchdog(params.collective_timeout, cluster.task, report or _report)
+        if cluster.workers > 1
+        else None
+    )
     with v1.Session(server.target if server else "", graph=g.graph, config=config) as sess:
         if complete:
             g.saver.restore(sess, str(complete[-1]))
@@ -385,7 +407,7 @@ def train(
             sess.run(g.init)
             start = 0
         if cluster.workers > 1:
-            _agree(sess, g, expected, start, complete[-1].name if complete else None)
+            _agree(sess, g, expected, start, watchdog)
         if cluster.chief and complete:
             if start < total:
                 log(f"train: resuming from {complete[-1].name} (step {start} of {total})")
@@ -422,7 +444,7 @@ def train(
             for k, x_k, y_k in g.towers:
                 feed[x_k], feed[y_k] = x[parts[k]], y[parts[k]]
             fetches = [g.train_op, g.loss, g.correct]
-            _, loss, correct = _run(sess, fetches, feed, cluster, step, params.collective_timeout)
+            _, loss, correct = _run(sess, fetches, feed, cluster, step, watchdog)
             window_loss += float(loss) * len(rows)
             window_correct += float(correct)
             window_rows += len(rows)
@@ -472,8 +494,51 @@ def _server(cluster: Cluster, config):
         ) from None
 
 
-def _run(sess, fetches, feed, cluster: Cluster, step: int, timeout: float = 0.0):
-    """One step; a peer that died or stopped answering is one line naming this worker."""
+class _Watchdog:
+    """Bounds a worker's wait for the others: a step (or the agreement) that has not ended
+    ``timeout`` seconds after it began is reported (``report``: one line) and the process
+    exits — a peer that hangs or stopped cannot hang this one."""
+
+    def __init__(self, timeout: float, task: int, report: Callable[[str], None]):
+        import threading
+
+        self.timeout, self.task, self.report = timeout, task, report
+        self.armed: tuple[float, int] | None = None
+        self.lock = threading.Lock()
+        threading.Thread(target=self._watch, name="tfpersist-watchdog", daemon=True).start()
+
+    def arm(self, step: int) -> None:
+        with self.lock:
+            self.armed = (time.monotonic(), step)
+
+    def disarm(self) -> None:
+        with self.lock:
+            self.armed = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(0.5, self.timeout / 4))
+            with self.lock:
+                armed = self.armed
+            if armed and time.monotonic() - armed[0] > self.timeout:
+                self.report(
+                    f"worker {self.task}: timed out after {self.timeout:g} s waiting for the "
+                    f"other workers at step {armed[1]}"
+                )
+                sys.stderr.flush()
+                os._exit(1)
+
+
+def _report(line: str) -> None:
+    print(f"train: error: {line}", file=sys.stderr)
+
+
+def _run(sess, fetches, feed, cluster: Cluster, step: int, watchdog: _Watchdog | None):
+    """One step; a peer that died is one line naming this worker, one that hangs is the
+    watchdog's."""
+    if watchdog is None:
+        return sess.run(fetches, feed)
+    watchdog.arm(step)
     try:
         return sess.run(fetches, feed)
     except (
@@ -482,22 +547,20 @@ def _run(sess, fetches, feed, cluster: Cluster, step: int, timeout: float = 0.0)
         tf.errors.AbortedError,
         tf.errors.CancelledError,
         tf.errors.InternalError,
-    ) as e:
-        if cluster.workers == 1:
-            raise
-        if isinstance(e, tf.errors.DeadlineExceededError):
-            what = f"timed out after {timeout:g} s waiting for the other workers"
-        else:
-            what = "lost the other workers (one stopped answering)"
-        raise TfpersistError(f"worker {cluster.task}: {what} at step {step}") from None
+    ):
+        raise TfpersistError(
+            f"worker {cluster.task}: lost the other workers at step {step} (one stopped answering)"
+        ) from None
+    finally:
+        watchdog.disarm()
 
 
-def _agree(sess, g: _Graph, expected: dict, start: int, name: str | None) -> None:
+def _agree(sess, g: _Graph, expected: dict, start: int, watchdog) -> None:
     """Before step 0 every worker shows the others its fingerprint and resume step; any
     difference is refused by all, naming who differs (nothing is trained or written)."""
     digest = hashlib.sha256(atomic.dumps_json(expected).encode()).digest()
     mine = [*np.frombuffer(digest[:16], ">i8").astype(np.int64).tolist(), start]
-    seen = _run(sess, g.agreed, {g.agree_in: mine}, g.cluster, 0, g.timeout).reshape(-1, 3)
+    seen = _run(sess, g.agreed, {g.agree_in: mine}, g.cluster, 0, watchdog).reshape(-1, 3)
     if (seen == seen[0]).all():
         return
     views = [
@@ -530,9 +593,10 @@ def train_prepared(
     progress: bool | None = None,
     cluster: Cluster = SINGLE,
     prepared: bool = False,
+    report: Callable[[str], None] | None = None,
 ) -> Result:
     """Train on the prepared splits (``load_prepared``); their digest decides whether
-    existing checkpoints resume. ``cluster``, ``prepared``: as ``train``."""
+    existing checkpoints resume. ``cluster``, ``prepared``, ``report``: as ``train``."""
     splits, num_classes, digest = load_prepared(prepared_dir)
     return train(
         train_dir,
@@ -545,6 +609,7 @@ def train_prepared(
         progress=progress,
         cluster=cluster,
         prepared=prepared,
+        report=report,
     )
 
 

@@ -226,7 +226,13 @@ def _worker(sender, prepared, train_dir, model, params, cluster) -> None:
     code = 1
     try:
         result = training.train_prepared(
-            prepared, train_dir, model, params, cluster=cluster, prepared=True
+            prepared,
+            train_dir,
+            model,
+            params,
+            cluster=cluster,
+            prepared=True,
+            report=lambda line: sender.send(("error", cluster.task, line)),
         )
         sender.send(("done", cluster.task, result))
         code = 0
