@@ -151,7 +151,7 @@ def train_workers(arch: str, epochs: str, workers: str, out: str) -> None:
     process); the chief's steps/s inside training (imports and start-up left out)."""
     import multiprocessing
 
-    from tfpersist.pipeline.training import Cluster
+    from tfpersist.pipeline.cluster import Cluster
     from tfpersist.pipeline.workers import free_ports
 
     n = int(workers)

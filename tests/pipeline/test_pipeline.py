@@ -216,7 +216,7 @@ def test_a_stopped_worker_is_a_timeout_not_a_hang(repo):
     assert stopped.returncode == 1 and time.monotonic() - started < 90
     line = stopped.stderr.strip().splitlines()[-1]
     assert line.startswith("train: error: train: worker 0: timed out after 3 s waiting for"), line
-    assert "worker 1 did not answer and was stopped" in line
+    assert "worker 1 was still running and was stopped" in line
     assert _processes_marked(mark) == []
 
 

@@ -202,10 +202,10 @@ class TrainParams:
                 )
             ),
         )
-        if p.workers > p.micro_batches:
+        if p.micro_batches % p.workers:
             raise TfpersistError(
-                f"{PARAMS}: train.workers ({p.workers}) must not exceed train.micro_batches "
-                f"({p.micro_batches}): each worker computes whole micro-batches"
+                f"{PARAMS}: train.workers ({p.workers}) must divide train.micro_batches "
+                f"({p.micro_batches}): each worker computes as many whole micro-batches"
             )
         return p
 

@@ -16,24 +16,33 @@ A run killed at any point and resumed therefore ends with the same bytes as one 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
-import os
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, data, digests, faults, layout, runtime, tfcompat
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist import atomic, data, digests, faults, layout, runtime
+from tfpersist.errors import TfpersistError
 from tfpersist.formats import checkpoints
 from tfpersist.pipeline import architectures
 from tfpersist.pipeline import model as model_lib
+from tfpersist.pipeline.cluster import (
+    AGREE_KEY,
+    GRADIENTS_KEY,
+    SINGLE,
+    Cluster,
+    Watchdog,
+    agree,
+    report_line,
+    run_step,
+    session_config,
+)
+from tfpersist.pipeline.cluster import server as start_server
 from tfpersist.pipeline.params import MAX_MICRO_BATCHES, ModelParams, TrainParams
 from tfpersist.tfcompat import enable_determinism, import_tf
 
@@ -82,33 +91,6 @@ def _optimizer(name: str, learning_rate: float):
     if name == "momentum":
         return v1.train.MomentumOptimizer(learning_rate, momentum=0.9)
     return v1.train.GradientDescentOptimizer(learning_rate)
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """Where this process trains: task ``task`` of ``workers`` (TF's multi-worker runtime,
-    worker 0 the chief), each at ``addresses[i]``; one worker needs no server."""
-
-    workers: int = 1
-    task: int = 0
-    addresses: tuple[str, ...] = ()
-
-    @property
-    def chief(self) -> bool:
-        return self.task == 0
-
-    def micro_batches(self, k: int) -> range:
-        """The micro-batches this worker computes: a contiguous block, so that gathering
-        them in worker order lists all ``k`` in order."""
-        return range(self.task * k // self.workers, (self.task + 1) * k // self.workers)
-
-    def device(self) -> str:
-        return f"/job:worker/replica:0/task:{self.task}/device:CPU:0" if self.workers > 1 else ""
-
-
-SINGLE = Cluster()
-# collective instance keys: what the workers agree on before step 0, and each step's gather
-AGREE_KEY, GRADIENTS_KEY = 1, 2
 
 
 class _Graph:
@@ -232,19 +214,6 @@ def _ordered_sum(parts: list):
     for part in parts[1:]:
         total = total + part
     return total
-
-
-def session_config(params: TrainParams, cluster: Cluster = SINGLE):
-    """Fixed thread pools; Grappler's arithmetic optimizer off (it would reorder the sum of
-    the micro-batches' gradients); the chief leads the collectives."""
-    from tensorflow.core.protobuf import rewriter_config_pb2
-
-    config = tfcompat.session_config(params.threads)
-    off = rewriter_config_pb2.RewriterConfig.OFF
-    config.graph_options.rewrite_options.arithmetic_optimization = off
-    if cluster.workers > 1:
-        config.experimental.collective_group_leader = "/job:worker/replica:0/task:0"
-    return config
 
 
 def prepare_directory(train_dir: Path, expected: dict, log: Callable[[str], None]) -> None:
@@ -389,16 +358,24 @@ def train(
     best_dir = train_dir / layout.BEST_DIR
     best = checkpoints.complete_checkpoints(best_dir) if best_dir.is_dir() else []
 
+    faults.TASK = cluster.task
+    if params.micro_batches % cluster.workers:
+        raise TfpersistError(
+            f"{cluster.workers} workers for train.micro_batches={params.micro_batches}: the "
+            "micro-batches must split evenly over the workers"
+        )
     g = _Graph(model, params, data["train"], num_classes, cluster)
     # the .meta of a checkpoint is the one-worker graph's, whatever the number of workers
     meta = g if cluster.workers == 1 else _Graph(model, params, data["train"], num_classes)
     config = session_config(params, cluster)
-    server = _server(cluster, config)
+    server = start_server(cluster, config)
     watchdog = (
-        _Watchdog(params.collective_timeout, cluster.task, report or _report)
+        Watchdog(params.collective_timeout, cluster.task, report or report_line)
         if cluster.workers > 1
         else None
     )
+    if watchdog:  # a peer that never comes up: bounded too
+        watchdog.arm(0)
     with v1.Session(server.target if server else "", graph=g.graph, config=config) as sess:
         if complete:
             g.saver.restore(sess, str(complete[-1]))
@@ -407,7 +384,7 @@ def train(
             sess.run(g.init)
             start = 0
         if cluster.workers > 1:
-            _agree(sess, g, expected, start, watchdog)
+            agree(sess, g, expected, start, watchdog)
         if cluster.chief and complete:
             if start < total:
                 log(f"train: resuming from {complete[-1].name} (step {start} of {total})")
@@ -444,7 +421,7 @@ def train(
             for k, x_k, y_k in g.towers:
                 feed[x_k], feed[y_k] = x[parts[k]], y[parts[k]]
             fetches = [g.train_op, g.loss, g.correct]
-            _, loss, correct = _run(sess, fetches, feed, cluster, step, watchdog)
+            _, loss, correct = run_step(sess, fetches, feed, cluster, step, watchdog)
             window_loss += float(loss) * len(rows)
             window_correct += float(correct)
             window_rows += len(rows)
@@ -473,104 +450,6 @@ def train(
         bar.close()
     best_step = checkpoints.step_of(best[-1]) if best else None
     return Result(total, start if start else None, best_step, best_acc)
-
-
-class PortTaken(TfpersistError):
-    """A worker's server could not listen on its address (the launcher picks others)."""
-
-
-def _server(cluster: Cluster, config):
-    if cluster.workers == 1:
-        return None
-    spec = tf.train.ClusterSpec({"worker": list(cluster.addresses)})
-    try:
-        return tf.distribute.Server(
-            spec, job_name="worker", task_index=cluster.task, config=config, start=True
-        )
-    except (tf.errors.OpError, RuntimeError, ValueError) as e:
-        raise PortTaken(
-            f"worker {cluster.task}: cannot serve on {cluster.addresses[cluster.task]} "
-            f"({first_line(e)})"
-        ) from None
-
-
-class _Watchdog:
-    """Bounds a worker's wait for the others: a step (or the agreement) that has not ended
-    ``timeout`` seconds after it began is reported (``report``: one line) and the process
-    exits — a peer that hangs or stopped cannot hang this one."""
-
-    def __init__(self, timeout: float, task: int, report: Callable[[str], None]):
-        import threading
-
-        self.timeout, self.task, self.report = timeout, task, report
-        self.armed: tuple[float, int] | None = None
-        self.lock = threading.Lock()
-        threading.Thread(target=self._watch, name="tfpersist-watchdog", daemon=True).start()
-
-    def arm(self, step: int) -> None:
-        with self.lock:
-            self.armed = (time.monotonic(), step)
-
-    def disarm(self) -> None:
-        with self.lock:
-            self.armed = None
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(min(0.5, self.timeout / 4))
-            with self.lock:
-                armed = self.armed
-            if armed and time.monotonic() - armed[0] > self.timeout:
-                self.report(
-                    f"worker {self.task}: timed out after {self.timeout:g} s waiting for the "
-                    f"other workers at step {armed[1]}"
-                )
-                sys.stderr.flush()
-                os._exit(1)
-
-
-def _report(line: str) -> None:
-    print(f"train: error: {line}", file=sys.stderr)
-
-
-def _run(sess, fetches, feed, cluster: Cluster, step: int, watchdog: _Watchdog | None):
-    """One step; a peer that died is one line naming this worker, one that hangs is the
-    watchdog's."""
-    if watchdog is None:
-        return sess.run(fetches, feed)
-    watchdog.arm(step)
-    try:
-        return sess.run(fetches, feed)
-    except (
-        tf.errors.UnavailableError,
-        tf.errors.DeadlineExceededError,
-        tf.errors.AbortedError,
-        tf.errors.CancelledError,
-        tf.errors.InternalError,
-    ):
-        raise TfpersistError(
-            f"worker {cluster.task}: lost the other workers at step {step} (one stopped answering)"
-        ) from None
-    finally:
-        watchdog.disarm()
-
-
-def _agree(sess, g: _Graph, expected: dict, start: int, watchdog) -> None:
-    """Before step 0 every worker shows the others its fingerprint and resume step; any
-    difference is refused by all, naming who differs (nothing is trained or written)."""
-    digest = hashlib.sha256(atomic.dumps_json(expected).encode()).digest()
-    mine = [*np.frombuffer(digest[:16], ">i8").astype(np.int64).tolist(), start]
-    seen = _run(sess, g.agreed, {g.agree_in: mine}, g.cluster, 0, watchdog).reshape(-1, 3)
-    if (seen == seen[0]).all():
-        return
-    views = [
-        f"worker {i} resumes at step {int(s)} (fingerprint {int(h) & (2**64 - 1):016x})"
-        for i, (h, _, s) in enumerate(seen)
-    ]
-    raise TfpersistError(
-        f"worker {g.cluster.task}: the workers disagree before step 0: {'; '.join(views)}; "
-        "every worker needs the same params and data and the chief's training directory"
-    )
 
 
 def load_prepared(prepared_dir: str | Path) -> tuple[dict[str, Split], int, str]:

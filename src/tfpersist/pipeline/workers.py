@@ -33,6 +33,7 @@ from tfpersist.errors import TfpersistError
 from tfpersist.pipeline.params import ModelParams, TrainParams
 
 PORT_ATTEMPTS = 3
+PORT_EXIT = 3  # a worker's exit status when its address was taken
 GRACE = 5.0  # seconds the others get to stop on their own once one worker failed
 
 
@@ -62,7 +63,7 @@ def train_prepared(
 
 def cluster_of(tf_config: str):
     """The training.Cluster a ``TF_CONFIG`` describes (a "chief" job counts as worker 0)."""
-    from tfpersist.pipeline.training import Cluster
+    from tfpersist.pipeline.cluster import Cluster
 
     try:
         config = json.loads(tf_config)
@@ -109,7 +110,7 @@ def _local(prepared: Path, train_dir: Path, model, params: TrainParams, log):
 
 
 def _supervise(context, prepared, train_dir, model, params: TrainParams, addresses):
-    from tfpersist.pipeline.training import Cluster
+    from tfpersist.pipeline.cluster import Cluster
 
     # a pipe per worker (a killed worker leaves no semaphore behind, as a Queue's would)
     pipes = [context.Pipe(duplex=False) for _ in addresses]
@@ -150,7 +151,9 @@ def _supervise(context, prepared, train_dir, model, params: TrainParams, address
             if kind == "done":
                 results[task] = payload
             elif kind == "ports":
-                failure = failure or ("ports", task, payload)
+                failure = (
+                    ("ports", task, payload) if not failure or failure[0] == "died" else failure
+                )
             elif failure is None or failure[0] == "died":
                 failure = ("error", task, payload)
 
@@ -159,7 +162,9 @@ def _supervise(context, prepared, train_dir, model, params: TrainParams, address
         while True:
             receive(0.2)
             for i, p in enumerate(processes):
-                if p.exitcode not in (None, 0) and failure is None:
+                if p.exitcode == PORT_EXIT and failure is None:
+                    failure = ("ports", i, "its address was taken")
+                elif p.exitcode not in (None, 0) and failure is None:
                     failure = ("died", i, _death(p.exitcode))
             if failure and failed_at is None:
                 failed_at = time.monotonic()
@@ -174,8 +179,10 @@ def _supervise(context, prepared, train_dir, model, params: TrainParams, address
                 stopped.append(i)
         for p in processes:
             p.join(timeout=10)
-    while readers and len(results) < len(processes):
-        receive(1.0)  # what is still in the pipes
+    for _ in range(len(processes) * 2):  # what is still in the pipes
+        if not readers or len(results) == len(processes):
+            break
+        receive(1.0)
     for reader in list(readers):
         reader.close()
     if failure is None and len(results) < len(processes):
@@ -195,9 +202,22 @@ def _supervise(context, prepared, train_dir, model, params: TrainParams, address
         (task, why), kind = dead[0], "died"
     who = f"worker {task} " if kind == "died" else ""
     hung = (
-        f"; worker {', '.join(map(str, stopped))} did not answer and was stopped" if stopped else ""
+        f"; worker {', '.join(map(str, stopped))} was still running and was stopped"
+        if stopped
+        else ""
     )
     raise TfpersistError(f"train: {who}{why}{hung}; every worker was stopped")
+
+
+def _die_with_parent() -> None:
+    """On Linux, the kernel kills this worker when the launcher dies (SIGKILL, SIGTERM from
+    DVC or CI): no worker outlives the stage."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the launcher's finally
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PDEATHSIG
 
 
 def _death(exitcode: int) -> str:
@@ -216,11 +236,16 @@ def _worker(sender, prepared, train_dir, model, params, cluster) -> None:
 
     from tqdm import tqdm
 
-    from tfpersist import faults
     from tfpersist.errors import unexpected
 
-    faults.TASK = cluster.task
+    _die_with_parent()
     tqdm.set_lock(threading.RLock())  # not a process-shared semaphore a kill would leak
+    lock = threading.Lock()  # the watchdog's thread and this one share the pipe
+
+    def send(message) -> None:
+        with lock:
+            sender.send(message)
+
     from tfpersist.pipeline import training
 
     code = 1
@@ -232,17 +257,17 @@ def _worker(sender, prepared, train_dir, model, params, cluster) -> None:
             params,
             cluster=cluster,
             prepared=True,
-            report=lambda line: sender.send(("error", cluster.task, line)),
+            report=lambda line: send(("error", cluster.task, line)),
         )
-        sender.send(("done", cluster.task, result))
+        send(("done", cluster.task, result))
         code = 0
     except training.PortTaken as e:
-        sender.send(("ports", cluster.task, str(e)))
-        code = 3
+        send(("ports", cluster.task, str(e)))
+        code = PORT_EXIT
     except TfpersistError as e:
-        sender.send(("error", cluster.task, str(e)))
+        send(("error", cluster.task, str(e)))
     except Exception as e:  # still one line, for the stage to print
-        sender.send(("error", cluster.task, f"worker {cluster.task}: {unexpected(e)}"))
+        send(("error", cluster.task, f"worker {cluster.task}: {unexpected(e)}"))
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

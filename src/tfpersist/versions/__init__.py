@@ -28,6 +28,12 @@ class Version:
     path: Path  # a local path holding that version
 
 
+def _say(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr)
+
+
 def split_spec(spec: str) -> tuple[str, str | None]:
     path, sep, rev = spec.rpartition("@")
     if not sep or not path or not rev:
@@ -35,13 +41,25 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return path, rev
 
 
-def materialize(spec: str, repo: str | Path, scratch: Path, rebuild: bool = False) -> Version:
+def materialize(
+    spec: str, repo: str | Path, scratch: Path, rebuild: bool = False, log=None
+) -> Version:
     """Make ``spec`` available as a local path (fetching ``PATH@REV`` into ``scratch``).
 
     ``PATH@REV`` comes from the local DVC cache or the default remote; with ``rebuild``, a
     version found in neither is reproduced in a clean clone of ``REV`` and used only if its
-    hash equals the one in that revision's dvc.lock.
+    hash equals the one in that revision's dvc.lock. ``NAME@vX.Y.Z``, ``NAME@latest`` and
+    ``NAME#STAGE`` name a registered artifact (registry.py): resolved by GTO, said through
+    ``log`` (stderr), fetched the same way, and called by its version (``digits@v1.0.0``).
     """
+    from tfpersist.versions import registry
+
+    if registry.parse(spec) and not Path(spec).exists():
+        found = registry.resolve(repo, spec)
+        (log or _say)(found.said())
+        where = scratch / _safe(found.label) / found.path
+        target = fetch(repo, found.sha, found.path, where, rev=found.label, sidecars=True)
+        return Version(found.label, target)
     path, rev = split_spec(spec)
     if rev is None:
         local = Path(path)

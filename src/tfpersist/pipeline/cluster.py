@@ -1,0 +1,160 @@
+"""Where a training process runs among several workers of TensorFlow's multi-worker runtime:
+its place (``Cluster``), its server, its session settings, the bounded wait for the others
+(``Watchdog``), and the agreement before step 0. training.py builds the graph and the loop;
+workers.py starts and supervises the processes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfpersist import atomic, tfcompat
+from tfpersist.errors import TfpersistError, first_line
+from tfpersist.pipeline.params import TrainParams
+from tfpersist.tfcompat import import_tf
+
+tf = import_tf()
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where this process trains: task ``task`` of ``workers`` (TF's multi-worker runtime,
+    worker 0 the chief), each at ``addresses[i]``; one worker needs no server."""
+
+    workers: int = 1
+    task: int = 0
+    addresses: tuple[str, ...] = ()
+
+    @property
+    def chief(self) -> bool:
+        return self.task == 0
+
+    def micro_batches(self, k: int) -> range:
+        """The micro-batches this worker computes: a contiguous block, so that gathering
+        them in worker order lists all ``k`` in order."""
+        return range(self.task * k // self.workers, (self.task + 1) * k // self.workers)
+
+    def device(self) -> str:
+        return f"/job:worker/replica:0/task:{self.task}/device:CPU:0" if self.workers > 1 else ""
+
+
+SINGLE = Cluster()
+# collective instance keys: what the workers agree on before step 0, and each step's gather
+AGREE_KEY, GRADIENTS_KEY = 1, 2
+
+
+def session_config(params: TrainParams, cluster: Cluster = SINGLE):
+    """Fixed thread pools; Grappler's arithmetic optimizer off (it would reorder the sum of
+    the micro-batches' gradients); the chief leads the collectives."""
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    config = tfcompat.session_config(params.threads)
+    off = rewriter_config_pb2.RewriterConfig.OFF
+    config.graph_options.rewrite_options.arithmetic_optimization = off
+    if cluster.workers > 1:
+        config.experimental.collective_group_leader = "/job:worker/replica:0/task:0"
+    return config
+
+
+class PortTaken(TfpersistError):
+    """A worker's server could not listen on its address (the launcher picks others)."""
+
+
+def server(cluster: Cluster, config):
+    if cluster.workers == 1:
+        return None
+    spec = tf.train.ClusterSpec({"worker": list(cluster.addresses)})
+    try:
+        return tf.distribute.Server(
+            spec, job_name="worker", task_index=cluster.task, config=config, start=True
+        )
+    except (tf.errors.OpError, RuntimeError, ValueError) as e:
+        raise PortTaken(
+            f"worker {cluster.task}: cannot serve on {cluster.addresses[cluster.task]} "
+            f"({first_line(e)})"
+        ) from None
+
+
+class Watchdog:
+    """Bounds a worker's wait for the others: a step (or the agreement) that has not ended
+    ``timeout`` seconds after it began is reported (``report``: one line) and the process
+    exits — a peer that hangs or stopped cannot hang this one."""
+
+    def __init__(self, timeout: float, task: int, report: Callable[[str], None]):
+        import threading
+
+        self.timeout, self.task, self.report = timeout, task, report
+        self.armed: tuple[float, int] | None = None
+        self.lock = threading.Lock()
+        threading.Thread(target=self._watch, name="tfpersist-watchdog", daemon=True).start()
+
+    def arm(self, step: int) -> None:
+        with self.lock:
+            self.armed = (time.monotonic(), step)
+
+    def disarm(self) -> None:
+        with self.lock:
+            self.armed = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(0.5, self.timeout / 4))
+            with self.lock:
+                armed = self.armed
+            if armed and time.monotonic() - armed[0] > self.timeout:
+                self.report(
+                    f"worker {self.task}: timed out after {self.timeout:g} s waiting for the "
+                    f"other workers at step {armed[1]}"
+                )
+                sys.stderr.flush()
+                os._exit(1)
+
+
+def report_line(line: str) -> None:
+    print(f"train: error: {line}", file=sys.stderr)
+
+
+def run_step(sess, fetches, feed, cluster: Cluster, step: int, watchdog: Watchdog | None):
+    """One step; a peer that died is one line naming this worker, one that hangs is the
+    watchdog's."""
+    if watchdog is None:
+        return sess.run(fetches, feed)
+    watchdog.arm(step)
+    try:
+        return sess.run(fetches, feed)
+    except (
+        tf.errors.UnavailableError,
+        tf.errors.DeadlineExceededError,
+        tf.errors.AbortedError,
+        tf.errors.CancelledError,
+        tf.errors.InternalError,
+    ):
+        raise TfpersistError(
+            f"worker {cluster.task}: lost the other workers at step {step} (one stopped answering)"
+        ) from None
+    finally:
+        watchdog.disarm()
+
+
+def agree(sess, g, expected: dict, start: int, watchdog) -> None:
+    """Before step 0 every worker shows the others its fingerprint and resume step; any
+    difference is refused by all, naming who differs (nothing is trained or written)."""
+    digest = hashlib.sha256(atomic.dumps_json(expected).encode()).digest()
+    mine = [*np.frombuffer(digest[:16], ">i8").astype(np.int64).tolist(), start]
+    seen = run_step(sess, g.agreed, {g.agree_in: mine}, g.cluster, 0, watchdog).reshape(-1, 3)
+    if (seen == seen[0]).all():
+        return
+    views = [
+        f"worker {i} resumes at step {int(s)} (fingerprint {int(h) & (2**64 - 1):016x})"
+        for i, (h, _, s) in enumerate(seen)
+    ]
+    raise TfpersistError(
+        f"worker {g.cluster.task}: the workers disagree before step 0: {'; '.join(views)}; "
+        "every worker needs the same params and data and the chief's training directory"
+    )
