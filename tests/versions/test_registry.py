@@ -6,12 +6,9 @@ from __future__ import annotations
 import json
 import sys
 
-import dvc.api
-import gto.api  # noqa: F401
 import numpy as np
 import pytest
 
-from tfpersist import cli
 from tfpersist.freezing import freeze
 
 from conftest import run
@@ -24,6 +21,13 @@ DVC_YAML = """artifacts:
     path: models/frozen/model.pb
     type: model
 """
+
+
+def tfpersist(repo, *args) -> tuple[int, str, str]:
+    """The CLI as a process: in this one, pytest's capture and DVC's and GTO's first use
+    do not mix (pytest's capture file ends up closed)."""
+    done = run([f"{sys.prefix}/bin/tfpersist", *args], repo, check=False)
+    return done.returncode, done.stdout, done.stderr
 
 
 def small_model(tf, path, scale: float):
@@ -55,26 +59,22 @@ def registry(tf, tmp_path_factory):
     return repo
 
 
-def test_a_stage_follows_gto_after_a_rollback_where_dvc_does_not(registry, capsys, monkeypatch):
-
-    dvcs = dvc.api.artifacts_show("digits", stage="prod", repo=str(registry))
+def test_a_stage_follows_gto_after_a_rollback_where_dvc_does_not(registry):
+    show = "import dvc.api; print(dvc.api.artifacts_show('digits', stage='prod')['rev'])"
+    dvcs = run([sys.executable, "-c", show], registry).stdout.strip()
     taken_back = run(["git", "rev-parse", "digits@v1.1.0^{}"], registry).stdout.strip()
-    assert dvcs["rev"] == taken_back  # DVC's answer: the version that was rolled back
-    monkeypatch.chdir(registry)
+    assert dvcs == taken_back  # DVC's answer: the version that was rolled back
     args = ["compare", "digits#prod", "digits@v1.0.0", "--format", "json", "--input"]
     np.save(registry / "x.npy", np.ones((2, 3), np.float32))
-    assert cli.main([*args, f"x={registry / 'x.npy'}"]) == 0
-    out, err = capsys.readouterr()
+    code, out, err = tfpersist(registry, *args, f"x={registry / 'x.npy'}")
+    assert code == 0, err
     assert "digits#prod → digits@v1.0.0 (" in err
     report = json.loads(out)
     assert report["identical"] is True, report
-    assert (
-        cli.main(
-            ["compare", "digits@v1.0.0", "digits@latest", "--input", f"x={registry / 'x.npy'}"]
-        )
-        == 0
+    code, out, err = tfpersist(
+        registry, "compare", "digits@v1.0.0", "digits@latest", "--input", f"x={registry / 'x.npy'}"
     )
-    out, err = capsys.readouterr()
+    assert code == 0, err
     assert "digits@latest → digits@v1.1.0 (" in err
     assert "A: digits@v1.0.0" in out and "B: digits@v1.1.0" in out and "weights:   DIFFERS" in out
 
@@ -87,10 +87,8 @@ def test_a_stage_follows_gto_after_a_rollback_where_dvc_does_not(registry, capsy
         ("nosuch@latest", "nosuch@latest: no artifact 'nosuch' (artifacts: digits)"),
     ],
 )
-def test_an_unknown_name_version_or_stage_is_one_line_listing_what_exists(
-    registry, spec, said, capsys, monkeypatch
-):
-    monkeypatch.chdir(registry)
-    assert cli.main(["compare", spec, PB]) == 1
-    err = capsys.readouterr().err.strip()
+def test_an_unknown_name_version_or_stage_is_one_line_listing_what_exists(registry, spec, said):
+    code, _, err = tfpersist(registry, "compare", spec, PB)
+    assert code == 1
+    err = err.strip()
     assert len(err.splitlines()) == 1 and said in err, err
