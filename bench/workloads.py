@@ -80,8 +80,9 @@ def _params(workload: str):
     return ModelParams.from_params(raw), TrainParams.from_params(raw)
 
 
-def train_ours(arch: str, epochs: str, out: str) -> None:
-    """The pipeline's training loop (train()), one checkpoint at the end."""
+def _timed_training(arch: str, epochs: str, out: str, cluster=None) -> dict:
+    """The pipeline's training loop (train()) on ``arch``'s data, one checkpoint at the end,
+    as worker ``cluster.task`` of several when given: its steps and seconds inside train()."""
     import dataclasses
 
     from tfpersist.pipeline import training
@@ -101,37 +102,26 @@ def train_ours(arch: str, epochs: str, out: str) -> None:
         "bench",
         log=lambda m: None,
         progress=False,
+        cluster=cluster or training.SINGLE,
     )
     seconds = time.perf_counter() - start
-    print(json.dumps({"examples_per_s": int(epochs) * len(x) / seconds, "seconds": seconds}))
+    return {"steps": steps, "seconds": seconds, "examples": int(epochs) * len(x), "arch": arch}
+
+
+def train_ours(arch: str, epochs: str, out: str) -> None:
+    """The pipeline's training loop in this process."""
+    run = _timed_training(arch, epochs, out)
+    print(
+        json.dumps({"examples_per_s": run["examples"] / run["seconds"], "seconds": run["seconds"]})
+    )
 
 
 def _one_worker(arch, epochs, out, cluster, sender) -> None:
-    import dataclasses
-
-    from tfpersist.pipeline import training
-
-    x, y, classes = _data(arch)
-    model, train = _params(arch)
-    steps = int(epochs) * math.ceil(len(x) / train.batch_size)
-    train = dataclasses.replace(
-        train, epochs=int(epochs), checkpoint_every=steps, workers=cluster.workers
-    )
-    split = training.Split(x, y)
-    start = time.perf_counter()
-    training.train(
-        out,
-        {"train": split, "val": split},
-        classes,
-        model,
-        train,
-        "bench",
-        log=lambda m: None,
-        progress=False,
-        cluster=cluster,
-    )
+    run = _timed_training(arch, epochs, out, cluster)
+    x, _, classes = _data(arch)
+    model, _ = _params(arch)
     parameters = sum(int(np.prod(v.shape)) for v in _trainable(model, x.shape[1], classes))
-    sender.send({"steps": steps, "seconds": time.perf_counter() - start, "parameters": parameters})
+    sender.send({"steps": run["steps"], "seconds": run["seconds"], "parameters": parameters})
 
 
 def _trainable(model, features: int, classes: int):
