@@ -96,3 +96,54 @@ def conv_net(tf):
             s = tf.nn.softmax(tf.add(m, 1.0, name="add"), name="probabilities")
         tf.cumsum(s, axis=1, name="cumulative")  # no FLOP rule
     return graph
+
+
+_CLI_LOOP = r"""
+import contextlib, io, json, os, sys
+from tfpersist import cli
+out = sys.stdout
+for line in sys.stdin:
+    cwd, argv = json.loads(line)
+    os.chdir(cwd)
+    o, e = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+        try:
+            code = cli.main(argv)
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+    out.write(json.dumps([code, o.getvalue(), e.getvalue()]) + "\n")
+    out.flush()
+"""
+
+
+class CLIProcess:
+    """One long-lived process running ``tfpersist`` commands in turn: each gets its own
+    working directory and stdout/stderr, all share one import of TensorFlow, DVC and GTO
+    (for tests whose commands use DVC or GTO, which do not mix with pytest's capture in the
+    test process itself)."""
+
+    def __init__(self, env: dict):
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _CLI_LOOP],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+
+    def __call__(self, cwd, *args) -> subprocess.CompletedProcess:
+        import json
+
+        argv = [str(a) for a in args]
+        self._process.stdin.write(json.dumps([str(cwd), argv]) + "\n")
+        self._process.stdin.flush()
+        answer = self._process.stdout.readline()
+        if not answer:
+            raise AssertionError(f"the CLI process died running tfpersist {' '.join(argv)}")
+        code, out, err = json.loads(answer)
+        return subprocess.CompletedProcess(["tfpersist", *argv], code, out, err)
+
+    def close(self) -> None:
+        self._process.stdin.close()
+        self._process.wait(timeout=60)

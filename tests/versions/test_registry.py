@@ -11,7 +11,8 @@ import pytest
 
 from tfpersist.freezing import freeze
 
-from conftest import run
+from conftest import env, run
+from helpers import CLIProcess
 
 GTO = f"{sys.prefix}/bin/gto"
 DVC = f"{sys.prefix}/bin/dvc"
@@ -23,11 +24,22 @@ DVC_YAML = """artifacts:
 """
 
 
-def tfpersist(repo, *args) -> tuple[int, str, str]:
-    """The CLI as a process: in this one, pytest's capture and DVC's and GTO's first use
-    do not mix (pytest's capture file ends up closed)."""
-    done = run([f"{sys.prefix}/bin/tfpersist", *args], repo, check=False)
-    return done.returncode, done.stdout, done.stderr
+@pytest.fixture(scope="module")
+def cli():
+    """The CLI in its own process (in this one, pytest's capture and DVC's and GTO's first
+    use do not mix: pytest's capture file ends up closed)."""
+    process = CLIProcess(env())
+    yield process
+    process.close()
+
+
+@pytest.fixture
+def tfpersist(cli):
+    def call(repo, *args) -> tuple[int, str, str]:
+        done = cli(repo, *args)
+        return done.returncode, done.stdout, done.stderr
+
+    return call
 
 
 def small_model(tf, path, scale: float):
@@ -59,7 +71,7 @@ def registry(tf, tmp_path_factory):
     return repo
 
 
-def test_a_stage_follows_gto_after_a_rollback_where_dvc_does_not(registry):
+def test_a_stage_follows_gto_after_a_rollback_where_dvc_does_not(registry, tfpersist):
     show = "import dvc.api; print(dvc.api.artifacts_show('digits', stage='prod')['rev'])"
     dvcs = run([sys.executable, "-c", show], registry).stdout.strip()
     taken_back = run(["git", "rev-parse", "digits@v1.1.0^{}"], registry).stdout.strip()
@@ -87,7 +99,9 @@ def test_a_stage_follows_gto_after_a_rollback_where_dvc_does_not(registry):
         ("nosuch@latest", "nosuch@latest: no artifact 'nosuch' (artifacts: digits)"),
     ],
 )
-def test_an_unknown_name_version_or_stage_is_one_line_listing_what_exists(registry, spec, said):
+def test_an_unknown_name_version_or_stage_is_one_line_listing_what_exists(
+    registry, tfpersist, spec, said
+):
     code, _, err = tfpersist(registry, "compare", spec, PB)
     assert code == 1
     err = err.strip()

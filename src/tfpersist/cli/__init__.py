@@ -1,5 +1,6 @@
 """The tfpersist command: freeze, inspect, predict, compare, export and serve any TensorFlow model,
-check that the pipeline reproduces, and run the local DVC remote.
+release and promote its versions, check that the pipeline reproduces, and run the local DVC
+remote.
 
 TensorFlow is imported only inside the commands that need it, so ``--help`` is instant.
 Usage errors exit 2, failures exit 1 with one line ``tfpersist: error: …`` (``--debug`` or
@@ -16,13 +17,23 @@ import os
 import sys
 
 from tfpersist import __version__
-from tfpersist.cli import check_repro, compare, export, freeze, inspect, predict, remote, serve
+from tfpersist.cli import (
+    check_repro,
+    compare,
+    export,
+    freeze,
+    inspect,
+    predict,
+    registry,
+    remote,
+    serve,
+)
 from tfpersist.cli.common import ALLOW_OPS_HELP, KERAS_MODULE_HELP, UNSAFE_HELP, Parser, csv_names
 from tfpersist.errors import TfpersistError, UsageError, unexpected
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="tfpersist", description=__doc__.splitlines()[0])
+    parser = Parser(prog="tfpersist", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--version", action="version", version=f"tfpersist {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument(
@@ -47,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         compare.add_parser,
         export.add_parser,
         serve.add_parser,
+        registry.add_parser,
         check_repro.add_parser,
         remote.add_parser,
     ):

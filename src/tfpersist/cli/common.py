@@ -4,6 +4,7 @@ flags' help and reading, and argument types."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from tfpersist.errors import UsageError
@@ -30,6 +31,35 @@ ARCHITECTURE_HELP = (
     "for Keras weights (.weights.h5) or a TF2 object-based checkpoint: the model they belong "
     "to (a .keras, a Keras 2 .h5, or its config JSON), built after the same checks"
 )
+
+
+MODEL_SPEC_HELP = (
+    "a file or directory; PATH@REV for the DVC-tracked artifact at a git revision, branch, "
+    "tag or DVC experiment; or a registered version: NAME@vX.Y.Z, NAME@latest, NAME#STAGE "
+    "(e.g. digits#prod)"
+)
+
+
+def add_repo(p) -> None:
+    p.add_argument(
+        "--repo", default=".", help="DVC repository for PATH@REV and NAME@VERSION (default: .)"
+    )
+
+
+@contextlib.contextmanager
+def local_model(spec: str, repo: str):
+    """``spec`` as a local path for the command's life: a path as it is; ``PATH@REV`` and a
+    registered version fetched through DVC into a scratch directory (versions.materialize;
+    the resolution said on stderr). Yields the Version (``.spec`` is how to call it)."""
+    import tempfile
+
+    from tfpersist import versions
+
+    if Path(spec).exists() or ("@" not in spec and "#" not in spec):
+        yield versions.Version(spec, Path(spec))
+        return
+    with tempfile.TemporaryDirectory(prefix="tfpersist-") as scratch:
+        yield versions.materialize(spec, repo, Path(scratch))
 
 
 def trust_from(args):

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from tfpersist import layout
-from tfpersist.cli.common import ARCHITECTURE_HELP, csv_names, named_inputs, trust_from
+from tfpersist.cli.common import ARCHITECTURE_HELP, add_repo, csv_names, named_inputs, trust_from
 from tfpersist.errors import UsageError
 
 
@@ -58,7 +58,7 @@ def add_parser(sub, trust) -> None:
         help="also write a self-contained page: the merged graph with added, removed and "
         "changed nodes coloured, weights ranked by change, outputs (and --localize)",
     )
-    p.add_argument("--repo", default=".", help="DVC repository for PATH@REV (default: .)")
+    add_repo(p)
     p.add_argument(
         "--rebuild",
         action="store_true",

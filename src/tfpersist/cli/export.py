@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfpersist import layout
-from tfpersist.cli.common import ARCHITECTURE_HELP, csv_names, trust_from
+from tfpersist.cli.common import ARCHITECTURE_HELP, add_repo, csv_names, trust_from
 from tfpersist.errors import UsageError
 
 
@@ -41,7 +41,7 @@ def add_parser(sub, trust) -> None:
     p.add_argument(
         "--tolerance", type=float, default=1e-5, help="max abs difference allowed (1e-5)"
     )
-    p.add_argument("--repo", default=".", help="DVC repository for PATH@REV (default: .)")
+    add_repo(p)
     p.set_defaults(func=cmd_export)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tfpersist.cli.common import csv_names, trust_from
+from tfpersist.cli.common import MODEL_SPEC_HELP, add_repo, csv_names, local_model, trust_from
 
 
 def add_parser(sub, trust) -> None:
@@ -17,7 +17,10 @@ def add_parser(sub, trust) -> None:
         "SavedModel is frozen in memory first (under the untrusted-model checks; a .pb is "
         "drawn as it is, unsafe ops marked).",
     )
-    p.add_argument("path", help=".pb, checkpoint dir or prefix, or SavedModel dir")
+    p.add_argument(
+        "path",
+        help=".pb, checkpoint dir or prefix, SavedModel dir or Keras file; " + MODEL_SPEC_HELP,
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
         "--html",
@@ -30,25 +33,33 @@ def add_parser(sub, trust) -> None:
         type=csv_names,
         help="with --html: the outputs to draw up to (default: the card's, or likely outputs)",
     )
+    add_repo(p)
     p.set_defaults(func=cmd_inspect)
 
 
 def cmd_inspect(args) -> int:
+    with local_model(args.path, args.repo) as version:
+        return _inspect(args, str(version.path), version.spec)
+
+
+def _inspect(args, path: str, spec: str) -> int:
     from tfpersist import formats
 
-    kind = formats.detect(args.path, describable=True)
+    kind = formats.detect(path, describable=True)
     if kind in (formats.KERAS, formats.KERAS_H5, formats.KERAS_WEIGHTS):
         from tfpersist.formats import keras_models  # no TensorFlow, no Keras
 
-        info = keras_models.describe(args.path, kind, trust_from(args).keras_modules)
+        info = keras_models.describe(path, kind, trust_from(args).keras_modules)
     else:
         from tfpersist.formats import inspection
 
-        info = inspection.inspect_path(args.path)
+        info = inspection.inspect_path(path)
+    if spec != path:  # a fetched version: called by its name, not the scratch path
+        info["path"] = spec
     if args.html:
         from tfpersist.views import pages
 
-        view = pages.write_model_page(args.path, args.html, args.output_nodes, trust_from(args))
+        view = pages.write_model_page(path, args.html, args.output_nodes, trust_from(args))
         t = view["totals"]
         print(
             f"{args.html}: {t['nodes']} nodes drawn, {t['parameters']} parameters, "

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from tfpersist.cli.common import ARCHITECTURE_HELP, csv_names, named_inputs, positive, trust_from
+from tfpersist.cli.common import (
+    ARCHITECTURE_HELP,
+    MODEL_SPEC_HELP,
+    add_repo,
+    csv_names,
+    local_model,
+    named_inputs,
+    positive,
+    trust_from,
+)
 
 
 def add_parser(sub, trust) -> None:
@@ -11,7 +20,11 @@ def add_parser(sub, trust) -> None:
         parents=[trust],
         help="run a model (.pb, checkpoint, SavedModel, .tflite, .onnx) on a CSV or .npy",
     )
-    p.add_argument("model", help="frozen .pb, checkpoint, SavedModel directory, .tflite or .onnx")
+    p.add_argument(
+        "model",
+        help="frozen .pb, checkpoint, SavedModel directory, .tflite, .onnx or Keras file; "
+        + MODEL_SPEC_HELP,
+    )
     p.add_argument("--architecture", metavar="MODEL", help=ARCHITECTURE_HELP)
     p.add_argument("--signature", help="a SavedModel's signature (default: serving_default)")
     p.add_argument(
@@ -34,21 +47,23 @@ def add_parser(sub, trust) -> None:
         "stdout)",
     )
     p.add_argument("--batch-size", type=positive, default=1024)
+    add_repo(p)
     p.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args) -> int:
     from tfpersist.running import prediction
 
-    prediction.predict_file(
-        args.model,
-        named_inputs(args.input),
-        args.out,
-        args.input_node,
-        args.output_nodes,
-        args.batch_size,
-        trust_from(args),
-        args.signature,
-        architecture=args.architecture,
-    )
+    with local_model(args.model, args.repo) as version:
+        prediction.predict_file(
+            version.path,
+            named_inputs(args.input),
+            args.out,
+            args.input_node,
+            args.output_nodes,
+            args.batch_size,
+            trust_from(args),
+            args.signature,
+            architecture=args.architecture,
+        )
     return 0

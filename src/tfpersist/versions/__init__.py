@@ -56,7 +56,8 @@ def materialize(
 
     if registry.parse(spec) and not Path(spec).exists():
         found = registry.resolve(repo, spec)
-        (log or _say)(found.said())
+        if found.label != spec:
+            (log or _say)(found.said())
         where = scratch / _safe(found.label) / found.path
         target = fetch(repo, found.sha, found.path, where, rev=found.label, sidecars=True)
         return Version(found.label, target)

@@ -17,10 +17,15 @@ import yaml
 
 from tfpersist.errors import TfpersistError
 
+VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 SPEC = re.compile(
     r"^(?:(?P<sub>[\w.\-/]+):)?(?P<name>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)"
     r"(?:@(?P<version>v\d+\.\d+\.\d+|latest)|#(?P<stage>[\w.\-]+))$"
 )
+
+
+class NotFound(TfpersistError):
+    """A name, version or stage that the registry does not hold."""
 
 
 @dataclass(frozen=True)
@@ -59,18 +64,18 @@ def resolve(repo: str | Path, spec: str) -> Resolved:
     try:
         versions = gto.api.show(str(repo), name)
     except Exception:  # gto raises its own errors for an unknown artifact or no repo
-        known = ", ".join(_artifacts(repo)) or "none declared in dvc.yaml"
-        raise TfpersistError(f"{spec}: no artifact '{name}' (artifacts: {known})") from None
+        known = ", ".join(artifacts(repo)) or "none declared in dvc.yaml"
+        raise NotFound(f"{spec}: no artifact '{name}' (artifacts: {known})") from None
     active = [v for v in versions if v.get("is_active", True) and not v.get("discovered")]
     if not active:
-        known = ", ".join(_artifacts(repo)) or "none"
-        raise TfpersistError(f"{spec}: no registered version of '{name}' (artifacts: {known})")
+        known = ", ".join(artifacts(repo)) or "none"
+        raise NotFound(f"{spec}: no registered version of '{name}' (artifacts: {known})")
     if match["stage"]:
         stage = match["stage"]
         found = gto.api.find_versions_in_stage(str(repo), name, stage)
         if not found:
             stages = sorted({s["stage"] for v in active for s in v.get("stages", [])})
-            raise TfpersistError(
+            raise NotFound(
                 f"{spec}: no version of '{name}' is in stage '{stage}' "
                 f"(stages: {', '.join(stages) or 'none'})"
             )
@@ -84,19 +89,30 @@ def resolve(repo: str | Path, spec: str) -> Resolved:
         hit = [v for v in active if v["version"] == wanted]
         if not hit:
             listed = ", ".join(v["version"] for v in active)
-            raise TfpersistError(
+            raise NotFound(
                 f"{spec}: '{name}' has no registered version {wanted} (versions: {listed})"
             )
         version, sha = wanted, hit[0]["commit_hexsha"]
     return Resolved(spec, name, version, sha, _path(repo, sha, sub, short, spec))
 
 
-def _artifacts(repo) -> list[str]:
+def _declared_all(repo, sub: str | None = None) -> dict:
     try:
-        text = (Path(repo) / "dvc.yaml").read_text()
+        text = (Path(repo) / (sub or "") / "dvc.yaml").read_text()
     except OSError:
-        return []
-    return sorted((yaml.safe_load(text) or {}).get("artifacts") or {})
+        return {}
+    return (yaml.safe_load(text) or {}).get("artifacts") or {}
+
+
+def artifacts(repo) -> list[str]:
+    """The artifacts the workspace's dvc.yaml declares."""
+    return sorted(_declared_all(repo))
+
+
+def declared(repo, name: str) -> dict | None:
+    """``name``'s (``sub:NAME`` too) declaration in the workspace's dvc.yaml, or None."""
+    sub, _, short = name.rpartition(":")
+    return _declared_all(repo, sub or None).get(short)
 
 
 def _path(repo, sha: str, sub: str | None, name: str, spec: str) -> str:
