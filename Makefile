@@ -84,9 +84,14 @@ test-fast: setup
 check-repro: setup
 	$(BIN)/tfpersist check-repro --rev $(or $(REV),HEAD)
 
-## Compare the frozen model at revision A (default HEAD) with B (default: the workspace).
+## Compare the frozen model at A (default HEAD) with B (default: the workspace): a git revision, or a registered version (digits@v1.0.0, digits#prod).
 compare: setup
-	$(BIN)/tfpersist compare models/frozen/model.pb@$(or $(A),HEAD) models/frozen/model.pb$(if $(B),@$(B)) --localize --html compare.html
+	$(BIN)/tfpersist compare $(call model_at,$(or $(A),HEAD)) $(if $(B),$(call model_at,$(B)),models/frozen/model.pb) --localize --html compare.html
+
+# A version for make compare: a registered name (digits@v1.0.0, digits@latest, digits#prod)
+# as it is, anything else a git revision of the frozen model.
+HASH := \#
+model_at = '$(if $(findstring @,$(1))$(findstring $(HASH),$(1)),$(1),models/frozen/model.pb@$(1))'
 
 ## Benchmark against TF's freeze_graph, Keras and dvc status; writes bench/results.md.
 bench: setup

@@ -45,6 +45,12 @@ NOT_RUN = {
         "it replaces the pipeline this session runs: tests/pipeline/test_keras_fit.py copies "
         "the same two files into a copy of the repository and runs dvc repro"
     ),
+    "tfpersist release digits": "it tags and pushes to a remote: tests/versions/"
+    "test_releasing.py runs release (refused, then --push), promote with these gates (refused, "
+    "passed, first in a stage), demote and GTO's own show on a bare origin and a real S3 remote",
+    "git clone -q $ORIGIN fresh && cd fresh": "tests/versions/test_releasing.py::"
+    "test_a_fresh_clone_fetches_inspects_predicts_and_serves_by_name clones a bare origin with "
+    "an empty DVC cache and inspects, predicts and serves digits#prod from the S3 remote",
     "tfpersist freeze ckpt --output-nodes out --out flags.pb": "an illustration on a model the "
     "repository does not hold: tests/freezing/test_freeze_sources.py::"
     "test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live builds it and checks the lines",

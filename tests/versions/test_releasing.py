@@ -208,3 +208,19 @@ def test_a_fresh_clone_fetches_inspects_predicts_and_serves_by_name(registry):
     first, answer = registry["served"]
     assert first.startswith("serving digits@v0.1.0 "), first
     np.testing.assert_allclose(answer["predictions"], [[6.0, 9.0]])
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "compared"),
+    [
+        ("digits#prod", "digits@v1.0.0", "'digits#prod' 'digits@v1.0.0'"),
+        ("v1.0", "", "'models/frozen/model.pb@v1.0' models/frozen/model.pb"),
+        ("digits@latest", "HEAD~1", "'digits@latest' 'models/frozen/model.pb@HEAD~1'"),
+    ],
+)
+def test_make_compare_takes_registered_versions_and_revisions(a, b, compared):
+    from conftest import ROOT
+
+    args = ["make", "-s", "-n", "compare", f"A={a}"] + ([f"B={b}"] if b else [])
+    line = run(args, ROOT).stdout.strip().splitlines()[-1]
+    assert f"tfpersist compare {compared} --localize" in line, line

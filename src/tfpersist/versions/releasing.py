@@ -89,8 +89,11 @@ def problems(repo: str | Path, name: str) -> list[str]:
             except Exception as e:  # the remote does not answer
                 found.append(f"the DVC remote '{remote}' cannot be checked: {e}")
             else:
-                if missing:
-                    outs = ", ".join(sorted(missing)[:3]) + (" …" if len(missing) > 3 else "")
+                tops = [
+                    k for k in sorted(missing) if not any(k.startswith(f"{m}/") for m in missing)
+                ]
+                if tops:
+                    outs = ", ".join(tops[:3]) + (" …" if len(tops) > 3 else "")
                     found.append(
                         f"not on the DVC remote '{remote}': {outs} ('dvc push' first, or "
                         "release --push)"
