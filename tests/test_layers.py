@@ -15,6 +15,7 @@ LAYERS = [
     "running",
     "shipping",
     "versions",
+    "serving",
     "views",
     "pipeline",
     "cli",

@@ -182,7 +182,8 @@ def test_a_keras_export_is_counted_once_and_its_weights_keep_their_names(tf, tmp
 def test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live(tf, tmp_path, capsys):
     """A dropout flag must be pinned (its training branch draws random numbers); a switch
     callers feed (``use_abs``) must not vanish: it stays an input, fed by predict and serve."""
-    from tfpersist.running import loaders, serving
+    from tfpersist.running import loaders
+    from tfpersist.serving import rest as serving
 
     v1 = tf.compat.v1
     graph = tf.Graph()

@@ -94,7 +94,8 @@ def test_commands_on_a_keras_file(saved, tmp_path, capsys):
     """freeze names the outputs as the model does; predict takes the named inputs of a
     two-input model; the .keras and its .pb compare the same; export ships it; serve answers
     Keras's numbers over TF Serving's REST API."""
-    from tfpersist.running import loaders, serving
+    from tfpersist import serving
+    from tfpersist.running import loaders
 
     files, x, want = saved["sr_dict_inputs_outputs"]
     keras_file = files[0]
@@ -123,8 +124,8 @@ def test_commands_on_a_keras_file(saved, tmp_path, capsys):
     assert cli.main(["export", str(files[0]), "--to", "onnx,saved_model", "--out", str(out)]) == 0
     assert (out / "model.onnx").is_file() and (out / "saved_model" / "1").is_dir()
     model = loaders.open_model(files[0])
-    server = serving.Server(serving.make_app(model, "gru"), port=0)
-    port = server.start()
+    server = serving.serve_model(model, "gru")
+    port = server.port
     try:
         body = json.dumps({"instances": x["ids"].tolist()}).encode()
         url = f"http://127.0.0.1:{port}/v1/models/gru:predict"

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tfpersist import layout
+from tfpersist import layout, serving
 from tfpersist.freezing import freeze
-from tfpersist.running import loaders, serving
+from tfpersist.running import loaders
 
 from helpers import X
 from helpers import two_layer as build
@@ -43,9 +43,8 @@ def half_plus_two(tf, tmp_path_factory):
         tf.add(tf.multiply(x, 0.5), 2.0, name="y")
     freeze.write(graph.as_graph_def(), root / "half_plus_two.pb", ["y"])
     model = loaders.open_model(root / "half_plus_two.pb", ["y"])
-    server = serving.Server(serving.make_app(model, "half_plus_two", 4096), port=0)
-    port = server.start()
-    yield f"http://127.0.0.1:{port}/v1/models/half_plus_two"
+    server = serving.serve_model(model, "half_plus_two", max_request_bytes=4096)
+    yield f"http://127.0.0.1:{server.port}/v1/models/half_plus_two"
     server.stop()
 
 
@@ -119,8 +118,8 @@ def test_every_format_serves_the_same_answers_to_concurrent_clients(tf, tmp_path
     reference.close()
     for path in paths:
         model = loaders.open_model(path)
-        server = serving.Server(serving.make_app(model, "m"), port=0)
-        url = f"http://127.0.0.1:{server.start()}/v1/models/m:predict"
+        server = serving.serve_model(model, "m")
+        url = f"http://127.0.0.1:{server.port}/v1/models/m:predict"
         try:
 
             def ask(i, url=url):
@@ -143,7 +142,6 @@ def test_every_format_serves_the_same_answers_to_concurrent_clients(tf, tmp_path
             assert code == 200 and sorted(answer["outputs"]) == ["classes", "probabilities"]
         finally:
             server.stop()
-            model.close()
 
 
 def test_serve_command_binds_loopback_and_refuses_hostile_models(tf, tmp_path):
@@ -158,7 +156,17 @@ def test_serve_command_binds_loopback_and_refuses_hostile_models(tf, tmp_path):
     (tmp_path / "hostile.pb").write_bytes(graph.as_graph_def().SerializeToString())
     tfpersist = f"{sys.prefix}/bin/tfpersist"
     refused = subprocess.run(
-        [tfpersist, "serve", str(tmp_path / "hostile.pb"), "--output-nodes", "y", "--port", "0"],
+        [
+            tfpersist,
+            "serve",
+            str(tmp_path / "hostile.pb"),
+            "--output-nodes",
+            "y",
+            "--port",
+            "0",
+            "--grpc-port",
+            "-1",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -167,7 +175,17 @@ def test_serve_command_binds_loopback_and_refuses_hostile_models(tf, tmp_path):
     assert "ReadFile" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     build(tf, tmp_path / "model.pb")
     proc = subprocess.Popen(
-        [tfpersist, "serve", str(tmp_path / "model.pb"), "--port", "0", "--name", "digits"],
+        [
+            tfpersist,
+            "serve",
+            str(tmp_path / "model.pb"),
+            "--port",
+            "0",
+            "--grpc-port",
+            "-1",
+            "--name",
+            "digits",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -186,6 +204,9 @@ def test_serve_command_binds_loopback_and_refuses_hostile_models(tf, tmp_path):
 
 def test_a_taken_port_is_one_line(half_plus_two):
     port = int(half_plus_two.split(":")[2].split("/")[0])
-    app = serving.make_app(None, "x")  # never serves: the port is taken
-    with pytest.raises(serving.TfpersistError, match=f"cannot listen on 127.0.0.1:{port}"):
-        serving.Server(app, port=port).start()
+    from aiohttp import web
+
+    from tfpersist.errors import TfpersistError
+
+    with pytest.raises(TfpersistError, match=f"cannot listen on 127.0.0.1:{port}"):
+        serving.Server(web.Application(), port=port).start()  # never serves: the port is taken

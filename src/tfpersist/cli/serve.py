@@ -1,4 +1,4 @@
-"""``tfpersist serve``: TF Serving's REST API for any model format."""
+"""``tfpersist serve``: TF Serving's REST and gRPC APIs for any model format."""
 
 from __future__ import annotations
 
@@ -6,33 +6,80 @@ from tfpersist.cli.common import (
     ARCHITECTURE_HELP,
     MODEL_SPEC_HELP,
     add_repo,
+    assignment,
     csv_names,
     local_model,
     positive,
     trust_from,
 )
+from tfpersist.errors import UsageError
 
 
 def add_parser(sub, trust) -> None:
-    from tfpersist.running import serving
+    from tfpersist import serving
 
     p = sub.add_parser(
         "serve",
         parents=[trust],
-        help="serve a model over TF Serving's REST predict API (127.0.0.1 by default)",
-        description="MODEL: a .pb, checkpoint, SavedModel, .tflite or .onnx, checked like "
-        "predict before the port opens. POST /v1/models/NAME:predict with "
-        '{"instances": [...]} or {"inputs": ...}; GET /v1/models/NAME[/metadata].',
+        help="serve a model over TF Serving's REST and gRPC APIs (127.0.0.1 by default)",
+        description="MODEL: a .pb, checkpoint, SavedModel, .tflite, .onnx or Keras file, "
+        "checked like predict before the port opens; or a base directory of numbered versions "
+        "(BASE/1/, BASE/2/ …), polled: a new version is loaded and warmed before it takes "
+        'traffic. POST /v1/models/NAME:predict with {"instances": [...]} or {"inputs": ...}; '
+        "GET /v1/models/NAME[/metadata]; gRPC PredictionService and ModelService; Prometheus "
+        "metrics at /monitoring/prometheus/metrics. SIGTERM drains: stop accepting, answer "
+        "what is in flight, exit 0.",
     )
-    p.add_argument("model", help=MODEL_SPEC_HELP)
+    p.add_argument("model", help=f"{MODEL_SPEC_HELP}; or a base directory of versions")
     p.add_argument("--name", default="model", help="the model's name in URLs (default: model)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=serving.DEFAULT_PORT, help="default: 8501")
+    p.add_argument("--port", type=int, default=serving.DEFAULT_PORT, help="REST (default: 8501)")
+    p.add_argument(
+        "--grpc-port",
+        type=int,
+        default=8500,
+        help="gRPC (default: 8500, as TF Serving; 0: a free port; -1: no gRPC)",
+    )
     p.add_argument(
         "--max-request-bytes",
         type=positive,
         default=serving.MAX_REQUEST_BYTES,
         help=f"larger bodies get 413 (default: {serving.MAX_REQUEST_BYTES})",
+    )
+    p.add_argument(
+        "--label",
+        type=assignment,
+        action="append",
+        default=[],
+        metavar="LABEL=VERSION",
+        help="a version label (/v1/models/NAME/labels/LABEL:predict), e.g. stable=1",
+    )
+    p.add_argument(
+        "--poll-seconds", type=float, default=1.0, help="how often to look for new versions"
+    )
+    p.add_argument(
+        "--batching",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="run concurrent requests together (auto: for models whose inputs and outputs "
+        "all have a free batch dimension)",
+    )
+    p.add_argument("--max-batch-size", type=positive, default=32, help="rows per run (32)")
+    p.add_argument(
+        "--batch-timeout-micros",
+        type=int,
+        default=0,
+        help="wait this long for a fuller batch (default 0: never wait)",
+    )
+    p.add_argument(
+        "--max-queued", type=positive, default=1024, help="requests in flight before 429"
+    )
+    p.add_argument("--request-timeout", type=float, default=60.0, help="seconds before 504 (60)")
+    p.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, how long requests in flight may take to finish (30)",
     )
     p.add_argument("--architecture", metavar="MODEL", help=ARCHITECTURE_HELP)
     p.add_argument("--signature", help="a SavedModel's signature (default: serving_default)")
@@ -41,36 +88,75 @@ def add_parser(sub, trust) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+def options_from(args):
+    from tfpersist import serving
+
+    labels = []
+    for label, version in args.label:
+        if not version.isdigit():
+            raise UsageError(f"--label {label}={version}: the version is a number")
+        labels.append((label, int(version)))
+    return serving.Options(
+        name=args.name,
+        host=args.host,
+        port=args.port,
+        grpc_port=None if args.grpc_port < 0 else args.grpc_port,
+        max_request_bytes=args.max_request_bytes,
+        poll_seconds=args.poll_seconds,
+        labels=tuple(labels),
+        batching=args.batching,
+        max_batch_size=args.max_batch_size,
+        batch_timeout_micros=args.batch_timeout_micros,
+        max_queued=args.max_queued,
+        request_timeout=args.request_timeout,
+    )
+
+
 def cmd_serve(args) -> int:
+    options = options_from(args)
     with local_model(args.model, args.repo) as version:
-        return _serve(args, version)
+        return _serve(args, version, options)
 
 
-def _serve(args, version) -> int:
+def _serve(args, version, options) -> int:
+    import signal
+    import sys
     import threading
 
-    from tfpersist.running import loaders, serving
+    from tfpersist import serving
+    from tfpersist.running import loaders
 
-    model = loaders.open_model(
-        version.path,
-        args.output_nodes,
-        args.signature,
-        trust_from(args),
-        architecture=args.architecture,
-    )
-    server = serving.Server(
-        serving.make_app(model, args.name, args.max_request_bytes), args.host, args.port
-    )
-    port = server.start()
-    inputs = ", ".join(f"{t.name} {t.dtype}" for t in model.inputs)
+    def opener(path):
+        return loaders.open_model(
+            path,
+            args.output_nodes,
+            args.signature,
+            trust_from(args),
+            architecture=args.architecture,
+        )
+
+    def say(line: str) -> None:
+        print(f"serve: {line}", file=sys.stderr, flush=True)
+
+    catalog = serving.catalog_for(version.path, opener, options, say)
+    running = serving.start(catalog, options)
+    latest = catalog.latest()
+    inputs = ", ".join(f"{t.name} {t.dtype}" for t in latest.model.inputs)
+    grpc = f" and gRPC on {options.host}:{running.grpc_port}" if running.grpc_port else ""
     print(
-        f"serving {version.spec} ({inputs}) as '{args.name}' on "
-        f"http://{args.host}:{port}/v1/models/{args.name}:predict (Ctrl-C stops)",
+        f"serving {version.spec} ({inputs}) as '{options.name}' version {latest.version} on "
+        f"http://{options.host}:{running.port}/v1/models/{options.name}:predict{grpc} "
+        "(Ctrl-C stops)",
         flush=True,
     )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        threading.Event().wait()
+        stop.wait()
     finally:
-        server.stop()
-        model.close()
+        left = running.stop(args.drain_seconds)
+    if left:
+        say(f"stopped with {left} requests unanswered after {args.drain_seconds:g} s")
+        return 1
+    say("drained: every request answered; stopped")
     return 0

@@ -1,0 +1,118 @@
+"""``tfpersist serve``: TF Serving's REST and gRPC APIs for any model format.
+
+- servables.py: a model's versions (one model, or a base directory of numbered versions
+  polled for new ones), loaded and warmed before they take traffic;
+- service.py: what both APIs share — a batcher per version (batching.py), the metrics
+  (metrics.py), the count of requests in flight, TF Serving's error codes;
+- rest.py, server.py: the REST formats and the aiohttp server; grpc_api.py: gRPC.
+
+``start`` brings it all up; ``Running.stop`` is the graceful stop SIGTERM triggers.
+
+Imports: the core, formats, running (TensorFlow only for gRPC and TF models).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfpersist.errors import TfpersistError
+from tfpersist.serving import servables
+from tfpersist.serving.server import DEFAULT_PORT, MAX_REQUEST_BYTES, Server, make_app
+from tfpersist.serving.service import Service
+
+__all__ = ["DEFAULT_PORT", "MAX_REQUEST_BYTES", "Options", "Running", "Server", "make_app", "start"]
+
+
+@dataclass(frozen=True)
+class Options:
+    name: str = "model"
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    grpc_port: int | None = None  # None: no gRPC; 0: a free port
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    poll_seconds: float = 1.0
+    labels: tuple[tuple[str, int], ...] = ()
+    batching: str = "auto"  # auto (models with a free batch dimension), on, off
+    max_batch_size: int = 32
+    batch_timeout_micros: int = 0
+    max_queued: int = 1024
+    request_timeout: float = 60.0
+
+
+class Running:
+    """A server up: ``port``, ``grpc_port``; ``stop(drain_seconds)`` stops gracefully and
+    returns how many requests were still in flight when the bound ran out."""
+
+    def __init__(self, service: Service, server: Server, grpc, poller):
+        self.service, self.server, self.grpc, self.poller = service, server, grpc, poller
+        self.port, self.grpc_port = server.port, grpc.port if grpc else None
+
+    def stop(self, drain_seconds: float = 30.0) -> int:
+        if self.poller is not None:
+            self.poller.stop()
+        self.service.catalog.draining = True
+        if self.grpc is not None:
+            self.grpc.stop(grace=drain_seconds)
+        left = self.server.drain(drain_seconds)
+        self.service.close()
+        return left
+
+
+def catalog_for(path: Path, opener, options: Options, say=print) -> servables.Catalog:
+    """A base directory of numbered versions, or one model (version 1); the first version
+    loaded and warmed before this returns."""
+    labels = dict(options.labels)
+    if servables.is_base_dir(path):
+        catalog = servables.Catalog(options.name, opener, base=path, labels=labels, on_change=say)
+        catalog.refresh()
+        if catalog.latest() is None:
+            errors = "; ".join(f"{s.version}: {s.error}" for s in catalog.states() if s.error)
+            raise TfpersistError(f"{path}: no version loads ({errors or 'none found'})")
+    else:
+        model = opener(path)
+        servables.warm(model)
+        catalog = servables.Catalog(options.name, opener, model=model, labels=labels)
+    unknown = [
+        f"{k}={v}" for k, v in labels.items() if v not in {s.version for s in catalog.states()}
+    ]
+    if unknown:
+        catalog.close()
+        raise TfpersistError(f"--label {unknown[0]}: no such version under {path}")
+    return catalog
+
+
+def start(catalog: servables.Catalog, options: Options) -> Running:
+    service = Service(
+        catalog,
+        batching_mode=options.batching,
+        max_batch_size=options.max_batch_size,
+        batch_timeout_micros=options.batch_timeout_micros,
+        max_queued=options.max_queued,
+        request_timeout=options.request_timeout,
+    )
+    server = Server(
+        make_app(service, options.max_request_bytes), options.host, options.port, service
+    )
+    server.start()
+    grpc = poller = None
+    try:
+        if options.grpc_port is not None:
+            from tfpersist.serving.grpc_api import GrpcServer
+
+            grpc = GrpcServer(service, server.loop, options.host, options.grpc_port)
+            grpc.start()
+        if catalog.base is not None:
+            poller = servables.Poller(catalog, options.poll_seconds).start()
+    except Exception:
+        server.stop()
+        raise
+    return Running(service, server, grpc, poller)
+
+
+def serve_model(model, name: str = "model", **fields) -> Running:
+    """``model`` (loaders.open_model) served as version 1 of ``name`` on a free port unless
+    ``port`` says otherwise; no gRPC unless ``grpc_port`` is given."""
+    options = Options(name=name, **{"port": 0, **fields})
+    servables.warm(model)
+    return start(servables.Catalog(name, None, model=model, labels=dict(options.labels)), options)

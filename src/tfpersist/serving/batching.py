@@ -1,0 +1,145 @@
+"""Micro-batching of concurrent requests, as TF Serving's batching session does it.
+
+Requests to one model version queue on the event loop; one run takes every request queued
+(up to ``max_batch_size`` rows, after waiting up to ``timeout_micros`` for more when the batch
+is not full), concatenated along the batch dimension, and splits the outputs back. With a
+timeout of 0 (the default) nothing waits: requests that arrive while the model runs go
+together into the next run, so batching costs no latency and pays under load.
+
+Only a model whose every input and output has a free leading (batch) dimension is batched;
+requests whose arrays differ past the first dimension, or feed a scalar, run apart. If a
+merged run fails, its requests are run one by one so that each gets its own answer. Batching
+changes the batch size a kernel sees: answers agree to float precision, not bit for bit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+
+def batchable(model) -> bool:
+    """Every input and output has a free leading dimension (rows)."""
+    tensors = [*model.inputs, *model.outputs]
+    return bool(model.inputs) and all(t.shape and t.shape[0] is None for t in tensors)
+
+
+def _rows(feeds: dict[str, np.ndarray]) -> int | None:
+    counts = {a.shape[0] if a.ndim else None for a in feeds.values()}
+    return counts.pop() if len(counts) == 1 else None
+
+
+def _key(feeds: dict[str, np.ndarray]):
+    return tuple(sorted((n, a.dtype.str, a.shape[1:]) for n, a in feeds.items()))
+
+
+class Batcher:
+    """``await submit(feeds)`` → the model's outputs for those feeds. ``run(feeds)`` is the
+    model's own run; ``inline`` runs it on the event loop (a fast runtime: ONNX, TFLite),
+    else on one worker thread. ``observe(requests, rows, seconds)`` sees every run."""
+
+    def __init__(
+        self,
+        run,
+        *,
+        max_batch_size: int = 1,
+        timeout_micros: int = 0,
+        inline: bool = False,
+        observe=None,
+    ):
+        self._run = run
+        self.max_rows = max(1, max_batch_size)
+        self._timeout = timeout_micros / 1e6
+        self._inline = inline
+        self._pool = None if inline else ThreadPoolExecutor(1, thread_name_prefix="tfpersist-run")
+        self._observe = observe or (lambda requests, rows, seconds: None)
+        self._queue: list[tuple[dict, int | None, asyncio.Future]] = []
+        self._busy = False
+        self._task = None
+
+    async def submit(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append((feeds, _rows(feeds) if self.max_rows > 1 else None, future))
+        if not self._busy:
+            self._busy = True
+            self._task = loop.create_task(self._work())  # kept: a task needs a reference
+        return await future
+
+    async def _work(self) -> None:
+        try:
+            while self._queue:
+                if self._timeout and sum(r or 0 for _, r, _ in self._queue) < self.max_rows:
+                    await asyncio.sleep(self._timeout)
+                batch, rows = [], 0
+                while self._queue:
+                    n = self._queue[0][1]
+                    if batch and (n is None or rows + n > self.max_rows):
+                        break
+                    batch.append(self._queue.pop(0))
+                    rows += n or 0
+                    if n is None:
+                        break
+                for group in _groups(batch):
+                    await self._answer(group)
+        finally:
+            self._busy = False
+
+    async def _call(self, feeds):
+        if self._inline:
+            return self._run(feeds)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._run, feeds)
+
+    async def _answer(self, group) -> None:
+        start = time.perf_counter()
+        if len(group) == 1:
+            feeds, rows, future = group[0]
+            try:
+                result = await self._call(feeds)
+            except Exception as e:
+                _settle(future, error=e)
+            else:
+                _settle(future, result)
+            self._observe(1, rows or 1, time.perf_counter() - start)
+            return
+        counts = [r for _, r, _ in group]
+        merged = {n: np.concatenate([f[n] for f, _, _ in group]) for n in group[0][0]}
+        total = sum(counts)
+        try:
+            outputs = await self._call(merged)
+        except Exception:
+            outputs = None
+        if outputs is None or any(np.shape(v)[:1] != (total,) for v in outputs.values()):
+            for item in group:  # one by one: each request its own answer or error
+                await self._answer([item])
+            return
+        self._observe(len(group), total, time.perf_counter() - start)
+        cuts = np.cumsum(counts)[:-1]
+        parts = {n: np.split(np.asarray(v), cuts) for n, v in outputs.items()}
+        for i, (_, _, future) in enumerate(group):
+            _settle(future, {n: p[i] for n, p in parts.items()})
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+
+
+def _groups(batch):
+    """Requests that can run together: same input names, dtypes and row shapes."""
+    groups: dict = {}
+    for item in batch:
+        key = _key(item[0]) if item[1] is not None else id(item)
+        groups.setdefault(key, []).append(item)
+    return list(groups.values())
+
+
+def _settle(future: asyncio.Future, result=None, error: Exception | None = None) -> None:
+    if future.done():  # the client went away
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

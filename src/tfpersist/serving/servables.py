@@ -1,0 +1,256 @@
+"""What a server serves: one model name and its versions, as TF Serving manages them.
+
+A ``Catalog`` holds one model (version 1), or a base directory of numbered versions
+(``BASE/1/``, ``BASE/2/`` … — the layout the export stage writes for the SavedModel), polled
+for new ones. A new version is loaded and warmed (one request of zeros) before it takes
+traffic; the version it replaces stops taking new requests, finishes the ones in flight, and
+is closed only then (TF Serving's availability-preserving policy). It serves the latest
+version and every version a label names (``stable=3``).
+
+A version that fails to load is reported (state END, its error) and tried again only when its
+directory changes. No TensorFlow here: ``open_model`` does the loading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tfpersist.errors import TfpersistError, first_line
+
+START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
+
+
+class NotFound(TfpersistError):
+    """No such model, version or label (HTTP 404, gRPC NOT_FOUND)."""
+
+
+def no_version(name: str, version: int) -> NotFound:
+    return NotFound(f"Could not find version {version} of model {name}")
+
+
+class Unavailable(TfpersistError):
+    """Nothing to serve yet, or the server is draining (HTTP 503, gRPC UNAVAILABLE)."""
+
+
+@dataclass
+class Servable:
+    version: int
+    path: Path
+    model: object = None
+    state: str = START
+    error: str = ""
+    in_flight: int = 0
+    stamp: float = 0.0  # the directory's mtime when it was loaded (or failed to)
+    labels: list[str] = field(default_factory=list)
+
+
+def warm(model) -> None:
+    """One request of zeros (one row where the batch size is free), so that the first real
+    request does not pay for kernels' first runs."""
+    feeds = {}
+    for t in model.inputs:
+        if t.shape is None or t.dtype in ("string", "object"):
+            return
+        shape = [1 if d is None else d for d in t.shape]
+        feeds[t.name] = np.zeros(shape, dtype=t.dtype)
+    model.run(feeds)
+
+
+def versions_in(base: Path) -> dict[int, Path]:
+    """The numbered version directories under ``base``."""
+    found = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(base):
+            if entry.is_dir() and entry.name.isdigit():
+                found[int(entry.name)] = Path(entry.path)
+    return found
+
+
+def is_base_dir(path: Path) -> bool:
+    """A directory of numbered versions (and nothing that is itself a model)."""
+    return path.is_dir() and bool(versions_in(path)) and not (path / "saved_model.pb").exists()
+
+
+def model_in(directory: Path) -> Path:
+    """What to open in a version directory: the directory itself (a SavedModel) or its one
+    model file."""
+    if (directory / "saved_model.pb").exists() or (directory / "saved_model.pbtxt").exists():
+        return directory
+    files = [
+        p
+        for p in sorted(directory.iterdir())
+        if p.suffix in (".pb", ".onnx", ".tflite", ".keras") and p.is_file()
+    ]
+    if len(files) != 1:
+        raise TfpersistError(
+            f"{directory}: a version directory holds a SavedModel or one model file "
+            f"(.pb, .onnx, .tflite, .keras); found {len(files)}"
+        )
+    return files[0]
+
+
+class Catalog:
+    """The versions of one model. ``use(version=None, label=None)`` hands out a loaded
+    version for one request (a context manager); ``refresh()`` looks for new versions."""
+
+    def __init__(
+        self,
+        name: str,
+        opener,
+        *,
+        model=None,
+        base: Path | None = None,
+        labels: dict[str, int] | None = None,
+        on_change=None,
+    ):
+        self.name, self._open, self.base = name, opener, base
+        self.labels = dict(labels or {})
+        self._lock = threading.Lock()
+        self._versions: dict[int, Servable] = {}
+        self._on_change = on_change or (lambda line: None)
+        self.draining = False
+        if model is not None:
+            self._versions[1] = Servable(1, Path(getattr(model, "source", "model")), model)
+            self._versions[1].state = AVAILABLE
+
+    # -- requests ------------------------------------------------------------------------
+
+    def latest(self) -> Servable | None:
+        with self._lock:
+            ready = [s for s in self._versions.values() if s.state == AVAILABLE]
+        return max(ready, key=lambda s: s.version) if ready else None
+
+    @contextlib.contextmanager
+    def use(self, version: int | None = None, label: str | None = None):
+        if self.draining:
+            raise Unavailable("the server is shutting down")
+        with self._lock:
+            if label is not None:
+                if label not in self.labels:
+                    raise NotFound(f"Unrecognized servable version label: {label}")
+                version = self.labels[label]
+            if version is None:
+                ready = [s for s in self._versions.values() if s.state == AVAILABLE]
+                if not ready:
+                    raise Unavailable(f"no version of model {self.name} is available yet")
+                chosen = max(ready, key=lambda s: s.version)
+            else:
+                chosen = self._versions.get(version)
+                if chosen is None or chosen.state != AVAILABLE:
+                    raise NotFound(
+                        f"Servable not found for request: Specific({self.name}, {version})"
+                    )
+            chosen.in_flight += 1
+        try:
+            yield chosen
+        finally:
+            with self._lock:
+                chosen.in_flight -= 1
+                done = chosen.state == UNLOADING and chosen.in_flight == 0
+            if done:
+                self._unload(chosen)
+
+    def states(self) -> list[Servable]:
+        with self._lock:
+            return sorted(self._versions.values(), key=lambda s: -s.version)
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return sum(s.in_flight for s in self._versions.values())
+
+    # -- versions ------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Load what the base directory now asks for (the latest version and the labelled
+        ones), warm it, then retire what is no longer asked for."""
+        if self.base is None:
+            return
+        present = versions_in(self.base)
+        wanted = set()
+        if present:
+            wanted.add(max(present))
+        wanted |= {v for v in self.labels.values() if v in present}
+        for version in sorted(wanted):
+            self._load(version, present[version])
+        with self._lock:
+            retire = [
+                s
+                for v, s in self._versions.items()
+                if v not in wanted and s.state == AVAILABLE and self._replaced(v)
+            ]
+            for s in retire:
+                s.state = UNLOADING
+            idle = [s for s in retire if s.in_flight == 0]
+        for s in idle:
+            self._unload(s)
+
+    def _replaced(self, version: int) -> bool:
+        """A version may retire once a newer one is AVAILABLE (never leave nothing)."""
+        return any(s.state == AVAILABLE and s.version > version for s in self._versions.values())
+
+    def _load(self, version: int, directory: Path) -> None:
+        stamp = directory.stat().st_mtime
+        with self._lock:
+            known = self._versions.get(version)
+            failed_as_is = known is not None and known.error and known.stamp == stamp
+            if known is not None and (known.state != END or failed_as_is):
+                return
+            servable = Servable(version, directory, state=LOADING, stamp=stamp)
+            self._versions[version] = servable
+        try:
+            model = self._open(model_in(directory))
+            warm(model)
+        except Exception as e:  # a half-written or broken version: reported, not fatal
+            with self._lock:
+                servable.state, servable.error = END, first_line(e)
+            self._on_change(f"version {version} failed to load: {servable.error}")
+            return
+        with self._lock:
+            servable.model, servable.state = model, AVAILABLE
+        self._on_change(f"version {version} AVAILABLE ({directory})")
+
+    def _unload(self, servable: Servable) -> None:
+        with self._lock:
+            if servable.state != UNLOADING:
+                return
+            servable.state = END
+            model, servable.model = servable.model, None
+        if model is not None:
+            model.close()
+        self._on_change(f"version {servable.version} unloaded")
+
+    def close(self) -> None:
+        with self._lock:
+            models = [s.model for s in self._versions.values() if s.model is not None]
+            for s in self._versions.values():
+                s.model, s.state = None, END
+        for model in models:
+            model.close()
+
+
+class Poller:
+    """``catalog.refresh()`` every ``seconds`` on a thread of its own (TF Serving polls its
+    file system every second)."""
+
+    def __init__(self, catalog: Catalog, seconds: float = 1.0):
+        self.catalog, self.seconds = catalog, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="tfpersist-poll")
+
+    def start(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.seconds):
+            self.catalog.refresh()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)

@@ -1,0 +1,137 @@
+"""The model behind both APIs: the catalog of versions, a batcher per version, the metrics
+and the count of requests in flight. REST (server.py) and gRPC (grpc_api.py) both predict
+through ``Service.predict`` on the server's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from tfpersist import formats
+from tfpersist.errors import TfpersistError
+from tfpersist.serving import batching, rest
+from tfpersist.serving.metrics import Metrics
+from tfpersist.serving.servables import Catalog, NotFound, Unavailable
+
+INLINE_FORMATS = (formats.TFLITE, formats.ONNX)  # microseconds a run: no thread hop
+
+
+class Overloaded(TfpersistError):
+    """More requests queued than allowed (HTTP 429, gRPC RESOURCE_EXHAUSTED)."""
+
+
+class TimedOut(TfpersistError):
+    """The answer took longer than the request timeout (HTTP 504, gRPC DEADLINE_EXCEEDED)."""
+
+
+# TF Serving's error codes, their HTTP statuses (its http_server.cc mapping) and gRPC names
+CODES = {
+    rest.BadRequest: ("INVALID_ARGUMENT", 400),
+    TfpersistError: ("INVALID_ARGUMENT", 400),  # a model that refused its feeds
+    NotFound: ("NOT_FOUND", 404),
+    Overloaded: ("RESOURCE_EXHAUSTED", 429),
+    Unavailable: ("UNAVAILABLE", 503),
+    TimedOut: ("DEADLINE_EXCEEDED", 504),
+}
+
+
+def code_of(error: Exception) -> tuple[str, int]:
+    for kind in type(error).__mro__:
+        if kind in CODES:
+            return CODES[kind]
+    return "INTERNAL", 500
+
+
+class Service:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        batching_mode: str = "auto",
+        max_batch_size: int = 32,
+        batch_timeout_micros: int = 0,
+        max_queued: int = 1024,
+        request_timeout: float = 60.0,
+        metrics: Metrics | None = None,
+    ):
+        self.catalog = catalog
+        self.metrics = metrics or Metrics()
+        self._mode, self._max_batch = batching_mode, max_batch_size
+        self._timeout_micros = batch_timeout_micros
+        self.max_queued, self.request_timeout = max_queued, request_timeout
+        self._batchers: dict[int, tuple[object, batching.Batcher]] = {}
+        self.in_flight = 0
+
+    @property
+    def name(self) -> str:
+        return self.catalog.name
+
+    def _batcher(self, servable) -> batching.Batcher:
+        known = self._batchers.get(servable.version)
+        if known is not None and known[0] is servable.model:
+            return known[1]
+        model = servable.model
+        on = self._mode == "on" or (self._mode == "auto" and batching.batchable(model))
+        version = str(servable.version)
+        runtime = getattr(model, "format", "TensorFlow graph")
+
+        def observe(requests, rows, seconds):
+            self.metrics.runtime.labels(self.name, version, "predict", runtime).observe(
+                seconds * 1e6
+            )
+            self.metrics.batch_requests.labels(self.name).observe(requests)
+            self.metrics.batch_rows.labels(self.name).observe(rows)
+
+        batcher = batching.Batcher(
+            model.run,
+            max_batch_size=self._max_batch if on and batching.batchable(model) else 1,
+            timeout_micros=self._timeout_micros,
+            inline=runtime in INLINE_FORMATS,
+            observe=observe,
+        )
+        if known is not None:
+            known[1].close()
+        self._batchers[servable.version] = (model, batcher)
+        return batcher
+
+    @contextlib.contextmanager
+    def request(self, api: str, entrypoint: str, version=None, label=None):
+        """One request: counted in flight, its servable held, its outcome and latency in the
+        metrics. Yields (servable, outcome) — set ``outcome[0]`` to the error, if any."""
+        if self.in_flight >= self.max_queued:
+            self.metrics.requests.labels(self.name, "", api, entrypoint, "RESOURCE_EXHAUSTED").inc()
+            raise Overloaded(f"more than {self.max_queued} requests in flight; try again")
+        self.in_flight += 1
+        self.metrics.in_flight.inc()
+        start, status, shown = time.perf_counter(), "OK", ""
+        try:
+            with self.catalog.use(version, label) as servable:
+                shown = str(servable.version)
+                yield servable
+        except Exception as e:
+            status = code_of(e)[0]
+            raise
+        finally:
+            self.in_flight -= 1
+            self.metrics.in_flight.dec()
+            self.metrics.requests.labels(self.name, shown, api, entrypoint, status).inc()
+            if status == "OK":
+                self.metrics.latency.labels(self.name, shown, api, entrypoint).observe(
+                    (time.perf_counter() - start) * 1e6
+                )
+
+    async def predict(self, servable, feeds):
+        try:
+            return await asyncio.wait_for(
+                self._batcher(servable).submit(feeds), self.request_timeout
+            )
+        except TimeoutError:
+            raise TimedOut(
+                f"no answer within {self.request_timeout:g} s (--request-timeout)"
+            ) from None
+
+    def close(self) -> None:
+        for _, batcher in self._batchers.values():
+            batcher.close()
+        self.catalog.close()
