@@ -1,0 +1,216 @@
+"""Running a server in production: SIGTERM drains (the command as a process, requests caught
+mid-body all answered, exit 0), Prometheus metrics parsed with the Prometheus client's own
+parser, TF Serving's status codes, NaN and Infinity as TF Serving takes them, batching."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tfpersist import serving
+from tfpersist.running import loaders
+
+from conftest import env
+from helpers import X
+from helpers import two_layer as build
+
+
+def call(url: str, body=None) -> tuple[int, dict | str]:
+    """(status, the JSON answer, or the text of a probe's)."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data), timeout=30) as answer:
+            status, text = answer.status, answer.read()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text.decode()
+
+
+def half_sent(port: int, path: str, body: bytes) -> socket.socket:
+    """A request whose headers and first half of the body are on the wire: in flight."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    s.sendall(head + body[: len(body) // 2])
+    return s
+
+
+def finish(s: socket.socket, body: bytes) -> tuple[int, dict]:
+    s.sendall(body[len(body) // 2 :])
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(rest)
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 1 << 30
+
+
+@pytest.fixture(scope="module")
+def model_file(tf, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ops") / "model.pb"
+    build(tf, path)
+    return path
+
+
+def test_sigterm_answers_every_request_in_flight_then_exits_0(model_file):
+    args = ["serve", str(model_file), "--name", "m", "--port", "0", "--grpc-port", "-1"]
+    server = subprocess.Popen(
+        [f"{sys.prefix}/bin/tfpersist", *args, "--drain-seconds", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
+    )  # fmt: skip
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("serving "), line + server.stderr.read()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        rows = np.tile(X, (64, 1))  # 2,048 rows a request
+        body = json.dumps({"instances": rows.tolist()}).encode()
+        waiting = [half_sent(port, "/v1/models/m:predict", body) for _ in range(8)]
+        time.sleep(0.5)  # the handlers are reading the bodies
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        with pytest.raises(OSError):  # no longer listening
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        answers = [finish(s, body) for s in waiting]
+        assert [code for code, _ in answers] == [200] * 8
+        assert all(len(a["predictions"]) == len(rows) for _, a in answers)
+        assert server.wait(timeout=30) == 0
+        assert "drained: every request answered" in server.stderr.read()
+    finally:
+        server.kill()
+        server.wait()
+
+
+@pytest.fixture(scope="module")
+def served(model_file):
+    running = serving.serve_model(loaders.open_model(model_file), "m", max_queued=4)
+    yield running, f"http://127.0.0.1:{running.port}"
+    running.stop()
+
+
+def families(base: str) -> dict:
+    with urllib.request.urlopen(f"{base}/monitoring/prometheus/metrics", timeout=30) as r:
+        assert r.headers["Content-Type"].startswith("text/plain")
+        text = r.read().decode()
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def sample(found: dict, family: str, suffix: str = "", **labels) -> float:
+    return sum(
+        s.value
+        for s in found[family].samples
+        if s.name == family + suffix and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def test_metrics_count_requests_outcomes_latencies_and_versions(served):
+    _, base = served
+    before = families(base)
+    ok_before = sample(before, ":tensorflow:serving:request_count", "_total", status="OK")
+    for _ in range(5):
+        assert call(f"{base}/v1/models/m:predict", {"instances": X[:3].tolist()})[0] == 200
+    assert call(f"{base}/v1/models/m:predict", {"instances": [[1.0]]})[0] == 400
+    found = families(base)
+    counted = ":tensorflow:serving:request_count"
+    assert sample(found, counted, "_total", status="OK", API="predict") - ok_before == 5
+    assert sample(found, counted, "_total", status="INVALID_ARGUMENT", version="1") >= 1
+    latency = ":tensorflow:serving:request_latency"
+    assert sample(found, latency, "_count", entrypoint="REST") >= 5
+    assert sample(found, latency, "_sum") > 0
+    assert sample(found, ":tensorflow:serving:runtime_latency", "_count") >= 5
+    available = ":tensorflow:serving:model_version_available"
+    assert sample(found, available, model_name="m", version="1") == 1
+
+
+def test_tf_serving_status_codes_and_probes(served, model_file):
+    running, base = served
+    m = f"{base}/v1/models/m"
+    assert call(f"{m}:classify", {"examples": []})[0] == 501
+    assert call(f"{m}:regress", {"examples": []})[0] == 501
+    assert call(f"{base}/healthz")[0] == 200 and call(f"{base}/readyz")[0] == 200
+    body = json.dumps({"instances": X[:1].tolist()}).encode()
+    held = [half_sent(running.port, "/v1/models/m:predict", body) for _ in range(4)]
+    time.sleep(0.3)
+    code, answer = call(f"{m}:predict", body)  # a fifth while four are in flight
+    assert code == 429 and "more than 4 requests in flight" in answer["error"]
+    assert [finish(s, body)[0] for s in held] == [200] * 4
+
+    slow = serving.serve_model(loaders.open_model(model_file), "m", request_timeout=0.0)
+    try:
+        code, answer = call(f"http://127.0.0.1:{slow.port}/v1/models/m:predict", body)
+        assert code == 504 and "--request-timeout" in answer["error"]
+        slow.service.catalog.draining = True
+        code, answer = call(f"http://127.0.0.1:{slow.port}/v1/models/m:predict", body)
+        assert code == 503 and "shutting down" in answer["error"]
+        assert call(f"http://127.0.0.1:{slow.port}/readyz")[0] == 503
+    finally:
+        slow.stop()
+
+
+def test_nan_and_infinity_in_and_out_as_tf_serving_writes_them(tf, tmp_path):
+    v1 = tf.compat.v1
+    from tfpersist.freezing import freeze
+
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None], name="x")
+        tf.add(tf.multiply(x, 0.5), 2.0, name="y")
+    freeze.write(graph.as_graph_def(), tmp_path / "hp2.pb", ["y"])
+    running = serving.serve_model(loaders.open_model(tmp_path / "hp2.pb"), "hp2")
+    try:
+        raw = b'{"instances": [1.0, NaN, Infinity, -Infinity]}'
+        url = f"http://127.0.0.1:{running.port}/v1/models/hp2:predict"
+        with urllib.request.urlopen(urllib.request.Request(url, raw), timeout=30) as answer:
+            text = answer.read().decode()
+        assert text == '{"predictions": [2.5, NaN, Infinity, -Infinity]}'
+    finally:
+        running.stop()
+
+
+def test_concurrent_requests_batch_together_with_the_same_answers(model_file):
+    model = loaders.open_model(model_file)
+    want = model.run({"x": X})["probabilities"]
+    running = serving.serve_model(model, "m", batch_timeout_micros=100_000, max_batch_size=64)
+    base = f"http://127.0.0.1:{running.port}"
+    try:
+
+        def ask(i):
+            return call(f"{base}/v1/models/m:predict", {"instances": X[i : i + 2].tolist()})
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(ask, range(16)))
+        for i, (code, answer) in enumerate(answers):
+            assert code == 200
+            got = [p["probabilities"] for p in answer["predictions"]]
+            np.testing.assert_allclose(got, want[i : i + 2], rtol=1e-5, atol=1e-6)
+        found = families(base)
+        size = ":tensorflow:serving:batching_session:processed_batch_size"
+        runs = sample(found, size, "_count")
+        assert runs < 16 and sample(found, size, "_sum") == 16  # fewer runs than requests
+    finally:
+        running.stop()
