@@ -71,7 +71,6 @@ def catalog_for(path: Path, opener, options: Options, say=print) -> servables.Ca
             raise TfpersistError(f"{path}: no version loads ({errors or 'none found'})")
     else:
         model = opener(path)
-        servables.warm(model)
         catalog = servables.Catalog(options.name, opener, model=model, labels=labels)
     unknown = [
         f"{k}={v}" for k, v in labels.items() if v not in {s.version for s in catalog.states()}
@@ -114,5 +113,4 @@ def serve_model(model, name: str = "model", **fields) -> Running:
     """``model`` (loaders.open_model) served as version 1 of ``name`` on a free port unless
     ``port`` says otherwise; no gRPC unless ``grpc_port`` is given."""
     options = Options(name=name, **{"port": 0, **fields})
-    servables.warm(model)
     return start(servables.Catalog(name, None, model=model, labels=dict(options.labels)), options)

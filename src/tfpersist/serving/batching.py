@@ -64,13 +64,25 @@ class Batcher:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.append((feeds, _rows(feeds) if self.max_rows > 1 else None, future))
-        if not self._busy:
-            self._busy = True
+        if self._busy:  # a run is on: this request goes with the next one
+            return await future
+        self._busy = True
+        if not self._inline:
             self._task = loop.create_task(self._work())  # kept: a task needs a reference
-        return await future
+            return await future
+        try:  # inline: this request leads — it runs what is queued, its own first
+            await self._work(leading=True)
+        except asyncio.CancelledError:
+            if self._queue:  # the others still get their answers
+                self._busy = True
+                self._task = loop.create_task(self._work())
+            raise
+        return future.result()
 
-    async def _work(self) -> None:
+    async def _work(self, leading: bool = False) -> None:
         try:
+            if leading and self.max_rows > 1 and not self._timeout:
+                await asyncio.sleep(0)  # one turn of the loop: requests parsed now join
             while self._queue:
                 if self._timeout and sum(r or 0 for _, r, _ in self._queue) < self.max_rows:
                     await asyncio.sleep(self._timeout)

@@ -114,26 +114,21 @@ def respond(outputs: dict[str, np.ndarray], kind: str) -> dict:
 
 
 def encode(outputs: dict[str, np.ndarray], kind: str) -> bytes:
-    """``respond`` as JSON bytes: orjson from the arrays when they are finite numbers, the
-    standard library otherwise (``NaN``, ``Infinity``, strings, bytes as ``{"b64": …}``)."""
-    arrays = {n: np.asarray(v) for n, v in outputs.items()}
-    if all(_plain(a) for a in arrays.values()):
-        values = {n: np.require(_orjson_dtype(a), requirements="C") for n, a in arrays.items()}
-        return orjson.dumps(_shaped(arrays, kind, values), option=orjson.OPT_SERIALIZE_NUMPY)
-    return json.dumps(respond(outputs, kind)).encode()
-
-
-def _orjson_dtype(a: np.ndarray) -> np.ndarray:
-    """orjson writes int64 but not its alias longlong (onnxruntime's), nor float16."""
-    if a.dtype.char in "qQ":
-        return a.view(np.int64 if a.dtype.char == "q" else np.uint64)
-    return a.astype(np.float32) if a.dtype == np.float16 else a
-
-
-def _plain(a: np.ndarray) -> bool:
-    if a.dtype.kind in "biu":
-        return True
-    return a.dtype.kind == "f" and bool(np.isfinite(a).all())
+    """``respond`` as JSON bytes: orjson from the arrays of numbers, the standard library
+    otherwise — strings, bytes (``{"b64": …}``), and non-finite numbers, which orjson would
+    write as ``null`` and TF Serving writes ``NaN``/``Infinity``."""
+    values = {}
+    for name, value in outputs.items():
+        a = value if isinstance(value, np.ndarray) else np.asarray(value)
+        if a.dtype.kind not in "biuf":
+            return json.dumps(respond(outputs, kind)).encode()
+        if a.dtype.char in "qQe":  # orjson writes int64, not its alias longlong; no float16
+            a = a.astype({"q": np.int64, "Q": np.uint64, "e": np.float32}[a.dtype.char])
+        values[name] = a if a.flags.c_contiguous else np.ascontiguousarray(a)
+    text = orjson.dumps(_shaped(values, kind, values), option=orjson.OPT_SERIALIZE_NUMPY)
+    if b"null" in text:  # a NaN or an infinity: numbers alone never write null
+        return json.dumps(respond(outputs, kind)).encode()
+    return text
 
 
 def error(message: str) -> bytes:

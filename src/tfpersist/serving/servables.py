@@ -47,19 +47,25 @@ class Servable:
     error: str = ""
     in_flight: int = 0
     stamp: float = 0.0  # the directory's mtime when it was loaded (or failed to)
+    run_seconds: float = float("inf")  # one warm run of one row
     labels: list[str] = field(default_factory=list)
 
 
-def warm(model) -> None:
-    """One request of zeros (one row where the batch size is free), so that the first real
-    request does not pay for kernels' first runs."""
+def warm(model) -> float:
+    """Run ``model`` on zeros (one row where the batch size is free) so that the first real
+    request does not pay for kernels' first runs; the seconds the second run took (inf when
+    the inputs' shapes or types leave no zeros to make)."""
+    import time
+
     feeds = {}
     for t in model.inputs:
         if t.shape is None or t.dtype in ("string", "object"):
-            return
-        shape = [1 if d is None else d for d in t.shape]
-        feeds[t.name] = np.zeros(shape, dtype=t.dtype)
+            return float("inf")
+        feeds[t.name] = np.zeros([1 if d is None else d for d in t.shape], dtype=t.dtype)
     model.run(feeds)
+    start = time.perf_counter()
+    model.run(feeds)
+    return time.perf_counter() - start
 
 
 def versions_in(base: Path) -> dict[int, Path]:
@@ -116,18 +122,23 @@ class Catalog:
         self._on_change = on_change or (lambda line: None)
         self.draining = False
         if model is not None:
-            self._versions[1] = Servable(1, Path(getattr(model, "source", "model")), model)
-            self._versions[1].state = AVAILABLE
+            one = Servable(1, Path(getattr(model, "source", "model")), model, AVAILABLE)
+            one.run_seconds = warm(model)
+            self._versions[1] = one
 
     # -- requests ------------------------------------------------------------------------
 
     def latest(self) -> Servable | None:
         with self._lock:
-            ready = [s for s in self._versions.values() if s.state == AVAILABLE]
+            return self._newest()
+
+    def _newest(self) -> Servable | None:  # under the lock
+        ready = [s for s in self._versions.values() if s.state == AVAILABLE]
         return max(ready, key=lambda s: s.version) if ready else None
 
-    @contextlib.contextmanager
-    def use(self, version: int | None = None, label: str | None = None):
+    def acquire(self, version: int | None = None, label: str | None = None) -> Servable:
+        """The version a request asks for (default: the latest available), held until
+        ``release``; NotFound or Unavailable otherwise."""
         if self.draining:
             raise Unavailable("the server is shutting down")
         with self._lock:
@@ -136,10 +147,9 @@ class Catalog:
                     raise NotFound(f"Unrecognized servable version label: {label}")
                 version = self.labels[label]
             if version is None:
-                ready = [s for s in self._versions.values() if s.state == AVAILABLE]
-                if not ready:
+                chosen = self._newest()
+                if chosen is None:
                     raise Unavailable(f"no version of model {self.name} is available yet")
-                chosen = max(ready, key=lambda s: s.version)
             else:
                 chosen = self._versions.get(version)
                 if chosen is None or chosen.state != AVAILABLE:
@@ -147,14 +157,22 @@ class Catalog:
                         f"Servable not found for request: Specific({self.name}, {version})"
                     )
             chosen.in_flight += 1
+        return chosen
+
+    def release(self, servable: Servable) -> None:
+        with self._lock:
+            servable.in_flight -= 1
+            done = servable.state == UNLOADING and servable.in_flight == 0
+        if done:
+            self._unload(servable)
+
+    @contextlib.contextmanager
+    def use(self, version: int | None = None, label: str | None = None):
+        servable = self.acquire(version, label)
         try:
-            yield chosen
+            yield servable
         finally:
-            with self._lock:
-                chosen.in_flight -= 1
-                done = chosen.state == UNLOADING and chosen.in_flight == 0
-            if done:
-                self._unload(chosen)
+            self.release(servable)
 
     def states(self) -> list[Servable]:
         with self._lock:
@@ -205,14 +223,14 @@ class Catalog:
             self._versions[version] = servable
         try:
             model = self._open(model_in(directory))
-            warm(model)
+            seconds = warm(model)
         except Exception as e:  # a half-written or broken version: reported, not fatal
             with self._lock:
                 servable.state, servable.error = END, first_line(e)
             self._on_change(f"version {version} failed to load: {servable.error}")
             return
         with self._lock:
-            servable.model, servable.state = model, AVAILABLE
+            servable.model, servable.state, servable.run_seconds = model, AVAILABLE, seconds
         self._on_change(f"version {version} AVAILABLE ({directory})")
 
     def _unload(self, servable: Servable) -> None:

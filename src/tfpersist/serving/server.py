@@ -56,22 +56,31 @@ def make_app(service: Service, max_request_bytes: int = MAX_REQUEST_BYTES):
     async def predict(request):
         if request.match_info["name"] != name:
             return unknown(request)
+        start = time.perf_counter()
         try:
             version, label = target(request)
-            with service.request("predict", "REST", version, label) as servable:
-                try:
-                    raw = await request.read()
-                except web.HTTPRequestEntityTooLarge:
-                    return answer(rest.error(f"the request is over {max_request_bytes} bytes"), 413)
-                try:
-                    body = rest.decode(raw)
-                except ValueError as e:
-                    raise rest.BadRequest(f"the body is not JSON ({e})") from None
-                feeds, kind = rest.parse(body, servable.model)
-                outputs = await service.predict(servable, feeds)
-                return answer(rest.encode(outputs, kind))
+            servable = service.begin("predict", "REST", version, label)
         except Exception as e:
             return failure(e)
+        error = None
+        try:
+            try:
+                raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                error = rest.BadRequest(f"the request is over {max_request_bytes} bytes")
+                return answer(rest.error(str(error)), 413)
+            try:
+                body = rest.decode(raw)
+            except ValueError as e:
+                raise rest.BadRequest(f"the body is not JSON ({e})") from None
+            feeds, kind = rest.parse(body, servable.model)
+            outputs = await service.predict(servable, feeds)
+            return answer(rest.encode(outputs, kind))
+        except Exception as e:
+            error = e
+            return failure(e)
+        finally:
+            service.end(servable, "predict", "REST", start, error)
 
     async def unimplemented(request):
         method = request.match_info["method"]
@@ -132,13 +141,20 @@ def make_app(service: Service, max_request_bytes: int = MAX_REQUEST_BYTES):
     return app
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's (libuv: about twice the requests a second of asyncio's own loop here)."""
+    import uvloop
+
+    return uvloop.new_event_loop()
+
+
 class Server:
     """The REST app on ``host:port`` (port 0: a free one) on an event loop of its own thread:
     ``start()`` returns the port; ``drain(seconds)`` stops gracefully; ``stop()`` at once."""
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = DEFAULT_PORT, service=None):
         self.app, self.host, self.port, self.service = app, host, port, service
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._runner = self._site = None
 

@@ -15,6 +15,7 @@ from tfpersist.serving.metrics import Metrics
 from tfpersist.serving.servables import Catalog, NotFound, Unavailable
 
 INLINE_FORMATS = (formats.TFLITE, formats.ONNX)  # microseconds a run: no thread hop
+INLINE_SECONDS = 0.002  # a model whose warm run took less runs on the loop too
 
 
 class Overloaded(TfpersistError):
@@ -62,6 +63,8 @@ class Service:
         self.max_queued, self.request_timeout = max_queued, request_timeout
         self._batchers: dict[int, tuple[object, batching.Batcher]] = {}
         self.in_flight = 0
+        self._children: dict = {}  # labelled metrics, looked up once
+        self.metrics.in_flight.set_function(lambda: self.in_flight)
 
     @property
     def name(self) -> str:
@@ -87,7 +90,7 @@ class Service:
             model.run,
             max_batch_size=self._max_batch if on and batching.batchable(model) else 1,
             timeout_micros=self._timeout_micros,
-            inline=runtime in INLINE_FORMATS,
+            inline=runtime in INLINE_FORMATS or servable.run_seconds < INLINE_SECONDS,
             observe=observe,
         )
         if known is not None:
@@ -95,37 +98,59 @@ class Service:
         self._batchers[servable.version] = (model, batcher)
         return batcher
 
+    def _counter(self, version: str, api: str, entrypoint: str, status: str):
+        key = ("count", version, api, entrypoint, status)
+        if key not in self._children:
+            self._children[key] = self.metrics.requests.labels(
+                self.name, version, api, entrypoint, status
+            )
+        return self._children[key]
+
+    def _latency(self, version: str, api: str, entrypoint: str):
+        key = ("latency", version, api, entrypoint)
+        if key not in self._children:
+            self._children[key] = self.metrics.latency.labels(self.name, version, api, entrypoint)
+        return self._children[key]
+
+    def begin(self, api: str, entrypoint: str, version=None, label=None):
+        """A request starts: its servable held and counted in flight (``end`` with the
+        outcome); an error (no such version, too many in flight) is counted and raised."""
+        try:
+            if self.in_flight >= self.max_queued:
+                raise Overloaded(f"more than {self.max_queued} requests in flight; try again")
+            servable = self.catalog.acquire(version, label)
+        except Exception as e:
+            self._counter("", api, entrypoint, code_of(e)[0]).inc()
+            raise
+        self.in_flight += 1
+        return servable
+
+    def end(self, servable, api: str, entrypoint: str, start: float, error=None) -> None:
+        self.in_flight -= 1
+        self.catalog.release(servable)
+        version = str(servable.version)
+        self._counter(version, api, entrypoint, code_of(error)[0] if error else "OK").inc()
+        if error is None:
+            self._latency(version, api, entrypoint).observe((time.perf_counter() - start) * 1e6)
+
     @contextlib.contextmanager
     def request(self, api: str, entrypoint: str, version=None, label=None):
-        """One request: counted in flight, its servable held, its outcome and latency in the
-        metrics. Yields (servable, outcome) — set ``outcome[0]`` to the error, if any."""
-        if self.in_flight >= self.max_queued:
-            self.metrics.requests.labels(self.name, "", api, entrypoint, "RESOURCE_EXHAUSTED").inc()
-            raise Overloaded(f"more than {self.max_queued} requests in flight; try again")
-        self.in_flight += 1
-        self.metrics.in_flight.inc()
-        start, status, shown = time.perf_counter(), "OK", ""
+        """``begin`` … ``end`` around a block (gRPC)."""
+        start = time.perf_counter()
+        servable = self.begin(api, entrypoint, version, label)
+        error = None
         try:
-            with self.catalog.use(version, label) as servable:
-                shown = str(servable.version)
-                yield servable
+            yield servable
         except Exception as e:
-            status = code_of(e)[0]
+            error = e
             raise
         finally:
-            self.in_flight -= 1
-            self.metrics.in_flight.dec()
-            self.metrics.requests.labels(self.name, shown, api, entrypoint, status).inc()
-            if status == "OK":
-                self.metrics.latency.labels(self.name, shown, api, entrypoint).observe(
-                    (time.perf_counter() - start) * 1e6
-                )
+            self.end(servable, api, entrypoint, start, error)
 
     async def predict(self, servable, feeds):
         try:
-            return await asyncio.wait_for(
-                self._batcher(servable).submit(feeds), self.request_timeout
-            )
+            async with asyncio.timeout(self.request_timeout):  # no task of its own
+                return await self._batcher(servable).submit(feeds)
         except TimeoutError:
             raise TimedOut(
                 f"no answer within {self.request_timeout:g} s (--request-timeout)"
