@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 
 import numpy as np
@@ -114,32 +115,46 @@ def registry(tf, tmp_path_factory):
             fresh, "predict", "digits@v0.2.0", "--input", "x.npy", "--out", "y.json"
         )
         said["fresh y"] = (fresh / "y.json").read_text() if (fresh / "y.json").exists() else ""
-        said["served"] = serve_once(fresh, "digits#prod")
+        said["served"] = serve_following(fresh, "digits#prod")
     finally:
         tfpersist.close()
         assert remote.stop(store)
     return said
 
 
-def serve_once(cwd, spec: str) -> tuple[str, dict]:
-    """``tfpersist serve SPEC`` as a process: its first line and one predict answer."""
+def serve_following(cwd, spec: str) -> tuple[str, dict, dict, str]:
+    """``tfpersist serve SPEC`` as a process: its first line, an answer, then — once GTO's
+    CLI has moved the stage to v0.2.0 — the answer that follows it, and what it said."""
     port = remote.free_port()
+    args = ["serve", spec, "--name", "digits", "--port", str(port), "--grpc-port", "-1"]
     server = subprocess.Popen(
-        [f"{sys.prefix}/bin/tfpersist", "serve", spec, "--name", "digits", "--port", str(port)],
+        [f"{sys.prefix}/bin/tfpersist", *args, "--poll-seconds", "0.2"],
         cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1/models/digits:predict"
+    body = json.dumps({"instances": [[1.0, 1.0, 1.0]]}).encode()
+
+    def ask() -> dict:
+        with urllib.request.urlopen(urllib.request.Request(url, body), timeout=30) as answer:
+            return json.loads(answer.read())
+
     try:
         first = server.stdout.readline()
         if not first.startswith("serving "):
             server.terminate()
-            return first + server.stdout.read() + server.stderr.read(), {}
-        body = json.dumps({"instances": [[1.0, 1.0, 1.0]]}).encode()
-        url = f"http://127.0.0.1:{port}/v1/models/digits:predict"
-        with urllib.request.urlopen(urllib.request.Request(url, body), timeout=30) as answer:
-            return first, json.loads(answer.read())
+            return first + server.stdout.read() + server.stderr.read(), {}, {}, ""
+        before = ask()
+        run([GTO, "assign", "digits", "--version", "v0.2.0", "--stage", "prod"], cwd)
+        after = before
+        for _ in range(150):  # bounded: up to 30 s
+            after = ask()
+            if after != before:
+                break
+            time.sleep(0.2)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    return first, before, after, server.stderr.read()
 
 
 def one_line(done) -> str:
@@ -205,9 +220,12 @@ def test_a_fresh_clone_fetches_inspects_predicts_and_serves_by_name(registry):
     assert registry["fresh predict"].returncode == 0, registry["fresh predict"].stderr
     scores = np.asarray(json.loads(registry["fresh y"])["scores"])
     np.testing.assert_allclose(scores, np.ones((2, 3)) @ (np.arange(6).reshape(3, 2) * 2.0))
-    first, answer = registry["served"]
-    assert first.startswith("serving digits@v0.1.0 "), first
-    np.testing.assert_allclose(answer["predictions"], [[6.0, 9.0]])
+    first, before, after, said = registry["served"]
+    assert first.startswith("serving digits#prod "), first
+    np.testing.assert_allclose(before["predictions"], [[6.0, 9.0]])  # v0.1.0
+    np.testing.assert_allclose(after["predictions"], [[12.0, 18.0]])  # the stage moved: v0.2.0
+    assert "digits#prod → digits@v0.2.0 (" in said and "version 2000 AVAILABLE" in said, said
+    assert "version 1000 unloaded" in said, said
 
 
 @pytest.mark.parametrize(

@@ -113,12 +113,24 @@ def options_from(args):
 
 
 def cmd_serve(args) -> int:
+    from pathlib import Path
+
+    from tfpersist.versions import registry
+
     options = options_from(args)
+    match = registry.parse(args.model)
+    if match and match["stage"] and not Path(args.model).exists():  # follow the stage
+        import tempfile
+
+        from tfpersist import versions
+
+        with tempfile.TemporaryDirectory(prefix="tfpersist-serve-") as scratch:
+            return _serve(args, versions.Version(args.model, Path(scratch)), options, True)
     with local_model(args.model, args.repo) as version:
         return _serve(args, version, options)
 
 
-def _serve(args, version, options) -> int:
+def _serve(args, version, options, following: bool = False) -> int:
     import signal
     import sys
     import threading
@@ -138,7 +150,12 @@ def _serve(args, version, options) -> int:
     def say(line: str) -> None:
         print(f"serve: {line}", file=sys.stderr, flush=True)
 
-    catalog = serving.catalog_for(version.path, opener, options, say)
+    if following:  # version.path: the scratch directory versions are fetched into
+        catalog = serving.catalog_following(
+            version.spec, args.repo, version.path, opener, options, say
+        )
+    else:
+        catalog = serving.catalog_for(version.path, opener, options, say)
     running = serving.start(catalog, options)
     latest = catalog.latest()
     inputs = ", ".join(f"{t.name} {t.dtype}" for t in latest.model.inputs)

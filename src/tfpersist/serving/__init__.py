@@ -81,6 +81,22 @@ def catalog_for(path: Path, opener, options: Options, say=print) -> servables.Ca
     return catalog
 
 
+def catalog_following(
+    spec: str, repo, scratch: Path, opener, options: Options, say=print
+) -> servables.Catalog:
+    """A registry stage (``digits#prod``) served as it moves: the stage's version loaded
+    now, and whatever it answers later loaded and warmed before it takes over."""
+    source = servables.registry_source(spec, repo, scratch, say)
+    catalog = servables.Catalog(
+        options.name, opener, source=source, labels=dict(options.labels), on_change=say
+    )
+    catalog.refresh()
+    if catalog.latest() is None:
+        errors = "; ".join(s.error for s in catalog.states() if s.error)
+        raise TfpersistError(f"{spec}: nothing to serve ({errors or 'see above'})")
+    return catalog
+
+
 def start(catalog: servables.Catalog, options: Options) -> Running:
     service = Service(
         catalog,
@@ -101,7 +117,7 @@ def start(catalog: servables.Catalog, options: Options) -> Running:
 
             grpc = GrpcServer(service, server.loop, options.host, options.grpc_port)
             grpc.start()
-        if catalog.base is not None:
+        if catalog.polled:
             poller = servables.Poller(catalog, options.poll_seconds).start()
     except Exception:
         server.stop()

@@ -112,19 +112,29 @@ class Catalog:
         *,
         model=None,
         base: Path | None = None,
+        source=None,
         labels: dict[str, int] | None = None,
         on_change=None,
     ):
+        """``model``: one model, version 1; ``base``: a directory of numbered versions;
+        ``source``: a callable answering {version: directory or file} to serve now (the
+        registry's stage: registry_source)."""
         self.name, self._open, self.base = name, opener, base
+        self._source = source or (None if base is None else lambda: versions_in(base))
         self.labels = dict(labels or {})
         self._lock = threading.Lock()
         self._versions: dict[int, Servable] = {}
+        self._current: int | None = None  # the version the source names latest
         self._on_change = on_change or (lambda line: None)
         self.draining = False
         if model is not None:
             one = Servable(1, Path(getattr(model, "source", "model")), model, AVAILABLE)
             one.run_seconds = warm(model)
             self._versions[1] = one
+
+    @property
+    def polled(self) -> bool:
+        return self._source is not None
 
     # -- requests ------------------------------------------------------------------------
 
@@ -134,6 +144,9 @@ class Catalog:
 
     def _newest(self) -> Servable | None:  # under the lock
         ready = [s for s in self._versions.values() if s.state == AVAILABLE]
+        wanted = [s for s in ready if s.version == self._current]
+        if wanted:  # the source's latest (a stage rolled back may answer a lower number)
+            return wanted[0]
         return max(ready, key=lambda s: s.version) if ready else None
 
     def acquire(self, version: int | None = None, label: str | None = None) -> Servable:
@@ -185,22 +198,26 @@ class Catalog:
     # -- versions ------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Load what the base directory now asks for (the latest version and the labelled
-        ones), warm it, then retire what is no longer asked for."""
-        if self.base is None:
+        """Load what the source now asks for (its latest version and the labelled ones),
+        warm it, then retire what is no longer asked for once what is asked for serves."""
+        if self._source is None:
             return
-        present = versions_in(self.base)
+        present = self._source()
         wanted = set()
         if present:
-            wanted.add(max(present))
+            self._current = max(present)
+            wanted.add(self._current)
         wanted |= {v for v in self.labels.values() if v in present}
         for version in sorted(wanted):
             self._load(version, present[version])
         with self._lock:
+            serving = any(
+                self._versions[v].state == AVAILABLE for v in wanted if v in self._versions
+            )  # never leave nothing
             retire = [
                 s
                 for v, s in self._versions.items()
-                if v not in wanted and s.state == AVAILABLE and self._replaced(v)
+                if serving and v not in wanted and s.state == AVAILABLE
             ]
             for s in retire:
                 s.state = UNLOADING
@@ -208,12 +225,8 @@ class Catalog:
         for s in idle:
             self._unload(s)
 
-    def _replaced(self, version: int) -> bool:
-        """A version may retire once a newer one is AVAILABLE (never leave nothing)."""
-        return any(s.state == AVAILABLE and s.version > version for s in self._versions.values())
-
     def _load(self, version: int, directory: Path) -> None:
-        stamp = directory.stat().st_mtime
+        stamp = directory.stat().st_mtime if directory.exists() else 0.0
         with self._lock:
             known = self._versions.get(version)
             failed_as_is = known is not None and known.error and known.stamp == stamp
@@ -222,7 +235,7 @@ class Catalog:
             servable = Servable(version, directory, state=LOADING, stamp=stamp)
             self._versions[version] = servable
         try:
-            model = self._open(model_in(directory))
+            model = self._open(model_in(directory) if directory.is_dir() else directory)
             seconds = warm(model)
         except Exception as e:  # a half-written or broken version: reported, not fatal
             with self._lock:
@@ -250,6 +263,48 @@ class Catalog:
                 s.model, s.state = None, END
         for model in models:
             model.close()
+
+
+def semver_number(version: str) -> int:
+    """``v1.2.3`` → 1002003: a registered version as TF Serving's integer version."""
+    major, minor, patch = (int(p) for p in version.lstrip("v").split("."))
+    return major * 1_000_000 + minor * 1_000 + patch
+
+
+def registry_source(spec: str, repo, scratch: Path, say=lambda line: None):
+    """A Catalog source following a registry stage (``digits#prod``): resolved with GTO on
+    every poll, a new version fetched through DVC into ``scratch``; {version number: file}.
+    A resolution that fails keeps what was served (said once)."""
+    import subprocess
+
+    from tfpersist import versions
+    from tfpersist.versions import registry
+
+    fetched: dict[str, tuple[int, Path]] = {}
+    last = {"said": "", "tags": None, "answer": {}}
+
+    def source() -> dict[int, Path]:
+        tags = subprocess.run(
+            ["git", "show-ref", "--tags"], cwd=repo, capture_output=True, text=True
+        ).stdout
+        if tags == last["tags"]:  # no tag made or removed: GTO would answer the same
+            return last["answer"]
+        try:
+            found = registry.resolve(repo, spec)
+            if found.sha not in fetched:
+                path = versions.materialize(found.label, repo, scratch / found.sha[:12]).path
+                fetched[found.sha] = (semver_number(found.version), path)
+                say(f"{found.said()}: version {fetched[found.sha][0]}")
+        except Exception as e:  # the repository mid-change, the remote down: try again
+            if str(e) != last["said"]:
+                last["said"] = str(e)
+                say(f"{spec}: {first_line(e)}; serving what was loaded")
+            return {}
+        number, path = fetched[found.sha]
+        last["tags"], last["answer"] = tags, {number: path}
+        return last["answer"]
+
+    return source
 
 
 class Poller:
