@@ -157,10 +157,11 @@ class Session:
             self.python(typed[0])
             return
         background = [c for c in typed if _uncommented(c).endswith("&")]
-        if background:  # a server: start it, wait until it says it serves, then the rest
-            self.with_server(
-                _uncommented(background[0])[:-1], typed[typed.index(background[0]) + 1 :]
-            )
+        if background:  # a server: what comes first, the server (once it serves), the rest
+            at = typed.index(background[0])
+            if at:
+                self.outputs[typed[0]] = self.shell("\n".join(typed[:at]))
+            self.with_server(_uncommented(background[0])[:-1], typed[at + 1 :])
             return
         if any(re.search(r"\$\(|\$\w", c) for c in typed):  # shell variables: one script
             self.outputs[typed[0]] = self.shell("\n".join(typed))
@@ -214,6 +215,10 @@ class Session:
         )
         try:
             said = server.stdout.readline()  # printed once the port is open
+            for _ in range(20):  # after what it loaded ("serve: version 1 AVAILABLE …")
+                if said.startswith("serving ") or not said.startswith("serve: "):
+                    break
+                said = server.stdout.readline()
             assert said.startswith("serving "), said + server.stdout.read()
             self.outputs[command] = said
             self.outputs[rest[0]] = self.shell("\n".join(rest))

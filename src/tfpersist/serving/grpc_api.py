@@ -22,7 +22,9 @@ STATES = {"START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 5
 
 
 def _protos():
-    import tensorflow as tf
+    from tfpersist.tfcompat import import_tf
+
+    tf = import_tf()  # quietly, before the protos import it
     from tensorflow.core.framework import tensor_shape_pb2, types_pb2
     from tensorflow.core.protobuf import meta_graph_pb2
     from tensorflow_serving.apis import (
