@@ -341,7 +341,13 @@ def test_the_readme_examples_answer_as_shown(session):
     assert predicted[0] == "predictions" and len(predicted) == 3
     compared = said("tfpersist compare models/frozen/model.pb@v1.0")
     assert "weights:   DIFFERS" in compared and (session.repo / "diff.html").is_file()
-    assert '{"predictions": [{"predictions": ' in said("row=$(sed -n 2p data/prepared/test.csv")
+    served = said("row=$(sed -n 2p data/prepared/test.csv")  # REST, the gRPC client, metrics
+    assert '{"predictions":[{"predictions":' in served
+    assert re.search(r"^\[\d\] 1$", served, re.M), served  # the official client's answer
+    assert 'entrypoint="REST"' in served and 'entrypoint="gRPC"' in served
+    switched = said("cp -r served/1 served/.2 && mv served/.2 served/2")
+    assert '{"version":"2","state":"AVAILABLE"' in switched
+    assert '{"version":"1","state":"END"' in switched
     assert "(269, 10)" in said("python - <<'PY'")
     assert re.fullmatch(r"\[\d\]\n", said("import numpy as np, tensorflow as tf"))
     assert said('@register("wide")') == "built"
