@@ -136,7 +136,32 @@ def bench_freeze(tmp: Path, repeats: int) -> None:
             extra,
             "≤ 1.5× model bytes",
         )
+        bench_inspect(ckpt, tmp / "ours.pb", size, repeats)
         shutil.rmtree(ckpt)
+
+
+def bench_inspect(ckpt: Path, frozen: Path, size: str, repeats: int) -> None:
+    """inspect reads protos and the checkpoint's index without TensorFlow (protos.py,
+    formats/bundles.py): against the bare `import tensorflow` it no longer pays for."""
+    tfpersist = str(BIN / "tfpersist")
+    runs = interleave(
+        {
+            "checkpoint": [tfpersist, "inspect", str(ckpt)],
+            "frozen": [tfpersist, "inspect", str(frozen)],
+            "peer": [sys.executable, "-c", "import tensorflow"],
+        },
+        repeats,
+    )
+    peer = median(r[0] for r in runs["peer"])
+    for key, what in (("checkpoint", "the checkpoint (.meta + .index)"), ("frozen", "the .pb")):
+        ours = median(r[0] for r in runs[key])
+        row(
+            f"inspect {what}, {size}",
+            f"{ours:.2f} s",
+            f"import tensorflow {peer:.2f} s",
+            ours / peer,
+            "≤ 0.25×",
+        )
 
 
 LABELS = {"mlp-wide": "mlp 2×1024 wide, batch 256, 16k rows × 784 (synthetic)"}

@@ -2,7 +2,8 @@
 
 Works on a frozen .pb, a checkpoint (directory or prefix: its .meta graph and variables) and
 a SavedModel (its signatures and variables). ``tfpersist inspect`` prints this; it is how a
-user finds the output node names to freeze with.
+user finds the output node names to freeze with. Nothing here imports TensorFlow: the protos
+are TensorFlow's own messages (protos.py), checkpoints are read by bundles.py.
 """
 
 from __future__ import annotations
@@ -13,14 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import formats, layout, safety
-from tfpersist.errors import TfpersistError, first_line
-from tfpersist.formats import checkpoints
+from tfpersist import dtypes, formats, layout, protos, safety
+from tfpersist.errors import TfpersistError
+from tfpersist.formats import bundles, checkpoints
 from tfpersist.graph import graphdefs, surgery
 from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf
-
-tf = import_tf()
 
 CONTROL_FLOW_OPS = {
     "Switch": "cond (v1)",
@@ -164,7 +162,7 @@ def graph_summary(graph_def) -> dict:
             inputs.append(
                 {
                     "name": n.name,
-                    "dtype": tf.dtypes.as_dtype(n.attr["dtype"].type).name,
+                    "dtype": dtypes.as_dtype(n.attr["dtype"].type).name,
                     "shape": dims,
                     "has_default": n.op == "PlaceholderWithDefault",
                 }
@@ -205,21 +203,8 @@ def _inspect_checkpoint(path: Path) -> dict:
     meta = graphdefs.read_meta_graph(prefix)
     summary = graph_summary(meta.graph_def)
     summary["unsafe_ops"] = _outside_saver(meta)
-    try:
-        reader = tf.train.load_checkpoint(str(prefix))
-        shapes = reader.get_variable_to_shape_map()
-        dtypes = reader.get_variable_to_dtype_map()
-    except Exception as e:
-        raise TfpersistError(
-            f"{prefix}: cannot read the checkpoint's variables ({first_line(e)})"
-        ) from None
-    variables = [
-        {"name": n, "shape": shapes[n], "dtype": dtypes[n].name}
-        for n in sorted(shapes)
-        if n != "_CHECKPOINTABLE_OBJECT_GRAPH"
-    ]
-    count = sum(int(np.prod(v["shape"])) for v in variables)
-    size = sum(int(np.prod(v["shape"])) * tf.dtypes.as_dtype(v["dtype"]).size for v in variables)
+    variables = _variables(prefix)
+    count, size = _sizes(variables)
     summary.update(parameters=count, parameter_bytes=size)
     return {"format": "TF1 checkpoint", "path": str(prefix), **summary, "variables": variables}
 
@@ -229,19 +214,17 @@ def _inspect_object_checkpoint(path: Path) -> dict:
     its object path (and the other paths reaching it: an optimizer's aliases), the slots an
     optimizer keeps for a variable, the save counter, and the checkpoints the directory's
     state file lists. Nothing runs: the variables are read by name."""
-    from tensorflow.core.protobuf import trackable_object_graph_pb2
+    from google.protobuf.message import DecodeError
 
     prefix = checkpoints.prefix_of(path)
+    reader = _bundle(prefix)
+    key = checkpoints.OBJECT_GRAPH_KEY.decode()
+    graph = protos.TrackableObjectGraph()
     try:
-        reader = tf.train.load_checkpoint(str(prefix))
-        shapes = reader.get_variable_to_shape_map()
-        dtypes = reader.get_variable_to_dtype_map()
-        graph = trackable_object_graph_pb2.TrackableObjectGraph()
-        graph.ParseFromString(reader.get_tensor(checkpoints.OBJECT_GRAPH_KEY.decode()))
-    except Exception as e:
-        raise TfpersistError(
-            f"{prefix}: cannot read the TF2 checkpoint ({first_line(e)})"
-        ) from None
+        graph.ParseFromString(reader.read(key).item())
+    except (DecodeError, ValueError):
+        raise TfpersistError(f"{prefix}: the TF2 checkpoint's object graph is unreadable") from None
+    shapes, types = reader.entries, reader.variables()
     paths: dict[int, list[str]] = {0: [""]}
     queue = [0]
     while queue:  # breadth first: a node's first path is its shortest
@@ -265,8 +248,8 @@ def _inspect_object_checkpoint(path: Path) -> dict:
                     "name": names[0],
                     "aliases": names[1:],
                     "key": key,
-                    "shape": shapes[key],
-                    "dtype": dtypes[key].name,
+                    "shape": types[key][1],
+                    "dtype": types[key][0],
                 }
             )
         for slot in node.slot_variables:
@@ -285,15 +268,14 @@ def _inspect_object_checkpoint(path: Path) -> dict:
         if (directory / layout.CHECKPOINT_STATE).is_file()
         else []
     )
-    count = sum(int(np.prod(v["shape"])) for v in variables)
-    size = sum(int(np.prod(v["shape"])) * tf.dtypes.as_dtype(v["dtype"]).size for v in variables)
+    count, size = _sizes(variables)
     return {
         "format": formats.TF2_CHECKPOINT,
         "path": str(prefix),
         "objects": len(graph.nodes),
         "variables": variables,
         "slots": slots,
-        "save_counter": int(reader.get_tensor(counter["key"])) if counter else None,
+        "save_counter": int(reader.read(counter["key"])) if counter else None,
         "history": history,
         "parameters": count,
         "parameter_bytes": size,
@@ -328,7 +310,7 @@ def _outside_saver(meta) -> list[str]:
         for n in meta.graph_def.node
         if not (scope and n.name.startswith(f"{scope}/") and n.op in safety.SAVER_OPS)
     ]
-    graph_def = tf.compat.v1.GraphDef()
+    graph_def = protos.GraphDef()
     graph_def.library.CopyFrom(meta.graph_def.library)
     graph_def.node.extend(nodes)
     return safety.outside(safety.ops_in(graph_def))
@@ -356,18 +338,12 @@ def _inspect_saved_model(path: Path) -> dict:
             {
                 "name": name,
                 "shape": [d.size if d.size >= 0 else None for d in unique[name].shape.dim],
-                "dtype": tf.dtypes.as_dtype(unique[name].dtype).name,
+                "dtype": dtypes.as_dtype(unique[name].dtype).name,
             }
             for name in sorted(unique)
         ]
     elif Path(f"{prefix}.index").is_file():
-        reader = tf.train.load_checkpoint(str(prefix))
-        shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
-        variables = [
-            {"name": n, "shape": shapes[n], "dtype": dtypes[n].name}
-            for n in sorted(shapes)
-            if n != "_CHECKPOINTABLE_OBJECT_GRAPH"
-        ]
+        variables = _variables(prefix)
     if meta.object_graph_def.nodes:
         unsafe = safety.outside(saved_models.loader_ops(meta), safety.RESTORE_OPS)
     else:
@@ -387,8 +363,36 @@ def _tensor_spec(key: str, info) -> dict:
     shape = info.tensor_shape
     return {
         "name": key,
-        "dtype": tf.dtypes.as_dtype(info.dtype).name,
+        "dtype": dtypes.as_dtype(info.dtype).name,
         "shape": None
         if shape.unknown_rank
         else [d.size if d.size >= 0 else None for d in shape.dim],
     }
+
+
+def _bundle(prefix: Path) -> bundles.Bundle:
+    try:
+        return bundles.Bundle(prefix)
+    except TfpersistError as e:
+        raise TfpersistError(f"cannot read the checkpoint's variables: {e}") from None
+
+
+def _variables(prefix: Path) -> list[dict]:
+    """A checkpoint's tensors by name, as TensorFlow's reader lists them (the object graph
+    of a TF2 checkpoint left out)."""
+    key = checkpoints.OBJECT_GRAPH_KEY.decode()
+    return [
+        {"name": n, "shape": shape, "dtype": dtype}
+        for n, (dtype, shape) in sorted(_bundle(prefix).variables().items())
+        if n != key
+    ]
+
+
+def _sizes(variables: list[dict]) -> tuple[int, int]:
+    """(elements, bytes) of ``variables``."""
+    count = size = 0
+    for v in variables:
+        elements = int(np.prod(v["shape"], dtype=np.int64))
+        count += elements
+        size += elements * dtypes.by_name(v["dtype"]).size
+    return count, size

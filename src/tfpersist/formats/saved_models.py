@@ -20,13 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfpersist import formats, layout, safety
+from tfpersist import formats, layout, protos, safety
 from tfpersist.errors import TfpersistError, first_line
 from tfpersist.graph import surgery
 from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
-
-tf = import_tf()
 
 DEFAULT_SIGNATURE = "serving_default"
 SERVING_TAG = "serve"
@@ -53,10 +51,9 @@ class Graph:
 def read(path: str | Path):
     """The SavedModel proto, binary or text, or a one-line error."""
     from google.protobuf import text_format
-    from tensorflow.core.protobuf import saved_model_pb2
 
     file = formats.saved_model_file(path)
-    saved = saved_model_pb2.SavedModel()
+    saved = protos.SavedModel()
     try:
         if file.suffix == ".pbtxt":
             text_format.Parse(file.read_text(), saved)
@@ -133,6 +130,7 @@ class _ReviveError(Exception):
 
 def _function(path, key: str, tags: list[str]) -> Graph:
     """A TF2 signature function with its variables folded in."""
+    tf = import_tf()
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
@@ -156,6 +154,7 @@ def _function(path, key: str, tags: list[str]) -> Graph:
 def _weight_names(loaded, function) -> dict[str, str]:
     """Frozen weights are named after the function's capture placeholders (``unknown``,
     ``unknown_0``, …): name them after their variables (``dense/kernel``) instead."""
+    tf = import_tf()
     by_handle = {}
     for obj in tf.train.TrackableView(loaded).descendants():
         if isinstance(obj, tf.Variable):
@@ -172,7 +171,7 @@ def _weight_names(loaded, function) -> dict[str, str]:
 
 def _meta_graph(path, meta, key: str) -> Graph:
     """A TF1 signature: the meta graph, its variables in ``variables/variables``."""
-    graph_def = tf.compat.v1.GraphDef()
+    graph_def = protos.GraphDef()
     graph_def.CopyFrom(meta.graph_def)
     tensors = {k: info.name for k, info in meta.signature_def[key].outputs.items()}
     if any(not name for name in tensors.values()):

@@ -6,11 +6,8 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+from tfpersist import dtypes, protos
 from tfpersist.errors import TfpersistError, first_line
-from tfpersist.tfcompat import import_tf
-
-tf = import_tf()
-v1 = tf.compat.v1
 
 PROTOBUF_LIMIT = 2**31 - 1
 
@@ -48,7 +45,7 @@ def check_nodes(graph_def, names: list[str], what: str = "output node") -> None:
 
 def read_meta_graph(prefix: Path):
     """The MetaGraphDef beside a checkpoint, or a one-line error."""
-    meta = v1.MetaGraphDef()
+    meta = protos.MetaGraphDef()
     try:
         meta.ParseFromString(Path(f"{prefix}.meta").read_bytes())
     except Exception as e:  # DecodeError
@@ -126,7 +123,7 @@ def read_graph_def(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise TfpersistError(f"{path}: no such file; expected a frozen GraphDef (.pb)")
-    graph_def = tf.compat.v1.GraphDef()
+    graph_def = protos.GraphDef()
     try:
         graph_def.ParseFromString(path.read_bytes())
     except Exception as e:  # google.protobuf.message.DecodeError
@@ -145,7 +142,7 @@ def constant_parameters(graph_def) -> tuple[int, int]:
         if node.op != "Const":
             continue
         tensor = node.attr["value"].tensor
-        dtype = tf.dtypes.as_dtype(tensor.dtype)
+        dtype = dtypes.as_dtype(tensor.dtype)
         if dtype.is_floating:
             elements = 1
             for dim in tensor.tensor_shape.dim:

@@ -19,8 +19,6 @@ from tfpersist.graph.graphdefs import all_nodes
 from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
-tf = import_tf()
-
 _STRIPPED_ATTRS = ("_output_shapes", "_class")
 
 VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp"})
@@ -162,6 +160,7 @@ def check_stateless(graph_def, outputs: list[str], what: str) -> None:
 
 def parse_value(text: str, dtype) -> np.ndarray:
     """``true``/``false``, a number, or a comma-separated list, as ``dtype``."""
+    tf = import_tf()
     dtype = tf.dtypes.as_dtype(dtype)
     words = [w.strip() for w in text.split(",")]
     try:
@@ -231,7 +230,7 @@ def pin(graph_def, values: dict[str, str], live=()) -> dict:
             for attr in list(node.attr):
                 del node.attr[attr]
             node.attr["dtype"].type = dtype
-            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
+            node.attr["value"].tensor.CopyFrom(import_tf().make_tensor_proto(value, dtype=dtype))
             pinned[node.name] = _jsonable(value)
         elif node.name in flags:
             pinned[node.name] = _jsonable(_constant_array(node.input[0], by_name))
@@ -324,7 +323,7 @@ def _constant_array(tensor: str, by_name: dict):
         seen += 1
     if node is None or node.op != "Const":
         return None
-    return tf.make_ndarray(node.attr["value"].tensor)
+    return import_tf().make_ndarray(node.attr["value"].tensor)
 
 
 def _constant_value(tensor: str, by_name: dict):
