@@ -92,6 +92,11 @@ def as_dtype(enum: int) -> DType:
     return DType(enum, f"{name}_ref" if enum > REF else name, size, floating, numpy)
 
 
+def base(enum: int) -> int:
+    """The type a ``_ref`` type refers to (``float32_ref`` → ``float32``); others as they are."""
+    return enum - REF if enum > REF else enum
+
+
 def by_name(name: str) -> DType:
     """The type of ``float32``, ``int64``, …"""
     for enum, entry in _TABLE.items():

@@ -34,6 +34,7 @@ _MODULES = {
     "tensor_shape": "tensorflow.core.framework.tensor_shape_pb2",
     "types": "tensorflow.core.framework.types_pb2",
     "function": "tensorflow.core.framework.function_pb2",
+    "op_def": "tensorflow.core.framework.op_def_pb2",
     "meta_graph": "tensorflow.core.protobuf.meta_graph_pb2",
     "saver": "tensorflow.core.protobuf.saver_pb2",
     "saved_model": "tensorflow.core.protobuf.saved_model_pb2",
@@ -77,6 +78,7 @@ tensor_pb2 = _pb2["tensor"]
 tensor_shape_pb2 = _pb2["tensor_shape"]
 types_pb2 = _pb2["types"]
 function_pb2 = _pb2["function"]
+op_def_pb2 = _pb2["op_def"]
 meta_graph_pb2 = _pb2["meta_graph"]
 saver_pb2 = _pb2["saver"]
 saved_model_pb2 = _pb2["saved_model"]

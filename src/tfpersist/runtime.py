@@ -50,7 +50,8 @@ def settings(isa: str) -> dict[str, str]:
 def pin(isa: str) -> None:
     """Cap oneDNN at ``isa`` for this process and its children (before TF is imported)."""
     wanted = settings(isa)
-    if "tensorflow" in sys.modules:
+    capi = sys.modules.get("tfpersist.capi")  # TensorFlow's C library, loaded without Python
+    if "tensorflow" in sys.modules or (capi is not None and capi.loaded()):
         if any(os.environ.get(k) != v for k, v in wanted.items()):
             raise TfpersistError(
                 f"cannot pin the CPU instruction set to '{isa}': TensorFlow is already loaded "

@@ -8,7 +8,9 @@ holding a ``BundleEntryProto``: dtype, shape, shard, offset and size in
 ``PREFIX.data-SSSSS-of-NNNNN``, and the masked crc32c of the tensor's bytes. A numeric
 tensor's bytes are its little-endian array; a string tensor's are varint64 lengths, a masked
 crc32c of them, then the strings (tensor_bundle.cc). A partitioned variable's entry lists its
-slices, stored under keys of their own (tensor_slice.cc's ordered code, starting with a NUL).
+slices, each stored under a key of its own (``EncodeTensorNameSlice``: LevelDB's ordered
+code of 0, the name, the rank and each dimension's start and length) and read back into the
+whole tensor, as TensorFlow's reader gives it.
 
 Every checksum is verified (google-crc32c: C, ~13 GB/s here); offsets and sizes are checked
 against the files before anything is read, so a hostile or truncated checkpoint is one line.
@@ -16,6 +18,7 @@ against the files before anything is read, so a hostile or truncated checkpoint 
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -149,8 +152,10 @@ class Bundle:
                 "is newer than this reader's (1)"
             )
         self.entries: dict[str, object] = {}
+        self._slices: dict[bytes, bytes] = {}
         for key, value in rows[1:]:
             if key.startswith(b"\0"):  # a slice of a partitioned variable
+                self._slices[key] = value
                 continue
             name = key.decode("utf-8", "replace")
             self.entries[name] = _parse(protos.BundleEntryProto, value, f"{index}: '{name}'")
@@ -169,15 +174,43 @@ class Bundle:
         return Path(f"{self.prefix}.data-{entry.shard_id:05d}-of-{self.header.num_shards:05d}")
 
     def read(self, name: str) -> np.ndarray:
-        """The tensor ``name`` (numeric or string), its checksum verified."""
+        """The tensor ``name`` (numeric or string; a partitioned one put together from its
+        slices), every checksum verified."""
         if name not in self.entries:
             raise TfpersistError(f"{self.prefix}: holds no tensor '{name}'")
         entry = self.entries[name]
         if entry.slices:
-            raise Unsupported(f"{self.prefix}: '{name}' is a partitioned variable")
+            return self._assembled(name, entry)
+        return self._read(name, entry)
+
+    def _assembled(self, name: str, entry) -> np.ndarray:
+        shape = self.shape(name)
+        dtype = self.dtype(name)
+        whole = np.empty(shape, dtype=object if dtype.name == "string" else dtype.as_numpy())
+        filled = np.zeros(shape, dtype=bool)
+        for part in entry.slices:
+            extents = [(e.start, e.length if e.HasField("length") else -1) for e in part.extent]
+            if len(extents) != len(shape):
+                raise _corrupt(f"{self.prefix}: a slice of '{name}' has another rank")
+            key = slice_key(name, extents)
+            if key not in self._slices:
+                raise Unsupported(f"{self.prefix}: a slice of '{name}' is not where expected")
+            value = self._read(
+                name, _parse(protos.BundleEntryProto, self._slices[key], f"a slice of '{name}'")
+            )
+            where = tuple(slice(None) if n < 0 else slice(start, start + n) for start, n in extents)
+            if whole[where].shape != value.shape:
+                raise _corrupt(f"{self.prefix}: a slice of '{name}' does not fit its extent")
+            whole[where] = value
+            filled[where] = True
+        if not filled.all():
+            raise _corrupt(f"{self.prefix}: the slices of '{name}' do not cover it")
+        return whole
+
+    def _read(self, name: str, entry) -> np.ndarray:
         if entry.shard_id >= self.header.num_shards:
             raise _corrupt(f"{self.prefix}: '{name}' names shard {entry.shard_id}")
-        dtype, shape = self.dtype(name), self.shape(name)
+        dtype, shape = dtypes.as_dtype(entry.dtype), [d.size for d in entry.shape.dim]
         if any(d < 0 for d in shape):
             raise _corrupt(f"{self.prefix}: '{name}' has a negative dimension")
         count = int(np.prod(shape, dtype=np.int64))
@@ -205,6 +238,43 @@ class Bundle:
         if mask(crc) != entry.crc32c:
             raise _corrupt(f"{path}: '{name}' does not match its checksum (corrupt file)")
         return array.reshape(shape)
+
+
+def slice_key(name: str, extents: list[tuple[int, int]]) -> bytes:
+    """The key a slice of ``name`` is stored under (saved_tensor_slice_util.cc's
+    EncodeTensorNameSlice; a full dimension is start 0, length -1)."""
+    key = bytearray(b"\0")  # WriteNumIncreasing(0): a zero length byte
+    key += re.sub(rb"[\x00\xff]", lambda m: _ESCAPES[m.group()], name.encode()) + b"\0\x01"
+    key += _ordered_unsigned(len(extents))
+    for start, length in extents:
+        key += _ordered_signed(start) + _ordered_signed(length)
+    return bytes(key)
+
+
+_ESCAPES = {b"\x00": b"\x00\xff", b"\xff": b"\xff\x00"}  # OrderedCode::WriteString
+
+
+def _ordered_unsigned(n: int) -> bytes:
+    """OrderedCode::WriteNumIncreasing: a length byte, then the big-endian bytes."""
+    data = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([len(data)]) + data
+
+
+_HEADER = [(0, 0), (0x80, 0), (0xC0, 0), (0xE0, 0), (0xF0, 0), (0xF8, 0), (0xFC, 0)]
+_HEADER += [(0xFE, 0), (0xFF, 0), (0xFF, 0x80), (0xFF, 0xC0)]
+
+
+def _ordered_signed(value: int) -> bytes:
+    """OrderedCode::WriteSignedNumIncreasing: the length in the leading bits, then the
+    two's complement big-endian value."""
+    x = ~value if value < 0 else value
+    if x < 64:
+        return bytes([(_HEADER[1][0] ^ value) & 0xFF])
+    length = next(n for n in range(2, 11) if x.bit_length() <= 7 * n - 1)
+    data = bytearray(value.to_bytes(10, "big", signed=True)[10 - length :])
+    data[0] ^= _HEADER[length][0]
+    data[1] ^= _HEADER[length][1]
+    return bytes(data)
 
 
 def _strings(raw: bytes, count: int, what: str) -> tuple[np.ndarray, int]:

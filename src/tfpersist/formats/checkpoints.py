@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from tfpersist import faults, layout
-from tfpersist.errors import TfpersistError
+from tfpersist.errors import TfpersistError, first_line
 
 _STATE_LINE = re.compile(r'^(model_checkpoint_path|all_model_checkpoint_paths):\s*"(.*)"\s*$')
 
@@ -198,3 +198,11 @@ def save(sess, saver, prefix: Path, step: int | None = None, kind: str = "", met
     with graph.as_default():
         meta_saver.export_meta_graph(f"{path}.meta", clear_devices=True, strip_default_attrs=True)
     return path
+
+
+def unreadable(prefix, error: BaseException) -> TfpersistError:
+    """The error for a checkpoint whose variables cannot be restored."""
+    return TfpersistError(
+        f"{prefix}: cannot restore the checkpoint ({first_line(error)}); "
+        ".index/.data are truncated, corrupted or from another graph"
+    )

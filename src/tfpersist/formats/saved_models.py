@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfpersist import formats, layout, protos, safety
+from tfpersist import capi, formats, layout, protos, safety
 from tfpersist.errors import TfpersistError, first_line
 from tfpersist.graph import surgery
 from tfpersist.tensornames import op_name
@@ -234,9 +234,7 @@ def name_outputs(graph_def, tensors: dict[str, str]) -> dict[str, str]:
 
 def _output_dtype(graph_def, node, port: int) -> int:
     """The dtype of ``node``'s output ``port`` (a registered op or a library function)."""
-    from tensorflow.python.framework import op_def_registry
-
-    op_def = op_def_registry.get(node.op) or next(
+    op_def = capi.op_def(node.op) or next(
         f.signature for f in graph_def.library.function if f.signature.name == node.op
     )
     args = list(op_def.output_arg)

@@ -1,8 +1,12 @@
-"""Freezing: a checkpoint's variables folded into constants, pruned to what the outputs need.
+"""Freezing: a model's variables folded into constants, pruned to what the outputs need.
 
-``import_meta_graph`` + restore + ``convert_variables_to_constants`` (which keeps only the
-subgraph the output nodes depend on), devices cleared, and the GraphDef serialised
-deterministically (same checkpoint → same bytes) and atomically.
+The one entry point (``freeze_to_file``) takes any source. A TF1 checkpoint's graph is
+prepared (devices cleared, placeholders pinned, dead ``tf.cond`` branches pruned), pruned
+to the outputs as ``extract_sub_graph`` does, and its weights streamed from the checkpoint's
+files into the .pb (streaming.py) — no TensorFlow import. What the files alone cannot
+answer goes through a session (session.py: TensorFlow's ``convert_variables_to_constants``),
+which writes the same bytes. Serialisation is deterministic (same checkpoint → same bytes)
+and atomic.
 """
 
 from __future__ import annotations
@@ -15,15 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfpersist import atomic, formats, safety
-from tfpersist.errors import TfpersistError, first_line
-from tfpersist.formats import checkpoints, saved_models
-from tfpersist.freezing import restore, streaming
+from tfpersist.errors import TfpersistError
+from tfpersist.formats import bundles, checkpoints, saved_models
+from tfpersist.freezing import streaming
 from tfpersist.graph import graphdefs, signature, surgery
 from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf
-
-tf = import_tf()
-v1 = tf.compat.v1
 
 
 def prepare(graph_def, values: dict[str, str] | None, keep: list[str], live=()):
@@ -62,7 +62,7 @@ class Source:
     @functools.cached_property
     def pruned(self):
         """Only what the outputs need."""
-        return v1.graph_util.extract_sub_graph(self.graph_def, self.names)
+        return graphdefs.extract_sub_graph(self.graph_def, self.names)
 
 
 def _prepared(
@@ -115,77 +115,6 @@ def freeze_checkpoint(
     return _in_session(checkpoint_source(source, names, values, live, trust))
 
 
-def _in_session(source: Source):
-    """Restore ``source``'s variables, fold them into constants."""
-    prefix, saver_def, names = source.prefix, source.saver_def, source.names
-    if not _variables(source.pruned):
-        return _finished(source.pruned, source.what)
-    if not saver_def or not saver_def.restore_op_name:
-        raise TfpersistError(f"{source.what}: has no saver; cannot restore its variables")
-    graph = tf.Graph()
-    with graph.as_default():
-        try:
-            tf.import_graph_def(source.graph_def, name="")
-        except (ValueError, TypeError) as e:
-            raise TfpersistError(
-                f"{source.what}: the graph does not import ({first_line(e)})"
-            ) from None
-        with v1.Session(graph=graph) as sess:
-            variables = [n.name for n in source.pruned.node if n.op in surgery.VARIABLE_OPS]
-            try:
-                keys = restore.saver_keys(source.graph_def, saver_def)
-                if keys is not None:
-                    restore.restore(sess, keys, prefix, variables)
-                else:  # a TF2 SavedModel's restore function (checked in _prepared)
-                    restore_op = op_name(saver_def.restore_op_name)
-                    sess.run(restore_op, {saver_def.filename_tensor_name: str(prefix)})
-            except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: short .data
-                raise _unreadable(prefix, e) from None
-            if source.init_op:
-                try:
-                    sess.run(source.init_op)
-                except (tf.errors.OpError, ValueError) as e:
-                    raise TfpersistError(
-                        f"{source.what}: its init op '{source.init_op}' fails ({first_line(e)})"
-                    ) from None
-            frozen = freeze_session(sess, names, source.what)
-    return _ordered_like(frozen, source.pruned)
-
-
-def _ordered_like(graph_def, reference):
-    """``graph_def``'s nodes in ``reference``'s order (a session re-sorts them on import):
-    the session path then writes the bytes the streaming path writes."""
-    rank = {n.name: i for i, n in enumerate(reference.node)}
-    nodes = sorted(graph_def.node, key=lambda n: rank.get(n.name, len(rank)))
-    del graph_def.node[:]
-    graph_def.node.extend(nodes)
-    return graph_def
-
-
-def _unreadable(prefix: Path, error: BaseException) -> TfpersistError:
-    return TfpersistError(
-        f"{prefix}: cannot restore the checkpoint ({first_line(error)}); "
-        ".index/.data are truncated, corrupted or from another graph"
-    )
-
-
-def _variables(graph_def) -> list[str]:
-    return [n.name for n in surgery.all_nodes(graph_def) if n.op in surgery.VARIABLE_OPS]
-
-
-def _finished(graph_def, what: str):
-    """``graph_def`` with unused functions dropped, checked to hold no variables."""
-    surgery.prune_library(graph_def)
-    surgery.canonical_function_names(graph_def)
-    left = sorted({n.op for n in surgery.all_nodes(graph_def) if n.op in surgery.STATE_OPS})
-    if left:
-        raise TfpersistError(
-            f"{what}: the frozen graph would still hold variable ops ({', '.join(left)}); "
-            "its outputs read variables this freezer cannot fold into constants"
-        )
-    return graph_def
-
-
 def freeze_graph_def(
     graph_def,
     output_nodes: list[str] | str,
@@ -201,12 +130,13 @@ def _graph_def_frozen(graph_def, output_nodes, values, live, trust):
     names = graphdefs.node_names(output_nodes)
     source = _prepared("the graph", graph_def, names, values, live, trust)
     pruned = source.pruned
-    if _variables(pruned):
+    read = surgery.variables(pruned)
+    if read:
         raise TfpersistError(
-            f"the graph reads variables ({', '.join(_variables(pruned)[:3])}) but a GraphDef "
+            f"the graph reads variables ({', '.join(read[:3])}) but a GraphDef "
             "holds no values for them; freeze from the checkpoint or SavedModel instead"
         )
-    return _finished(pruned, "the graph"), source.pinned
+    return surgery.finish(pruned, "the graph"), source.pinned
 
 
 def freeze(
@@ -282,21 +212,6 @@ def _freeze(source, output_nodes, values, trust, live, signature_key, architectu
 def is_checkpoint(source: str | Path) -> bool:
     """A checkpoint dir or prefix (not a SavedModel dir, not a .pb file)."""
     return formats.detect(source) == formats.CHECKPOINT
-
-
-def freeze_session(sess, output_nodes: list[str] | str, what: str = "the session"):
-    """Freeze a live session's graph: variables → constants, pruned to ``output_nodes``."""
-    names = graphdefs.node_names(output_nodes)
-    graph_def = sess.graph.as_graph_def()
-    graphdefs.check_nodes(graph_def, names)
-    try:
-        frozen = v1.graph_util.convert_variables_to_constants(sess, graph_def, names)
-    except (tf.errors.OpError, ValueError, TypeError, KeyError) as e:
-        raise TfpersistError(
-            f"{what}: cannot fold the variables into constants ({first_line(e)})"
-        ) from None
-    surgery.clear_devices(frozen)
-    return _finished(frozen, what)
 
 
 def card(
@@ -379,11 +294,8 @@ def freeze_to_file(
     names = graphdefs.node_names(output_nodes)
     src = checkpoint_source(source, names, values, live, trust)
     pruned = src.pruned
-    try:
-        reader = tf.train.load_checkpoint(str(src.prefix))
-        frozen_plan = streaming.plan(pruned, reader, src.graph_def, src.saver_def)
-    except (tf.errors.OpError, ValueError) as e:
-        raise _unreadable(src.prefix, e) from None
+    reader = _bundle(src.prefix)  # None: a V1-format checkpoint, read by the session
+    frozen_plan = reader and streaming.plan(pruned, reader, src.graph_def, src.saver_def)
     if frozen_plan is None:
         return write(_in_session(src), out, names, card_path, extra, src.pinned), names
     skeleton = streaming.skeleton(pruned, frozen_plan)
@@ -392,13 +304,36 @@ def freeze_to_file(
         stats = streaming.write(
             pruned, frozen_plan, reader, out, graphdefs.PROTOBUF_LIMIT, digest=card_path is not None
         )
-    except (tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: a short .data
-        raise _unreadable(src.prefix, e) from None
+    except TfpersistError as e:  # a short or corrupt .data
+        raise checkpoints.unreadable(src.prefix, e) from None
     if card_path is None:  # what the card would say, without the cost of hashing
         return {"nodes": sum(stats["ops"].values()), **stats, **_pins(src.pinned)}, names
     info = card_from(skeleton, stats, names, extra, src.pinned)
     atomic.write_json(card_path, info)
     return info, names
+
+
+def _in_session(source: Source):
+    from tfpersist.freezing import session  # TensorFlow's Python layer
+
+    return session.freeze_source(source)
+
+
+def _bundle(prefix: Path) -> bundles.Bundle | None:
+    """The checkpoint's index, read; None for a V1-format checkpoint (no .index)."""
+    if not Path(f"{prefix}.index").is_file():
+        return None
+    try:
+        return bundles.Bundle(prefix)
+    except TfpersistError as e:
+        raise checkpoints.unreadable(prefix, e) from None
+
+
+def freeze_session(sess, output_nodes: list[str] | str, what: str = "the session"):
+    """Freeze a live session's graph: variables → constants, pruned to ``output_nodes``."""
+    from tfpersist.freezing import session
+
+    return session.freeze_session(sess, output_nodes, what)
 
 
 def _pins(pinned: dict) -> dict:

@@ -4,18 +4,17 @@ A ``.meta``'s saver restore op is part of an untrusted graph: it could write fil
 read the checkpoint. Here the saver's graph is only *read* — which checkpoint key (and slice)
 each variable is restored from, so renamed or swapped keys and partitioned variables come
 out as restore would give them — and the values are read with TensorFlow's checkpoint reader
-and assigned by ops built here.
+and assigned by ops built here. Reading the saver's graph needs no TensorFlow; restoring
+into a session imports it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tfpersist import tensornames
+from tfpersist import tensornames, tensors
 from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
-
-tf = import_tf()
 
 ASSIGN_OPS = {"Assign", "AssignVariableOp"}
 
@@ -24,7 +23,7 @@ def _strings(node) -> list[str] | None:
     """The values of a string Const node, or None."""
     if node is None or node.op != "Const":
         return None
-    return [v.decode() for v in tf.make_ndarray(node.attr["value"].tensor).reshape(-1).tolist()]
+    return [v.decode() for v in tensors.make_ndarray(node.attr["value"].tensor).ravel().tolist()]
 
 
 def saver_keys(graph_def, saver_def) -> dict[str, tuple[str, str]] | None:
@@ -89,6 +88,7 @@ def restore(sess, keys: dict, prefix, names: list[str] | None = None) -> list[st
     """Assign the variables of ``sess.graph`` (those in ``names``, else all in ``keys``) from
     checkpoint ``prefix``, each from its key and slice in ``keys`` (``saver_keys``); return
     the names restored."""
+    tf = import_tf()
     wanted = [n for n in (names if names is not None else keys) if n in keys]
     reader = tf.train.load_checkpoint(str(prefix))
     graph = sess.graph

@@ -2,10 +2,12 @@
 
 The session path (restore into variables, fetch them, build a GraphDef, serialise it) holds
 several copies of the weights at once. Here each variable's value is read from the
-checkpoint with ``CheckpointReader``, turned into a Const node, serialised and written, then
-dropped: peak memory is about one model's worth of bytes plus the largest tensor, and
-nothing is restored into a session. The bytes are GraphDef's wire format written field by
-field in field-number order, as deterministic serialisation would write them.
+checkpoint's files (formats/bundles.py, checksums verified), turned into a Const node,
+serialised and written, then dropped: peak memory is about one model's worth of bytes plus
+the largest tensor, nothing is restored into a session, and TensorFlow's Python layer is not
+imported (its op registry is read through capi.py). The bytes are GraphDef's wire format
+written field by field in field-number order, as deterministic serialisation would write
+them, and the Const messages are ``tf.make_tensor_proto``'s (tensors.py).
 
 ``plan`` says whether a (pruned) graph fits: variables read through ``ReadVariableOp`` or
 consumed by ops that take no reference input, each restored by the checkpoint's own saver
@@ -21,13 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic
+from tfpersist import atomic, capi, dtypes, protos, tensors
+from tfpersist.formats import bundles
 from tfpersist.freezing import restore
 from tfpersist.graph import graphdefs, surgery
 from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf
-
-tf = import_tf()
 
 SPLICE_BYTES = 1 << 16  # tensors this large are written from their own buffer, not copied
 
@@ -40,9 +40,7 @@ class Plan:
 
 
 def _is_ref_input(op: str, index: int) -> bool:
-    from tensorflow.python.framework import op_def_registry
-
-    op_def = op_def_registry.get(op)
+    op_def = capi.op_def(op)
     if op_def is None:
         return True  # unknown op: do not guess
     position = 0
@@ -56,7 +54,7 @@ def _is_ref_input(op: str, index: int) -> bool:
     return False
 
 
-def plan(graph_def, reader, full_graph=None, saver_def=None) -> Plan | None:
+def plan(graph_def, reader: bundles.Bundle, full_graph=None, saver_def=None) -> Plan | None:
     """How to freeze ``graph_def`` (already pruned to its outputs) straight from ``reader``.
 
     ``full_graph`` and ``saver_def`` give the saver's own name mapping; without them each
@@ -68,17 +66,16 @@ def plan(graph_def, reader, full_graph=None, saver_def=None) -> Plan | None:
     mapping = restore.saver_keys(full_graph, saver_def) if saver_def is not None else {}
     if mapping is None:
         return None
-    stored = reader.get_variable_to_dtype_map()
-    keys, dtypes, slices = {}, {}, {}
+    stored = reader.entries
+    keys, types, slices = {}, {}, {}
     for name, node in variables.items():
         key, spec = mapping.get(name, (None if saver_def else name, ""))
         if key not in stored:
             return None
-        dtype = node.attr["dtype"].type
-        if tf.dtypes.as_dtype(dtype).base_dtype != stored[key].base_dtype:
+        dtype = dtypes.base(node.attr["dtype"].type)
+        if dtype != dtypes.base(stored[key].dtype):
             return None
-        keys[name], slices[name] = key, spec
-        dtypes[name] = tf.dtypes.as_dtype(dtype).base_dtype.as_datatype_enum
+        keys[name], slices[name], types[name] = key, spec, dtype
     for node in graph_def.node:
         for index, tensor in enumerate(node.input):
             source = op_name(tensor)
@@ -89,7 +86,7 @@ def plan(graph_def, reader, full_graph=None, saver_def=None) -> Plan | None:
                     return None
             elif _is_ref_input(node.op, index):
                 return None
-    return Plan(keys, dtypes, slices)
+    return Plan(keys, types, slices)
 
 
 def _varint(n: int) -> bytes:
@@ -113,26 +110,29 @@ def nodes(graph_def, frozen_plan: Plan, reader, stats: dict):
     whose value (read lazily) is spliced in by ``write`` rather than copied into the proto."""
     for node in graph_def.node:
         if node.name in frozen_plan.keys:
-            value = reader.get_tensor(frozen_plan.keys[node.name])
+            value = reader.read(frozen_plan.keys[node.name])
             # not np.ascontiguousarray: it makes a scalar (a 0-d variable) shape [1]
             value = np.asarray(restore.sliced(value, frozen_plan.slices[node.name]), order="C")
-            if value.dtype.kind == "f":
+            if dtypes.as_dtype(frozen_plan.dtypes[node.name]).is_floating:
                 stats["parameters"] += int(value.size)
                 stats["parameter_bytes"] += int(value.nbytes)
-            const = tf.compat.v1.NodeDef(name=node.name, op="Const")
+            const = protos.NodeDef(name=node.name, op="Const")
             const.attr["dtype"].type = frozen_plan.dtypes[node.name]
-            if value.nbytes < SPLICE_BYTES or value.dtype.byteorder == ">":
-                const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+            if value.nbytes < SPLICE_BYTES or value.dtype.kind == "O":
+                const.attr["value"].tensor.CopyFrom(tensors.make_tensor_proto(value))
                 yield const, None
             else:
                 yield const, value
             del value
         elif node.op == "ReadVariableOp" and op_name(node.input[0]) in frozen_plan.keys:
-            identity = tf.compat.v1.NodeDef()
+            identity = protos.NodeDef()
             _read_as_identity(node, identity)
             yield identity, None
         else:
             add_default_attrs(node)
+            count, size = graphdefs.const_parameters(node)  # counted as the card counts them
+            stats["parameters"] += count
+            stats["parameter_bytes"] += size
             yield node, None
 
 
@@ -152,10 +152,8 @@ def _const_with_content(const, value: np.ndarray) -> list:
     "value" entry, then that entry built around the raw little-endian array bytes, exactly
     as make_tensor_proto + SerializeToString(deterministic=True) would produce them.
     """
-    from tensorflow.core.framework import tensor_pb2
-
-    tensor = tensor_pb2.TensorProto(dtype=const.attr["dtype"].type)
-    tensor.tensor_shape.CopyFrom(tf.TensorShape(value.shape).as_proto())
+    tensor = protos.TensorProto(dtype=const.attr["dtype"].type)
+    tensor.tensor_shape.CopyFrom(tensors.shape_proto(value.shape))
     data = memoryview(value).cast("B")
     tensor_head = (
         tensor.SerializeToString(deterministic=True) + _varint(4 << 3 | 2) + _varint(len(data))
@@ -174,9 +172,7 @@ def _const_with_content(const, value: np.ndarray) -> list:
 def add_default_attrs(node) -> None:
     """Fill in attributes left at their defaults (a .meta saved with strip_default_attrs),
     as importing the graph would: the frozen bytes then match the session path's."""
-    from tensorflow.python.framework import op_def_registry
-
-    op_def = op_def_registry.get(node.op)
+    op_def = capi.op_def(node.op)
     for attr in op_def.attr if op_def else []:
         if attr.name not in node.attr and attr.HasField("default_value"):
             node.attr[attr.name].CopyFrom(attr.default_value)
@@ -220,7 +216,7 @@ def write(
 
 def skeleton(graph_def, frozen_plan: Plan | None = None):
     """The graph without weight values (shapes and dtypes kept): cheap to import for shapes."""
-    out = tf.compat.v1.GraphDef()
+    out = protos.GraphDef()
     out.versions.CopyFrom(graph_def.versions)
     out.library.CopyFrom(graph_def.library)
     variables = frozen_plan.keys if frozen_plan else {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from tfpersist import dtypes, protos
+from tfpersist import capi, dtypes, protos
 from tfpersist.errors import TfpersistError, first_line
 
 PROTOBUF_LIMIT = 2**31 - 1
@@ -70,10 +70,41 @@ def all_nodes(graph_def):
         yield from function.node_def
 
 
-def _undefined(node) -> list[str]:
-    from tensorflow.python.framework import op_def_registry
+def extract_sub_graph(graph_def, outputs: list[str]):
+    """What ``outputs`` depend on (inputs, control inputs, colocation), in the graph's order:
+    ``tf.compat.v1.graph_util.extract_sub_graph``, the same message."""
+    inputs, by_name, order = {}, {}, {}
+    for seq, node in enumerate(graph_def.node):
+        name = _node_name(node.name)
+        by_name[name] = node
+        inputs[name] = [_node_name(i) for i in node.input]
+        if "_class" in node.attr:
+            inputs[name].extend(
+                c.decode()[5:] if c.startswith(b"loc:@") else c.decode()
+                for c in node.attr["_class"].list.s
+            )
+        order[name] = seq
+    check_nodes(graph_def, list(outputs))
+    keep, queue = set(), list(outputs)
+    while queue:
+        name = queue.pop()
+        if name not in keep:
+            keep.add(name)
+            queue.extend(inputs.get(name, ()))
+    out = protos.GraphDef()
+    for name in sorted(keep, key=order.__getitem__):
+        out.node.add().CopyFrom(by_name[name])
+    out.library.CopyFrom(graph_def.library)
+    out.versions.CopyFrom(graph_def.versions)
+    return out
 
-    op_def = op_def_registry.get(node.op)
+
+def _node_name(tensor: str) -> str:
+    return tensor[1:] if tensor.startswith("^") else tensor.split(":")[0]
+
+
+def _undefined(node) -> list[str]:
+    op_def = capi.op_def(node.op)
     if op_def is None:  # a call of a library function, or an op this TF lacks
         return []
     defined = {a.name for a in op_def.attr}
@@ -137,16 +168,19 @@ def read_graph_def(path: str | Path):
 
 def constant_parameters(graph_def) -> tuple[int, int]:
     """(count, bytes) of the floating-point constants: a frozen graph's weights."""
-    count = size = 0
-    for node in graph_def.node:
-        if node.op != "Const":
-            continue
-        tensor = node.attr["value"].tensor
-        dtype = dtypes.as_dtype(tensor.dtype)
-        if dtype.is_floating:
-            elements = 1
-            for dim in tensor.tensor_shape.dim:
-                elements *= dim.size
-            count += elements
-            size += elements * dtype.size
-    return count, size
+    counts = [const_parameters(node) for node in graph_def.node]
+    return sum(c for c, _ in counts), sum(b for _, b in counts)
+
+
+def const_parameters(node) -> tuple[int, int]:
+    """(count, bytes) a node adds to ``constant_parameters``: a floating-point Const's."""
+    if node.op != "Const":
+        return 0, 0
+    tensor = node.attr["value"].tensor
+    dtype = dtypes.as_dtype(tensor.dtype)
+    if not dtype.is_floating:
+        return 0, 0
+    elements = 1
+    for dim in tensor.tensor_shape.dim:
+        elements *= dim.size
+    return elements, elements * dtype.size

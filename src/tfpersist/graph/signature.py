@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tfpersist import layout
-from tfpersist.tfcompat import import_tf
+from tfpersist import capi, dtypes, layout
 
 
 def tensor_info(tensor) -> dict:
@@ -43,15 +42,20 @@ def defaulted(graph_def) -> list[str]:
 
 def describe_graph_def(graph_def, outputs: list[str]) -> dict:
     """The signature of a GraphDef: its placeholders as inputs, ``outputs`` as outputs, and
-    (when there are any) its defaulted placeholders as ``optional_inputs``."""
-    tf = import_tf()
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.import_graph_def(graph_def, name="")
-    sig = describe(graph, placeholders(graph_def), outputs)
-    optional = defaulted(graph_def)
-    if optional:
-        sig["optional_inputs"] = [tensor_info(graph.get_tensor_by_name(f"{n}:0")) for n in optional]
+    (when there are any) its defaulted placeholders as ``optional_inputs``; dtypes and shapes
+    from TensorFlow's shape inference (its C library: no TensorFlow import)."""
+    with capi.Graph(graph_def) as graph:
+
+        def info(name: str) -> dict:
+            dtype, shape = graph.output(name)
+            name_of_dtype = dtypes.as_dtype(dtype).name
+            return {"name": name, "tensor": f"{name}:0", "dtype": name_of_dtype, "shape": shape}
+
+        sig = {"inputs": [info(n) for n in placeholders(graph_def)]}
+        sig["outputs"] = [info(n) for n in outputs]
+        optional = defaulted(graph_def)
+        if optional:
+            sig["optional_inputs"] = [info(n) for n in optional]
     return sig
 
 

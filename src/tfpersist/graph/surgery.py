@@ -13,11 +13,10 @@ import re
 
 import numpy as np
 
-from tfpersist import safety
+from tfpersist import dtypes, safety, tensors
 from tfpersist.errors import TfpersistError
 from tfpersist.graph.graphdefs import all_nodes
 from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf
 
 _STRIPPED_ATTRS = ("_output_shapes", "_class")
 
@@ -122,6 +121,25 @@ def canonical_function_names(graph_def) -> None:
                 func.name = mapping.get(func.name, func.name)
 
 
+def variables(graph_def) -> list[str]:
+    """The variable nodes of the graph and its functions."""
+    return [n.name for n in all_nodes(graph_def) if n.op in VARIABLE_OPS]
+
+
+def finish(graph_def, what: str):
+    """A frozen ``graph_def`` with unused functions dropped and function names made
+    canonical, in place; refused when it still holds variable ops."""
+    prune_library(graph_def)
+    canonical_function_names(graph_def)
+    left = sorted({n.op for n in all_nodes(graph_def) if n.op in STATE_OPS})
+    if left:
+        raise TfpersistError(
+            f"{what}: the frozen graph would still hold variable ops ({', '.join(left)}); "
+            "its outputs read variables this freezer cannot fold into constants"
+        )
+    return graph_def
+
+
 def check_stateless(graph_def, outputs: list[str], what: str) -> None:
     """Refuse outputs that depend on an op changing a variable (in functions too).
 
@@ -158,23 +176,22 @@ def check_stateless(graph_def, outputs: list[str], what: str) -> None:
             stack.extend(_split(i)[0] for i in node.input)
 
 
-def parse_value(text: str, dtype) -> np.ndarray:
-    """``true``/``false``, a number, or a comma-separated list, as ``dtype``."""
-    tf = import_tf()
-    dtype = tf.dtypes.as_dtype(dtype)
+def parse_value(text: str, dtype: int) -> np.ndarray:
+    """``true``/``false``, a number, or a comma-separated list, as ``dtype`` (an enum)."""
+    dtype = dtypes.as_dtype(dtypes.base(dtype))
     words = [w.strip() for w in text.split(",")]
     try:
-        if dtype == tf.bool:
+        if dtype.name == "bool":
             lookup = {"true": True, "1": True, "false": False, "0": False}
             values = [lookup[w.lower()] for w in words]
-        elif dtype == tf.string:
+        elif dtype.name == "string":
             values = [w.encode() for w in words]
         else:
             values = [float(w) if dtype.is_floating else int(w) for w in words]
-    except (KeyError, ValueError):
+        element = object if dtype.name == "string" else dtype.as_numpy()
+    except (KeyError, ValueError, TfpersistError):
         raise TfpersistError(f"cannot read '{text}' as {dtype.name}") from None
-    array = np.array(values if len(values) > 1 else values[0], dtype=dtype.as_numpy_dtype)
-    return array
+    return np.array(values if len(values) > 1 else values[0], dtype=element)
 
 
 def is_random(op: str) -> bool:
@@ -230,7 +247,7 @@ def pin(graph_def, values: dict[str, str], live=()) -> dict:
             for attr in list(node.attr):
                 del node.attr[attr]
             node.attr["dtype"].type = dtype
-            node.attr["value"].tensor.CopyFrom(import_tf().make_tensor_proto(value, dtype=dtype))
+            node.attr["value"].tensor.CopyFrom(tensors.make_tensor_proto(value, dtype=dtype))
             pinned[node.name] = _jsonable(value)
         elif node.name in flags:
             pinned[node.name] = _jsonable(_constant_array(node.input[0], by_name))
@@ -323,7 +340,7 @@ def _constant_array(tensor: str, by_name: dict):
         seen += 1
     if node is None or node.op != "Const":
         return None
-    return import_tf().make_ndarray(node.attr["value"].tensor)
+    return tensors.make_ndarray(node.attr["value"].tensor)
 
 
 def _constant_value(tensor: str, by_name: dict):

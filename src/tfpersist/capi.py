@@ -1,0 +1,171 @@
+"""TensorFlow's C library without its Python layer: the op registry, and a graph imported
+for the dtypes and shapes of its tensors.
+
+``import tensorflow`` costs ~2.4 s (thousands of Python modules); the C library it wraps,
+``libtensorflow_cc.so.2``, loads in ~0.3 s through ctypes. Its stable C API
+(tensorflow/c/c_api.h) answers what freezing and model cards ask of TensorFlow without
+running anything: ``TF_GetAllOpList`` (the same registry ``op_def_registry`` reads) and
+``TF_GraphImportGraphDef`` with TensorFlow's own shape inference (what ``import_graph_def``
+runs). The answers are TensorFlow's, not a copy of them.
+
+The library is loaded RTLD_LOCAL: RTLD_GLOBAL makes a later ``import tensorflow`` in the
+same process crash. TensorFlow's Python layer, imported later, uses the same loaded library
+(tests/test_capi.py). Set the CPU pin (runtime.pin) before the first call here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import sys
+import threading
+from pathlib import Path
+
+from tfpersist import protos
+from tfpersist.errors import TfpersistError
+
+_lock = threading.Lock()
+_lib = None
+_registry: dict[str, object] | None = None
+_registry_with_python = False  # read after TensorFlow's Python layer loaded its own ops
+
+
+class _Buffer(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("length", ctypes.c_size_t),
+        ("dealloc", ctypes.c_void_p),
+    ]
+
+
+class _Output(ctypes.Structure):
+    _fields_ = [("oper", ctypes.c_void_p), ("index", ctypes.c_int)]
+
+
+def library_path() -> Path:
+    """Where the installed TensorFlow's C library is (nothing of TensorFlow is imported)."""
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.origin:
+        raise TfpersistError("TensorFlow is not installed (pip install tensorflow-cpu)")
+    return Path(spec.origin).parent / "libtensorflow_cc.so.2"
+
+
+def loaded() -> bool:
+    """Whether TensorFlow's C library is loaded in this process (by this module)."""
+    return _lib is not None
+
+
+def _load():
+    global _lib
+    with _lock:
+        if _lib is not None:
+            return _lib
+        path = library_path()
+        try:
+            lib = ctypes.CDLL(str(path))  # RTLD_LOCAL (the default)
+        except OSError as e:
+            raise TfpersistError(f"cannot load TensorFlow's C library {path}: {e}") from None
+        p, buf = ctypes.c_void_p, ctypes.POINTER(_Buffer)
+        for name, restype, argtypes in (
+            ("TF_GetAllOpList", buf, []),
+            ("TF_DeleteBuffer", None, [buf]),
+            ("TF_NewBufferFromString", buf, [ctypes.c_char_p, ctypes.c_size_t]),
+            ("TF_NewStatus", p, []),
+            ("TF_DeleteStatus", None, [p]),
+            ("TF_GetCode", ctypes.c_int, [p]),
+            ("TF_Message", ctypes.c_char_p, [p]),
+            ("TF_NewGraph", p, []),
+            ("TF_DeleteGraph", None, [p]),
+            ("TF_NewImportGraphDefOptions", p, []),
+            ("TF_DeleteImportGraphDefOptions", None, [p]),
+            ("TF_GraphImportGraphDef", None, [p, buf, p, p]),
+            ("TF_GraphOperationByName", p, [p, ctypes.c_char_p]),
+            ("TF_OperationNumOutputs", ctypes.c_int, [p]),
+            ("TF_OperationOutputType", ctypes.c_int, [_Output]),
+            ("TF_GraphGetTensorNumDims", ctypes.c_int, [p, _Output, p]),
+            (
+                "TF_GraphGetTensorShape",
+                None,
+                [p, _Output, ctypes.POINTER(ctypes.c_int64), ctypes.c_int, p],
+            ),
+        ):
+            function = getattr(lib, name)
+            function.restype, function.argtypes = restype, argtypes
+        _lib = lib
+        return lib
+
+
+def _read_registry() -> dict[str, object]:
+    lib = _load()
+    buffer = lib.TF_GetAllOpList()
+    try:
+        data = ctypes.string_at(buffer.contents.data, buffer.contents.length)
+    finally:
+        lib.TF_DeleteBuffer(buffer)
+    ops = protos.op_def_pb2.OpList()
+    ops.ParseFromString(data)
+    return {op.name: op for op in ops.op}
+
+
+def op_def(op: str):
+    """The OpDef TensorFlow registers for ``op``, or None (a library function's name, or
+    an op this TensorFlow lacks) — what ``op_def_registry.get`` answers."""
+    global _registry, _registry_with_python
+    with_python = "tensorflow" in sys.modules  # its Python layer may register more ops
+    if _registry is None or (with_python and not _registry_with_python and op not in _registry):
+        _registry, _registry_with_python = _read_registry(), with_python
+    return _registry.get(op)
+
+
+class Graph:
+    """A GraphDef imported into TensorFlow's C graph (its shape inference run); ``output``
+    gives a tensor's dtype and shape. Nothing runs. Use as a context manager."""
+
+    def __init__(self, graph_def, what: str = "the graph"):
+        self._lib = lib = _load()
+        self._graph = lib.TF_NewGraph()
+        status, options = lib.TF_NewStatus(), lib.TF_NewImportGraphDefOptions()
+        data = graph_def.SerializeToString()
+        buffer = lib.TF_NewBufferFromString(data, len(data))
+        try:
+            lib.TF_GraphImportGraphDef(self._graph, buffer, options, status)
+            if lib.TF_GetCode(status) != 0:
+                message = (lib.TF_Message(status) or b"").decode(errors="replace")
+                self.close()
+                raise TfpersistError(
+                    f"{what} does not import into TensorFlow ({message.splitlines()[0][:300]})"
+                )
+        finally:
+            lib.TF_DeleteBuffer(buffer)
+            lib.TF_DeleteImportGraphDefOptions(options)
+            lib.TF_DeleteStatus(status)
+
+    def output(self, node: str, port: int = 0) -> tuple[int, list[int | None] | None]:
+        """(DataType enum, shape) of ``node:port``: None for an unknown rank, None for an
+        unknown dimension."""
+        lib = self._lib
+        operation = lib.TF_GraphOperationByName(self._graph, node.encode())
+        if not operation or not 0 <= port < lib.TF_OperationNumOutputs(operation):
+            raise TfpersistError(f"'{node}:{port}' is not a tensor of the graph")
+        out = _Output(operation, port)
+        status = lib.TF_NewStatus()
+        try:
+            rank = lib.TF_GraphGetTensorNumDims(self._graph, out, status)
+            dims = (ctypes.c_int64 * max(rank, 0))()
+            if rank >= 0:
+                lib.TF_GraphGetTensorShape(self._graph, out, dims, rank, status)
+        finally:
+            lib.TF_DeleteStatus(status)
+        shape = None if rank < 0 else [d if d >= 0 else None for d in dims]
+        return lib.TF_OperationOutputType(out), shape
+
+    def close(self) -> None:
+        if self._graph:
+            self._lib.TF_DeleteGraph(self._graph)
+            self._graph = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
