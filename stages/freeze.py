@@ -15,7 +15,7 @@ def main(argv: list[str]) -> None:
     source, out, card_path = argv
     model = ModelParams.from_params(load_params())
 
-    from tfpersist.freezing import freeze  # TensorFlow from here on
+    from tfpersist.freezing import freeze  # TensorFlow only where the checkpoint needs it
 
     card, _ = freeze.freeze_to_file(source, out, model.output_nodes, card_path=card_path)
     print(

@@ -159,6 +159,13 @@ class Graph:
         shape = None if rank < 0 else [d if d >= 0 else None for d in dims]
         return lib.TF_OperationOutputType(out), shape
 
+    def outputs(self, node: str) -> list[tuple[int, list[int | None] | None]]:
+        """``output`` of each of ``node``'s outputs."""
+        operation = self._lib.TF_GraphOperationByName(self._graph, node.encode())
+        if not operation:
+            raise TfpersistError(f"'{node}' is not a node of the graph")
+        return [self.output(node, i) for i in range(self._lib.TF_OperationNumOutputs(operation))]
+
     def close(self) -> None:
         if self._graph:
             self._lib.TF_DeleteGraph(self._graph)

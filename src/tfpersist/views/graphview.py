@@ -1,7 +1,8 @@
 """A frozen graph described for people: every node with its scope, tensor shapes, parameters
 and estimated FLOPs; totals per scope and per op; statistics of every weight.
 
-Shapes come from TensorFlow's shape inference when the graph is imported (nothing runs);
+Shapes come from TensorFlow's shape inference when the graph is imported into its C library
+(capi.py: nothing runs, TensorFlow's Python layer is not imported);
 FLOPs are estimated at batch size 1 (placeholders' unknown first dimension set to 1) with the
 rules in ``FLOP_RULES``. Numbers are rounded to 6 significant digits so the description is
 the same on every machine. Used by ``inspect --html`` and ``compare --html`` (pages.py).
@@ -13,12 +14,10 @@ from collections import Counter
 
 import numpy as np
 
-from tfpersist import safety
+from tfpersist import capi, dtypes, protos, safety, tensors
+from tfpersist.errors import TfpersistError
 from tfpersist.tensornames import is_control, op_name, port
-from tfpersist.tfcompat import import_tf
 from tfpersist.views import drawing
-
-tf = import_tf()
 
 HISTOGRAM_BINS = 20
 _LIGHT = 1024  # float constants bigger than this lose their values for shape inference
@@ -56,12 +55,12 @@ def _shapes(graph_def) -> tuple[dict[str, list] | None, dict[str, list] | None]:
     inference; None where the graph does not import. Big float constants are imported
     without their values (only their shape matters); the batch-1 graph gives placeholders'
     unknown first dimension the size 1."""
-    light = tf.compat.v1.GraphDef()
+    light = protos.GraphDef()
     light.CopyFrom(graph_def)
     for node in light.node:
         if node.op == "Const":
             tensor = node.attr["value"].tensor
-            if tf.dtypes.as_dtype(tensor.dtype).is_floating and len(tensor.tensor_content) > _LIGHT:
+            if dtypes.as_dtype(tensor.dtype).is_floating and len(tensor.tensor_content) > _LIGHT:
                 tensor.ClearField("tensor_content")
     as_given = _inferred(light)
     for node in light.node:
@@ -73,18 +72,15 @@ def _shapes(graph_def) -> tuple[dict[str, list] | None, dict[str, list] | None]:
 
 
 def _inferred(graph_def) -> dict[str, list] | None:
-    graph = tf.Graph()
     try:
-        with graph.as_default():
-            tf.import_graph_def(graph_def, name="")
-    except Exception:  # unknown ops, inconsistent shapes: describe without shapes
+        graph = capi.Graph(graph_def)
+    except TfpersistError:  # unknown ops, inconsistent shapes: describe without shapes
         return None
-    return {
-        op.name: [
-            (t.dtype.name, None if t.shape.rank is None else t.shape.as_list()) for t in op.outputs
-        ]
-        for op in graph.get_operations()
-    }
+    with graph:
+        return {
+            node.name: [(dtypes.as_dtype(d).name, s) for d, s in graph.outputs(node.name)]
+            for node in graph_def.node
+        }
 
 
 def _known(shape) -> bool:
@@ -113,7 +109,8 @@ def _flops(node, shapes: dict[str, list]) -> tuple[int | None, str | None]:
         a = input_shape(0)
         if not _known(a) or len(a) < 2:
             return None, "input shape unknown"
-        transposed = node.attr["transpose_a"].b or node.attr["adj_x"].b
+        flag = "transpose_a" if op == "MatMul" else "adj_x"  # read only what the op defines
+        transposed = flag in node.attr and node.attr[flag].b
         return 2 * elements * a[-2 if transposed else -1], None
     if op in ("Conv2D", "Conv3D", "DepthwiseConv2dNative"):
         kernel = input_shape(1)
@@ -198,14 +195,14 @@ def describe(graph_def, outputs: list[str], card: dict | None = None) -> dict:
             role = "output"
         elif node.op == "Const":
             tensor = node.attr["value"].tensor
-            dtype = tf.dtypes.as_dtype(tensor.dtype)
+            dtype = dtypes.as_dtype(tensor.dtype)
             size = int(np.prod([d.size for d in tensor.tensor_shape.dim], dtype=np.int64))
             if dtype.is_floating:
                 role = "weight"
                 entry["params"], entry["bytes"] = size, size * dtype.size
                 total_params += size
                 total_bytes += size * dtype.size
-                weights.append(_weight_stats(node.name, tf.make_ndarray(tensor)))
+                weights.append(_weight_stats(node.name, tensors.make_ndarray(tensor)))
             else:
                 role = "const"
         entry["role"] = role
