@@ -30,6 +30,12 @@ def add_parser(sub, trust) -> None:
         help="instead of --data, for models with several inputs: X.npy (or .csv) per "
         "placeholder, repeated",
     )
+    p.add_argument(
+        "--no-outputs",
+        action="store_true",
+        help="compare signature, structure and weights only: nothing runs (and TensorFlow is "
+        "not imported where the models freeze without it)",
+    )
     p.add_argument("--format", choices=("text", "md", "json"), default="text")
     p.add_argument(
         "--fail-on",
@@ -96,7 +102,11 @@ def cmd_compare(args) -> int:
         ]
         if args.input and args.data:
             raise UsageError("give --data (one CSV) or --input NAME=FILE, not both")
-        if args.input:
+        if args.no_outputs and (args.input or args.data or args.localize):
+            raise UsageError("--no-outputs runs nothing: leave out --data, --input, --localize")
+        if args.no_outputs:
+            x, y, source = None, None, "--no-outputs"
+        elif args.input:
             x, y, source = named_data(named_inputs(args.input)), None, ", ".join(args.input)
         else:
             x, y, source = comparison_data(args.data, models)

@@ -206,7 +206,7 @@ def _freeze(source, output_nodes, values, trust, live, signature_key, architectu
         frozen, pinned = _graph_def_frozen(graph_def, names, values, live, trust)
         return frozen, names, pinned
     src = checkpoint_source(source, names, values, live, trust)
-    return _in_session(src), names, src.pinned
+    return _checkpoint_frozen(src), names, src.pinned
 
 
 def is_checkpoint(source: str | Path) -> bool:
@@ -294,8 +294,7 @@ def freeze_to_file(
     names = graphdefs.node_names(output_nodes)
     src = checkpoint_source(source, names, values, live, trust)
     pruned = src.pruned
-    reader = _bundle(src.prefix)  # None: a V1-format checkpoint, read by the session
-    frozen_plan = reader and streaming.plan(pruned, reader, src.graph_def, src.saver_def)
+    reader, frozen_plan = _streaming_plan(src)
     if frozen_plan is None:
         return write(_in_session(src), out, names, card_path, extra, src.pinned), names
     skeleton = streaming.skeleton(pruned, frozen_plan)
@@ -311,6 +310,27 @@ def freeze_to_file(
     info = card_from(skeleton, stats, names, extra, src.pinned)
     atomic.write_json(card_path, info)
     return info, names
+
+
+def _streaming_plan(src: Source) -> tuple[bundles.Bundle | None, streaming.Plan | None]:
+    """The checkpoint's reader and how its weights stream into the frozen graph; no plan
+    where the session must restore them (a V1-format checkpoint: no .index)."""
+    reader = _bundle(src.prefix)
+    frozen_plan = reader and streaming.plan(src.pruned, reader, src.graph_def, src.saver_def)
+    if frozen_plan is not None:
+        surgery.tidy_library(src.pruned)  # as the session path leaves it
+    return reader, frozen_plan
+
+
+def _checkpoint_frozen(src: Source):
+    """A checkpoint source frozen in memory: streamed from its files, else in a session."""
+    reader, frozen_plan = _streaming_plan(src)
+    if frozen_plan is None:
+        return _in_session(src)
+    try:
+        return streaming.graph_def_of(src.pruned, frozen_plan, reader)
+    except TfpersistError as e:  # a short or corrupt .data
+        raise checkpoints.unreadable(src.prefix, e) from None
 
 
 def _in_session(source: Source):

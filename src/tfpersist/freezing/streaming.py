@@ -214,6 +214,21 @@ def write(
     return stats
 
 
+def graph_def_of(graph_def, frozen_plan: Plan, reader):
+    """The frozen graph in memory: the message whose bytes ``write`` streams."""
+    out = protos.GraphDef()
+    stats = {"parameters": 0, "parameter_bytes": 0}
+    for node, value in nodes(graph_def, frozen_plan, reader, stats):
+        new = out.node.add()
+        new.CopyFrom(node)
+        if value is not None:
+            new.attr["value"].tensor.CopyFrom(tensors.make_tensor_proto(value))
+    out.library.CopyFrom(graph_def.library)
+    out.version = graph_def.version
+    out.versions.CopyFrom(graph_def.versions)
+    return out
+
+
 def skeleton(graph_def, frozen_plan: Plan | None = None):
     """The graph without weight values (shapes and dtypes kept): cheap to import for shapes."""
     out = protos.GraphDef()

@@ -126,11 +126,16 @@ def variables(graph_def) -> list[str]:
     return [n.name for n in all_nodes(graph_def) if n.op in VARIABLE_OPS]
 
 
+def tidy_library(graph_def) -> None:
+    """Unused functions dropped, frozen functions' names made canonical, in place."""
+    prune_library(graph_def)
+    canonical_function_names(graph_def)
+
+
 def finish(graph_def, what: str):
     """A frozen ``graph_def`` with unused functions dropped and function names made
     canonical, in place; refused when it still holds variable ops."""
-    prune_library(graph_def)
-    canonical_function_names(graph_def)
+    tidy_library(graph_def)
     left = sorted({n.op for n in all_nodes(graph_def) if n.op in STATE_OPS})
     if left:
         raise TfpersistError(

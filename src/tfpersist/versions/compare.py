@@ -1,7 +1,9 @@
 """How far apart two versions of a model are: signature, structure, weights, outputs.
 
 ``tfpersist compare`` freezes both sides in memory (whatever their format, freezing/models.py),
-so a .pb, a checkpoint and a SavedModel of the same model compare equal.
+so a .pb, a checkpoint and a SavedModel of the same model compare equal. The signature,
+structure and weights sections read the frozen graphs (no TensorFlow import where freezing
+needs none); the outputs section runs both models.
 """
 
 from __future__ import annotations
@@ -11,17 +13,12 @@ from collections import Counter
 
 import numpy as np
 
-from tfpersist import safety
+from tfpersist import dtypes, safety, tensors
 from tfpersist.distances import max_abs_diff
 from tfpersist.freezing.models import Model
 from tfpersist.graph import signature
-from tfpersist.running.runner import Runner
-from tfpersist.tfcompat import import_tf
 from tfpersist.versions.distances import weight_distance
 from tfpersist.versions.localize import rows
-
-tf = import_tf()
-
 
 # -- tfpersist compare ---------------------------------------------------------------------
 
@@ -38,9 +35,9 @@ def _signature(model: Model) -> dict:
 
 def _float_constants(graph_def) -> dict[str, np.ndarray]:
     return {
-        n.name: tf.make_ndarray(n.attr["value"].tensor)
+        n.name: tensors.make_ndarray(n.attr["value"].tensor)
         for n in graph_def.node
-        if n.op == "Const" and tf.dtypes.as_dtype(n.attr["value"].tensor.dtype).is_floating
+        if n.op == "Const" and dtypes.as_dtype(n.attr["value"].tensor.dtype).is_floating
     }
 
 
@@ -144,6 +141,8 @@ def _behaviour(a: Model, b: Model, x, y, source: str, trust: safety.Trust) -> di
     why = _unfed(a, b, x)
     if why:
         return {"skipped": why}
+    from tfpersist.running.runner import Runner  # TensorFlow: both models run
+
     with (
         Runner.from_graph_def(a.graph_def, a.spec) as ra,
         Runner.from_graph_def(b.graph_def, b.spec) as rb,

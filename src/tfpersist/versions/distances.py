@@ -5,25 +5,30 @@ check (which reports how far a stage that did not reproduce is from the committe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tfpersist.distances import max_abs_diff
-from tfpersist.formats import checkpoints
-from tfpersist.running.runner import Runner
-from tfpersist.tfcompat import import_tf
+from tfpersist.formats import bundles, checkpoints
 
-tf = import_tf()
+if TYPE_CHECKING:
+    from tfpersist.running.runner import Runner
 
 
 def checkpoint_weights(source: str | Path) -> dict[str, np.ndarray]:
-    """Every variable in a checkpoint (dir or prefix) by name."""
-    reader = tf.train.load_checkpoint(str(checkpoints.resolve(source)))
-    return {
-        name: reader.get_tensor(name)
-        for name in sorted(reader.get_variable_to_shape_map())
-        if not name.startswith("_CHECKPOINTABLE")
-    }
+    """Every variable in a checkpoint (dir or prefix) by name, read from its files
+    (bundles.py; TensorFlow's reader for a V1-format checkpoint, which has no .index)."""
+    prefix = checkpoints.resolve(source)
+    if Path(f"{prefix}.index").is_file():
+        bundle = bundles.Bundle(prefix)
+        names, read = list(bundle.entries), bundle.read
+    else:
+        from tfpersist.tfcompat import import_tf
+
+        reader = import_tf().train.load_checkpoint(str(prefix))
+        names, read = list(reader.get_variable_to_shape_map()), reader.get_tensor
+    return {name: read(name) for name in sorted(names) if not name.startswith("_CHECKPOINTABLE")}
 
 
 def weight_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict:

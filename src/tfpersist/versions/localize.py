@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tfpersist import safety
 from tfpersist.distances import max_abs_diff
-from tfpersist.running.runner import Runner
 from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf
 
-tf = import_tf()
+if TYPE_CHECKING:
+    from tfpersist.running.runner import Runner
 
 MAX_ROWS = 256  # rows run with every intermediate tensor fetched (memory grows with them)
 SKIPPED_OPS = {"Const", "Placeholder", "PlaceholderWithDefault", "NoOp"}
@@ -187,6 +187,7 @@ def localize(
     max_rows: int = MAX_ROWS,
 ) -> dict:
     """Where models ``a`` and ``b`` (freezing.models.Model) part on the rows of ``x``."""
+    from tfpersist.running.runner import Runner  # TensorFlow: both models run
 
     count = min(rows(x), max_rows)
     feed = {k: v[:count] for k, v in x.items()} if isinstance(x, dict) else x[:count]

@@ -8,7 +8,8 @@ stage and keeps its signature; ``demote`` takes the stage's version back, so the
 back to the one assigned before it. Tags stay GTO's own (``NAME@v1.2.0``, ``NAME#prod#3``,
 ``NAME#prod!#4``): gto, DVC and DVC Studio read them.
 
-Imports: the core and versions (TensorFlow only to compare signatures in ``promote``).
+Imports: the core and versions (``promote`` compares signatures through TensorFlow's C
+library; TensorFlow's Python layer only for a model that must be frozen in a session).
 """
 
 from __future__ import annotations
