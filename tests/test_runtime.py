@@ -59,19 +59,25 @@ def test_settings_and_refusing_to_change_the_pin_after_tensorflow_loads():
         "from tfpersist import runtime\n"
         "runtime.pin('avx')\n"
         "print(os.environ['ONEDNN_MAX_CPU_ISA'], runtime.current())\n"
-        "import tensorflow\n"
-        "runtime.pin('avx')\n"
-        "try:\n"
-        "    runtime.pin('avx2')\n"
-        "except Exception as e:\n"
-        "    print(e)\n"
+        "from tfpersist import capi\n"
+        "capi.op_def('MatMul')\n"  # TensorFlow's C library loaded, not its Python layer
+        "for late in ('capi', 'tensorflow'):\n"
+        "    if late == 'tensorflow':\n"
+        "        import tensorflow\n"
+        "    runtime.pin('avx')\n"
+        "    try:\n"
+        "        runtime.pin('avx2')\n"
+        "    except Exception as e:\n"
+        "        print(late, e)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     ).stdout.splitlines()
     assert out[0] == "AVX avx"
-    assert "TensorFlow is already loaded with ONEDNN_MAX_CPU_ISA=AVX" in out[1]
+    assert out[1].startswith("capi ") and out[2].startswith("tensorflow ")
+    for line in out[1:]:
+        assert "TensorFlow is already loaded with ONEDNN_MAX_CPU_ISA=AVX" in line
 
 
 def test_describe_names_the_cpu_and_the_pin():

@@ -353,3 +353,46 @@ def test_freezing_through_a_session_refuses_graphs_that_write_files(tf, tmp_path
     ):
         freeze.freeze_checkpoint(tmp_path, ["y"])
     assert not target.exists()
+
+
+READ_WITHOUT_TENSORFLOW = """
+import sys
+from tfpersist import cli
+source, out, outputs = sys.argv[1:4]
+steps = [["inspect", source]]
+if outputs:
+    steps += [
+        ["freeze", source, "--output-nodes", outputs, "--out", out],
+        ["inspect", out, "--json"],
+        ["compare", source, out, "--output-nodes", outputs, "--no-outputs", "--fail-on", "any"],
+    ]
+for step in steps:
+    assert cli.main(step) == 0, step
+    if "tensorflow" in sys.modules:
+        print("imported by", step[0], file=sys.stderr)
+        break
+print("tensorflow" in sys.modules)
+"""
+
+
+def test_inspect_freeze_and_compare_run_without_tensorflow(foreign, frozen, tmp_path):
+    """What only reads a model — inspect, freeze of a checkpoint, compare without running —
+    never imports TensorFlow's Python layer (~2.4 s): protos, the checkpoint files and the
+    C library's op registry and shape inference answer instead. Only lowering a TF2
+    conditional (Grappler) needs it. The .pb written is the one the test process wrote."""
+    imported = {}
+    for kind in KINDS:
+        s, _ = spec(foreign, kind)
+        out = tmp_path / f"{kind}.pb"
+        outputs = "" if kind == "savedmodel" else ",".join(s["outputs"])
+        result = subprocess.run(
+            [sys.executable, "-c", READ_WITHOUT_TENSORFLOW, source(foreign, kind), out, outputs],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        imported[kind] = result.stdout.strip().splitlines()[-1] == "True"
+        if outputs:
+            assert out.read_bytes() == frozen[kind].read_bytes(), kind
+    assert [k for k, v in imported.items() if v] == ["bn_cond_v2"], imported
