@@ -16,7 +16,7 @@ from tfpersist.errors import UsageError
 
 
 def add_parser(sub, trust) -> None:
-    from tfpersist import serving
+    from tfpersist.serving import options
 
     p = sub.add_parser(
         "serve",
@@ -33,18 +33,20 @@ def add_parser(sub, trust) -> None:
     p.add_argument("model", help=f"{MODEL_SPEC_HELP}; or a base directory of versions")
     p.add_argument("--name", default="model", help="the model's name in URLs (default: model)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=serving.DEFAULT_PORT, help="REST (default: 8501)")
+    p.add_argument(
+        "--port", type=int, default=options.DEFAULT_PORT, help="REST (default: %(default)s)"
+    )
     p.add_argument(
         "--grpc-port",
         type=int,
-        default=8500,
-        help="gRPC (default: 8500, as TF Serving; 0: a free port; -1: no gRPC)",
+        default=options.DEFAULT_GRPC_PORT,
+        help="gRPC (default: %(default)s, as TF Serving; 0: a free port; -1: no gRPC)",
     )
     p.add_argument(
         "--max-request-bytes",
         type=positive,
-        default=serving.MAX_REQUEST_BYTES,
-        help=f"larger bodies get 413 (default: {serving.MAX_REQUEST_BYTES})",
+        default=options.MAX_REQUEST_BYTES,
+        help="larger bodies get 413 (default: %(default)s)",
     )
     p.add_argument(
         "--label",

@@ -13,31 +13,28 @@ Imports: the core, formats, running (TensorFlow only for gRPC and TF models).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tfpersist.errors import TfpersistError
-from tfpersist.serving import servables
-from tfpersist.serving.server import DEFAULT_PORT, MAX_REQUEST_BYTES, Server, make_app
-from tfpersist.serving.service import Service
+from tfpersist.serving.options import DEFAULT_PORT, MAX_REQUEST_BYTES, Options
+
+if TYPE_CHECKING:
+    from tfpersist.serving import servables
+    from tfpersist.serving.server import Server
+    from tfpersist.serving.service import Service
 
 __all__ = ["DEFAULT_PORT", "MAX_REQUEST_BYTES", "Options", "Running", "Server", "make_app", "start"]
 
 
-@dataclass(frozen=True)
-class Options:
-    name: str = "model"
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    grpc_port: int | None = None  # None: no gRPC; 0: a free port
-    max_request_bytes: int = MAX_REQUEST_BYTES
-    poll_seconds: float = 1.0
-    labels: tuple[tuple[str, int], ...] = ()
-    batching: str = "auto"  # auto (models with a free batch dimension), on, off
-    max_batch_size: int = 32
-    batch_timeout_micros: int = 0
-    max_queued: int = 1024
-    request_timeout: float = 60.0
+def __getattr__(name: str):
+    """The server's modules (aiohttp, the runtimes) load when first used, not with the
+    package: the CLI's parser reads only options.py."""
+    if name in ("Server", "make_app"):
+        from tfpersist.serving import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module 'tfpersist.serving' has no attribute '{name}'")
 
 
 class Running:
@@ -62,6 +59,8 @@ class Running:
 def catalog_for(path: Path, opener, options: Options, say=print) -> servables.Catalog:
     """A base directory of numbered versions, or one model (version 1); the first version
     loaded and warmed before this returns."""
+    from tfpersist.serving import servables
+
     labels = dict(options.labels)
     if servables.is_base_dir(path):
         catalog = servables.Catalog(options.name, opener, base=path, labels=labels, on_change=say)
@@ -86,6 +85,8 @@ def catalog_following(
 ) -> servables.Catalog:
     """A registry stage (``digits#prod``) served as it moves: the stage's version loaded
     now, and whatever it answers later loaded and warmed before it takes over."""
+    from tfpersist.serving import servables
+
     source = servables.registry_source(spec, repo, scratch, say)
     catalog = servables.Catalog(
         options.name, opener, source=source, labels=dict(options.labels), on_change=say
@@ -98,6 +99,10 @@ def catalog_following(
 
 
 def start(catalog: servables.Catalog, options: Options) -> Running:
+    from tfpersist.serving import servables
+    from tfpersist.serving.server import Server, make_app
+    from tfpersist.serving.service import Service
+
     service = Service(
         catalog,
         batching_mode=options.batching,
@@ -128,5 +133,7 @@ def start(catalog: servables.Catalog, options: Options) -> Running:
 def serve_model(model, name: str = "model", **fields) -> Running:
     """``model`` (loaders.open_model) served as version 1 of ``name`` on a free port unless
     ``port`` says otherwise; no gRPC unless ``grpc_port`` is given."""
+    from tfpersist.serving import servables
+
     options = Options(name=name, **{"port": 0, **fields})
     return start(servables.Catalog(name, None, model=model, labels=dict(options.labels)), options)

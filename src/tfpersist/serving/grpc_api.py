@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tfpersist.errors import TfpersistError
 from tfpersist.serving import rest, servables
+from tfpersist.serving.options import DEFAULT_GRPC_PORT
 from tfpersist.serving.service import Service, code_of
 
-DEFAULT_PORT = 8500  # TF Serving's gRPC port
 STATES = {"START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50}
 
 
@@ -51,7 +51,9 @@ def _protos():
 class GrpcServer:
     """The two services on ``host:port`` (0: a free one); ``start()`` returns the port."""
 
-    def __init__(self, service: Service, loop, host: str = "127.0.0.1", port: int = DEFAULT_PORT):
+    def __init__(
+        self, service: Service, loop, host: str = "127.0.0.1", port: int = DEFAULT_GRPC_PORT
+    ):
         import grpc
 
         (

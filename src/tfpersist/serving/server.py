@@ -24,10 +24,9 @@ import time
 
 from tfpersist.errors import TfpersistError
 from tfpersist.serving import metrics, rest, servables
+from tfpersist.serving.options import DEFAULT_PORT, MAX_REQUEST_BYTES
 from tfpersist.serving.service import Service, code_of
 
-DEFAULT_PORT = 8501  # TF Serving's REST port
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
 JSON = "application/json"
 
 
