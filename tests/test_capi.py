@@ -107,3 +107,17 @@ def test_tensorflow_imported_after_the_library_works():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["3.0", "4.0"]
+
+
+def test_an_op_registered_after_the_registry_was_read_is_found():
+    code = (
+        "from tfpersist import capi\n"
+        "assert capi.op_def('AudioMicrofrontend') is None\n"  # not in the C library alone
+        "from tfpersist.tfcompat import import_tf\n"
+        "import_tf()\n"  # TensorFlow's Python layer registers it
+        "print(capi.op_def('AudioMicrofrontend').name, capi.op_def('NoSuchOp'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True
+    )
+    assert out.stdout.split() == ["AudioMicrofrontend", "None"], out.stderr[-2000:]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
-import sys
 import threading
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from tfpersist.errors import TfpersistError
 _lock = threading.Lock()
 _lib = None
 _registry: dict[str, object] | None = None
-_registry_with_python = False  # read after TensorFlow's Python layer loaded its own ops
+_scratch = None  # an empty TF_Graph: single ops are looked up through it
 
 
 class _Buffer(ctypes.Structure):
@@ -80,6 +79,8 @@ def _load():
             ("TF_DeleteImportGraphDefOptions", None, [p]),
             ("TF_GraphImportGraphDef", None, [p, buf, p, p]),
             ("TF_GraphOperationByName", p, [p, ctypes.c_char_p]),
+            ("TF_NewBuffer", buf, []),
+            ("TF_GraphGetOpDef", None, [p, ctypes.c_char_p, buf, p]),
             ("TF_OperationNumOutputs", ctypes.c_int, [p]),
             ("TF_OperationOutputType", ctypes.c_int, [_Output]),
             ("TF_GraphGetTensorNumDims", ctypes.c_int, [p, _Output, p]),
@@ -109,12 +110,37 @@ def _read_registry() -> dict[str, object]:
 
 def op_def(op: str):
     """The OpDef TensorFlow registers for ``op``, or None (a library function's name, or
-    an op this TensorFlow lacks) — what ``op_def_registry.get`` answers."""
-    global _registry, _registry_with_python
-    with_python = "tensorflow" in sys.modules  # its Python layer may register more ops
-    if _registry is None or (with_python and not _registry_with_python and op not in _registry):
-        _registry, _registry_with_python = _read_registry(), with_python
-    return _registry.get(op)
+    an op this TensorFlow lacks) — what ``op_def_registry.get`` answers. The registry is read
+    whole once; an op registered since (TensorFlow's Python layer and op libraries add some)
+    is looked up on its own."""
+    global _registry
+    if _registry is None:
+        _registry = _read_registry()
+    found = _registry.get(op)
+    if found is None:
+        found = _registered_since(op)
+        if found is not None:
+            _registry[op] = found
+    return found
+
+
+def _registered_since(op: str):
+    global _scratch
+    lib = _load()
+    with _lock:
+        if _scratch is None:
+            _scratch = lib.TF_NewGraph()
+    status, buffer = lib.TF_NewStatus(), lib.TF_NewBuffer()
+    try:
+        lib.TF_GraphGetOpDef(_scratch, op.encode(), buffer, status)
+        if lib.TF_GetCode(status) != 0:
+            return None  # NOT_FOUND
+        found = protos.op_def_pb2.OpDef()
+        found.ParseFromString(ctypes.string_at(buffer.contents.data, buffer.contents.length))
+        return found
+    finally:
+        lib.TF_DeleteBuffer(buffer)
+        lib.TF_DeleteStatus(status)
 
 
 class Graph:
