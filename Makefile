@@ -75,11 +75,11 @@ browser:
 
 ## Run the test suite (real TensorFlow and DVC; two pytest-xdist workers, about 7 minutes on 2 cores).
 test: setup $(BROWSER_FOR_TESTS)
-	$(BIN)/python -m pytest -n 2 --dist loadscope
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder
 
 ## Run the tests without the end-to-end pipeline runs.
 test-fast: setup
-	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder -m "not slow"
 
 ## Rebuild HEAD from scratch in a temp clone and compare every stage with dvc.lock.
 check-repro: setup

@@ -119,3 +119,26 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
     df = pd.read_csv(ROOT / "data" / "raw" / "digits.csv")
     return df.drop(columns="label").to_numpy(np.float32), df["label"].to_numpy(np.int64)
+
+
+# The modules that run the DVC pipeline, longest first (--durations on 2 cores: test_pipeline
+# ~280 s, the README session ~220 s, compare ~130 s, …). `make test` passes
+# --no-loadscope-reorder, so pytest-xdist hands modules to its workers in this order (its
+# default puts the modules with the most tests first, which left the README session — four
+# tests — starting last and one worker finishing it alone).
+LONGEST_FIRST = [
+    "tests/pipeline/test_pipeline.py",
+    "tests/test_readme.py",
+    "tests/versions/test_compare.py",
+    "tests/versions/test_reproducibility.py",
+    "tests/versions/test_check_repro_across_cpus.py",
+    "tests/cli/test_catalogue.py",
+    "tests/pipeline/test_keras_fit.py",
+    "tests/versions/test_releasing.py",
+    "tests/versions/test_remote.py",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
