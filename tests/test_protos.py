@@ -26,6 +26,8 @@ tf = import_tf()
 from tensorflow.core.framework import graph_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2, tensor_bundle_pb2
 assert tf.compat.v1.GraphDef is protos.GraphDef is graph_pb2.GraphDef
+framework = sys.modules["tensorflow.core.framework"]  # its modules are its attributes too
+assert framework.graph_pb2.GraphDef is protos.GraphDef
 assert meta_graph_pb2.MetaGraphDef is protos.MetaGraphDef
 assert saved_model_pb2.SavedModel is protos.SavedModel
 assert tensor_bundle_pb2.BundleEntryProto is protos.BundleEntryProto

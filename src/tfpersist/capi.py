@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import sys
 import threading
 from pathlib import Path
 
 from tfpersist import protos
-from tfpersist.errors import TfpersistError
+from tfpersist.errors import TfpersistError, first_line
 
 _lock = threading.Lock()
 _lib = None
@@ -41,12 +42,15 @@ class _Output(ctypes.Structure):
     _fields_ = [("oper", ctypes.c_void_p), ("index", ctypes.c_int)]
 
 
+LIBRARY = {"darwin": "libtensorflow_cc.2.dylib", "win32": "tensorflow_cc.dll"}
+
+
 def library_path() -> Path:
     """Where the installed TensorFlow's C library is (nothing of TensorFlow is imported)."""
     spec = importlib.util.find_spec("tensorflow")
     if spec is None or not spec.origin:
         raise TfpersistError("TensorFlow is not installed (pip install tensorflow-cpu)")
-    return Path(spec.origin).parent / "libtensorflow_cc.so.2"
+    return Path(spec.origin).parent / LIBRARY.get(sys.platform, "libtensorflow_cc.so.2")
 
 
 def loaded() -> bool:
@@ -90,7 +94,10 @@ def _load():
                 [p, _Output, ctypes.POINTER(ctypes.c_int64), ctypes.c_int, p],
             ),
         ):
-            function = getattr(lib, name)
+            try:
+                function = getattr(lib, name)
+            except AttributeError:
+                raise TfpersistError(f"{path}: TensorFlow's C library lacks {name}") from None
             function.restype, function.argtypes = restype, argtypes
         _lib = lib
         return lib
@@ -148,19 +155,18 @@ class Graph:
     gives a tensor's dtype and shape. Nothing runs. Use as a context manager."""
 
     def __init__(self, graph_def, what: str = "the graph"):
+        data = graph_def.SerializeToString()
         self._lib = lib = _load()
         self._graph = lib.TF_NewGraph()
         status, options = lib.TF_NewStatus(), lib.TF_NewImportGraphDefOptions()
-        data = graph_def.SerializeToString()
         buffer = lib.TF_NewBufferFromString(data, len(data))
         try:
             lib.TF_GraphImportGraphDef(self._graph, buffer, options, status)
             if lib.TF_GetCode(status) != 0:
                 message = (lib.TF_Message(status) or b"").decode(errors="replace")
                 self.close()
-                raise TfpersistError(
-                    f"{what} does not import into TensorFlow ({message.splitlines()[0][:300]})"
-                )
+                why = first_line(Exception(message)) if message.strip() else "no reason given"
+                raise TfpersistError(f"{what} does not import into TensorFlow ({why})")
         finally:
             lib.TF_DeleteBuffer(buffer)
             lib.TF_DeleteImportGraphDefOptions(options)
@@ -187,10 +193,13 @@ class Graph:
 
     def outputs(self, node: str) -> list[tuple[int, list[int | None] | None]]:
         """``output`` of each of ``node``'s outputs."""
+        return [self.output(node, i) for i in range(self._outputs_of(node))]
+
+    def _outputs_of(self, node: str) -> int:
         operation = self._lib.TF_GraphOperationByName(self._graph, node.encode())
         if not operation:
             raise TfpersistError(f"'{node}' is not a node of the graph")
-        return [self.output(node, i) for i in range(self._lib.TF_OperationNumOutputs(operation))]
+        return self._lib.TF_OperationNumOutputs(operation)
 
     def close(self) -> None:
         if self._graph:

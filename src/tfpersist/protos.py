@@ -64,6 +64,15 @@ def _import_without_tensorflow(names: list[str]) -> list:
             del sys.modules[package]
 
 
+def bind_to_packages() -> None:
+    """Make each module loaded here an attribute of its (now real) package, as importing it
+    under TensorFlow would have: ``tensorflow.core.framework.graph_pb2`` works dotted."""
+    for name in _MODULES.values():
+        parent, _, child = name.rpartition(".")
+        if parent in sys.modules and name in sys.modules:
+            setattr(sys.modules[parent], child, sys.modules[name])
+
+
 def _load() -> dict:
     with _lock:
         modules = _import_without_tensorflow(list(_MODULES.values()))

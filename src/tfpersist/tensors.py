@@ -56,6 +56,12 @@ def shape_proto(shape) -> object:
     return proto
 
 
+def uses_content(dtype: int, size: int) -> bool:
+    """Whether ``make_tensor_proto`` writes a tensor of this type and element count as raw
+    ``tensor_content`` bytes (else a typed ``*_val`` field)."""
+    return dtypes.as_dtype(dtype).name in _CONTENT and size > 1
+
+
 def make_tensor_proto(values, dtype: int | None = None):
     """``tf.make_tensor_proto(values, dtype=dtype)`` for an array (``dtype``: a DataType
     enum), the same message."""
@@ -65,10 +71,14 @@ def make_tensor_proto(values, dtype: int | None = None):
         if wanted.name != "string" and wanted.numpy is not None:
             array = array.astype(wanted.as_numpy())
     kind = _type_of(array)
-    if kind is None or kind.name not in _FIELDS or (dtype is not None and kind.enum != dtype):
+    if (
+        kind is None
+        or kind.name not in _FIELDS
+        or (dtype is not None and kind.enum != dtypes.base(dtype))
+    ):
         return _tensorflow().make_tensor_proto(values, dtype=dtype)
     tensor = protos.TensorProto(dtype=kind.enum, tensor_shape=shape_proto(array.shape))
-    if kind.name in _CONTENT and array.size > 1:
+    if uses_content(kind.enum, array.size):
         tensor.tensor_content = array.tobytes()
         return tensor
     flat = array.ravel()

@@ -20,6 +20,9 @@ def import_tf():
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
+    protos = sys.modules.get("tfpersist.protos")
+    if protos is not None:  # its modules loaded before their packages: bind them there too
+        protos.bind_to_packages()
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.ERROR)

@@ -15,7 +15,7 @@ from tfpersist.freezing import freeze
 from tfpersist.graph import graphdefs
 from tfpersist.running.runner import Runner
 
-from conftest import ROOT
+from conftest import ROOT, env
 
 FOREIGN = ROOT / "tests" / "foreign" / "writers.py"
 sys.path.insert(0, str(FOREIGN.parent))
@@ -390,6 +390,8 @@ def test_inspect_freeze_and_compare_run_without_tensorflow(foreign, frozen, tmp_
             capture_output=True,
             text=True,
             cwd=tmp_path,
+            env=env(),
+            timeout=300,
         )
         assert result.returncode == 0, result.stderr[-2000:]
         imported[kind] = result.stdout.strip().splitlines()[-1] == "True"

@@ -192,3 +192,22 @@ def test_inspect_imports_no_tensorflow(tf, tf1_checkpoint, tmp_path):
         [0, "SavedModel"],
         [0, "TF2 object-based checkpoint"],
     ], formats
+
+
+def test_a_v1_format_checkpoint_is_read_by_tensorflow_and_inspected(tf, tmp_path, capsys):
+    """Saver(write_version=V1) writes one file and no .index: its tensors come from
+    TensorFlow's reader behind the same calls, and inspect lists them."""
+    v1 = tf.compat.v1
+    prefix = tmp_path / "model.ckpt"
+    with tf.Graph().as_default(), v1.Session() as sess:
+        x = v1.placeholder(tf.float32, [None, 2], name="x")
+        w = v1.get_variable("w", initializer=np.float32([[1.0], [2.0]]), use_resource=False)
+        tf.matmul(x, w, name="y")
+        sess.run(v1.global_variables_initializer())
+        v1.train.Saver(write_version=v1.train.SaverDef.V1).save(sess, str(prefix))
+    assert not (tmp_path / "model.ckpt.index").exists()
+    reader = bundles.reader(prefix)
+    assert reader.variables() == {"w": ("float32", [2, 1])}
+    assert reader.read("w").tolist() == [[1.0], [2.0]]
+    assert cli.main(["inspect", str(tmp_path), "--json"]) == 0
+    assert '"name": "w"' in capsys.readouterr().out

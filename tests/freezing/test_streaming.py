@@ -138,3 +138,35 @@ def test_variables_beside_a_function_library_are_left_to_the_session_path(tf, v1
     assert pruned.library.function
     assert {n.op for n in pruned.node if "v" in n.input} == {"ReadVariableOp"}
     assert streaming.plan(pruned, reader, graph_def, saver_def) is None
+
+
+def test_big_tensors_of_every_kind_stream_to_the_session_paths_bytes(tf, v1, tmp_path):
+    """Past SPLICE_BYTES a tensor is written from its own buffer — but only where
+    make_tensor_proto writes raw bytes: bool, complex and uint16 go to typed value fields."""
+    from tfpersist.freezing import freeze
+    from tfpersist.graph import graphdefs
+
+    rng = np.random.default_rng(3)
+    n = streaming.SPLICE_BYTES  # elements: at least SPLICE_BYTES bytes for every type
+    values = {
+        "f32": rng.standard_normal(n).astype(np.float32),
+        "flag": rng.random(n) > 0.5,
+        "c64": (rng.standard_normal(n) + 1j).astype(np.complex64),
+        "u16": rng.integers(0, 65535, n).astype(np.uint16),
+        "i64": rng.integers(-(2**40), 2**40, n),
+    }
+    graph = tf.Graph()
+    with graph.as_default():
+        for name, value in values.items():
+            tf.identity(
+                v1.get_variable(name, initializer=value, use_resource=False), name=f"y_{name}"
+            )
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            v1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
+    outputs = [f"y_{name}" for name in values]
+    src = freeze.checkpoint_source(tmp_path, outputs)
+    assert streaming.plan(src.pruned, bundles.Bundle(src.prefix), src.graph_def, src.saver_def)
+    freeze.freeze_to_file(tmp_path, tmp_path / "streamed.pb", outputs)
+    session = graphdefs.serialize(freeze.freeze_checkpoint(tmp_path, outputs))
+    assert (tmp_path / "streamed.pb").read_bytes() == session

@@ -147,6 +147,8 @@ def test_parse_value_keeps_scalars_scalar():
     assert surgery.parse_value("1,2", 1).tolist() == [1.0, 2.0]
     with pytest.raises(TfpersistError, match="cannot read 'x' as int32"):
         surgery.parse_value("x", 3)
+    with pytest.raises(TfpersistError, match="cannot read '300' as uint8"):
+        surgery.parse_value("300", 4)  # out of range: one line, not NumPy's OverflowError
 
 
 def test_rename_moves_references_and_skips_taken_names(tf, v1):

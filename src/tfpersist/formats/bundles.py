@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ def _varint(buf, pos: int, end: int, what: str) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= end or shift > 63:
-            raise _corrupt(what)
+            raise TfpersistError(what)
         byte = buf[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
@@ -59,18 +60,14 @@ def _varint(buf, pos: int, end: int, what: str) -> tuple[int, int]:
         shift += 7
 
 
-def _corrupt(what: str) -> TfpersistError:
-    return TfpersistError(what)
-
-
 def _block(data: bytes, offset: int, size: int, source: str) -> memoryview:
     if offset < 0 or size < 0 or offset + size + TRAILER > len(data):
-        raise _corrupt(f"{source}: a block lies outside the file (truncated?)")
+        raise TfpersistError(f"{source}: a block lies outside the file (truncated?)")
     view = memoryview(data)[offset : offset + size + TRAILER]
     kind = view[size]
     (stored,) = struct.unpack_from("<I", view, size + 1)
     if mask(crc32c(view[: size + 1])) != stored:
-        raise _corrupt(f"{source}: a block's checksum does not match (corrupt file)")
+        raise TfpersistError(f"{source}: a block's checksum does not match (corrupt file)")
     if kind != NO_COMPRESSION:
         raise Unsupported(f"{source}: compressed index blocks (type {kind}) are not read here")
     return view[:size]
@@ -79,18 +76,18 @@ def _block(data: bytes, offset: int, size: int, source: str) -> memoryview:
 def _entries(block: memoryview, source: str):
     """(key, value) of a block, in order."""
     if len(block) < 4:
-        raise _corrupt(f"{source}: a block too short for its restart count")
+        raise TfpersistError(f"{source}: a block too short for its restart count")
     (restarts,) = struct.unpack_from("<I", block, len(block) - 4)
     end = len(block) - 4 * (restarts + 1)
     if restarts == 0 or end < 0:
-        raise _corrupt(f"{source}: a block's restart array is malformed")
+        raise TfpersistError(f"{source}: a block's restart array is malformed")
     pos, key = 0, b""
     while pos < end:
         shared, pos = _varint(block, pos, end, f"{source}: a key length is cut off")
         unshared, pos = _varint(block, pos, end, f"{source}: a key length is cut off")
         length, pos = _varint(block, pos, end, f"{source}: a value length is cut off")
         if shared > len(key) or pos + unshared + length > end:
-            raise _corrupt(f"{source}: an entry runs past its block")
+            raise TfpersistError(f"{source}: an entry runs past its block")
         key = key[:shared] + bytes(block[pos : pos + unshared])
         pos += unshared
         yield key, block[pos : pos + length]
@@ -109,12 +106,12 @@ def read_table(path: Path) -> list[tuple[bytes, bytes]]:
     try:
         size = path.stat().st_size
         if size > MAX_INDEX_BYTES:
-            raise _corrupt(f"{source}: {size} bytes is no checkpoint index")
+            raise TfpersistError(f"{source}: {size} bytes is no checkpoint index")
         data = path.read_bytes()
     except OSError as e:
         raise TfpersistError(f"{source}: cannot read ({e.strerror})") from None
     if len(data) < FOOTER or struct.unpack_from("<Q", data, len(data) - 8)[0] != MAGIC:
-        raise _corrupt(f"{source}: not a TensorFlow checkpoint index (no table footer)")
+        raise TfpersistError(f"{source}: not a TensorFlow checkpoint index (no table footer)")
     footer = memoryview(data)[len(data) - FOOTER :]
     _, pos = _varint(footer, 0, 40, f"{source}: the footer is malformed")  # metaindex
     _, pos = _varint(footer, pos, 40, f"{source}: the footer is malformed")
@@ -142,10 +139,10 @@ class Bundle:
             raise TfpersistError(f"{prefix}: no {index.name}; expected a TensorFlow checkpoint")
         rows = read_table(index)
         if not rows or rows[0][0] != b"":
-            raise _corrupt(f"{index}: no bundle header (not a TensorBundle checkpoint)")
+            raise TfpersistError(f"{index}: no bundle header (not a TensorBundle checkpoint)")
         self.header = _parse(protos.BundleHeaderProto, rows[0][1], f"{index}: the header")
-        if self.header.endianness != protos.BundleHeaderProto.LITTLE:
-            raise Unsupported(f"{prefix}: a big-endian checkpoint is not read here")
+        if self.header.endianness != protos.BundleHeaderProto.LITTLE or sys.byteorder != "little":
+            raise Unsupported(f"{prefix}: big-endian checkpoints and machines are not read here")
         if self.header.version.min_consumer > 1 or self.header.num_shards < 1:
             raise Unsupported(
                 f"{prefix}: checkpoint format version {self.header.version.min_consumer} "
@@ -191,7 +188,7 @@ class Bundle:
         for part in entry.slices:
             extents = [(e.start, e.length if e.HasField("length") else -1) for e in part.extent]
             if len(extents) != len(shape):
-                raise _corrupt(f"{self.prefix}: a slice of '{name}' has another rank")
+                raise TfpersistError(f"{self.prefix}: a slice of '{name}' has another rank")
             key = slice_key(name, extents)
             if key not in self._slices:
                 raise Unsupported(f"{self.prefix}: a slice of '{name}' is not where expected")
@@ -200,26 +197,28 @@ class Bundle:
             )
             where = tuple(slice(None) if n < 0 else slice(start, start + n) for start, n in extents)
             if whole[where].shape != value.shape:
-                raise _corrupt(f"{self.prefix}: a slice of '{name}' does not fit its extent")
+                raise TfpersistError(f"{self.prefix}: a slice of '{name}' does not fit its extent")
             whole[where] = value
             filled[where] = True
         if not filled.all():
-            raise _corrupt(f"{self.prefix}: the slices of '{name}' do not cover it")
+            raise TfpersistError(f"{self.prefix}: the slices of '{name}' do not cover it")
         return whole
 
     def _read(self, name: str, entry) -> np.ndarray:
         if entry.shard_id >= self.header.num_shards:
-            raise _corrupt(f"{self.prefix}: '{name}' names shard {entry.shard_id}")
+            raise TfpersistError(f"{self.prefix}: '{name}' names shard {entry.shard_id}")
         dtype, shape = dtypes.as_dtype(entry.dtype), [d.size for d in entry.shape.dim]
         if any(d < 0 for d in shape):
-            raise _corrupt(f"{self.prefix}: '{name}' has a negative dimension")
+            raise TfpersistError(f"{self.prefix}: '{name}' has a negative dimension")
         count = int(np.prod(shape, dtype=np.int64))
         path = self._shard(entry)
         try:
             with open(path, "rb") as f:
                 end = f.seek(0, 2)
                 if entry.offset < 0 or entry.size < 0 or entry.offset + entry.size > end:
-                    raise _corrupt(f"{path}: '{name}' lies past the end of the file (truncated?)")
+                    raise TfpersistError(
+                        f"{path}: '{name}' lies past the end of the file (truncated?)"
+                    )
                 f.seek(entry.offset)
                 raw = f.read(entry.size)
         except OSError as e:
@@ -229,15 +228,46 @@ class Bundle:
         else:
             element = dtype.as_numpy()
             if entry.size != count * element.itemsize:
-                raise _corrupt(
+                raise TfpersistError(
                     f"{path}: '{name}' holds {entry.size} bytes, its shape needs "
                     f"{count * element.itemsize}"
                 )
             crc = crc32c(raw)
             array = np.frombuffer(raw, element).reshape(shape)
         if mask(crc) != entry.crc32c:
-            raise _corrupt(f"{path}: '{name}' does not match its checksum (corrupt file)")
+            raise TfpersistError(f"{path}: '{name}' does not match its checksum (corrupt file)")
         return array.reshape(shape)
+
+
+class _TensorFlowReader:
+    """A V1-format checkpoint (one file, no .index) read by TensorFlow's reader, behind
+    Bundle's ``variables`` and ``read``."""
+
+    def __init__(self, prefix: Path):
+        from tfpersist.errors import first_line
+        from tfpersist.tfcompat import import_tf
+
+        tf = import_tf()
+        try:
+            self._reader = tf.train.load_checkpoint(str(prefix))
+        except (tf.errors.OpError, ValueError) as e:
+            raise TfpersistError(f"{prefix}: {first_line(e)}") from None
+
+    def variables(self) -> dict[str, tuple[str, list[int]]]:
+        shapes = self._reader.get_variable_to_shape_map()
+        types = self._reader.get_variable_to_dtype_map()
+        return {n: (types[n].name, list(shapes[n])) for n in shapes}
+
+    def read(self, name: str) -> np.ndarray:
+        return self._reader.get_tensor(name)
+
+
+def reader(prefix: str | Path):
+    """A checkpoint's tensors (``variables()``, ``read(name)``): read from its files, or by
+    TensorFlow for a V1-format checkpoint, which has no .index."""
+    if Path(f"{prefix}.index").is_file():
+        return Bundle(prefix)
+    return _TensorFlowReader(Path(prefix))
 
 
 def slice_key(name: str, extents: list[tuple[int, int]]) -> bytes:
@@ -287,14 +317,14 @@ def _strings(raw: bytes, count: int, what: str) -> tuple[np.ndarray, int]:
         lengths.append(n)
         crc = crc32c(struct.pack("<I" if n <= 0xFFFFFFFF else "<Q", n), crc)
     if pos + 4 > len(raw):
-        raise _corrupt(f"{what}: the string lengths' checksum is cut off")
+        raise TfpersistError(f"{what}: the string lengths' checksum is cut off")
     (stored,) = struct.unpack_from("<I", raw, pos)
     if mask(crc) != stored:
-        raise _corrupt(f"{what}: the string lengths do not match their checksum")
+        raise TfpersistError(f"{what}: the string lengths do not match their checksum")
     crc = crc32c(raw[pos : pos + 4], crc)
     pos += 4
     if pos + sum(lengths) != len(raw):
-        raise _corrupt(f"{what}: the strings do not fill the entry")
+        raise TfpersistError(f"{what}: the strings do not fill the entry")
     crc = crc32c(raw[pos:], crc)
     values = np.empty(count, dtype=object)
     for i, n in enumerate(lengths):
@@ -310,5 +340,5 @@ def _parse(message_class, data: bytes, what: str):
     try:
         message.ParseFromString(data)
     except DecodeError:
-        raise _corrupt(f"{what} is not a readable {message_class.__name__}") from None
+        raise TfpersistError(f"{what} is not a readable {message_class.__name__}") from None
     return message

@@ -155,9 +155,13 @@ def graph_summary(graph_def) -> dict:
     inputs = []
     for n in nodes:
         if n.op in ("Placeholder", "PlaceholderWithDefault") and not n.name.startswith("save/"):
-            shape = n.attr["shape"].shape
+            # a .meta saved with strip_default_attrs leaves out an unknown shape: read the
+            # attribute only where it is (reading a protobuf map entry inserts it)
+            shape = n.attr["shape"].shape if "shape" in n.attr else None
             dims = (
-                None if shape.unknown_rank else [d.size if d.size >= 0 else None for d in shape.dim]
+                None
+                if shape is None or shape.unknown_rank
+                else [d.size if d.size >= 0 else None for d in shape.dim]
             )
             inputs.append(
                 {
@@ -224,7 +228,7 @@ def _inspect_object_checkpoint(path: Path) -> dict:
         graph.ParseFromString(reader.read(key).item())
     except (DecodeError, ValueError):
         raise TfpersistError(f"{prefix}: the TF2 checkpoint's object graph is unreadable") from None
-    shapes, types = reader.entries, reader.variables()
+    types = reader.variables()
     paths: dict[int, list[str]] = {0: [""]}
     queue = [0]
     while queue:  # breadth first: a node's first path is its shortest
@@ -240,7 +244,7 @@ def _inspect_object_checkpoint(path: Path) -> dict:
     for node_id, node in enumerate(graph.nodes):
         for attribute in node.attributes:
             key = attribute.checkpoint_key
-            if attribute.name != "VARIABLE_VALUE" or key not in shapes:
+            if attribute.name != "VARIABLE_VALUE" or key not in types:
                 continue
             names = sorted(paths.get(node_id, [key]), key=_naming_rank)
             variables.append(
@@ -370,9 +374,9 @@ def _tensor_spec(key: str, info) -> dict:
     }
 
 
-def _bundle(prefix: Path) -> bundles.Bundle:
+def _bundle(prefix: Path):
     try:
-        return bundles.Bundle(prefix)
+        return bundles.reader(prefix)
     except TfpersistError as e:
         raise TfpersistError(f"cannot read the checkpoint's variables: {e}") from None
 

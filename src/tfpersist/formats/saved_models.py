@@ -235,10 +235,23 @@ def name_outputs(graph_def, tensors: dict[str, str]) -> dict[str, str]:
 def _output_dtype(graph_def, node, port: int) -> int:
     """The dtype of ``node``'s output ``port`` (a registered op or a library function)."""
     op_def = capi.op_def(node.op) or next(
-        f.signature for f in graph_def.library.function if f.signature.name == node.op
+        (f.signature for f in graph_def.library.function if f.signature.name == node.op), None
     )
-    args = list(op_def.output_arg)
-    if len(args) == 1 and args[0].type_list_attr:
-        return node.attr[args[0].type_list_attr].list.type[port]
-    arg = args[port]
-    return arg.type or node.attr[arg.type_attr].type
+    if op_def is None:
+        raise TfpersistError(f"'{node.name}' runs {node.op}, which this TensorFlow does not know")
+    defaults = {a.name: a.default_value for a in op_def.attr}
+
+    def attr(name: str):  # the node's, else the op's default (a map read would insert it)
+        return node.attr[name] if name in node.attr else defaults.get(name, protos.AttrValue())
+
+    start = 0
+    for arg in op_def.output_arg:  # each arg is one output, N (number_attr) or a type list
+        if arg.type_list_attr:
+            types = list(attr(arg.type_list_attr).list.type)
+        else:
+            count = attr(arg.number_attr).i if arg.number_attr else 1
+            types = [arg.type or attr(arg.type_attr).type] * count
+        if port < start + len(types):
+            return types[port - start]
+        start += len(types)
+    raise TfpersistError(f"'{node.name}' ({node.op}) has no output {port}")

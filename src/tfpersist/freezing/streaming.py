@@ -43,14 +43,12 @@ def _is_ref_input(op: str, index: int) -> bool:
     op_def = capi.op_def(op)
     if op_def is None:
         return True  # unknown op: do not guess
-    position = 0
-    for arg in op_def.input_arg:
-        count = 1
-        if arg.number_attr or arg.type_list_attr:
-            return arg.is_ref  # variadic: conservative
-        if position <= index < position + count:
+    args = list(op_def.input_arg)
+    for position, arg in enumerate(args):
+        if arg.number_attr or arg.type_list_attr:  # variadic: where index falls is unknown
+            return any(a.is_ref for a in args[position:])
+        if position == index:
             return arg.is_ref
-        position += count
     return False
 
 
@@ -113,12 +111,15 @@ def nodes(graph_def, frozen_plan: Plan, reader, stats: dict):
             value = reader.read(frozen_plan.keys[node.name])
             # not np.ascontiguousarray: it makes a scalar (a 0-d variable) shape [1]
             value = np.asarray(restore.sliced(value, frozen_plan.slices[node.name]), order="C")
-            if dtypes.as_dtype(frozen_plan.dtypes[node.name]).is_floating:
+            dtype = frozen_plan.dtypes[node.name]
+            if dtypes.as_dtype(dtype).is_floating:
                 stats["parameters"] += int(value.size)
                 stats["parameter_bytes"] += int(value.nbytes)
             const = protos.NodeDef(name=node.name, op="Const")
-            const.attr["dtype"].type = frozen_plan.dtypes[node.name]
-            if value.nbytes < SPLICE_BYTES or value.dtype.kind == "O":
+            const.attr["dtype"].type = dtype
+            # big tensors are spliced in as tensor_content: only where make_tensor_proto
+            # writes that (not bool, complex, uint16: typed value fields)
+            if value.nbytes < SPLICE_BYTES or not tensors.uses_content(dtype, value.size):
                 const.attr["value"].tensor.CopyFrom(tensors.make_tensor_proto(value))
                 yield const, None
             else:

@@ -91,6 +91,12 @@ def extract_sub_graph(graph_def, outputs: list[str]):
         if name not in keep:
             keep.add(name)
             queue.extend(inputs.get(name, ()))
+    missing = sorted(keep - order.keys())
+    if missing:
+        user = next(n for n, i in inputs.items() if missing[0] in i)
+        raise TfpersistError(
+            f"node '{user}' takes an input from '{missing[0]}', which is not in the graph"
+        )
     out = protos.GraphDef()
     for name in sorted(keep, key=order.__getitem__):
         out.node.add().CopyFrom(by_name[name])

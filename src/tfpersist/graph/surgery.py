@@ -194,9 +194,9 @@ def parse_value(text: str, dtype: int) -> np.ndarray:
         else:
             values = [float(w) if dtype.is_floating else int(w) for w in words]
         element = object if dtype.name == "string" else dtype.as_numpy()
-    except (KeyError, ValueError, TfpersistError):
+        return np.array(values if len(values) > 1 else values[0], dtype=element)
+    except (KeyError, ValueError, OverflowError, TfpersistError):
         raise TfpersistError(f"cannot read '{text}' as {dtype.name}") from None
-    return np.array(values if len(values) > 1 else values[0], dtype=element)
 
 
 def is_random(op: str) -> bool:

@@ -19,16 +19,12 @@ if TYPE_CHECKING:
 def checkpoint_weights(source: str | Path) -> dict[str, np.ndarray]:
     """Every variable in a checkpoint (dir or prefix) by name, read from its files
     (bundles.py; TensorFlow's reader for a V1-format checkpoint, which has no .index)."""
-    prefix = checkpoints.resolve(source)
-    if Path(f"{prefix}.index").is_file():
-        bundle = bundles.Bundle(prefix)
-        names, read = list(bundle.entries), bundle.read
-    else:
-        from tfpersist.tfcompat import import_tf
-
-        reader = import_tf().train.load_checkpoint(str(prefix))
-        names, read = list(reader.get_variable_to_shape_map()), reader.get_tensor
-    return {name: read(name) for name in sorted(names) if not name.startswith("_CHECKPOINTABLE")}
+    reader = bundles.reader(checkpoints.resolve(source))
+    return {
+        name: reader.read(name)
+        for name in sorted(reader.variables())
+        if not name.startswith("_CHECKPOINTABLE")
+    }
 
 
 def weight_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict:
