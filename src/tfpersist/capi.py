@@ -193,13 +193,10 @@ class Graph:
 
     def outputs(self, node: str) -> list[tuple[int, list[int | None] | None]]:
         """``output`` of each of ``node``'s outputs."""
-        return [self.output(node, i) for i in range(self._outputs_of(node))]
-
-    def _outputs_of(self, node: str) -> int:
         operation = self._lib.TF_GraphOperationByName(self._graph, node.encode())
         if not operation:
             raise TfpersistError(f"'{node}' is not a node of the graph")
-        return self._lib.TF_OperationNumOutputs(operation)
+        return [self.output(node, i) for i in range(self._lib.TF_OperationNumOutputs(operation))]
 
     def close(self) -> None:
         if self._graph:

@@ -18,7 +18,6 @@ import importlib
 import importlib.machinery
 import importlib.util
 import sys
-import threading
 
 _PACKAGES = (
     "tensorflow",
@@ -41,7 +40,6 @@ _MODULES = {
     "tensor_bundle": "tensorflow.core.protobuf.tensor_bundle_pb2",
     "trackable_object_graph": "tensorflow.core.protobuf.trackable_object_graph_pb2",
 }
-_lock = threading.Lock()
 
 
 def _import_without_tensorflow(names: list[str]) -> list:
@@ -74,8 +72,7 @@ def bind_to_packages() -> None:
 
 
 def _load() -> dict:
-    with _lock:
-        modules = _import_without_tensorflow(list(_MODULES.values()))
+    modules = _import_without_tensorflow(list(_MODULES.values()))  # once: import is locked
     return dict(zip(_MODULES, modules, strict=True))
 
 
