@@ -214,3 +214,46 @@ def test_concurrent_requests_batch_together_with_the_same_answers(model_file):
         assert runs < 16 and sample(found, size, "_sum") == 16  # fewer runs than requests
     finally:
         running.stop()
+
+
+def test_metrics_write_what_the_prometheus_client_writes_for_the_same_observations():
+    """Our loop-owned tallies against the client library's own Counter and Histogram."""
+    import prometheus_client
+
+    from tfpersist.serving.metrics import _MICROS, Metrics
+
+    ours = Metrics()
+    registry = prometheus_client.CollectorRegistry()
+    name = ":tensorflow:serving:request_latency"
+    theirs = prometheus_client.Histogram(
+        name, "h", ["model_name", "version"], buckets=_MICROS, registry=registry
+    )
+    count = prometheus_client.Counter(
+        ":tensorflow:serving:request_count",
+        "c",
+        ["model_name", "version", "API", "entrypoint", "status"],
+        registry=registry,
+    )
+    values = [0.0, 10.0, 10.000001, 19.9, 20.0, 1e3, 123456.0, 1e9, 7.5, 20.0]
+    for i, value in enumerate(values):
+        labels = ("m", str(i % 2))
+        ours.latency.labels(*labels).observe(value)
+        theirs.labels(*labels).observe(value)
+        outcome = ("m", "1", "predict", "REST", "OK" if i % 3 else "NOT_FOUND")
+        ours.requests.labels(*outcome).inc()
+        count.labels(*outcome).inc()
+
+    def samples(text: str, family: str) -> set:
+        found = {f.name: f for f in text_string_to_metric_families(text)}[family]
+        return {(s.name, tuple(sorted(s.labels.items())), s.value) for s in found.samples}
+
+    mine, reference = ours.text().decode(), prometheus_client.generate_latest(registry).decode()
+    assert samples(mine, name) == samples(reference, name)
+    counted = ":tensorflow:serving:request_count"
+    assert samples(mine, counted) == samples(reference, counted)
+
+    def types(text: str) -> set:
+        lines = text.splitlines()
+        return {x for x in lines if x.startswith("# TYPE") and "_created " not in x}
+
+    assert types(reference) <= types(mine)

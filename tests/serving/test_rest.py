@@ -1,4 +1,4 @@
-"""tfpersist serve: a real aiohttp server on 127.0.0.1, real HTTP requests (urllib), the
+"""tfpersist serve: a real server (Granian) on 127.0.0.1, real HTTP requests (urllib), the
 request bodies TF Serving's REST API documentation shows."""
 
 from __future__ import annotations
@@ -204,9 +204,38 @@ def test_serve_command_binds_loopback_and_refuses_hostile_models(tf, tmp_path):
 
 def test_a_taken_port_is_one_line(half_plus_two):
     port = int(half_plus_two.split(":")[2].split("/")[0])
-    from aiohttp import web
-
     from tfpersist.errors import TfpersistError
 
     with pytest.raises(TfpersistError, match=f"cannot listen on 127.0.0.1:{port}"):
-        serving.Server(web.Application(), port=port).start()  # never serves: the port is taken
+        serving.Server(None, port=port).start()  # never serves: the port is taken
+
+
+def test_http_edges_wrong_method_unknown_path_chunked_body_keep_alive(half_plus_two):
+    """What the HTTP layer decides: 405 naming the method a path takes, 404 for a path the
+    API lacks, a chunked body counted against the limit as it comes, one connection kept
+    alive across requests."""
+    import http.client
+
+    base = half_plus_two.split("/v1/")[0]
+    code, answer = call(f"{half_plus_two}:predict", method="GET")
+    assert code == 405 and "takes POST" in answer["error"]
+    assert call(half_plus_two, {"instances": [1.0]})[0] == 405
+    code, answer = call(f"{base}/v2/models/half_plus_two")
+    assert code == 404 and "no such path" in answer["error"]
+    host = base.removeprefix("http://")
+    connection = http.client.HTTPConnection(host, timeout=30)
+    path = "/v1/models/half_plus_two:predict"
+    big = iter([b'{"instances": [', b"1.0, " * 1000, b"1.0]}"])  # > 4096 bytes, no length
+    connection.request("POST", path, body=big, encode_chunked=True)
+    response = connection.getresponse()
+    assert response.status == 413 and b"over 4096 bytes" in response.read()
+    connection.close()
+    connection = http.client.HTTPConnection(host, timeout=30)
+    for x in (1.0, 2.0, 5.0):  # one socket, three requests
+        small = iter([b'{"instances": [', str(x).encode(), b"]}"])
+        connection.request("POST", path, body=small, encode_chunked=True)
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read()) == {
+            "predictions": [0.5 * x + 2]
+        }
+    connection.close()

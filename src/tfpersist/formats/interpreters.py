@@ -7,6 +7,7 @@ loaders.GraphModel: ``inputs``, ``outputs`` (Tensor), ``run({name: array})``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,31 @@ class Tensor:
     name: str
     dtype: str
     shape: list[int | None] | None
+
+
+@functools.cache
+def _dtype(name: str) -> np.dtype:
+    return np.dtype(name)  # dtype.name is a Python property: ~5 µs a call
+
+
+def fits(feeds: dict, inputs: list[Tensor]) -> bool:
+    """``feeds`` are exactly the inputs' arrays, of their dtypes and shapes, with one number
+    of rows: every check below would pass and nothing needs converting (a served request's
+    usual case, a few µs cheaper than the checks that say what is wrong)."""
+    if len(feeds) != len(inputs):
+        return False
+    rows = None
+    for t in inputs:
+        a = feeds.get(t.name)
+        if type(a) is not np.ndarray or t.shape is None or a.ndim != len(t.shape) or not a.ndim:
+            return False
+        if a.dtype != _dtype(t.dtype) or rows not in (None, a.shape[0]):
+            return False
+        rows = a.shape[0]
+        for want, have in zip(t.shape, a.shape, strict=True):
+            if want is not None and want != have:
+                return False
+    return True
 
 
 def check_rows(source: str, feeds: dict[str, np.ndarray]) -> int:
@@ -168,13 +194,14 @@ class TFLiteModel(_Selecting):
         self.outputs = [spec(n, d) for n, d in sorted(outs.items())]
 
     def run(self, feeds: dict[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
-        check_names(self.source, feeds, [t.name for t in self.inputs])
-        check_rows(self.source, feeds)
-        check_shapes(self.source, feeds, self.inputs)
-        feeds = {
-            k: np.asarray(v, self._in_details[k]["dtype"]).reshape(np.shape(v))
-            for k, v in feeds.items()
-        }
+        if not fits(feeds, self.inputs):
+            check_names(self.source, feeds, [t.name for t in self.inputs])
+            check_rows(self.source, feeds)
+            check_shapes(self.source, feeds, self.inputs)
+            feeds = {
+                k: np.asarray(v, self._in_details[k]["dtype"]).reshape(np.shape(v))
+                for k, v in feeds.items()
+            }
         try:
             if self._key:
                 return self._only_selected(self._runner(**feeds))
@@ -259,11 +286,12 @@ class OnnxModel(_Selecting):
         self.outputs = [spec(a) for a in self._session.get_outputs()]
 
     def run(self, feeds: dict[str, np.ndarray], batch_size: int = 1024) -> dict[str, np.ndarray]:
-        check_names(self.source, feeds, [t.name for t in self.inputs])
-        check_rows(self.source, feeds)
-        check_shapes(self.source, feeds, self.inputs)
-        dtypes = {t.name: t.dtype for t in self.inputs}
-        feeds = {k: np.asarray(v, dtypes.get(k)) for k, v in feeds.items()}
+        if not fits(feeds, self.inputs):
+            check_names(self.source, feeds, [t.name for t in self.inputs])
+            check_rows(self.source, feeds)
+            check_shapes(self.source, feeds, self.inputs)
+            dtypes = {t.name: t.dtype for t in self.inputs}
+            feeds = {k: np.asarray(v, dtypes.get(k)) for k, v in feeds.items()}
         names = [t.name for t in self.outputs]
         try:
             return dict(zip(names, self._session.run(names, feeds), strict=True))

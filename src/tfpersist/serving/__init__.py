@@ -4,7 +4,7 @@
   polled for new ones), loaded and warmed before they take traffic;
 - service.py: what both APIs share — a batcher per version (batching.py), the metrics
   (metrics.py), the count of requests in flight, TF Serving's error codes;
-- rest.py, server.py: the REST formats and the aiohttp server; grpc_api.py: gRPC.
+- rest.py, server.py: the REST formats and the server (Granian); grpc_api.py: gRPC.
 
 ``start`` brings it all up; ``Running.stop`` is the graceful stop SIGTERM triggers.
 
@@ -28,7 +28,7 @@ __all__ = ["DEFAULT_PORT", "MAX_REQUEST_BYTES", "Options", "Running", "Server", 
 
 
 def __getattr__(name: str):
-    """The server's modules (aiohttp, the runtimes) load when first used, not with the
+    """The server's modules (Granian, the runtimes) load when first used, not with the
     package: the CLI's parser reads only options.py."""
     if name in ("Server", "make_app"):
         from tfpersist.serving import server

@@ -60,16 +60,20 @@ class Batcher:
         self._busy = False
         self._task = None
 
-    async def submit(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    async def submit(
+        self, feeds: dict[str, np.ndarray], deadline: float | None = None
+    ) -> dict[str, np.ndarray]:
+        """The outputs, or TimeoutError once the loop's clock passes ``deadline`` (a run
+        already on is not interrupted: its answer is dropped)."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.append((feeds, _rows(feeds) if self.max_rows > 1 else None, future))
         if self._busy:  # a run is on: this request goes with the next one
-            return await future
+            return await _within(loop, future, deadline)
         self._busy = True
         if not self._inline:
             self._task = loop.create_task(self._work())  # kept: a task needs a reference
-            return await future
+            return await _within(loop, future, deadline)
         try:  # inline: this request leads — it runs what is queued, its own first
             await self._work(leading=True)
         except asyncio.CancelledError:
@@ -77,6 +81,8 @@ class Batcher:
                 self._busy = True
                 self._task = loop.create_task(self._work())
             raise
+        if deadline is not None and loop.time() > deadline:
+            raise TimeoutError
         return future.result()
 
     async def _work(self, leading: bool = False) -> None:
@@ -129,10 +135,12 @@ class Batcher:
                 await self._answer([item])
             return
         self._observe(len(group), total, time.perf_counter() - start)
-        cuts = np.cumsum(counts)[:-1]
-        parts = {n: np.split(np.asarray(v), cuts) for n, v in outputs.items()}
-        for i, (_, _, future) in enumerate(group):
-            _settle(future, {n: p[i] for n, p in parts.items()})
+        outputs = {n: np.asarray(v) for n, v in outputs.items()}
+        start = 0
+        for _, count, future in group:  # views of the merged outputs, no copies
+            end = start + count
+            _settle(future, {n: v[start:end] for n, v in outputs.items()})
+            start = end
 
     def close(self) -> None:
         if self._pool is not None:
@@ -146,6 +154,23 @@ def _groups(batch):
         key = _key(item[0]) if item[1] is not None else id(item)
         groups.setdefault(key, []).append(item)
     return list(groups.values())
+
+
+async def _within(loop, future: asyncio.Future, deadline: float | None):
+    """``await future``, or TimeoutError at ``deadline``: one timer, no task (a request's
+    own ``asyncio.timeout`` cost ~18 µs of a ~250 µs request)."""
+    if deadline is None:
+        return await future
+    timer = loop.call_at(deadline, _expire, future)
+    try:
+        return await future
+    finally:
+        timer.cancel()
+
+
+def _expire(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 def _settle(future: asyncio.Future, result=None, error: Exception | None = None) -> None:

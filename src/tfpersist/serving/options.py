@@ -1,6 +1,6 @@
 """What a server is started with: TF Serving's ports, the request limit, batching settings.
 
-Kept apart from the server's modules (aiohttp, grpc, the model runtimes) so that the CLI's
+Kept apart from the server's modules (Granian, grpc, the model runtimes) so that the CLI's
 parser reads the defaults without loading any of them.
 """
 

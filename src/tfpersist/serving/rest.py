@@ -122,8 +122,11 @@ def encode(outputs: dict[str, np.ndarray], kind: str) -> bytes:
         a = value if isinstance(value, np.ndarray) else np.asarray(value)
         if a.dtype.kind not in "biuf":
             return json.dumps(respond(outputs, kind)).encode()
-        if a.dtype.char in "qQe":  # orjson writes int64, not its alias longlong; no float16
-            a = a.astype({"q": np.int64, "Q": np.uint64, "e": np.float32}[a.dtype.char])
+        char = a.dtype.char
+        if char in "qQ":  # orjson writes int64, not its alias longlong: the same bytes
+            a = a.view(np.int64 if char == "q" else np.uint64)
+        elif char == "e":  # nor float16
+            a = a.astype(np.float32)
         values[name] = a if a.flags.c_contiguous else np.ascontiguousarray(a)
     text = orjson.dumps(_shaped(values, kind, values), option=orjson.OPT_SERIALIZE_NUMPY)
     if b"null" in text:  # a NaN or an infinity: numbers alone never write null

@@ -79,12 +79,14 @@ class Service:
         version = str(servable.version)
         runtime = getattr(model, "format", "TensorFlow graph")
 
+        run_micros = self.metrics.runtime.labels(self.name, version, "predict", runtime)
+        batch_requests = self.metrics.batch_requests.labels(self.name)
+        batch_rows = self.metrics.batch_rows.labels(self.name)
+
         def observe(requests, rows, seconds):
-            self.metrics.runtime.labels(self.name, version, "predict", runtime).observe(
-                seconds * 1e6
-            )
-            self.metrics.batch_requests.labels(self.name).observe(requests)
-            self.metrics.batch_rows.labels(self.name).observe(rows)
+            run_micros.observe(seconds * 1e6)
+            batch_requests.observe(requests)
+            batch_rows.observe(rows)
 
         batcher = batching.Batcher(
             model.run,
@@ -148,9 +150,9 @@ class Service:
             self.end(servable, api, entrypoint, start, error)
 
     async def predict(self, servable, feeds):
+        deadline = asyncio.get_running_loop().time() + self.request_timeout
         try:
-            async with asyncio.timeout(self.request_timeout):  # no task of its own
-                return await self._batcher(servable).submit(feeds)
+            return await self._batcher(servable).submit(feeds, deadline)
         except TimeoutError:
             raise TimedOut(
                 f"no answer within {self.request_timeout:g} s (--request-timeout)"
