@@ -124,3 +124,31 @@ def test_predict_feeds_a_model_with_two_inputs(tf, tmp_path, capsys):
     np.save(tmp_path / "short.npy", np.ones((1, 2), np.float32))
     assert tfpersist(*args, "--input", f"b={tmp_path / 'short.npy'}") == 1
     assert "different numbers of rows (a: 2, b: 1)" in capsys.readouterr().err
+
+
+def test_runs_go_through_a_prepared_callable_with_session_runs_answers(model):
+    """Repeated runs use C++'s MakeCallable (TF's own ``make_callable`` with feeds is a
+    ``Session.run`` in disguise, ~5x slower a call): after the first run ``Session.run`` is
+    not called at all, and the answers (floats, ints, strings) are ``Session.run``'s."""
+    from tfpersist.running.runner import Runner
+
+    x = np.random.default_rng(0).random((5, 3), dtype=np.float32)
+    outputs = ["scores", "label", "text"]
+    with Runner.from_frozen(model / "model.pb") as runner:
+        fetches = [runner.graph.get_tensor_by_name(f"{n}:0") for n in outputs]
+        expected = runner.sess.run(fetches, {runner.graph.get_tensor_by_name("x:0"): x})
+        runner.run(x, "x", outputs)
+        session_run = runner.sess.run
+
+        def refused(*args, **kwargs):
+            raise AssertionError("Session.run called")
+
+        runner.sess.run = refused
+        try:
+            got = runner.run(x, "x", outputs)
+            with pytest.raises(AssertionError, match=r"Session\.run called"):
+                runner.run(x.astype(np.float64), "x", outputs)  # to convert: Session.run's
+        finally:
+            runner.sess.run = session_run
+        for name, want in zip(outputs, expected, strict=True):
+            assert got[name].dtype == want.dtype and np.array_equal(got[name], want), name
