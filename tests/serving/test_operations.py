@@ -257,3 +257,46 @@ def test_metrics_write_what_the_prometheus_client_writes_for_the_same_observatio
         return {x for x in lines if x.startswith("# TYPE") and "_created " not in x}
 
     assert types(reference) <= types(mine)
+
+
+def test_a_batch_leader_waits_for_requests_being_read_but_not_for_a_stalled_one():
+    """batching._gather on a real loop: a request still reading its body joins the leader's
+    run; one that never comes (a client stalled mid-body) holds the leader only a few turns."""
+    import asyncio
+
+    from tfpersist.serving import batching
+
+    runs = []
+
+    def run(feeds):
+        return {"y": feeds["x"] * 2}
+
+    async def scenario(arrives_after: int | None):
+        pending = {"n": 1}  # one request begun, its body not read yet
+        batcher = batching.Batcher(
+            run,
+            max_batch_size=8,
+            inline=True,
+            observe=lambda requests, rows, seconds: runs.append(requests),
+            arriving=lambda: pending["n"],
+        )
+
+        async def late():
+            for _ in range(arrives_after):
+                await asyncio.sleep(0)
+            pending["n"] -= 1
+            return await batcher.submit({"x": np.ones((1, 2), np.float32)})
+
+        loop = asyncio.get_running_loop()
+        leader = batcher.submit({"x": np.zeros((1, 2), np.float32)})
+        if arrives_after is None:  # stalled: never submits
+            start = loop.time()
+            got = await leader
+            return [got], loop.time() - start
+        return await asyncio.gather(leader, late()), None
+
+    answers, _ = asyncio.run(scenario(arrives_after=batching.IDLE_TURNS - 2))
+    assert runs == [2] and answers[1]["y"].tolist() == [[2.0, 2.0]]  # one run, both answered
+    runs.clear()
+    answers, seconds = asyncio.run(scenario(arrives_after=None))
+    assert runs == [1] and answers[0]["y"].tolist() == [[0.0, 0.0]] and seconds < 0.5

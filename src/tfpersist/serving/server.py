@@ -116,17 +116,21 @@ class App:
         except Exception as e:
             return _failure(proto, e)
         error = None
+        service.arriving += 1
         try:
             try:
-                raw = await self._body(scope, proto)
-            except TooLarge as e:
-                error = rest.BadRequest(str(e))
-                return _answer(proto, rest.error(str(e)), 413)
-            try:
-                body = rest.decode(raw)
-            except ValueError as e:
-                raise rest.BadRequest(f"the body is not JSON ({e})") from None
-            feeds, kind = rest.parse(body, servable.model)
+                try:
+                    raw = await self._body(scope, proto)
+                except TooLarge as e:
+                    error = rest.BadRequest(str(e))
+                    return _answer(proto, rest.error(str(e)), 413)
+                try:
+                    body = rest.decode(raw)
+                except ValueError as e:
+                    raise rest.BadRequest(f"the body is not JSON ({e})") from None
+                feeds, kind = rest.parse(body, servable.model)
+            finally:
+                service.arriving -= 1
             outputs = await service.predict(servable, feeds)
             _answer(proto, rest.encode(outputs, kind))
         except Exception as e:

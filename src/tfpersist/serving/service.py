@@ -63,6 +63,7 @@ class Service:
         self.max_queued, self.request_timeout = max_queued, request_timeout
         self._batchers: dict[int, tuple[object, batching.Batcher]] = {}
         self.in_flight = 0
+        self.arriving = 0  # REST requests begun, bodies not yet parsed (batching._gather)
         self._children: dict = {}  # labelled metrics, looked up once
         self.metrics.in_flight.set_function(lambda: self.in_flight)
 
@@ -94,6 +95,7 @@ class Service:
             timeout_micros=self._timeout_micros,
             inline=runtime in INLINE_FORMATS or servable.run_seconds < INLINE_SECONDS,
             observe=observe,
+            arriving=lambda: self.arriving,
         )
         if known is not None:
             known[1].close()
