@@ -90,7 +90,7 @@ class Batcher:
                 self._busy = True
                 self._task = loop.create_task(self._work())
             raise
-        if deadline is not None and loop.time() > deadline:
+        if deadline is not None and loop.time() >= deadline:
             raise TimeoutError
         return future.result()
 
