@@ -239,3 +239,26 @@ def test_http_edges_wrong_method_unknown_path_chunked_body_keep_alive(half_plus_
             "predictions": [0.5 * x + 2]
         }
     connection.close()
+
+
+def test_starting_a_server_leaves_the_processes_logging_handlers_alone():
+    """Granian configures logging with a full dictConfig, which closes every handler the
+    process has (pytest's captured stderr among them): the server asks it for levels only."""
+    import io
+    import logging
+    import socket
+
+    from tfpersist.serving import server
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("tfpersist.test.handlers")
+    logger.addHandler(handler)
+    try:
+        with socket.socket() as sock:
+            server._embedded(None, sock, "127.0.0.1", 0, 128, None)  # Granian's constructor
+        logger.warning("still here")
+        assert logger.handlers == [handler] and "still here" in stream.getvalue()
+        assert handler in logging._handlerList or any(h() is handler for h in logging._handlerList)
+    finally:
+        logger.removeHandler(handler)

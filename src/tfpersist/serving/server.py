@@ -336,4 +336,11 @@ def _embedded(app, sock: socket.socket, host: str, port: int, backlog: int, serv
         # --max-queued so that the service, not the socket, answers overload (429).
         backpressure=max(4 * queued, 4096),
         log_enabled=False,
+        # incremental: levels only. Granian's own config is a full dictConfig, which closes
+        # every logging handler the process has (pytest lost its captured stderr to it)
+        log_dictconfig={
+            "incremental": True,
+            "handlers": {},
+            "loggers": {"_granian": {"level": "CRITICAL"}, "granian.access": {"level": "CRITICAL"}},
+        },
     )
