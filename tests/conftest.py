@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# What tfpersist keeps on disk (capi's op registry) goes to a temp dir, not ~/.cache.
+os.environ.setdefault("TFPERSIST_CACHE", tempfile.mkdtemp(prefix="tfpersist-cache-"))
 
 # Floats computed in this process match the pipeline's only under the same CPU pin
 # (params.yaml runtime.cpu_isa): set it before anything imports TensorFlow.

@@ -121,3 +121,56 @@ def test_an_op_registered_after_the_registry_was_read_is_found():
         [sys.executable, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True
     )
     assert out.stdout.split() == ["AudioMicrofrontend", "None"], out.stderr[-2000:]
+
+
+KEPT = (
+    "import sys\n"
+    "from tfpersist import capi\n"
+    "for op in sys.argv[1:]:\n"
+    "    found = capi.op_def(op)\n"
+    "    print(op, found.SerializeToString(deterministic=True).hex() if found else None)\n"
+    "print('loaded', capi.loaded())\n"
+)
+
+
+def _kept(tmp_path, *ops: str, **extra) -> list[str]:
+    e = {**env(), "TFPERSIST_CACHE": str(tmp_path), **extra}
+    out = subprocess.run(
+        [sys.executable, "-c", KEPT, *ops], cwd=ROOT, env=e, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.split("\n")[:-1]
+
+
+def test_the_op_registry_is_kept_and_the_next_process_does_not_load_the_library(tmp_path):
+    first = _kept(tmp_path, "MatMul", "SaveV2", "NoSuchOp")
+    assert first[-1] == "loaded True" and first[2] == "NoSuchOp None"
+    (kept,) = tmp_path.glob("op-registry-*.pb")
+    assert kept.name == capi.registry_cache().name  # one file per build of the library
+    second = _kept(tmp_path, "MatMul", "SaveV2")
+    assert second == [*first[:2], "loaded False"]  # the library's own answers, not loaded
+    # an op the kept registry lacks is looked up in the library
+    assert _kept(tmp_path, "MatMul", "NoSuchOp")[-1] == "loaded True"
+    # a damaged file is read from the library again, and kept anew
+    kept.write_bytes(b"\xff\xff not an OpList")
+    assert _kept(tmp_path, "MatMul", "SaveV2") == [*first[:2], "loaded True"]
+    assert _kept(tmp_path, "MatMul", "SaveV2") == [*first[:2], "loaded False"]
+    # "off": nothing kept, nothing read
+    off = tmp_path / "off"
+    assert _kept(off, "MatMul", TFPERSIST_CACHE="off") == [first[0], "loaded True"]
+    assert not off.exists()
+
+
+def test_a_registry_with_pythons_ops_is_not_kept(tmp_path):
+    """TensorFlow's Python layer registers ops the library alone lacks (AudioMicrofrontend):
+    a registry read after it loaded would answer otherwise than the library."""
+    code = (
+        "from tfpersist.tfcompat import import_tf\n"
+        "import_tf()\n"
+        "from tfpersist import capi\n"
+        "print(capi.op_def('MatMul').name)\n"
+    )
+    e = {**env(), "TFPERSIST_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=e, capture_output=True)
+    assert out.stdout.split() == [b"MatMul"], out.stderr[-2000:]
+    assert not list(tmp_path.iterdir())

@@ -8,6 +8,13 @@ running anything: ``TF_GetAllOpList`` (the same registry ``op_def_registry`` rea
 ``TF_GraphImportGraphDef`` with TensorFlow's own shape inference (what ``import_graph_def``
 runs). The answers are TensorFlow's, not a copy of them.
 
+Loading the library is itself most of a small freeze (~0.3 s, a 788 MB file): the op
+registry it answers is kept on disk (``$TFPERSIST_CACHE``, else ``~/.cache/tfpersist``; ``off``
+turns that off), one file per build of the library (its path, size and time), so that the
+next process reads op definitions without loading it. Only a registry read from the library
+alone is kept — TensorFlow's Python layer registers more ops — and an op missing from a kept
+registry is still looked up in the library.
+
 The library is loaded RTLD_LOCAL: RTLD_GLOBAL makes a later ``import tensorflow`` in the
 same process crash. TensorFlow's Python layer, imported later, uses the same loaded library
 (tests/test_capi.py). Set the CPU pin (runtime.pin) before the first call here.
@@ -15,13 +22,18 @@ same process crash. TensorFlow's Python layer, imported later, uses the same loa
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import hashlib
 import importlib.util
+import os
 import sys
 import threading
 from pathlib import Path
 
-from tfpersist import protos
+from google.protobuf.message import DecodeError
+
+from tfpersist import atomic, protos
 from tfpersist.errors import TfpersistError, first_line
 
 _lock = threading.Lock()
@@ -43,6 +55,7 @@ class _Output(ctypes.Structure):
 
 
 LIBRARY = {"darwin": "libtensorflow_cc.2.dylib", "win32": "tensorflow_cc.dll"}
+FRAMEWORK = {"darwin": "libtensorflow_framework.2.dylib"}  # the ops' other half (Linux: .so.2)
 
 
 def library_path() -> Path:
@@ -103,26 +116,71 @@ def _load():
         return lib
 
 
+CACHE_VARIABLE = "TFPERSIST_CACHE"
+FRAMEWORK_SO = "libtensorflow_framework.so.2"
+
+
+def registry_cache() -> Path | None:
+    """The file that keeps the registry of the installed library (None: caching is off)."""
+    setting = os.environ.get(CACHE_VARIABLE, "")
+    if setting == "off":
+        return None
+    home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    root = Path(setting) if setting else Path(home) / "tfpersist"
+    library = library_path()
+    try:
+        key = "\0".join(
+            f"{p}\0{p.stat().st_size}\0{p.stat().st_mtime_ns}"
+            for p in (library, library.with_name(FRAMEWORK.get(sys.platform, FRAMEWORK_SO)))
+        )
+    except OSError:
+        return None  # not installed as expected: _load says what is wrong
+    return root / f"op-registry-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pb"
+
+
+def _parsed(data: bytes) -> dict[str, object]:
+    ops = protos.op_def_pb2.OpList()
+    ops.ParseFromString(data)
+    return {op.name: op for op in ops.op}
+
+
 def _read_registry() -> dict[str, object]:
+    """The registry as the loaded library answers it (kept on disk when nothing but the
+    library registered ops)."""
     lib = _load()
     buffer = lib.TF_GetAllOpList()
     try:
         data = ctypes.string_at(buffer.contents.data, buffer.contents.length)
     finally:
         lib.TF_DeleteBuffer(buffer)
-    ops = protos.op_def_pb2.OpList()
-    ops.ParseFromString(data)
-    return {op.name: op for op in ops.op}
+    cache = registry_cache() if "tensorflow" not in sys.modules else None
+    if cache is not None:
+        with contextlib.suppress(OSError):  # a read-only home: no cache, same answers
+            atomic.write_bytes(cache, data)
+    return _parsed(data)
+
+
+def _kept_registry() -> dict[str, object] | None:
+    """The registry kept on disk for this library, when the library is not loaded here."""
+    if _lib is not None or "tensorflow" in sys.modules:
+        return None  # its own answer is a call away, and may know more ops
+    cache = registry_cache()
+    try:
+        registry = _parsed(cache.read_bytes()) if cache else None
+    except (OSError, DecodeError):
+        return None  # missing or damaged: read from the library, and kept again
+    return registry or None
 
 
 def op_def(op: str):
     """The OpDef TensorFlow registers for ``op``, or None (a library function's name, or
     an op this TensorFlow lacks) — what ``op_def_registry.get`` answers. The registry is read
-    whole once; an op registered since (TensorFlow's Python layer and op libraries add some)
-    is looked up on its own."""
+    whole once (from disk when kept, see above); an op registered since (TensorFlow's Python
+    layer and op libraries add some) or missing from the kept registry is looked up on its
+    own in the library."""
     global _registry
     if _registry is None:
-        _registry = _read_registry()
+        _registry = _kept_registry() or _read_registry()
     found = _registry.get(op)
     if found is None:
         found = _registered_since(op)
