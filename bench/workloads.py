@@ -80,7 +80,7 @@ def _params(workload: str):
     return ModelParams.from_params(raw), TrainParams.from_params(raw)
 
 
-def _timed_training(arch: str, epochs: str, out: str, cluster=None) -> dict:
+def _timed_training(arch: str, epochs: str, out: str, cluster=None, threads=None) -> dict:
     """The pipeline's training loop (train()) on ``arch``'s data, one checkpoint at the end,
     as worker ``cluster.task`` of several when given: its steps and seconds inside train()."""
     import dataclasses
@@ -91,6 +91,8 @@ def _timed_training(arch: str, epochs: str, out: str, cluster=None) -> dict:
     model, train = _params(arch)
     steps = int(epochs) * math.ceil(len(x) / train.batch_size)
     train = dataclasses.replace(train, epochs=int(epochs), checkpoint_every=steps)
+    if threads is not None:
+        train = dataclasses.replace(train, threads=int(threads))
     split = training.Split(x, y)
     start = time.perf_counter()
     training.train(
@@ -113,6 +115,73 @@ def train_ours(arch: str, epochs: str, out: str) -> None:
     run = _timed_training(arch, epochs, out)
     print(
         json.dumps({"examples_per_s": run["examples"] / run["seconds"], "seconds": run["seconds"]})
+    )
+
+
+# An op's class in the profile of a training step (by its type; oneDNN's rewrites included).
+OP_CLASSES = (("matmul", "MatMul"), ("conv", "Conv"), ("pool", "Pool"), ("adam", "ResourceApply"))
+
+
+def pin_profile(arch: str, epochs: str, threads: str, out: str) -> None:
+    """Under this process's oneDNN settings: the pipeline's loop timed (train()), the sha256
+    of the checkpoint it wrote (the bits); then, on the same training graph in a new session,
+    the mean time of 20 steps after its first (oneDNN builds its kernels in the first), and
+    where a step's time goes: five steps traced by TensorFlow (RunMetadata), in ms per step by
+    op class."""
+    import dataclasses
+    import hashlib
+
+    import tensorflow as tf
+
+    from tfpersist.pipeline import cluster, training
+
+    run = _timed_training(arch, epochs, out, threads=threads)
+    data = sorted(Path(out).glob("*.data-*"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in data)).hexdigest()
+    x, y, classes = _data(arch)
+    model, train = _params(arch)
+    train = dataclasses.replace(train, threads=int(threads))
+    v1 = tf.compat.v1
+    g = training._Graph(model, train, training.Split(x, y), classes)
+    config = cluster.session_config(train)
+    per_class: dict[str, float] = {}
+    traced, timed = 5, 20
+
+    def feed(step: int) -> dict:
+        rows = training.batch_indices(len(y), train.batch_size, train.seed, step)
+        parts = np.array_split(rows, train.micro_batches)
+        fed = {g.rows: float(len(rows))}
+        for k, x_k, y_k in g.towers:
+            fed[x_k], fed[y_k] = x[parts[k]], y[parts[k]]
+        return fed
+
+    with v1.Session(graph=g.graph, config=config) as sess:
+        sess.run(g.init)
+        feeds = [feed(step) for step in range(timed + 1)]
+        sess.run(g.train_op, feeds[0])
+        start = time.perf_counter()
+        for fed in feeds[1:]:
+            sess.run(g.train_op, fed)
+        step_ms = (time.perf_counter() - start) / timed * 1e3
+        for step in range(traced + 1):
+            meta = v1.RunMetadata()
+            options = v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE)
+            sess.run(g.train_op, feeds[step], options=options, run_metadata=meta)
+            if step == 0:  # the trace's own first-call costs
+                continue
+            for node in (n for d in meta.step_stats.dev_stats for n in d.node_stats):
+                op = node.timeline_label.split("(")[0].split("=")[-1].strip()
+                kind = next((c for c, part in OP_CLASSES if part in op), "other")
+                per_class[kind] = per_class.get(kind, 0.0) + node.all_end_rel_micros / 1e3
+    print(
+        json.dumps(
+            {
+                "examples_per_s": run["examples"] / run["seconds"],
+                "sha256": digest,
+                "step_ms": step_ms,
+                "ms_per_step": {k: v / traced for k, v in per_class.items()},
+            }
+        )
     )
 
 
