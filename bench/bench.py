@@ -111,27 +111,11 @@ def bench_freeze(tmp: Path, repeats: int) -> None:
         )
         model_mib = info["parameters"] * 4 / 2**20
         meta = ckpt / "model.ckpt.meta"
+        freeze = [str(BIN / "tfpersist"), "freeze", str(ckpt), "--output-nodes", "out", "--out"]
         runs = interleave(
             {
-                "ours": [
-                    str(BIN / "tfpersist"),
-                    "freeze",
-                    str(ckpt),
-                    "--output-nodes",
-                    "out",
-                    "--out",
-                    str(tmp / "ours.pb"),
-                ],
-                "no-card": [
-                    str(BIN / "tfpersist"),
-                    "freeze",
-                    str(ckpt),
-                    "--output-nodes",
-                    "out",
-                    "--out",
-                    str(tmp / "ours-no-card.pb"),
-                    "--no-card",
-                ],
+                "ours": [*freeze, str(tmp / "ours.pb")],
+                "no-card": [*freeze, str(tmp / "ours-no-card.pb"), "--no-card"],
                 "peer": [
                     sys.executable,
                     "-m",
