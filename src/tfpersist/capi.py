@@ -129,13 +129,15 @@ def registry_cache() -> Path | None:
     root = Path(setting) if setting else Path(home) / "tfpersist"
     library = library_path()
     try:
-        key = "\0".join(
-            f"{p}\0{p.stat().st_size}\0{p.stat().st_mtime_ns}"
-            for p in (library, library.with_name(FRAMEWORK.get(sys.platform, FRAMEWORK_SO)))
-        )
+        files = (library, library.with_name(FRAMEWORK.get(sys.platform, FRAMEWORK_SO)))
+        key = "\0".join(f"{p}\0{st.st_size}\0{st.st_mtime_ns}" for p, st in _stats(files))
     except OSError:
         return None  # not installed as expected: _load says what is wrong
     return root / f"op-registry-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pb"
+
+
+def _stats(paths):
+    return [(p, p.stat()) for p in paths]
 
 
 def _parsed(data: bytes) -> dict[str, object]:
@@ -156,7 +158,8 @@ def _read_registry() -> dict[str, object]:
     cache = registry_cache() if "tensorflow" not in sys.modules else None
     if cache is not None:
         with contextlib.suppress(OSError):  # a read-only home: no cache, same answers
-            atomic.write_bytes(cache, data)
+            if not cache.is_file() or cache.read_bytes() != data:  # kept once, not each load
+                atomic.write_bytes(cache, data)
     return _parsed(data)
 
 
