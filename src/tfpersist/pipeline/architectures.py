@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfpersist.errors import TfpersistError
+from tfpersist.pipeline import portable
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -28,7 +29,13 @@ class Layers:
     num_classes: int
     training: bool  # True only in the training tower: dropout on
     dropout_seed: Any = None  # int64 [2] tensor (seed, 1024·step); + layer number per dropout
+    # Portable bits (pipeline/portable.py): every contraction of a layer, its gradients'
+    # included, over at most `bound` (None: plain MatMul/Conv2D); `rows` is the most rows
+    # a training tower's input has (the weight gradients contract over them).
+    bound: int | None = None
+    rows: int | None = None
     _dropouts: int = 0
+    _input_grad: bool = False  # True after the first layer: its output's gradient is taken
 
     # -- sizes from params.yaml -------------------------------------------------------------
     def ints(self, key: str, default: Any = ..., length: int | None = None) -> list[int]:
@@ -75,7 +82,7 @@ class Layers:
                 "weights", [int(x.shape[-1]), units], initializer=v1.glorot_uniform_initializer()
             )
             b = v1.get_variable("bias", [units], initializer=v1.zeros_initializer())
-            y = tf.nn.bias_add(tf.matmul(x, w), b)
+            y = tf.nn.bias_add(self._contract(portable.matmul, tf.matmul, x, w), b)
         return activation(y) if activation else y
 
     def conv2d(self, x, filters: int, kernel: int, name: str):
@@ -87,8 +94,19 @@ class Layers:
                 initializer=v1.glorot_uniform_initializer(),
             )
             b = v1.get_variable("bias", [filters], initializer=v1.zeros_initializer())
-            y = tf.nn.bias_add(tf.nn.conv2d(x, w, strides=1, padding="SAME"), b)
+            plain = lambda x, w: tf.nn.conv2d(x, w, strides=1, padding="SAME")  # noqa: E731
+            y = tf.nn.bias_add(self._contract(portable.conv2d, plain, x, w), b)
         return tf.nn.relu(y)
+
+    def _contract(self, cut, plain, x, w):
+        """``plain(x, w)``, or with contractions cut to ``bound`` when one is set."""
+        if self.bound is None:
+            y = plain(x, w)
+        else:
+            rows = self.rows if self.training else None
+            y = cut(x, w, self.bound, rows, self._input_grad)
+        self._input_grad = True
+        return y
 
     def dropout(self, x, rate: float):
         """Inverted dropout in the training tower; identity in inference (no op at all).

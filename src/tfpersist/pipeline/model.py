@@ -38,12 +38,15 @@ def logits(
     dropout_seed=None,
     mean: np.ndarray | None = None,
     scale: np.ndarray | None = None,
+    bound: int | None = None,
+    rows: int | None = None,
 ):
     """Build (or reuse) the model's variables and return the logits for input ``x``.
 
     ``mean``/``scale`` initialise the normalisation variables (from the training split);
     when omitted they start at 0/1 and are expected to be restored from a checkpoint.
     Normalisation lives in the graph so that a frozen model takes raw features.
+    ``bound``/``rows``: contractions cut for portable bits (architectures.Layers).
     """
     body = architectures.get(params.arch)
     num_features = int(x.shape[-1])
@@ -65,6 +68,8 @@ def logits(
             num_classes=num_classes,
             training=training,
             dropout_seed=dropout_seed,
+            bound=bound,
+            rows=rows,
         )
         return body((x - m) * s, layers)
 

@@ -29,6 +29,7 @@ import numpy as np
 from tfpersist import atomic, data, digests, faults, layout, runtime
 from tfpersist.errors import TfpersistError
 from tfpersist.formats import checkpoints
+from tfpersist.graph import contractions
 from tfpersist.pipeline import architectures
 from tfpersist.pipeline import model as model_lib
 from tfpersist.pipeline.cluster import (
@@ -120,8 +121,9 @@ class _Graph:
             self.x = model_lib.input_placeholder(model, data.x.shape[1])
             self.y = v1.placeholder(tf.int64, [None], name=LABELS_NODE)
             mean, scale = model_lib.normalization_stats(data.x)
+            self.bound, self.rows_max = contraction_bound(train)
             eval_logits = model_lib.logits(
-                self.x, model, num_classes, False, mean=mean, scale=scale
+                self.x, model, num_classes, False, mean=mean, scale=scale, bound=self.bound
             )
             model_lib.outputs(eval_logits, model)
             with tf.name_scope("evaluate"):
@@ -143,7 +145,9 @@ class _Graph:
                     # dropout masks drawn from (seed, step, micro-batch, layer)
                     micro = (self.step * k_all + k) * MAX_MICRO_BATCHES
                     seed = tf.stack([tf.constant(train.seed, tf.int64), micro])
-                    logits = model_lib.logits(x, model, num_classes, True, seed)
+                    logits = model_lib.logits(
+                        x, model, num_classes, True, seed, bound=self.bound, rows=self.rows_max
+                    )
                     loss = tf.reduce_sum(
                         tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
                     )
@@ -206,6 +210,30 @@ class _Graph:
         pieces = tf.split(total, sizes)
         summed = [tf.reshape(p, v.shape) for p, v in zip(pieces, variables, strict=False)]
         return summed, tf.reshape(pieces[-2], []), tf.reshape(pieces[-1], [])
+
+
+def contraction_bound(train: TrainParams) -> tuple[int | None, int]:
+    """The K every contraction of the training graph is cut to (None under the ``native``
+    pin: no portability promised, plain ops) and the most rows a micro-batch has."""
+    rows = math.ceil(train.batch_size / train.micro_batches)
+    return (None if runtime.current() == "native" else contractions.BOUND), rows
+
+
+def check_contractions(g: _Graph) -> list[contractions.Contraction]:
+    """The training graph's contractions; under a portable pin, refuse (one line) when one
+    sums over more than the bound: its bits would depend on the CPU's caches."""
+    fetched = [g.train_op, g.loss, g.correct, g.eval_loss, g.eval_correct]
+    graph_def = v1.graph_util.extract_sub_graph(
+        g.graph.as_graph_def(), [t.name.split(":")[0] for t in fetched]
+    )  # what a step and an evaluation run: TF builds gradients no step asks for, unrun
+    found = contractions.find(graph_def, rows=g.rows_max)
+    if g.bound is not None and contractions.beyond(found, g.bound):
+        raise TfpersistError(
+            f"train: {contractions.explain(found, g.bound)}; build the layers with "
+            "architectures.Layers (dense, conv2d: cut to the bound), or set "
+            "runtime.cpu_isa: native in params.yaml to train without the portability promise"
+        )
+    return found
 
 
 def _ordered_sum(parts: list):
@@ -367,6 +395,7 @@ def train(
     g = _Graph(model, params, data["train"], num_classes, cluster)
     # the .meta of a checkpoint is the one-worker graph's, whatever the number of workers
     meta = g if cluster.workers == 1 else _Graph(model, params, data["train"], num_classes)
+    check_contractions(meta)
     config = session_config(params, cluster)
     server = start_server(cluster, config)
     watchdog = (
