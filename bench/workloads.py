@@ -47,11 +47,13 @@ def make_checkpoint(out: str, params_millions: str) -> None:
 # A point where per-step overhead does not dominate: two 1024-wide hidden layers, batches of
 # 256, 16k synthetic rows of 784 features (MNIST-sized) whose class is a fixed linear rule.
 WIDE = {"rows": 16_384, "features": 784, "classes": 10, "hidden": [1024, 1024], "batch": 256}
+# The same rows through an MNIST-shaped mlp: 784 → 512 → 512 → 10.
+SYNTHETIC = {"mlp-wide": [1024, 1024], "mnist": [512, 512]}
 
 
 def _data(workload: str):
     """(x, y, number of classes): the prepared digits, or the wide workload's rows."""
-    if workload == "mlp-wide":
+    if workload in SYNTHETIC:
         rng = np.random.default_rng(0)
         x = rng.normal(size=(WIDE["rows"], WIDE["features"])).astype(np.float32)
         y = (x @ rng.normal(size=(WIDE["features"], WIDE["classes"]))).argmax(1)
@@ -73,14 +75,16 @@ def _params(workload: str):
     from tfpersist.pipeline.params import ModelParams, TrainParams
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["model"]["arch"] = "mlp" if workload == "mlp-wide" else workload
-    if workload == "mlp-wide":
-        raw["model"]["mlp"]["hidden"] = WIDE["hidden"]
+    raw["model"]["arch"] = "mlp" if workload in SYNTHETIC else workload
+    if workload in SYNTHETIC:
+        raw["model"]["mlp"]["hidden"] = SYNTHETIC[workload]
         raw["train"]["batch_size"] = WIDE["batch"]
     return ModelParams.from_params(raw), TrainParams.from_params(raw)
 
 
-def _timed_training(arch: str, epochs: str, out: str, cluster=None, threads=None) -> dict:
+def _timed_training(
+    arch: str, epochs: str, out: str, cluster=None, threads=None, max_k=None
+) -> dict:
     """The pipeline's training loop (train()) on ``arch``'s data, one checkpoint at the end,
     as worker ``cluster.task`` of several when given: its steps and seconds inside train()."""
     import dataclasses
@@ -93,6 +97,8 @@ def _timed_training(arch: str, epochs: str, out: str, cluster=None, threads=None
     train = dataclasses.replace(train, epochs=int(epochs), checkpoint_every=steps)
     if threads is not None:
         train = dataclasses.replace(train, threads=int(threads))
+    if max_k is not None:
+        train = dataclasses.replace(train, max_k=int(max_k))
     split = training.Split(x, y)
     start = time.perf_counter()
     training.train(
@@ -110,9 +116,9 @@ def _timed_training(arch: str, epochs: str, out: str, cluster=None, threads=None
     return {"steps": steps, "seconds": seconds, "examples": int(epochs) * len(x), "arch": arch}
 
 
-def train_ours(arch: str, epochs: str, out: str) -> None:
-    """The pipeline's training loop in this process."""
-    run = _timed_training(arch, epochs, out)
+def train_ours(arch: str, epochs: str, out: str, max_k: str | None = None) -> None:
+    """The pipeline's training loop in this process (``max_k``: train.max_k, 0 = uncut)."""
+    run = _timed_training(arch, epochs, out, max_k=max_k)
     print(
         json.dumps({"examples_per_s": run["examples"] / run["seconds"], "seconds": run["seconds"]})
     )
@@ -329,6 +335,46 @@ def inference(frozen: str, optimized: str, checkpoint: str, repeats: str) -> Non
                 times[name].append((time.perf_counter() - start) / loops)
         result[label] = {k: len(rows) / float(np.median(v)) for k, v in times.items()}
     print(json.dumps(result))
+
+
+def ledger_row(arch: str, out: str, l1d: str = "") -> None:
+    """The pipeline's own training of ``arch`` (params.yaml, the prepared digits, with
+    model.mlp.hidden [1024, 1024] for mlp-wide: what ``dvc exp run -S
+    'model.mlp.hidden=[1024,1024]'`` trains) and the frozen graph of its chosen checkpoint:
+    their sha256, for bench/ledger.csv. ``l1d``: as a CPU with that L1D (KiB) would."""
+    import hashlib
+
+    import yaml
+
+    if l1d:
+        from tfpersist.pipeline import probe
+
+        probe.simulate(int(l1d))
+
+    from tfpersist.freezing import freeze
+    from tfpersist.pipeline import release, training
+    from tfpersist.pipeline.params import CheckpointParams, ModelParams, TrainParams
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    if arch == "mlp-wide":
+        raw["model"]["mlp"]["hidden"] = [1024, 1024]
+    model, train = ModelParams.from_params(raw), TrainParams.from_params(raw)
+    prepared = ROOT / "data" / "prepared"
+    train_dir, release_dir = Path(out, "train"), Path(out, "release")
+    training.train_prepared(prepared, train_dir, model, train, log=lambda m: None, progress=False)
+    from tfpersist import data
+    from tfpersist.formats import checkpoints
+
+    last = checkpoints.complete_checkpoints(train_dir)[-1]
+    chosen = train_dir / "best" if CheckpointParams.from_params(raw).select == "best" else train_dir
+    release.export_inference_checkpoint(chosen, release_dir, model, data.read_schema(prepared))
+    frozen = Path(out, "model.pb")
+    freeze.freeze_to_file(release_dir, frozen, model.output_nodes)
+    digest = {
+        "train_sha256": hashlib.sha256(Path(f"{last}.data-00000-of-00001").read_bytes()),
+        "frozen_sha256": hashlib.sha256(frozen.read_bytes()),
+    }
+    print(json.dumps({k: v.hexdigest() for k, v in digest.items()}))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ def _symbols(path: Path) -> tuple[int, int]:
         elf = ELFFile(f)
         table = elf.get_section_by_name(".symtab")
         if table is None:
-            raise TfpersistError(f"{path.name} has no symbol table: cannot find Eigen's cache sizes")
+            raise TfpersistError(
+                f"{path.name} has no symbol table: cannot find Eigen's cache sizes"
+            )
         found = {}
         for symbol in table.iter_symbols():
             if symbol.name in (SIZES, GUARD):
@@ -95,7 +97,9 @@ def read() -> list[tuple[str, bool, tuple[int, int, int]]]:
     out = []
     for site in sites():
         sizes = (ctypes.c_int64 * 3).from_address(site.sizes)
-        out.append((site.library.name, bool(ctypes.c_uint8.from_address(site.guard).value), tuple(sizes)))
+        out.append(
+            (site.library.name, bool(ctypes.c_uint8.from_address(site.guard).value), tuple(sizes))
+        )
     return out
 
 

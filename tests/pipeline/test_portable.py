@@ -4,6 +4,7 @@ with their K (graph/contractions.py), and the training stage refusing a graph pa
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -26,7 +27,7 @@ def test_spans_cover_the_range_with_the_fewest_pieces_within_the_bound(n, bound)
     pieces = portable.spans(n, bound)
     assert pieces[0][0] == 0 and pieces[-1][1] == n
     assert all(a < b and b - a <= bound for a, b in pieces)
-    assert all(p[1] == q[0] for p, q in zip(pieces, pieces[1:], strict=False))
+    assert all(p[1] == q[0] for p, q in itertools.pairwise(pieces))
     assert len(pieces) == math.ceil(n / bound)
 
 

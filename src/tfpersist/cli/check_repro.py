@@ -61,6 +61,8 @@ def cmd_probe(args) -> int:
         bad += status != "same"
         shown = value[:16] if want in (None, value) else f"{value[:16]} (ledger {want[:16]})"
         print(f"  {column:<18}  {status}: {shown}")
+    if args.l1d:  # what uncut contractions give under the simulation: it took hold
+        print(f"  control (uncut K = 784, 1024 matmuls): {result['control']['plain_sha256'][:16]}")
     if bad:
         print(f"check-repro: FAILED: {bad} of {len(measured)} probe hashes are not the ledger's")
         return 1

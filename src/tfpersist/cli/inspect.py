@@ -122,6 +122,7 @@ def format_inspection(info: dict) -> str:
     if info.get("slots"):
         lines.append(f"optimizer slots ({len(info['slots'])}):")
         lines += [f"  {s['variable']}: {s['slot']} ({s['name']})" for s in info["slots"]]
+    lines += _contraction_lines(info.get("contractions"))
     if info.get("unsafe_ops"):
         from tfpersist import safety
 
@@ -130,6 +131,34 @@ def format_inspection(info: dict) -> str:
             + safety.describe(info["unsafe_ops"])
         )
     return "\n".join(lines)
+
+
+def _contraction_lines(c: dict | None) -> list[str]:
+    """What the graph's contractions mean for bits on other CPUs (graph/contractions.py)."""
+    if not c or not c.get("count"):
+        return [f"contractions: not read ({c['error']})"] if c and "error" in c else []
+    bound, past, open_ = c["bound"], c["past_bound"], c["k_open"]
+    lines = [f"contractions: {c['count']}, largest K = {c['max_k']}"]
+    if past:
+        shown = ", ".join(f"{p['node']} ({p['op']}, K = {p['k']})" for p in past[:8])
+        more = f" and {len(past) - 8} more" if len(past) > 8 else ""
+        lines.append(
+            f"  {len(past)} past K = {bound}: {shown}{more} — Eigen sums these in blocks sized "
+            "by the CPU's L1 data cache, so their results may differ in the last bits between "
+            "CPUs with other caches (32 KiB L1D: AMD Zen 2–4, Intel Skylake; 48 KiB: Intel Ice "
+            "Lake+, AMD Zen 5); tfpersist's training cuts such layers (train.max_k)"
+        )
+    else:
+        lines.append(
+            f"  none past K = {bound}: the same float sums on every CPU with an L1D of 32 KiB "
+            "or more (under the AVX2 pin)"
+        )
+    if open_:
+        lines.append(
+            f"  {len(open_)} with K set by the batch fed (e.g. {open_[0]}): fed more than "
+            f"{bound} rows at once (per tower), these sum past the bound too"
+        )
+    return lines
 
 
 def _keras_lines(info: dict, shape) -> list[str]:

@@ -197,7 +197,9 @@ def inspect_path(path: str | Path) -> dict:
     elif kind == formats.CHECKPOINT:
         info = _inspect_checkpoint(path)
     else:
-        info = {"format": kind, "path": str(path), **graph_summary(graphdefs.read_graph_def(path))}
+        graph_def = graphdefs.read_graph_def(path)
+        info = {"format": kind, "path": str(path), **graph_summary(graph_def)}
+        info["contractions"] = contraction_summary(graph_def, info["unsafe_ops"])
     info["unsafe_risks"] = {op: safety.risk(op) for op in info["unsafe_ops"]}
     return info
 
@@ -210,7 +212,35 @@ def _inspect_checkpoint(path: Path) -> dict:
     variables = _variables(prefix)
     count, size = _sizes(variables)
     summary.update(parameters=count, parameter_bytes=size)
+    summary["contractions"] = contraction_summary(meta.graph_def, summary["unsafe_ops"])
     return {"format": "TF1 checkpoint", "path": str(prefix), **summary, "variables": variables}
+
+
+def contraction_summary(graph_def, unsafe_ops: list[str]) -> dict | None:
+    """Every contraction's K (graph/contractions.py, TensorFlow's shape inference through its
+    C library; nothing runs): how many, the largest, those past the portable bound and those
+    whose K waits for the batch. None for a graph with ops outside the allowlist (not handed
+    to TensorFlow at all) or one TensorFlow does not import (said in ``error``)."""
+    from tfpersist.graph import contractions
+
+    if unsafe_ops:
+        return None
+    try:
+        found = contractions.find(graph_def)
+    except TfpersistError as e:
+        return {"error": str(e)}
+    known = [c.k for c in found if c.k is not None]
+    return {
+        "count": len(found),
+        "max_k": max(known, default=None),
+        "bound": contractions.BOUND,
+        "past_bound": [
+            {"node": c.node, "op": c.op, "k": c.k, "over": c.over}
+            for c in found
+            if c.k is not None and c.k > contractions.BOUND
+        ],
+        "k_open": [c.node for c in found if c.k is None],
+    }
 
 
 def _inspect_object_checkpoint(path: Path) -> dict:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from tfpersist import capi, protos
 
 BOUND = 256  # one Eigen K-block on every CPU whose L1 data cache holds 32 KiB or more
+# (params.py's train.max_k defaults to the same figure; tests/pipeline/test_portable.py)
+
 
 def _matmul(node, shapes):
     a, b = shapes[0], shapes[1]
@@ -128,24 +130,80 @@ def _tensor(name: str) -> tuple[str, int]:
     return node, int(port) if port else 0
 
 
+# Ops whose output has the shape of their first input (followed to find a weight's shape).
+_PASS_THROUGH = {"Identity", "ReadVariableOp", "Enter", "StopGradient"}
+# Ops whose K the weight operand alone gives (input 1: MatMul's b, a convolution's filter).
+_FROM_WEIGHT = {
+    "MatMul",
+    "Conv2D",
+    "Conv3D",
+    "DepthwiseConv2dNative",
+    "Conv2DBackpropInput",
+    "Conv3DBackpropInputV2",
+    "DepthwiseConv2dNativeBackpropInput",
+}
+
+
+def _declared_shape(name: str, by_name: dict) -> list[int | None] | None:
+    """The shape a Const, variable or placeholder declares, through pass-through ops; None
+    where the producer declares none (then TensorFlow's shape inference is asked)."""
+    for _ in range(32):
+        node = by_name.get(_tensor(name)[0])
+        if node is None:
+            return None
+        if node.op in _PASS_THROUGH and node.input:
+            name = node.input[0]
+            continue
+        if node.op == "Const" and "value" in node.attr:
+            shape = node.attr["value"].tensor.tensor_shape
+        elif node.op in ("VariableV2", "VarHandleOp", "Placeholder") and "shape" in node.attr:
+            shape = node.attr["shape"].shape
+        else:
+            return None
+        return None if shape.unknown_rank else [d.size if d.size >= 0 else None for d in shape.dim]
+    return None
+
+
+def _from_declarations(node, by_name: dict) -> list[int | None] | None:
+    """K's dims read from the weight operand's declared shape alone, when that decides K."""
+    if node.op not in _FROM_WEIGHT:
+        return None
+    inputs = [i for i in node.input if not i.startswith("^")]
+    weight = _declared_shape(inputs[1], by_name) if len(inputs) > 1 else None
+    if weight is None or (node.op == "MatMul" and len(weight) != 2):
+        return None
+    if node.op == "MatMul":  # b: [K, N], or [N, K] transposed
+        return [weight[1] if _flag(node, "transpose_b") else weight[0]]
+    rule, _ = _RULES[node.op]
+    return rule(node, [None, weight, None])
+
+
 def find(graph_def, rows: int | None = None) -> list[Contraction]:
     """The graph's contractions, in node order. ``rows``: the batch size read for a first
-    dimension the graph leaves open (a training graph's largest micro-batch)."""
+    dimension the graph leaves open (a training graph's largest micro-batch). K is read from
+    the weights' declared shapes where they decide it (a frozen graph: no TensorFlow), else
+    from TensorFlow's shape inference (its C library)."""
     wanted = [n for n in graph_def.node if n.op in _RULES]
     if not wanted:
         return []
-    imported = _bound_rows(graph_def, rows) if rows else graph_def
+    by_name = {n.name: n for n in graph_def.node}
+    declared = {n.name: _from_declarations(n, by_name) for n in wanted}
+    inferred = {}
+    if any(dims is None or None in dims for dims in declared.values()):
+        imported = _bound_rows(graph_def, rows) if rows else graph_def
+        with capi.Graph(imported) as graph:
+            for node in wanted:
+                inputs = [_tensor(i) for i in node.input if not i.startswith("^")]
+                shapes = [graph.output(name, port)[1] for name, port in inputs]
+                inferred[node.name] = _RULES[node.op][0](node, shapes)
     found = []
-    with capi.Graph(imported) as graph:
-        for node in wanted:
-            inputs = [_tensor(i) for i in node.input if not i.startswith("^")]
-            shapes = [graph.output(name, port)[1] for name, port in inputs]
-            rule, over = _RULES[node.op]
-            dims = rule(node, shapes)
-            k = None if dims is None or any(d is None for d in dims) else math.prod(dims)
-            if node.op == "MatMul":
-                over = _MATMUL_OVER[_flag(node, "transpose_a")]
-            found.append(Contraction(node.name, node.op, k, over))
+    for node in wanted:
+        dims = inferred.get(node.name, declared[node.name])
+        k = None if dims is None or any(d is None for d in dims) else math.prod(dims)
+        over = _RULES[node.op][1]
+        if node.op == "MatMul":
+            over = _MATMUL_OVER[_flag(node, "transpose_a")]
+        found.append(Contraction(node.name, node.op, k, over))
     return found
 
 
@@ -160,7 +218,8 @@ def explain(found: list[Contraction], bound: int = BOUND, limit: int = 5) -> str
     listed = "; ".join(c.describe() for c in past[:limit])
     more = f"; and {len(past) - limit} more" if len(past) > limit else ""
     return (
-        f"{len(past)} of {len(found)} contractions sum over more than K = {bound} ({listed}{more}): "
+        f"{len(past)} of {len(found)} contractions sum over more than K = {bound} "
+        f"({listed}{more}): "
         "Eigen cuts such a sum into blocks sized by the CPU's L1 data cache, so its float bits "
         "may differ between CPUs with other caches (32 KiB vs 48 KiB L1D)"
     )

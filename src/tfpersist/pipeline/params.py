@@ -148,6 +148,7 @@ class ModelParams:
 
 OPTIMIZERS = ("adam", "sgd", "momentum")
 MAX_MICRO_BATCHES = 64  # dropout seeds leave 64 per step (training.py)
+MAX_K = 256  # one Eigen K-block on every CPU with an L1D of 32 KiB or more (graph/contractions)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class TrainParams:
     micro_batches: int = 4  # each batch's fixed cut: the bytes do not depend on `workers`
     workers: int = 1  # worker processes on this machine (TF's multi-worker runtime)
     collective_timeout: float = 60.0  # seconds a worker waits for the others at each step
+    max_k: int = MAX_K  # contractions cut to K ≤ this (pipeline/portable.py); 0: not cut
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrainParams:
@@ -200,6 +202,13 @@ class TrainParams:
                     _positive_float,
                     default=60.0,
                 )
+            ),
+            max_k=_get(
+                s,
+                "train.max_k",
+                "a non-negative integer (0: contractions not cut)",
+                _nonnegative_int,
+                default=MAX_K,
             ),
         )
         if p.micro_batches % p.workers:

@@ -24,6 +24,8 @@ The cuts are a function of the layer's shape and ``bound`` only, never of the ma
 
 from __future__ import annotations
 
+import itertools
+
 from tfpersist.tfcompat import import_tf
 
 tf = import_tf()
@@ -40,7 +42,7 @@ def spans(n: int, bound: int) -> list[tuple[int, int]]:
     if rounded <= bound:
         size = rounded
     edges = [*range(0, n, size), n]
-    return list(zip(edges[:-1], edges[1:], strict=True))
+    return list(itertools.pairwise(edges))
 
 
 def ordered_sum(parts: list):

@@ -44,7 +44,7 @@ from tfpersist.pipeline.cluster import (
     session_config,
 )
 from tfpersist.pipeline.cluster import server as start_server
-from tfpersist.pipeline.params import MAX_MICRO_BATCHES, ModelParams, TrainParams
+from tfpersist.pipeline.params import MAX_K, MAX_MICRO_BATCHES, ModelParams, TrainParams
 from tfpersist.tfcompat import enable_determinism, import_tf
 
 tf = import_tf()
@@ -73,6 +73,8 @@ class Result:
 def fingerprint(model: ModelParams, train: TrainParams, data_digest: str) -> dict:
     """What the checkpoints in a training directory were made from."""
     t = {k: v for k, v in asdict(train).items() if k not in _NOT_FINGERPRINTED}
+    if t["max_k"] == MAX_K:  # left out at its default: the fingerprints (and lock) made before
+        del t["max_k"]
     model_params = json.loads(json.dumps(asdict(model)))
     # The CPU pin decides the float bits: checkpoints made under another one start fresh.
     return {"data": data_digest, "model": model_params, "train": t, "cpu_isa": runtime.current()}
@@ -213,10 +215,12 @@ class _Graph:
 
 
 def contraction_bound(train: TrainParams) -> tuple[int | None, int]:
-    """The K every contraction of the training graph is cut to (None under the ``native``
-    pin: no portability promised, plain ops) and the most rows a micro-batch has."""
+    """The K every contraction of the training graph is cut to — ``train.max_k``; None (plain
+    ops) when it is 0 or under the ``native`` pin, which promises no portability — and the
+    most rows a micro-batch has."""
     rows = math.ceil(train.batch_size / train.micro_batches)
-    return (None if runtime.current() == "native" else contractions.BOUND), rows
+    cut = train.max_k and runtime.current() != "native"
+    return (train.max_k if cut else None), rows
 
 
 def check_contractions(g: _Graph) -> list[contractions.Contraction]:

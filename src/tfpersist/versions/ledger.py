@@ -65,7 +65,10 @@ def agreed(rows: list[dict[str, str]], columns: list[str] = PROBE) -> dict[str, 
     for column in columns:
         values = {r[column]: r for r in rows if r.get(column)}
         if len(values) > 1:
-            which = "; ".join(f"{r['cpu']} (L1D {r['l1d_kib']} KiB, {r['date']}): {v[:12]}" for v, r in values.items())
+            which = "; ".join(
+                f"{r['cpu']} (L1D {r['l1d_kib']} KiB, {r['date']}): {v[:12]}"
+                for v, r in values.items()
+            )
             raise TfpersistError(f"{PATH}: the rows disagree on {column}: {which}")
         if values:
             out[column] = next(iter(values))
