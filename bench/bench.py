@@ -270,11 +270,11 @@ def bench_ledger(tmp: Path, l1d: str = "") -> None:
             pin=runtime.DEFAULT,
         )[2].splitlines()[-1]
     )
-    l1d, l2, _ = cpucache.this_cpu()
+    own_l1d, l2, _ = cpucache.this_cpu()
     entry = {
         "date": date.today().isoformat(),
         "cpu": runtime.cpu_model(),
-        "l1d_kib": l1d // 1024 if l1d else "",
+        "l1d_kib": own_l1d // 1024 if own_l1d else "",
         "l2_kib": l2 // 1024 if l2 else "",
         "simulated_l1d_kib": l1d,
         "tensorflow": _tf_version(),

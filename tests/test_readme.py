@@ -54,6 +54,8 @@ NOT_RUN = {
     "tfpersist freeze ckpt --output-nodes out --out flags.pb": "an illustration on a model the "
     "repository does not hold: tests/freezing/test_freeze_sources.py::"
     "test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live builds it and checks the lines",
+    "tfpersist check-repro --probe --l1d 32": "tests/versions/test_portable_bits.py runs it with "
+    "--l1d 32, 48, 64 and without, and holds each to bench/ledger.csv's hashes",
 }
 FIRST_MINUTES = "dvc exp run -S model.arch=cnn"
 
@@ -357,3 +359,19 @@ def test_the_readme_examples_answer_as_shown(session):
     frozen, restored = said("tfpersist freeze m.keras"), said("tfpersist freeze m.weights.h5")
     assert frozen.startswith("m.pb: 16 nodes, 67 parameters, outputs scores, sha256 ")
     assert restored.startswith("w.pb: ") and restored.split()[-1] == frozen.split()[-1]
+
+
+def test_the_accuracy_the_readme_quotes_is_the_committed_pipelines():
+    """Every test accuracy the README states for the default pipeline (the evaluate stage's
+    lines, `dvc metrics show`, the measured summary) is metrics/evaluate.json's, as committed
+    with dvc.lock: a retrained model makes this fail until the README says the new figure."""
+    import json
+
+    accuracy = json.loads((ROOT / "metrics" / "evaluate.json").read_text())["accuracy"]
+    text = README.read_text()
+    quoted = re.findall(r"evaluate: (?:\w+: )?test accuracy (0\.\d+)", text)
+    quoted += re.findall(r"reaches (0\.\d+) test accuracy", text)
+    assert len(quoted) == 6, quoted
+    assert {float(q) for q in quoted} == {round(accuracy, 4)}
+    shown = re.search(r"^metrics/evaluate\.json\s+(0\.\d+)", text, re.M).group(1)
+    assert float(shown) == round(accuracy, 5)

@@ -198,3 +198,46 @@ def test_find_reads_k_of_each_contraction_kind_and_leaves_an_open_batch_unknown(
     filter_grad = next(c for c in bound.values() if c.op == "Conv2DBackpropFilter")
     assert filter_grad.k == 360
     assert "K = 360" in contractions.explain(list(bound.values()))
+
+
+def test_keras_fit_names_the_layers_of_keras_own_architectures_past_the_bound():
+    import keras
+
+    from tfpersist.pipeline.keras_fit import past_the_bound
+
+    net = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=10)
+    wide = past_the_bound(net, rows=8)
+    # 1×1 expansions over 96+ channels, the 1280-wide head, the classifier over 1280 inputs
+    assert any(w.startswith("Conv_1 ") for w in wide) and any("predictions" in w for w in wide)
+    small = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128), keras.layers.Dense(10)])
+    assert past_the_bound(small, rows=8) == []
+    conv = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, padding="same")])
+    found = past_the_bound(conv, rows=8)
+    assert len(found) == 1 and found[0].endswith("(K = 512)")  # rows × 64 output pixels
+
+
+@pytest.mark.parametrize("max_k", [0, BOUND])
+def test_check_repro_warns_when_the_trained_graph_sums_past_the_bound(tmp_path, max_k):
+    import dataclasses
+
+    from tfpersist.versions import reproducibility
+
+    model = ModelParams("mlp", "input_holder", "predictions", "probabilities", {"hidden": [8]})
+    split = _tiny_split(300)
+    train = dataclasses.replace(TRAIN, max_k=max_k, checkpoint_every=1)
+    training.train(
+        tmp_path / "models" / "train",
+        {"train": split, "val": split},
+        3,
+        model,
+        train,
+        "test",
+        log=lambda m: None,
+        progress=False,
+    )
+    lock = {"stages": {"train": {"outs": [{"path": "models/train"}]}}}
+    note = reproducibility.contraction_note(tmp_path, lock)
+    if max_k:
+        assert note == ""
+    else:  # hidden_0: K = 300 features, uncut
+        assert "K = 300" in note and "hidden_0" in note and "train.max_k: 256" in note

@@ -93,6 +93,8 @@ def cmd_check_repro(args) -> int:
     width = max(len(c.stage) for c in checks)
     for c in checks:
         print(f"  {c.stage:<{width}}  {c.status}{': ' + c.detail if c.detail else ''}")
+        if c.note:
+            print(f"  {'':<{width}}  warning: {c.note}")
     if args.keep:
         print(f"check-repro: the rebuilt clone is in {where}")
     bad = [c for c in checks if not c.ok]
@@ -111,6 +113,7 @@ def cmd_check_repro(args) -> int:
                         "detail": c.detail,
                         "outputs": c.outputs,
                         "distance": c.distance,
+                        "note": c.note,
                     }
                     for c in checks
                 ],

@@ -48,7 +48,7 @@ import numpy as np
 from tfpersist import atomic, data, digests, faults, layout
 from tfpersist.errors import TfpersistError
 from tfpersist.pipeline import training
-from tfpersist.pipeline.params import ModelParams, TrainParams
+from tfpersist.pipeline.params import MAX_K, ModelParams, TrainParams
 from tfpersist.tfcompat import enable_determinism, import_tf
 
 tf = import_tf()
@@ -263,6 +263,13 @@ def fit(
         resumed = None
     if resumed is not None:
         log(f"train: resuming from epoch {resumed} of {params.epochs}")
+    wide = past_the_bound(trainable, params.batch_size)
+    if wide:
+        log(
+            f"train: warning: {', '.join(wide)} contract over more than K = {MAX_K}: Keras's "
+            "layers are not cut as the TF1 loop's are, so these bytes may differ on a CPU with "
+            "another L1 data cache (32 KiB vs 48 KiB); the TF1 loop (model.arch) cuts them"
+        )
 
     trainable.compile(
         optimizer=_optimizer(params.optimizer, params.learning_rate),
@@ -293,6 +300,27 @@ def fit(
         best["val_accuracy"] if best else float("nan"),
         path,
     )
+
+
+def past_the_bound(model, rows: int, bound: int = MAX_K) -> list[str]:
+    """Each layer with a kernel whose forward, input-gradient or weight-gradient contraction
+    sums over more than ``bound`` (Dense: inputs, units, rows; a convolution: taps × input
+    channels, taps × output channels, rows × output pixels), as "name (K = …)"."""
+    out = []
+    for layer in model._flatten_layers(include_self=False):
+        kernel = getattr(layer, "kernel", None)
+        shape = [int(d) for d in getattr(kernel, "shape", ())]
+        if len(shape) == 2:
+            ks = [shape[0], shape[1], rows]
+        elif len(shape) >= 3:
+            taps = math.prod(shape[:-2])
+            output = [int(d) for d in layer.output.shape[1:-1] if d is not None]
+            ks = [taps * shape[-2], taps * shape[-1], rows * math.prod(output)]
+        else:
+            continue
+        if max(ks) > bound:
+            out.append(f"{layer.name} (K = {max(ks)})")
+    return out
 
 
 def save_release(model, release_dir: str | Path, params: ModelParams, schema) -> Path:

@@ -24,6 +24,7 @@ class StageCheck:
     detail: str = ""
     outputs: list[str] = field(default_factory=list)  # outputs whose hash differs
     distance: float | None = None  # max abs difference over ``outputs``, where measured
+    note: str = ""  # what else a reader should know (contractions past the portable bound)
 
     @property
     def ok(self) -> bool:

@@ -49,10 +49,40 @@ def check(
                 if tolerance is not None and c.distance is not None and c.distance <= tolerance:
                     c.status = "equivalent"
                     c.detail = f"within {tolerance:g}: {c.detail}"
+        for c in checks:
+            if c.stage == "train":
+                c.note = contraction_note(target, committed)
         return checks, target
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def contraction_note(target: Path, lock: dict) -> str:
+    """A line when the training graph of the train stage's last checkpoint sums past the
+    portable K bound (train.max_k 0, the native pin): then its bytes hold only on CPUs with
+    this one's L1 data cache. Empty otherwise."""
+    from tfpersist import cpucache
+    from tfpersist.formats import checkpoints
+    from tfpersist.graph import contractions, graphdefs
+
+    outs = [o["path"] for o in (lock.get("stages", {}).get("train", {}).get("outs") or [])]
+    found = []
+    for out in outs:
+        directory = target / out
+        complete = checkpoints.complete_checkpoints(directory) if directory.is_dir() else []
+        if complete:
+            meta = graphdefs.read_meta_graph(complete[-1])
+            found = contractions.find(meta.graph_def)
+    past = [c for c in found if c.k is not None and c.k > contractions.BOUND]
+    if not past:
+        return ""
+    l1d = cpucache.this_cpu()[0]
+    known = [c for c in found if c.k is not None]
+    return (
+        f"{contractions.explain(known)}: dvc.lock's training bytes hold only on CPUs with this "
+        f"one's L1D ({l1d // 1024 if l1d else '?'} KiB); train.max_k: 256 cuts them"
+    )
 
 
 PUSH_HINT = "or push the artifacts that dvc.lock records"  # to fetch the committed outputs
