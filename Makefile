@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-nodeps.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup offline-plots repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots browser
+.PHONY: help setup offline-plots repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots browser eigen
 
 ## Show this help.
 help:
@@ -61,8 +61,9 @@ remote-up: setup
 remote-down: setup
 	$(BIN)/tfpersist remote down
 
-# CI runs the browser tests (the HTML pages in headless Chromium): install it there.
-BROWSER_FOR_TESTS := $(if $(filter true,$(CI)),browser)
+# CI runs the browser tests (the HTML pages in headless Chromium) and the Eigen probe (g++ and
+# Eigen's headers): install them there.
+BROWSER_FOR_TESTS := $(if $(filter true,$(CI)),browser eigen)
 
 ## Install headless Chromium from the distribution's packages, for the HTML page tests.
 browser:
@@ -72,6 +73,15 @@ browser:
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; \
 	else echo "browser: install Chromium with your package manager"; exit 1; fi
+
+## Install g++ and Eigen's headers from the distribution's packages, for the Eigen probe test.
+eigen:
+	@if command -v g++ >/dev/null && [ -d /usr/include/eigen3 ]; then :; \
+	elif command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends g++ libeigen3-dev; \
+	else echo "eigen: install g++ and Eigen 3.4's headers with your package manager"; exit 1; fi
 
 ## Run the test suite (real TensorFlow and DVC; two pytest-xdist workers, about 7 minutes on 2 cores).
 test: setup $(BROWSER_FOR_TESTS)
