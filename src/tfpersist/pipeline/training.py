@@ -446,15 +446,19 @@ def train(
 
         window_loss, window_correct, window_rows = 0.0, 0.0, 0
         bar = _progress(total, start, progress if cluster.chief else False)
-        x, y = data["train"].x, data["train"].y
+        x, y = data["train"].x.astype(np.float32, copy=False), data["train"].y.astype(np.int64)
+        step_call = _prepared_step(sess, g) if watchdog is None else None
         for step in range(start + 1, total + 1):
             rows = batch_indices(n, params.batch_size, params.seed, step - 1)
             parts = np.array_split(rows, params.micro_batches)
-            feed = {g.rows: float(len(rows))}
+            feed = {g.rows: np.float32(len(rows))}
             for k, x_k, y_k in g.towers:
                 feed[x_k], feed[y_k] = x[parts[k]], y[parts[k]]
-            fetches = [g.train_op, g.loss, g.correct]
-            _, loss, correct = run_step(sess, fetches, feed, cluster, step, watchdog)
+            if watchdog is None:  # one process: the prepared step, same executor and bits
+                loss, correct = step_call(*feed.values())
+            else:
+                fetches = [g.train_op, g.loss, g.correct]
+                _, loss, correct = run_step(sess, fetches, feed, cluster, step, watchdog)
             window_loss += float(loss) * len(rows)
             window_correct += float(correct)
             window_rows += len(rows)
@@ -523,6 +527,22 @@ def train_prepared(
         prepared=prepared,
         report=report,
     )
+
+
+def _prepared_step(sess, g: _Graph):
+    """C++'s ``Session::MakeCallable`` for a training step (the batch's rows, each tower's
+    x and y in; the update run, loss and correct count out): a step without ``Session.run``'s
+    Python (~0.3 ms a step). The same pruned graph and executor as ``Session.run``: the same
+    bits (the committed lock's, tests/pipeline/test_pipeline.py)."""
+    from tensorflow.core.protobuf import config_pb2
+
+    feeds = [g.rows, *(t for _, x_k, y_k in g.towers for t in (x_k, y_k))]
+    options = config_pb2.CallableOptions(
+        feed=[t.name for t in feeds],
+        fetch=[g.loss.name, g.correct.name],
+        target=[g.train_op.name],
+    )
+    return sess._make_callable_from_options(options)
 
 
 def _evaluate(sess, g: _Graph, split: Split, batch_size: int = 1024) -> tuple[float, float]:
