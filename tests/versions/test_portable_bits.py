@@ -1,10 +1,10 @@
 """The claim that bits do not follow the CPU's caches, checked on whatever CPU runs the tests:
 the wide probe (pipeline/probe.py: contractions up to K = 1024, cut to 256) trained by
-``tfpersist check-repro --probe`` in fresh processes — this CPU as it is, and Eigen inside
-TensorFlow told the L1D of real CPUs (32 KiB: AMD Zen 2–4, Intel Skylake; 48 KiB: Intel Ice
-Lake+, AMD Zen 5; 64 KiB) — gives the bytes bench/ledger.csv commits. Each simulated run also
-hashes two uncut matmuls (K = 784, 1024): they differ between the three sizes, so the
-simulation took hold and the equal probe bytes are the cut's doing."""
+``tfpersist check-repro --probe`` — this CPU as it is, and (another process) Eigen inside
+TensorFlow told the L1D of real CPUs in turn (32 KiB: AMD Zen 2–4, Intel Skylake; 48 KiB:
+Intel Ice Lake+, AMD Zen 5; 64 KiB) — gives the bytes bench/ledger.csv commits. Each simulated
+run also hashes two uncut matmuls (K = 784, 1024): they differ between the three sizes, so
+each simulation took hold and the equal probe bytes are the cut's doing."""
 
 from __future__ import annotations
 
@@ -32,21 +32,19 @@ def _hashes(out: str) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_the_wide_probe_gives_the_ledgers_bytes_on_this_cpu_and_under_other_cpus_caches():
-    runs = {l1d: _probe(*(["--l1d", str(l1d)] if l1d else [])) for l1d in (None, 32, 48, 64)}
-    outs = {l1d: p.communicate(timeout=300)[0] for l1d, p in runs.items()}
-    for l1d, out in outs.items():
-        assert runs[l1d].returncode == 0, out  # every hash the ledger's
-        assert "OK: the probe's bytes are the ledger's (4 hashes)" in out
-    assert len({tuple(sorted(_hashes(o).items())) for o in outs.values()}) == 1
-    controls = {
-        l1d: re.search(r"control \(uncut K = 784, 1024 matmuls\): (\w+)", out).group(1)
-        for l1d, out in outs.items()
-        if l1d
-    }
-    assert len(set(controls.values())) == 3, controls  # the simulation changed Eigen's blocks
+    runs = {"this cpu": _probe(), "simulated": _probe("--l1d", "32,48,64")}
+    outs = {name: p.communicate(timeout=300)[0] for name, p in runs.items()}
+    for name, out in outs.items():
+        assert runs[name].returncode == 0, out  # every hash the ledger's
+    assert "OK: the probe's bytes are the ledger's (4 hashes)" in outs["this cpu"]
+    assert "OK: the probe's bytes are the ledger's (12 hashes)" in outs["simulated"]
+    for size in (32, 48, 64):
+        assert f"  L1D {size} KiB:" in outs["simulated"]
+    controls = re.findall(r"control \(uncut K = 784, 1024 matmuls\): (\w+)", outs["simulated"])
+    assert len(set(controls)) == 3, controls  # each simulation took hold: uncut sums differ
     committed = ledger.agreed(ledger.read(ROOT / ledger.PATH))
     assert set(committed) == set(ledger.PROBE)
-    for column, value in _hashes(outs[None]).items():
+    for column, value in _hashes(outs["this cpu"]).items():
         assert committed[column].startswith(value)
 
 
@@ -72,8 +70,12 @@ def test_rows_that_disagree_are_named(tmp_path):
     assert "Sapphire Rapids (L1D 48 KiB" in str(e.value)
 
 
-def test_l1d_goes_with_probe_only(capsys):
+def test_l1d_goes_with_probe_only_and_takes_sizes_in_kib(capsys):
     from tfpersist.cli import main
 
     assert main(["check-repro", "--l1d", "48"]) != 0
     assert "--l1d goes with --probe" in capsys.readouterr().err
+    for bad in ("48k", "0", "32,,48", "99999"):
+        assert main(["check-repro", "--probe", "--l1d", bad]) != 0
+        err = capsys.readouterr().err
+        assert "give L1 data cache sizes in KiB" in err and "Traceback" not in err

@@ -28,45 +28,67 @@ def add_parser(sub, trust) -> None:
     )
     p.add_argument(
         "--l1d",
-        type=int,
-        metavar="KIB",
-        help="with --probe: train it as a CPU with this L1 data cache (KiB) would",
+        metavar="KIB[,KIB...]",
+        help="with --probe: train it as a CPU with this L1 data cache (KiB) would; several "
+        "(32,48,64): one after the other in this process",
     )
     p.set_defaults(func=cmd_check_repro)
 
 
+def _sizes(text: str) -> list[int]:
+    """``--l1d 32`` or ``--l1d 32,48,64``: L1 data cache sizes in KiB."""
+    from tfpersist.errors import TfpersistError
+
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or not all(1 <= s <= 4096 for s in sizes):
+        raise TfpersistError(
+            f"--l1d {text}: give L1 data cache sizes in KiB, e.g. 32 or 32,48,64"
+        ) from None
+    return sizes
+
+
 def cmd_probe(args) -> int:
     from tfpersist import cpucache, runtime
-    from tfpersist.errors import TfpersistError
     from tfpersist.versions import ledger
 
-    if args.l1d is not None and not 1 <= args.l1d <= 4096:
-        raise TfpersistError(f"--l1d {args.l1d}: give the L1 data cache in KiB, e.g. 32 or 48")
+    sizes = _sizes(args.l1d) if args.l1d is not None else [None]
     repo = Path(args.repo).resolve()
     expected = ledger.agreed(ledger.read(repo / ledger.PATH))
     l1d = cpucache.this_cpu()[0]
     where = f"{runtime.cpu_model()} (L1D {l1d // 1024 if l1d else '?'} KiB)"
-    told = f", Eigen told L1D {args.l1d} KiB" if args.l1d else ""
+    told = ", ".join(str(s) for s in sizes if s)
+    told = f", Eigen told L1D {told} KiB" + (" in turn" if len(sizes) > 1 else "") if told else ""
     print(f"check-repro: training the wide probe on {where}{told}", flush=True)
     from tfpersist.pipeline import probe  # TensorFlow from here on
 
-    result = probe.run(args.l1d)
-    measured = {f"{a}_{k}": v for a, d in result.items() if a != "control" for k, v in d.items()}
     if not expected:
         print(f"check-repro: {ledger.PATH} holds no hashes to compare with; this machine's:")
-    bad = 0
-    for column, value in measured.items():
-        want = expected.get(column)
-        status = "same" if value == want else ("new" if want is None else "DIFFERS")
-        bad += status != "same"
-        shown = value[:16] if want in (None, value) else f"{value[:16]} (ledger {want[:16]})"
-        print(f"  {column:<18}  {status}: {shown}")
-    if args.l1d:  # what uncut contractions give under the simulation: it took hold
-        print(f"  control (uncut K = 784, 1024 matmuls): {result['control']['plain_sha256'][:16]}")
+    bad = total = 0
+    for i, size in enumerate(sizes):
+        result = probe.run(size, fresh=i == 0)
+        indent = "    " if len(sizes) > 1 else "  "
+        if len(sizes) > 1:
+            print(f"  L1D {size} KiB:")
+        measured = {
+            f"{a}_{k}": v for a, d in result.items() if a != "control" for k, v in d.items()
+        }
+        for column, value in measured.items():
+            want = expected.get(column)
+            status = "same" if value == want else ("new" if want is None else "DIFFERS")
+            bad += status != "same"
+            total += 1
+            shown = value[:16] if want in (None, value) else f"{value[:16]} (ledger {want[:16]})"
+            print(f"{indent}{column:<18}  {status}: {shown}")
+        if size:  # what uncut contractions give under the simulation: it took hold
+            control = result["control"]["plain_sha256"][:16]
+            print(f"{indent}control (uncut K = 784, 1024 matmuls): {control}")
     if bad:
-        print(f"check-repro: FAILED: {bad} of {len(measured)} probe hashes are not the ledger's")
+        print(f"check-repro: FAILED: {bad} of {total} probe hashes are not the ledger's")
         return 1
-    print(f"check-repro: OK: the probe's bytes are the ledger's ({len(measured)} hashes)")
+    print(f"check-repro: OK: the probe's bytes are the ledger's ({total} hashes)")
     return 0
 
 
