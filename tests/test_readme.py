@@ -54,8 +54,8 @@ NOT_RUN = {
     "tfpersist freeze ckpt --output-nodes out --out flags.pb": "an illustration on a model the "
     "repository does not hold: tests/freezing/test_freeze_sources.py::"
     "test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live builds it and checks the lines",
-    "tfpersist check-repro --probe --l1d 32": "tests/versions/test_portable_bits.py runs it with "
-    "--l1d 32, 48, 64 and without, and holds each to bench/ledger.csv's hashes",
+    "tfpersist check-repro --probe --l1d 32,48,64": "tests/versions/test_portable_bits.py runs "
+    "it, and without --l1d, and holds each to bench/ledger.csv's hashes",
 }
 FIRST_MINUTES = "dvc exp run -S model.arch=cnn"
 
