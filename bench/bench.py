@@ -221,7 +221,10 @@ def bench_training(tmp: Path, repeats: int, epochs: int) -> None:
         for i in range(repeats):
             runs["pinned"].append(ours(arch, i, runtime.DEFAULT, n))
             runs["uncut"].append(ours(arch, i, runtime.DEFAULT, n, "0"))
-            runs["onednn"].append(ours(arch, i, CAP_ONLY, n))
+            try:  # oneDNN's Conv2D answers an empty row block with a wrong shape (TF 2.21)
+                runs["onednn"].append(ours(arch, i, CAP_ONLY, n))
+            except SystemExit:
+                runs["onednn"].append({"examples_per_s": float("nan")})
             runs["native"].append(ours(arch, i, None, n))
             cmd = [*WORK, "train-keras", arch, str(n)]
             runs["keras"].append(json.loads(timed(cmd)[2].splitlines()[-1]))
