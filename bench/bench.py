@@ -274,6 +274,7 @@ def bench_ledger(tmp: Path, l1d: str = "") -> None:
     from datetime import date
 
     from tfpersist import cpucache, runtime
+    from tfpersist.errors import TfpersistError
     from tfpersist.versions import ledger
 
     probe = "import json; from tfpersist.pipeline import probe; print(json.dumps(probe.run()))"
@@ -302,7 +303,7 @@ def bench_ledger(tmp: Path, l1d: str = "") -> None:
     try:
         ledger.agreed(ledger.read(ROOT / ledger.PATH), ledger.PROBE + ledger.WIDE)
         verdict, same = "the same as every row's", 1.0
-    except Exception as e:  # the ledger's point: say it, keep the row
+    except TfpersistError as e:  # the ledger's point: say it, keep the row
         verdict, same = f"OTHER BITS: {e}", 0.0
     row(
         f"bench/ledger.csv row: {entry['cpu']}, L1D {entry['l1d_kib']} KiB"

@@ -235,9 +235,7 @@ def contraction_summary(graph_def, unsafe_ops: list[str]) -> dict | None:
         "max_k": max(known, default=None),
         "bound": contractions.BOUND,
         "past_bound": [
-            {"node": c.node, "op": c.op, "k": c.k, "over": c.over}
-            for c in found
-            if c.k is not None and c.k > contractions.BOUND
+            {"node": c.node, "op": c.op, "k": c.k, "over": c.over} for c in contractions.past(found)
         ],
         "k_open": [c.node for c in found if c.k is None],
     }

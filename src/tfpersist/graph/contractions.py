@@ -58,11 +58,6 @@ def _depthwise_taps(node, shapes):
     return None if f is None else f[:-2]
 
 
-def _depthwise_taps_out(node, shapes):
-    f = shapes[1]
-    return None if f is None else [*f[:-2], f[-1]]
-
-
 def _rows_pixels(node, shapes):  # filter gradient: batch rows × output pixels
     g = shapes[2]
     if g is None:
@@ -82,7 +77,7 @@ _RULES = {
     "DepthwiseConv2dNative": (_depthwise_taps, "kernel taps"),
     "Conv2DBackpropInput": (_filter_taps_out, "kernel taps × output channels"),
     "Conv3DBackpropInputV2": (_filter_taps_out, "kernel taps × output channels"),
-    "DepthwiseConv2dNativeBackpropInput": (_depthwise_taps_out, "kernel taps × multiplier"),
+    "DepthwiseConv2dNativeBackpropInput": (_filter_taps_out, "kernel taps × multiplier"),
     "Conv2DBackpropFilter": (_rows_pixels, "rows × output pixels"),
     "Conv3DBackpropFilterV2": (_rows_pixels, "rows × output pixels"),
     "DepthwiseConv2dNativeBackpropFilter": (_rows_pixels, "rows × output pixels"),
@@ -205,6 +200,11 @@ def find(graph_def, rows: int | None = None) -> list[Contraction]:
             over = _MATMUL_OVER[_flag(node, "transpose_a")]
         found.append(Contraction(node.name, node.op, k, over))
     return found
+
+
+def past(found: list[Contraction], bound: int = BOUND) -> list[Contraction]:
+    """Those whose K is known and exceeds ``bound``."""
+    return [c for c in found if c.k is not None and c.k > bound]
 
 
 def beyond(found: list[Contraction], bound: int = BOUND) -> list[Contraction]:

@@ -45,6 +45,7 @@ from tfpersist.pipeline.cluster import (
 )
 from tfpersist.pipeline.cluster import server as start_server
 from tfpersist.pipeline.params import MAX_K, MAX_MICRO_BATCHES, ModelParams, TrainParams
+from tfpersist.pipeline.portable import ordered_sum
 from tfpersist.tfcompat import enable_determinism, import_tf
 
 tf = import_tf()
@@ -163,8 +164,8 @@ class _Graph:
             self.timeout = train.collective_timeout
             with tf.name_scope("train/gather"):
                 if cluster.workers == 1:
-                    summed = [_ordered_sum([g[i] for g in grads]) for i in range(len(variables))]
-                    self.loss, self.correct = _ordered_sum(losses), _ordered_sum(corrects)
+                    summed = [ordered_sum([g[i] for g in grads]) for i in range(len(variables))]
+                    self.loss, self.correct = ordered_sum(losses), ordered_sum(corrects)
                 else:
                     summed, self.loss, self.correct = self._gathered_sums(
                         grads, losses, corrects, variables
@@ -207,7 +208,7 @@ class _Graph:
             ]
         )
         gathered = self._gathered(packed, GRADIENTS_KEY)
-        total = _ordered_sum([gathered[i] for i in range(self.parts)])
+        total = ordered_sum([gathered[i] for i in range(self.parts)])
         sizes = [int(np.prod(v.shape.as_list())) for v in variables] + [1, 1]
         pieces = tf.split(total, sizes)
         summed = [tf.reshape(p, v.shape) for p, v in zip(pieces, variables, strict=False)]
@@ -238,14 +239,6 @@ def check_contractions(g: _Graph) -> list[contractions.Contraction]:
             "runtime.cpu_isa: native in params.yaml to train without the portability promise"
         )
     return found
-
-
-def _ordered_sum(parts: list):
-    """``parts`` added in their order, one by one."""
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total
 
 
 def prepare_directory(train_dir: Path, expected: dict, log: Callable[[str], None]) -> None:

@@ -74,8 +74,7 @@ def contraction_note(target: Path, lock: dict) -> str:
         if complete:
             meta = graphdefs.read_meta_graph(complete[-1])
             found = contractions.find(meta.graph_def)
-    past = [c for c in found if c.k is not None and c.k > contractions.BOUND]
-    if not past:
+    if not contractions.past(found):
         return ""
     l1d = cpucache.this_cpu()[0]
     known = [c for c in found if c.k is not None]
