@@ -63,7 +63,7 @@ def _data(workload: str):
 
     prepared = ROOT / "data" / "prepared"
     schema = data.read_schema(prepared)
-    x, y = data.load_split(prepared / "train.csv", schema)
+    x, y = data.read_split(prepared, "train", schema)
     return x, y, schema.num_classes
 
 
@@ -311,8 +311,7 @@ def inference(frozen: str, optimized: str, checkpoint: str, repeats: str) -> Non
     from tfpersist.running.runner import Runner
 
     prepared = ROOT / "data" / "prepared"
-    schema = data.read_schema(prepared)
-    test, _ = data.load_split(prepared / "test.csv", schema)
+    test, _ = data.read_split(prepared, "test")
     big = np.random.default_rng(0).uniform(0, 16, (10_000, test.shape[1])).astype(np.float32)
     outputs = ["predictions", "probabilities"]
     runners = {"frozen": Runner.from_frozen(frozen), "optimized": Runner.from_frozen(optimized)}

@@ -1,4 +1,5 @@
-"""prepare: raw CSV → validated, stratified train/val/test splits and schema.json.
+"""prepare: raw CSV → validated, stratified train/val/test record files (and test.csv),
+schema.json; streamed, in bounded memory.
 
 usage: python stages/prepare.py RAW_CSV OUT_DIR
 """
@@ -11,11 +12,11 @@ from _stage import load_params, run
 
 def main(argv: list[str]) -> None:
     raw, out = argv
-    schema, splits = prepare.prepare(raw, out, PrepareParams.from_params(load_params()))
-    sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.items())
+    schema, sizes = prepare.prepare(raw, out, PrepareParams.from_params(load_params()))
     print(
-        f"prepare: {sum(len(split) for split in splits.values())} rows, "
-        f"{len(schema.features)} features, {schema.num_classes} classes → {sizes}"
+        f"prepare: {sum(sizes.values())} rows, "
+        f"{len(schema.features)} features, {schema.num_classes} classes → "
+        + ", ".join(f"{name} {n}" for name, n in sizes.items())
     )
 
 

@@ -6,6 +6,7 @@ the core (errors, atomic writes, layout).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -69,6 +70,43 @@ def read_csv(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame
     return df
 
 
+CHUNK_ROWS = 100_000  # rows a streamed CSV is read in: bounded memory for any file size
+
+
+def csv_chunks(
+    path: str | Path, rows: int = CHUNK_ROWS, dtype: dict | None = None
+) -> Iterator[pd.DataFrame]:
+    """A CSV's rows ``rows`` at a time (the index runs on across chunks: line = index + 2),
+    with ``read_csv``'s one-line errors; a first line of numbers only is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise TfpersistError(
+            f"{path}: no such CSV file; check the path (prepare.input in params.yaml)"
+        )
+    seen = False
+    try:
+        for chunk in pd.read_csv(path, chunksize=rows, dtype=dtype):
+            if not seen and len(chunk.columns) and all(_is_number(c) for c in chunk.columns):
+                raise TfpersistError(
+                    f"{path}: the first line holds only numbers "
+                    f"({', '.join(map(str, chunk.columns[:3]))}"
+                    f"{', …' if len(chunk.columns) > 3 else ''}), so it is data, not a header; "
+                    "add a header line naming the columns (the label column too)"
+                )
+            if len(chunk):
+                seen = True
+                yield chunk
+    except pd.errors.EmptyDataError:
+        raise TfpersistError(
+            f"{path}: the file is empty; expected a header row and data rows"
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TfpersistError(f"{path}: not a readable CSV ({first})") from None
+    if not seen:
+        raise TfpersistError(f"{path}: has a header but no data rows")
+
+
 def _is_number(name) -> bool:
     try:
         float(str(name).strip())
@@ -81,6 +119,9 @@ def check_numeric(df: pd.DataFrame, source: str) -> None:
     """Every column must hold finite numbers: no text, no empty cells, no NaN or inf."""
     for col in df.columns:
         values = df[col]
+        kind = values.dtype.kind
+        if kind in "iu" or (kind == "f" and np.isfinite(values.to_numpy()).all()):
+            continue  # parsed as numbers, all finite: nothing to find
         numbers = pd.to_numeric(values, errors="coerce")
         if pd.api.types.is_bool_dtype(values):
             numbers = numbers.where(False)
@@ -151,6 +192,22 @@ def load_split(path: str | Path, schema: Schema, require_label: bool = True):
             f"(0..{schema.num_classes - 1}) the model was trained on"
         )
     return x, df[schema.label].to_numpy(dtype=np.int64)
+
+
+def open_split(prepared: str | Path, split: str, schema: Schema | None = None):
+    """The record file (tables/records.py) of a prepared split, read a batch at a time."""
+    from tfpersist.tables.records import Records
+
+    schema = schema or read_schema(prepared)
+    return Records(Path(prepared) / layout.split_file(split), len(schema.features))
+
+
+def read_split(
+    prepared: str | Path, split: str, schema: Schema | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A prepared split whole, as (x float32 [n, f], y int64 [n])."""
+    with open_split(prepared, split, schema) as rows:
+        return rows.slice(0, len(rows))
 
 
 def read_schema(directory: str | Path) -> Schema:

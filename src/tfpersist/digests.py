@@ -16,18 +16,26 @@ def digest(path: str | Path) -> tuple[str, int]:
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     size = 0
     for f in files:
-        data = f.read_bytes()
-        size += len(data)
         if path.is_dir():
             h.update(str(f.relative_to(path)).encode() + b"\0")
-        h.update(data)
+        size += _update(h, f)
     return h.hexdigest(), size
+
+
+def _update(h, path: Path) -> int:
+    """Feed a file to ``h`` in blocks (a 2 GB split is not read into memory); its size."""
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return size
 
 
 def files_digest(paths: list[str | Path]) -> str:
     """sha256 over the given files' bytes, in order: identifies the data a model saw."""
     h = hashlib.sha256()
     for path in paths:
-        h.update(Path(path).read_bytes())
+        _update(h, Path(path))
         h.update(b"\0")
     return h.hexdigest()

@@ -19,9 +19,13 @@ PREPARED_DIR = Path("data", "prepared")  # relative to the repository root
 SCHEMA = "schema.json"  # what the splits look like, beside them
 
 
+TEST_CSV = "test.csv"  # the test split's rows as CSV, as in the raw file: what predict takes
+
+
 def split_file(split: str) -> str:
-    """The file of one split in the prepared directory: ``train`` → ``train.csv``."""
-    return f"{split}.csv"
+    """The record file of one split in the prepared directory (tables/records.py):
+    ``train`` → ``train.npy``."""
+    return f"{split}.npy"
 
 
 # -- checkpoints (the train and checkpoint stages) --------------------------------------------

@@ -21,7 +21,7 @@ def add_parser(sub, trust) -> None:
     )
     p.add_argument("a")
     p.add_argument("b")
-    test = layout.PREPARED_DIR / layout.split_file("test")
+    test = layout.PREPARED_DIR / layout.TEST_CSV
     p.add_argument("--data", help=f"CSV to run both on (default: {test} if present)")
     p.add_argument(
         "--input",
@@ -147,7 +147,7 @@ def comparison_data(path: str | None, models):
     from tfpersist import data
 
     prepared = layout.PREPARED_DIR
-    test = prepared / layout.split_file("test")
+    test = prepared / layout.TEST_CSV
     schema = None
     if (prepared / layout.SCHEMA).is_file():
         schema = data.read_schema(prepared)

@@ -36,7 +36,7 @@ def evaluate(
     Returns the metrics."""
     prepared = Path(prepared_dir)
     schema = data.read_schema(prepared)
-    x, y = data.load_split(prepared / layout.split_file("test"), schema)
+    x, y = data.read_split(prepared, "test", schema)
 
     from tfpersist.running.runner import Runner  # TensorFlow from here on
 

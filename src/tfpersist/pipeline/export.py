@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfpersist import atomic, data, layout, shipping
+from tfpersist import atomic, data, shipping
 
 
 def ship_frozen(
@@ -29,7 +29,7 @@ def ship_frozen(
             pass
         return {"rows": 0, "formats": {}, "left_out": {}}
     prepared = Path(prepared_dir)
-    x, _ = data.load_split(prepared / layout.split_file("test"), data.read_schema(prepared))
+    x, _ = data.read_split(prepared, "test")
     graph_def = graphdefs.read_graph_def(frozen_pb)
     extra = signature.data_of(signature.beside(frozen_pb))
     return shipping.ship(

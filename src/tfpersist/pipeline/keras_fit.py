@@ -242,7 +242,7 @@ def fit(
     prepared, train_dir = Path(prepared_dir), Path(train_dir)
     schema = data.read_schema(prepared)
     paths = {name: prepared / layout.split_file(name) for name in ("train", "val")}
-    splits = {name: data.load_split(path, schema) for name, path in paths.items()}
+    splits = {name: data.read_split(prepared, name, schema) for name in paths}
     (x, y), (vx, vy) = splits["train"], splits["val"]
 
     enable_determinism()

@@ -82,10 +82,29 @@ def outputs(logits_, params: ModelParams) -> Outputs:
     )
 
 
-def normalization_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and 1/std (1 where a feature is constant) from training data."""
-    mean = x.mean(axis=0, dtype=np.float64)
-    std = x.std(axis=0, dtype=np.float64)
+def normalization_stats(split, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and 1/std (1 where a feature is constant) from training data: an
+    array, or a split read in chunks (training.Split, tables.records.Records) — two passes
+    of float64 sums in a fixed chunk order, the same bits either way."""
+    if isinstance(split, np.ndarray):
+        x = split
+
+        def chunks():
+            return ((x[i : i + chunk], None) for i in range(0, len(x), chunk))
+    else:
+
+        def chunks():
+            return split.chunks(chunk)
+
+    total, n = 0.0, 0
+    for x_i, _ in chunks():
+        total = total + x_i.sum(axis=0, dtype=np.float64)
+        n += len(x_i)
+    mean = total / n
+    squares = 0.0
+    for x_i, _ in chunks():
+        squares = squares + np.square(x_i - mean).sum(axis=0)
+    std = np.sqrt(squares / n)
     scale = np.where(std > 1e-8, 1.0 / np.where(std > 1e-8, std, 1.0), 1.0)
     return mean.astype(np.float32), scale.astype(np.float32)
 

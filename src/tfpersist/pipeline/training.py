@@ -9,13 +9,16 @@ Layout of the training directory (a DVC ``persist: true`` output):
 
 Everything that determines the next step is in the checkpoint or a pure function of the
 step: weights, optimizer slots, global step and best accuracy are variables; the batch order
-is a permutation seeded by (seed, epoch); dropout masks are stateless, seeded by (seed, step).
+is a keyed bijection of the rows (key: seed, epoch), computed a batch at a time; dropout
+masks are stateless, seeded by (seed, step). The splits are read a batch at a time from the
+prepared record files: memory does not grow with the data.
 A run killed at any point and resumed therefore ends with the same bytes as one that was not.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import shutil
@@ -46,6 +49,7 @@ from tfpersist.pipeline.cluster import (
 from tfpersist.pipeline.cluster import server as start_server
 from tfpersist.pipeline.params import MAX_K, MAX_MICRO_BATCHES, ModelParams, TrainParams
 from tfpersist.pipeline.portable import ordered_sum
+from tfpersist.tables.order import Permutation
 from tfpersist.tfcompat import enable_determinism, import_tf
 
 tf = import_tf()
@@ -59,8 +63,28 @@ _NOT_FINGERPRINTED = ("epochs", "max_to_keep", "workers", "collective_timeout")
 
 @dataclass(frozen=True)
 class Split:
+    """A split held in memory, read as training reads a prepared split's record file
+    (tables/records.Records: ``take``, ``slice``, ``chunks``, ``len``, ``features``)."""
+
     x: np.ndarray  # float32 [n, features]
     y: np.ndarray  # int64 [n]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def features(self) -> int:
+        return self.x.shape[1]
+
+    def take(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[positions], self.y[positions]
+
+    def slice(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[start:stop], self.y[start:stop]
+
+    def chunks(self, size: int = 65536):
+        for start in range(0, len(self), size):
+            yield self.slice(start, start + size)
 
 
 @dataclass(frozen=True)
@@ -81,12 +105,28 @@ def fingerprint(model: ModelParams, train: TrainParams, data_digest: str) -> dic
     return {"data": data_digest, "model": model_params, "train": t, "cpu_isa": runtime.current()}
 
 
+BATCH_KEY = 2  # the batch order's tag (prepare's split uses 1)
+_BLOCK = 4096  # positions of an epoch's order computed at once
+
+
 def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
-    """Rows of the batch for global ``step``: a pure function of (seed, epoch, position)."""
+    """Rows of the batch for global ``step``: positions [i·batch, (i+1)·batch) of epoch e's
+    order, a keyed bijection of [0, n) (key: seed, e) — O(batch) per step, whatever n, and a
+    pure function of (seed, epoch, position): a resume needs nothing but the step."""
     per_epoch = math.ceil(n / batch_size)
     epoch, i = divmod(step, per_epoch)
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    return order[i * batch_size : (i + 1) * batch_size]
+    lo, hi = i * batch_size, min((i + 1) * batch_size, n)
+    first, last = lo // _BLOCK, (hi - 1) // _BLOCK
+    order = np.concatenate([_order_block(n, seed, epoch, b) for b in range(first, last + 1)])
+    return order[lo - first * _BLOCK : hi - first * _BLOCK]
+
+
+@functools.lru_cache(maxsize=4)
+def _order_block(n: int, seed: int, epoch: int, block: int) -> np.ndarray:
+    """Positions [block·_BLOCK, …) of epoch ``epoch``'s order: numpy's per-call cost shared
+    by the steps of a block."""
+    start = block * _BLOCK
+    return Permutation(n, BATCH_KEY, seed, epoch)(np.arange(start, min(start + _BLOCK, n)))
 
 
 def _optimizer(name: str, learning_rate: float):
@@ -121,9 +161,9 @@ class _Graph:
         with self.graph.as_default(), tf.device(cluster.device()):
             v1.set_random_seed(train.seed)
             self.step = v1.train.get_or_create_global_step()
-            self.x = model_lib.input_placeholder(model, data.x.shape[1])
+            self.x = model_lib.input_placeholder(model, data.features)
             self.y = v1.placeholder(tf.int64, [None], name=LABELS_NODE)
-            mean, scale = model_lib.normalization_stats(data.x)
+            mean, scale = model_lib.normalization_stats(data)
             self.bound, self.rows_max = contraction_bound(train)
             eval_logits = model_lib.logits(
                 self.x, model, num_classes, False, mean=mean, scale=scale, bound=self.bound
@@ -143,7 +183,7 @@ class _Graph:
             self.towers, grads, losses, corrects = [], [], [], []
             for k in cluster.micro_batches(k_all):
                 with tf.name_scope(f"train/micro_{k}"):
-                    x = v1.placeholder(tf.float32, [None, data.x.shape[1]], name="x")
+                    x = v1.placeholder(tf.float32, [None, data.features], name="x")
                     y = v1.placeholder(tf.int64, [None], name="y")
                     # dropout masks drawn from (seed, step, micro-batch, layer)
                     micro = (self.step * k_all + k) * MAX_MICRO_BATCHES
@@ -374,7 +414,7 @@ def train(
     train_dir = Path(train_dir)
     architectures.get(model.arch)  # an unknown arch fails before any checkpoint is touched
     enable_determinism()
-    n = len(data["train"].y)
+    n = len(data["train"])
     total = total_steps(n, params)
     expected = fingerprint(model, params, data_digest)
     if cluster.chief and not prepared:
@@ -439,11 +479,11 @@ def train(
 
         window_loss, window_correct, window_rows = 0.0, 0.0, 0
         bar = _progress(total, start, progress if cluster.chief else False)
-        x, y = data["train"].x.astype(np.float32, copy=False), data["train"].y.astype(np.int64)
         step_call = _prepared_step(sess, g) if watchdog is None else None
         for step in range(start + 1, total + 1):
             rows = batch_indices(n, params.batch_size, params.seed, step - 1)
-            parts = np.array_split(rows, params.micro_batches)
+            x, y = data["train"].take(rows)  # this batch's rows only, from memory or the file
+            parts = np.array_split(np.arange(len(rows)), params.micro_batches)
             feed = {g.rows: np.float32(len(rows))}
             for k, x_k, y_k in g.towers:
                 feed[x_k], feed[y_k] = x[parts[k]], y[parts[k]]
@@ -482,13 +522,14 @@ def train(
     return Result(total, start if start else None, best_step, best_acc)
 
 
-def load_prepared(prepared_dir: str | Path) -> tuple[dict[str, Split], int, str]:
-    """The train and val splits the prepare stage (pipeline/prepare.py) wrote, the number of
-    classes, and the digest of those files and the schema (what checkpoints belong to)."""
+def load_prepared(prepared_dir: str | Path) -> tuple[dict, int, str]:
+    """The train and val splits the prepare stage (pipeline/prepare.py) wrote — record files
+    read a batch at a time (tables/records.py) —, the number of classes, and the digest of
+    those files and the schema (what checkpoints belong to)."""
     prepared = Path(prepared_dir)
     schema = data.read_schema(prepared)
     paths = {name: prepared / layout.split_file(name) for name in ("train", "val")}
-    splits = {name: Split(*data.load_split(path, schema)) for name, path in paths.items()}
+    splits = {name: data.open_split(prepared, name, schema) for name in paths}
     digest = digests.files_digest([*paths.values(), prepared / layout.SCHEMA])
     return splits, schema.num_classes, digest
 
@@ -538,14 +579,13 @@ def _prepared_step(sess, g: _Graph):
     return sess._make_callable_from_options(options)
 
 
-def _evaluate(sess, g: _Graph, split: Split, batch_size: int = 1024) -> tuple[float, float]:
+def _evaluate(sess, g: _Graph, split, batch_size: int = 1024) -> tuple[float, float]:
     loss, correct = 0.0, 0.0
-    for i in range(0, len(split.y), batch_size):
-        feed = {g.x: split.x[i : i + batch_size], g.y: split.y[i : i + batch_size]}
-        batch_loss, batch_correct = sess.run([g.eval_loss, g.eval_correct], feed)
+    for x, y in split.chunks(batch_size):
+        batch_loss, batch_correct = sess.run([g.eval_loss, g.eval_correct], {g.x: x, g.y: y})
         loss += float(batch_loss)
         correct += float(batch_correct)
-    return loss / len(split.y), correct / len(split.y)
+    return loss / len(split), correct / len(split)
 
 
 def _progress(total: int, start: int, show: bool | None):

@@ -96,7 +96,7 @@ def _local(prepared: Path, train_dir: Path, model, params: TrainParams, log):
     from tfpersist.pipeline import training  # the chief's housekeeping, before any worker
 
     splits, _, digest = training.load_prepared(prepared)
-    total = training.total_steps(len(splits["train"].y), params)
+    total = training.total_steps(len(splits["train"]), params)
     training.prepare_run(train_dir, training.fingerprint(model, params, digest), total, log)
     context = multiprocessing.get_context("spawn")
     for attempt in range(PORT_ATTEMPTS):

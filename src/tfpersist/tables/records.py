@@ -1,0 +1,152 @@
+"""Prepared splits as record files: one ``.npy`` per split holding an array of records
+``(x: float32[features], y: int64)`` — NumPy's own format, so ``np.load("train.npy")["x"]``
+reads one anywhere, and fixed-width rows, so any row is one read at a known offset.
+
+Why not Parquet: a shuffled batch reads rows scattered over the whole file; Parquet reads
+(decompresses) a row group for each, and pyarrow would be a new dependency. Why not
+``np.load(mmap_mode="r")``: pages a shuffled epoch touches stay mapped and count in the
+process's memory, up to the file's size; ``Records`` reads rows with ``pread`` into a
+buffer of one batch (a split of at most ``Records.IN_MEMORY`` bytes is read once, whole).
+
+Writing is streamed (``Writer``): the header first, with the row count prepare knows from
+its first pass, then the rows in order — bytes that depend only on the rows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from tfpersist.errors import TfpersistError
+
+IN_MEMORY = 64 << 20  # a split this small is read whole (the digits' splits: ~0.3 MB)
+
+
+def dtype(features: int) -> np.dtype:
+    return np.dtype([("x", "<f4", (features,)), ("y", "<i8")])
+
+
+class Writer:
+    """Rows appended in order to a record file of ``n`` rows (``f``: an open binary file)."""
+
+    def __init__(self, f, n: int, features: int):
+        self.f, self.n, self.dtype, self.written = f, n, dtype(features), 0
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": (n,),
+        }
+        np.lib.format.write_array_header_1_0(f, header)
+
+    def append(self, x: np.ndarray, y: np.ndarray) -> None:
+        rows = np.empty(len(y), self.dtype)
+        rows["x"], rows["y"] = x, y
+        self.f.write(rows.tobytes())
+        self.written += len(rows)
+
+    def close(self) -> None:
+        if self.written != self.n:
+            raise AssertionError(f"{self.written} rows written of the {self.n} announced")
+
+
+class Records:
+    """A record file's rows, by position (``take``) or range (``slice``, ``chunks``)."""
+
+    def __init__(self, path: str | Path, features: int | None = None):
+        self.path, self.fd = Path(path), -1
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise TfpersistError(f"{self.path}: not found; run the prepare stage first") from None
+        try:
+            with open(self.fd, "rb", closefd=False) as f:
+                f.seek(0)
+                version = np.lib.format.read_magic(f)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, found = read_header(f)
+                self.offset = f.tell()
+        except ValueError as e:
+            self.close()
+            raise TfpersistError(f"{self.path}: not a prepared split ({e})") from None
+        names = found.names or ()
+        if names != ("x", "y") or len(shape) != 1 or fortran or found["y"] != np.int64:
+            self.close()
+            raise TfpersistError(
+                f"{self.path}: not a prepared split (records of x float32[features], "
+                f"y int64; found {found} {shape}); run the prepare stage again"
+            )
+        self.dtype, self.n = found, shape[0]
+        self.features = found["x"].shape[0] if found["x"].shape else 1
+        if features is not None and features != self.features:
+            self.close()
+            raise TfpersistError(
+                f"{self.path}: rows of {self.features} features, the schema lists {features}; "
+                "run the prepare stage again"
+            )
+        size = os.fstat(self.fd).st_size
+        if size != self.offset + self.n * self.dtype.itemsize:
+            self.close()
+            raise TfpersistError(
+                f"{self.path}: {size} bytes, {self.n} rows need "
+                f"{self.offset + self.n * self.dtype.itemsize}; the file is truncated or "
+                "corrupt, run the prepare stage again"
+            )
+        self._all = self._read(0, self.n) if self.n * self.dtype.itemsize <= IN_MEMORY else None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        width = self.dtype.itemsize
+        want = (stop - start) * width
+        buf = os.pread(self.fd, want, self.offset + start * width)
+        if len(buf) != want:
+            raise TfpersistError(f"{self.path}: ended early; run the prepare stage again")
+        return np.frombuffer(buf, self.dtype)
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """Records at ``positions`` (any order, repeats allowed): one read per run of
+        consecutive rows."""
+        positions = np.asarray(positions, np.int64)
+        if self._all is not None:
+            return self._all[positions]
+        wanted, back = np.unique(positions, return_inverse=True)
+        starts = np.flatnonzero(np.diff(wanted, prepend=-2) != 1)
+        ends = np.append(starts[1:], len(wanted))
+        runs = [self._read(wanted[s], wanted[e - 1] + 1) for s, e in zip(starts, ends, strict=True)]
+        got = np.concatenate(runs) if runs else np.empty(0, self.dtype)
+        return got[back]
+
+    def take(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = self.rows(positions)
+        return np.ascontiguousarray(r["x"]), np.ascontiguousarray(r["y"])
+
+    def slice(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        stop = min(stop, self.n)
+        r = self._all[start:stop] if self._all is not None else self._read(start, stop)
+        return np.ascontiguousarray(r["x"]), np.ascontiguousarray(r["y"])
+
+    def chunks(self, size: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, self.n, size):
+            yield self.slice(start, start + size)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> Records:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
