@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-nodeps.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup offline-plots repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots browser eigen
+.PHONY: help setup offline-plots repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots browser eigen iproute hosts
 
 ## Show this help.
 help:
@@ -61,9 +61,9 @@ remote-up: setup
 remote-down: setup
 	$(BIN)/tfpersist remote down
 
-# CI runs the browser tests (the HTML pages in headless Chromium) and the Eigen probe (g++ and
-# Eigen's headers): install them there.
-BROWSER_FOR_TESTS := $(if $(filter true,$(CI)),browser eigen)
+# CI runs the browser tests (the HTML pages in headless Chromium), the Eigen probe (g++ and
+# Eigen's headers) and the hosts test (iproute2's ip): install them there.
+BROWSER_FOR_TESTS := $(if $(filter true,$(CI)),browser eigen iproute)
 
 ## Install headless Chromium from the distribution's packages, for the HTML page tests.
 browser:
@@ -82,6 +82,19 @@ eigen:
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends g++ libeigen3-dev; \
 	else echo "eigen: install g++ and Eigen 3.4's headers with your package manager"; exit 1; fi
+
+## Install iproute2 (ip: network namespaces as hosts), for the hosts test and make hosts.
+iproute:
+	@if command -v ip >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends iproute2; \
+	else echo "iproute: install iproute2 with your package manager"; exit 1; fi
+
+## Train on 1, 2 and 4 hosts that share only a network (namespaces; root): fresh, killed, resumed = dvc.lock.
+hosts: setup iproute
+	$(BIN)/python tests/hosts.py
 
 ## Run the test suite (real TensorFlow and DVC; two pytest-xdist workers, about 7 minutes on 2 cores).
 test: setup $(BROWSER_FOR_TESTS)

@@ -20,10 +20,7 @@ def main(argv: list[str]) -> None:
     from tfpersist.pipeline import workers  # TensorFlow from here on, after the CPU pin
 
     result = workers.train_prepared(prepared, out, model, train, os.environ.get("TF_CONFIG"))
-    print(
-        f"train: {model.arch} trained to step {result.step}; best validation accuracy "
-        f"{result.best_val_accuracy:.4f} at step {result.best_step}"
-    )
+    print(result.summary(model.arch))
 
 
 if __name__ == "__main__":

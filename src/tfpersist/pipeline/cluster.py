@@ -45,8 +45,9 @@ class Cluster:
 
 
 SINGLE = Cluster()
-# collective instance keys: what the workers agree on before step 0, and each step's gather
-AGREE_KEY, GRADIENTS_KEY = 1, 2
+# collective instance keys: what the workers agree on before step 0, each step's gather, and
+# the chief's state (one gather per dtype of its variables, keys STATE_KEY, STATE_KEY + 1, …)
+AGREE_KEY, GRADIENTS_KEY, STATE_KEY = 1, 2, 3
 
 
 def session_config(params: TrainParams, cluster: Cluster = SINGLE):
@@ -142,19 +143,19 @@ def run_step(sess, fetches, feed, cluster: Cluster, step: int, watchdog: Watchdo
         watchdog.disarm()
 
 
-def agree(sess, g, expected: dict, start: int, watchdog) -> None:
-    """Before step 0 every worker shows the others its fingerprint and resume step; any
-    difference is refused by all, naming who differs (nothing is trained or written)."""
+def agree(sess, g, expected: dict, watchdog) -> None:
+    """Before step 0 every worker shows the others its fingerprint (params, data, CPU pin);
+    any difference is refused by all, naming who differs (nothing is trained or written)."""
     digest = hashlib.sha256(atomic.dumps_json(expected).encode()).digest()
-    mine = [*np.frombuffer(digest[:16], ">i8").astype(np.int64).tolist(), start]
-    seen = run_step(sess, g.agreed, {g.agree_in: mine}, g.cluster, 0, watchdog).reshape(-1, 3)
+    mine = np.frombuffer(digest[:16], ">i8").astype(np.int64).tolist()
+    seen = run_step(sess, g.agreed, {g.agree_in: mine}, g.cluster, 0, watchdog).reshape(-1, 2)
     if (seen == seen[0]).all():
         return
     views = [
-        f"worker {i} resumes at step {int(s)} (fingerprint {int(h) & (2**64 - 1):016x})"
-        for i, (h, _, s) in enumerate(seen)
+        f"worker {i} has fingerprint {int(h) & (2**64 - 1):016x}" for i, (h, _) in enumerate(seen)
     ]
     raise TfpersistError(
         f"worker {g.cluster.task}: the workers disagree before step 0: {'; '.join(views)}; "
-        "every worker needs the same params and data and the chief's training directory"
+        "every worker needs the same commit, params and prepared data (models/train only on "
+        "the chief)"
     )

@@ -39,6 +39,7 @@ from tfpersist.pipeline.cluster import (
     AGREE_KEY,
     GRADIENTS_KEY,
     SINGLE,
+    STATE_KEY,
     Cluster,
     Watchdog,
     agree,
@@ -93,6 +94,27 @@ class Result:
     resumed_from: int | None
     best_step: int | None
     best_val_accuracy: float
+    cluster: Cluster = SINGLE  # where this process trained
+
+    def summary(self, arch: str) -> str:
+        """The stage's last line: the chief's (or one process's) result, or what a
+        non-chief worker did."""
+        if self.cluster.chief:
+            return (
+                f"train: {arch} trained to step {self.step}; best validation accuracy "
+                f"{self.best_val_accuracy:.4f} at step {self.best_step}"
+            )
+        first = (self.resumed_from or 0) + 1
+        did = (
+            f"computed its part of steps {first}–{self.step}"
+            if first <= self.step
+            else f"had nothing to train (the chief is at step {self.step})"
+        )
+        return (
+            f"train: worker {self.cluster.task} of {self.cluster.workers} {did}, starting from "
+            f"the chief's state ({self.cluster.addresses[0]}); the chief evaluates and writes "
+            "the checkpoints, nothing was written here"
+        )
 
 
 def fingerprint(model: ModelParams, train: TrainParams, data_digest: str) -> dict:
@@ -218,9 +240,11 @@ class _Graph:
             )
             self.new_best = v1.placeholder(tf.float32, [], name="new_best_val_accuracy")
             self.set_best = v1.assign(self.best, self.new_best)
-            if cluster.workers > 1:  # before step 0: what each worker resumes, gathered
-                self.agree_in = v1.placeholder(tf.int64, [3], name="agree")
+            if cluster.workers > 1:  # before step 0: the fingerprints, then the chief's state
+                self.agree_in = v1.placeholder(tf.int64, [2], name="agree")
                 self.agreed = self._gathered(self.agree_in, AGREE_KEY)
+                with tf.name_scope("sync"):
+                    self.sync = self._chief_state(v1.global_variables())
             # No Saver-side retention: checkpoints.save + write_state manage the directory.
             self.saver = v1.train.Saver(max_to_keep=None, save_relative_paths=True)
             self.init = v1.global_variables_initializer()
@@ -236,6 +260,23 @@ class _Graph:
             instance_key=key,
             ordering_token=[],
         )
+
+    def _chief_state(self, variables):
+        """Every variable (weights, optimizer slots, the step, the best accuracy) set to the
+        chief's values: each dtype's variables packed into one vector, gathered from every
+        worker, and worker 0's part assigned — the chief's restored checkpoint reaches the
+        others over the collective runtime, nothing read from their disks."""
+        by_dtype: dict = {}
+        for v in variables:
+            by_dtype.setdefault(v.dtype.base_dtype, []).append(v)
+        assigns = []
+        for i, (_, group) in enumerate(sorted(by_dtype.items(), key=lambda kv: kv[0].name)):
+            sizes = [int(np.prod(v.shape.as_list())) for v in group]
+            packed = tf.concat([tf.reshape(v.read_value(), [-1]) for v in group], 0)
+            chief = self._gathered(packed, STATE_KEY + i)[: sum(sizes)]
+            for v, part in zip(group, tf.split(chief, sizes), strict=True):
+                assigns.append(v.assign(tf.reshape(part, v.shape)))
+        return tf.group(assigns)
 
     def _gathered_sums(self, grads, losses, corrects, variables):
         """One gather a step: each micro-batch's gradients, loss and correct count flattened
@@ -405,9 +446,11 @@ def train(
     """Train (or resume training) into ``train_dir``; return where it ended.
 
     ``data`` holds the "train" and "val" splits. ``progress`` None shows a bar on a terminal.
-    As task ``cluster.task`` of several workers, every worker restores the chief's last
-    complete checkpoint and they check, before step 0, that they agree on it and on the
-    fingerprint; only the chief evaluates, logs and writes. ``prepared``: the directory was
+    As task ``cluster.task`` of several workers, the workers check before step 0 that they
+    agree on the fingerprint (params, data, CPU pin), then the chief restores its last
+    complete checkpoint and every other worker receives its state (weights, optimizer slots,
+    step, best accuracy) over the collective runtime — only the chief reads, evaluates, logs
+    and writes ``train_dir``. ``prepared``: the directory was
     already prepared (prepare_run) by whoever started the workers. ``report``: where a worker
     whose wait outlasts ``train.collective_timeout`` says so before it exits (stderr).
     """
@@ -419,9 +462,12 @@ def train(
     expected = fingerprint(model, params, data_digest)
     if cluster.chief and not prepared:
         prepare_run(train_dir, expected, total, log)
-    complete = checkpoints.complete_checkpoints(train_dir) if train_dir.is_dir() else []
+    # only the chief's directory counts: the others receive its state (a non-chief's own
+    # models/train, stale or foreign, is never read)
+    mine = cluster.chief and train_dir.is_dir()
+    complete = checkpoints.complete_checkpoints(train_dir) if mine else []
     best_dir = train_dir / layout.BEST_DIR
-    best = checkpoints.complete_checkpoints(best_dir) if best_dir.is_dir() else []
+    best = checkpoints.complete_checkpoints(best_dir) if mine and best_dir.is_dir() else []
 
     faults.TASK = cluster.task
     if params.micro_batches % cluster.workers:
@@ -445,12 +491,12 @@ def train(
     with v1.Session(server.target if server else "", graph=g.graph, config=config) as sess:
         if complete:
             g.saver.restore(sess, str(complete[-1]))
-            start = int(sess.run(g.step))
         else:
             sess.run(g.init)
-            start = 0
-        if cluster.workers > 1:
-            agree(sess, g, expected, start, watchdog)
+        if cluster.workers > 1:  # the same params and data, then the chief's state for all
+            agree(sess, g, expected, watchdog)
+            run_step(sess, g.sync, {}, cluster, 0, watchdog)
+        start = int(sess.run(g.step))
         if cluster.chief and complete:
             if start < total:
                 log(f"train: resuming from {complete[-1].name} (step {start} of {total})")
@@ -519,7 +565,7 @@ def train(
             complete = save(train_dir, complete, params.max_to_keep, step)
         bar.close()
     best_step = checkpoints.step_of(best[-1]) if best else None
-    return Result(total, start if start else None, best_step, best_acc)
+    return Result(total, start if start else None, best_step, best_acc, cluster)
 
 
 def load_prepared(prepared_dir: str | Path) -> tuple[dict, int, str]:

@@ -11,9 +11,9 @@ checkpoint, with any N.
 
 With ``TF_CONFIG`` (``{"cluster": {"worker": [host:port, …]}, "task": {"type": "worker",
 "index": i}}``, what Kubernetes operators, Slurm scripts and Ray write) this process is worker
-i of that cluster; worker 0 is the chief and the only one that writes. Every machine needs
-the repository at the same commit, the prepared data, and the chief's training directory
-(a shared file system) to resume from.
+i of that cluster; worker 0 is the chief, the only one that reads or writes the training
+directory: the others receive its state over the collective runtime before step 0. Every
+machine needs the repository at the same commit and the prepared data; no shared file system.
 
 The launcher does the chief's housekeeping, then only starts, watches and stops.
 """
@@ -192,13 +192,14 @@ def _supervise(context, prepared, train_dir, model, params: TrainParams, address
     kind, task, why = failure
     if kind == "ports":
         return "ports"
-    # the root cause: a worker that died by itself, else the first one that said why
+    # the root cause: a worker killed by a signal (not by us), else the first one that said
+    # why — a peer's "lost the other workers", or its exit status, comes after the kill
     dead = [
         (i, _death(p.exitcode))
         for i, p in enumerate(processes)
         if p.exitcode and p.exitcode < 0 and i not in stopped
     ]
-    if kind != "died" and dead and dead[0][0] != task:
+    if dead and dead[0][0] != task and not (kind == "died" and why.startswith("was killed")):
         (task, why), kind = dead[0], "died"
     who = f"worker {task} " if kind == "died" else ""
     hung = (
