@@ -410,6 +410,75 @@ def bench_workers(tmp: Path, repeats: int, epochs: int) -> None:
         )
 
 
+SCALE_SIZES = {"10k": 10_000, "1M": 1_000_000, "10M": 10_000_000}
+
+
+def bench_scale(tmp: Path, quick: bool) -> None:
+    """Rows/s of training at 10k, 1M and 10M rows × 64 features (one epoch; at 10k as many
+    epochs as one 1M epoch has rows) and the peak memory of prepare and train, each a fresh
+    process; then the two-host training of tests/hosts.py beside one host's (namespaces)."""
+    sizes = {"10k": 10_000, "1M": 1_000_000} if quick else SCALE_SIZES
+    rates, peaks = {}, {}
+    for label, n in sizes.items():
+        csv, prepared = tmp / f"scale-{label}.csv", tmp / f"scale-{label}"
+        timed([*WORK, "scale-csv", str(csv), str(n)])
+        seconds, rss, _ = timed([*WORK, "scale-prepare", str(csv), str(prepared)], pin="avx2")
+        csv.unlink()
+        cover = str(int(0.7 * SIZES_EPOCH_ROWS))
+        _, train_rss, out = timed(
+            [*WORK, "scale-train", str(prepared), str(tmp / f"scale-train-{label}"), cover],
+            pin="avx2",
+        )
+        rates[label] = json.loads(out.splitlines()[-1])
+        peaks[label] = (rss, train_rss, seconds)
+        print(
+            f"  {label} rows: prepare {seconds:.0f} s, peak {rss:.0f} MiB; train "
+            f"{rates[label]['rows_per_s']:,.0f} rows/s, peak {train_rss:.0f} MiB",
+            flush=True,
+        )
+        shutil.rmtree(prepared)
+    big = list(sizes)[-1]
+    row(
+        f"training rows/s at {big} rows against 10k rows (64 features, batches of 256; the "
+        f"batch order a keyed bijection, rows read per batch)",
+        f"{big}: {rates[big]['rows_per_s']:,.0f} rows/s",
+        f"10k: {rates['10k']['rows_per_s']:,.0f} rows/s",
+        rates[big]["rows_per_s"] / rates["10k"]["rows_per_s"],
+        "≥ 0.8×",
+    )
+    for label in sizes:
+        if label == "10k":
+            continue
+        prep, train_rss, seconds = peaks[label]
+        mib = {"1M": 160, "10M": 1600}[label]
+        row(
+            f"peak memory at {label} rows (a {mib:,} MB CSV): prepare ({seconds:.0f} s) and "
+            "train, MiB",
+            f"prepare {prep:,.0f}, train {train_rss:,.0f}",
+            "1 GiB",
+            max(prep, train_rss) / 1024,
+            "≤ 1.0×",
+        )
+    sys.path.insert(0, str(ROOT / "tests"))
+    import hosts
+
+    if hosts.unavailable():
+        print(f"  hosts: skipped: {hosts.unavailable()}")
+        return
+    one, two = hosts.timing(tmp / "hosts")
+    row(
+        "training at the repository's params on 2 hosts (network namespaces, the same bytes) "
+        "against 1 host, wall seconds (2 cores here: correctness, not speed)",
+        f"2 hosts {two:.0f} s",
+        f"1 host {one:.0f} s",
+        two / one,
+        "≤ 10.0×",
+    )
+
+
+SIZES_EPOCH_ROWS = 1_000_000  # the 10k-row run trains as many rows as one 1M-row epoch
+
+
 def bench_inference(tmp: Path, repeats: int) -> None:
     optimized = tmp / "optimized.pb"
     subprocess.run(
@@ -529,7 +598,17 @@ def _tf_version() -> str:
     return version("tensorflow-cpu")
 
 
-SECTIONS = ("serving", "freeze", "training", "pin", "workers", "inference", "dvc", "ledger")
+SECTIONS = (
+    "serving",
+    "freeze",
+    "training",
+    "pin",
+    "workers",
+    "scale",
+    "inference",
+    "dvc",
+    "ledger",
+)
 
 
 def main() -> None:
@@ -558,6 +637,7 @@ def main() -> None:
             "training": lambda: bench_training(tmp, repeats, epochs),
             "pin": lambda: bench_pin(tmp, max(1, repeats - 1), epochs // 2),
             "workers": lambda: bench_workers(tmp, repeats, epochs),
+            "scale": lambda: bench_scale(tmp, quick),
             "inference": lambda: bench_inference(tmp, 3 if quick else 7),
             "dvc": lambda: bench_dvc(tmp, repeats),
             "ledger": lambda: bench_ledger(tmp, l1d),

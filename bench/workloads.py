@@ -376,5 +376,64 @@ def ledger_row(arch: str, out: str, l1d: str = "") -> None:
     print(json.dumps({k: v.hexdigest() for k, v in digest.items()}))
 
 
+# The scale workload: CSVs of N rows × 64 integer features (0..16, as the digits) and a label
+# of 10 classes from a fixed rule; about 160 bytes a row (10M rows: 1.6 GB).
+SCALE = {"features": 64, "classes": 10, "chunk": 200_000}
+
+
+def scale_csv(path: str, rows: str) -> None:
+    """Write the scale workload's CSV of ``rows`` rows, a chunk at a time."""
+    import pandas as pd
+
+    n, f = int(rows), SCALE["features"]
+    rule = np.random.default_rng(0).normal(size=(f, SCALE["classes"]))
+    columns = [f"f{i}" for i in range(f)]
+    with open(path, "w") as out:
+        for i, start in enumerate(range(0, n, SCALE["chunk"])):
+            rng = np.random.default_rng([1, i])
+            x = rng.integers(0, 17, size=(min(SCALE["chunk"], n - start), f))
+            table = pd.DataFrame(x, columns=columns)
+            table.insert(0, "label", ((x - 8) @ rule).argmax(1))
+            if start == 0:  # every class present in the first rows (prepare checks)
+                table.loc[: SCALE["classes"] - 1, "label"] = range(SCALE["classes"])
+            out.write(table.to_csv(index=False, header=i == 0, lineterminator="\n"))
+    print(json.dumps({"rows": n}))
+
+
+def scale_prepare(csv: str, out: str) -> None:
+    """The prepare stage's library call on the scale CSV."""
+    from tfpersist.pipeline import prepare
+    from tfpersist.pipeline.params import PrepareParams
+
+    start = time.perf_counter()
+    _, sizes = prepare.prepare(csv, out, PrepareParams("label", 0.15, 0.15, 2026))
+    print(json.dumps({"seconds": time.perf_counter() - start, **sizes}))
+
+
+def scale_train(prepared: str, out: str, rows: str) -> None:
+    """The pipeline's training (params.yaml's model, batches of 256) on the prepared record
+    files, read as the train stage reads them, for epochs covering at least ``rows`` rows:
+    rows/s inside train() — its normalization pass, final validation and checkpoint
+    included."""
+    import dataclasses
+
+    from tfpersist import data
+    from tfpersist.pipeline import training
+
+    raw = _params("mlp")
+    model, train = raw
+    schema = data.read_schema(prepared)
+    splits = {name: data.open_split(prepared, name, schema) for name in ("train", "val")}
+    n = len(splits["train"])
+    epochs = max(1, math.ceil(int(rows) / n))
+    train = dataclasses.replace(train, batch_size=256, epochs=epochs)
+    steps = epochs * math.ceil(n / train.batch_size)
+    train = dataclasses.replace(train, checkpoint_every=steps)
+    start = time.perf_counter()
+    training.train(out, splits, schema.num_classes, model, train, "bench", progress=False)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"rows": epochs * n, "seconds": seconds, "rows_per_s": epochs * n / seconds}))
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1].replace("-", "_")](*sys.argv[2:])

@@ -144,6 +144,21 @@ def machines(root: Path, n: int, params: dict | None) -> list[Path]:
     return dirs
 
 
+def timing(root: Path) -> tuple[float, float]:
+    """Wall seconds of the train stage at the repository's params on one host, then on two."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest import env
+
+    dirs = machines(root, 2, None)
+    with Hosts(2) as hosts:
+        one = train(hosts, dirs[:1], env())
+        shutil.rmtree(dirs[0] / "models/train")
+        two = train(hosts, dirs, env())
+    if one.codes != [0] or two.codes != [0, 0]:
+        raise RuntimeError(f"hosts: training failed: {one.err[-1:]} {two.err}")
+    return one.seconds, two.seconds
+
+
 def main() -> int:
     """The repository's params on two hosts: fresh = the lock; worker 1 killed at step 700
     → both stop; resume with models/train only on the chief, on four hosts = the lock."""
@@ -178,6 +193,7 @@ def main() -> int:
             ]
             md5 = outs[1][0]["md5"]
             return f"models/train {md5} = dvc.lock's" if outs[0] == outs[1] else f"{md5} ≠ lock"
+
         ok = True
         o = train(hosts, dirs[:1], e)
         show("one host", o, 1)

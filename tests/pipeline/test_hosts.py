@@ -10,9 +10,10 @@ import shutil
 import pytest
 
 import hosts
+from pipeline.test_pipeline import release
+
 from conftest import TINY, copy_repo, deep_update, env, stage
 from helpers import tree_digest
-from pipeline.test_pipeline import release
 
 pytestmark = pytest.mark.slow
 

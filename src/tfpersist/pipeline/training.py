@@ -557,6 +557,9 @@ def train(
             )
             bar.set_postfix(loss=f"{window_loss / window_rows:.4f}", val_acc=f"{val_acc:.4f}")
             window_loss, window_correct, window_rows = 0.0, 0.0, 0
+            # compared as the variable holds it (float32): a resumed run reads the best back
+            # from the checkpoint, and a later tie must not count as better in one run only
+            val_acc = float(np.float32(val_acc))
             if val_acc > best_acc:
                 best_acc = val_acc
                 sess.run(g.set_best, {g.new_best: val_acc})
