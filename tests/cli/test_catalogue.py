@@ -182,11 +182,11 @@ def test_empty_file(repo):
 
 
 def test_label_outside_the_trained_classes_at_evaluate(repo):
-    test = repo / "data/prepared/test.csv"
-    lines = test.read_text().splitlines()
-    lines[1] = lines[1].rsplit(",", 1)[0] + ",12"
-    test.write_text("\n".join(lines) + "\n")
-    fails(repo, EVALUATE, r"label 12 is outside the 10 classes \(0..9\)")
+    test = repo / "data/prepared/test.npy"
+    rows = np.load(test)
+    rows["y"][1] = 12
+    np.save(test, rows)
+    fails(repo, EVALUATE, r"test.npy: label 12 is outside the 10 classes \(0..9\)")
 
 
 def test_feature_count_that_does_not_match_the_model(repo, tmp_path):
@@ -282,8 +282,8 @@ def test_killed_mid_write_leaves_the_previous_artifact(repo, args, artifact):
             .replace('"label": "label"', '"label": "target"')
         )
     else:
-        test = repo / "data/prepared/test.csv"
-        test.write_text("\n".join(test.read_text().splitlines()[:-20]) + "\n")
+        test = repo / "data/prepared/test.npy"
+        np.save(test, np.load(test)[:-20])
     result = stage(repo, *args, check=False, TFPERSIST_KILL_AT=f"rename-{Path(artifact).name}:0")
     assert result.returncode == -signal.SIGKILL
     assert (repo / artifact).read_bytes() == before
