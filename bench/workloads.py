@@ -60,10 +60,11 @@ def _data(workload: str):
         return x, y.astype(np.int64), WIDE["classes"]
     sys.path.insert(0, str(ROOT / "src"))
     from tfpersist import data
+    from tfpersist.tables import records
 
     prepared = ROOT / "data" / "prepared"
     schema = data.read_schema(prepared)
-    x, y = data.read_split(prepared, "train", schema)
+    x, y = records.read_split(prepared, "train", schema)
     return x, y, schema.num_classes
 
 
@@ -307,11 +308,11 @@ def _checkpoint_session(checkpoint: str, outputs: list[str]):
 
 def inference(frozen: str, optimized: str, checkpoint: str, repeats: str) -> None:
     """Rows/s of the frozen .pb, the --optimize .pb and the release checkpoint, interleaved."""
-    from tfpersist import data
     from tfpersist.running.runner import Runner
+    from tfpersist.tables import records
 
     prepared = ROOT / "data" / "prepared"
-    test, _ = data.read_split(prepared, "test")
+    test, _ = records.read_split(prepared, "test")
     big = np.random.default_rng(0).uniform(0, 16, (10_000, test.shape[1])).astype(np.float32)
     outputs = ["predictions", "probabilities"]
     runners = {"frozen": Runner.from_frozen(frozen), "optimized": Runner.from_frozen(optimized)}
@@ -419,11 +420,12 @@ def scale_train(prepared: str, out: str, rows: str) -> None:
 
     from tfpersist import data
     from tfpersist.pipeline import training
+    from tfpersist.tables import records
 
     raw = _params("mlp")
     model, train = raw
     schema = data.read_schema(prepared)
-    splits = {name: data.open_split(prepared, name, schema) for name in ("train", "val")}
+    splits = {name: records.open_split(prepared, name, schema) for name in ("train", "val")}
     n = len(splits["train"])
     epochs = max(1, math.ceil(int(rows) / n))
     train = dataclasses.replace(train, batch_size=256, epochs=epochs)

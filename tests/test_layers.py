@@ -8,6 +8,7 @@ from imports import PACKAGE, library
 # Lowest first. "core" is the top-level modules (errors, atomic, layout, data, ...).
 LAYERS = [
     "core",
+    "tables",
     "safety",
     "graph",
     "formats",

@@ -56,6 +56,9 @@ NOT_RUN = {
     "test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live builds it and checks the lines",
     "tfpersist check-repro --probe --l1d 32,48,64": "tests/versions/test_portable_bits.py runs "
     "it, and without --l1d, and holds each to bench/ledger.csv's hashes",
+    "make hosts": "it needs root to make network namespaces and trains at the repository's "
+    "params; tests/pipeline/test_hosts.py runs the same scenario (tests/hosts.py) with tiny "
+    "params and checks the lines it shows",
 }
 FIRST_MINUTES = "dvc exp run -S model.arch=cnn"
 

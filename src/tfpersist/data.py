@@ -194,31 +194,6 @@ def load_split(path: str | Path, schema: Schema, require_label: bool = True):
     return x, df[schema.label].to_numpy(dtype=np.int64)
 
 
-def open_split(prepared: str | Path, split: str, schema: Schema | None = None):
-    """The record file (tables/records.py) of a prepared split, read a batch at a time."""
-    from tfpersist.tables.records import Records
-
-    schema = schema or read_schema(prepared)
-    return Records(Path(prepared) / layout.split_file(split), len(schema.features))
-
-
-def read_split(
-    prepared: str | Path, split: str, schema: Schema | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """A prepared split whole, as (x float32 [n, f], y int64 [n]); its labels checked
-    against the schema's classes."""
-    schema = schema or read_schema(prepared)
-    with open_split(prepared, split, schema) as rows:
-        x, y = rows.slice(0, len(rows))
-        outside = y[(y < 0) | (y >= schema.num_classes)]
-        if len(outside):
-            raise TfpersistError(
-                f"{rows.path}: label {outside[0]} is outside the {schema.num_classes} classes "
-                f"(0..{schema.num_classes - 1}) the model was trained on"
-            )
-        return x, y
-
-
 def read_schema(directory: str | Path) -> Schema:
     """The schema.json that prepare wrote beside the splits."""
     import json

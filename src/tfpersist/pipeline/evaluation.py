@@ -14,6 +14,7 @@ from tfpersist import atomic, data, layout, safety
 from tfpersist.distances import max_abs_diff
 from tfpersist.errors import TfpersistError
 from tfpersist.pipeline.params import ExportParams, ModelParams
+from tfpersist.tables import records
 
 
 def evaluate(
@@ -36,7 +37,7 @@ def evaluate(
     Returns the metrics."""
     prepared = Path(prepared_dir)
     schema = data.read_schema(prepared)
-    x, y = data.read_split(prepared, "test", schema)
+    x, y = records.read_split(prepared, "test", schema)
 
     from tfpersist.running.runner import Runner  # TensorFlow from here on
 

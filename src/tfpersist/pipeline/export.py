@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfpersist import atomic, data, shipping
+from tfpersist import atomic, shipping
+from tfpersist.tables import records
 
 
 def ship_frozen(
@@ -29,7 +30,7 @@ def ship_frozen(
             pass
         return {"rows": 0, "formats": {}, "left_out": {}}
     prepared = Path(prepared_dir)
-    x, _ = data.read_split(prepared, "test")
+    x, _ = records.read_split(prepared, "test")
     graph_def = graphdefs.read_graph_def(frozen_pb)
     extra = signature.data_of(signature.beside(frozen_pb))
     return shipping.ship(

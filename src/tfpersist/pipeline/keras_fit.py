@@ -49,6 +49,7 @@ from tfpersist import atomic, data, digests, faults, layout
 from tfpersist.errors import TfpersistError
 from tfpersist.pipeline import training
 from tfpersist.pipeline.params import MAX_K, ModelParams, TrainParams
+from tfpersist.tables import records
 from tfpersist.tfcompat import enable_determinism, import_tf
 
 tf = import_tf()
@@ -242,7 +243,7 @@ def fit(
     prepared, train_dir = Path(prepared_dir), Path(train_dir)
     schema = data.read_schema(prepared)
     paths = {name: prepared / layout.split_file(name) for name in ("train", "val")}
-    splits = {name: data.read_split(prepared, name, schema) for name in paths}
+    splits = {name: records.read_split(prepared, name, schema) for name in paths}
     (x, y), (vx, vy) = splits["train"], splits["val"]
 
     enable_determinism()

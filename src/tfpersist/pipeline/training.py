@@ -18,7 +18,6 @@ A run killed at any point and resumed therefore ends with the same bytes as one 
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import math
 import shutil
@@ -50,7 +49,9 @@ from tfpersist.pipeline.cluster import (
 from tfpersist.pipeline.cluster import server as start_server
 from tfpersist.pipeline.params import MAX_K, MAX_MICRO_BATCHES, ModelParams, TrainParams
 from tfpersist.pipeline.portable import ordered_sum
-from tfpersist.tables.order import Permutation
+from tfpersist.tables import records
+from tfpersist.tables.order import batch_indices
+from tfpersist.tables.records import Split
 from tfpersist.tfcompat import enable_determinism, import_tf
 
 tf = import_tf()
@@ -60,32 +61,6 @@ LABELS_NODE = "labels"
 # Params that do not change what the checkpoints contain: raising `epochs` continues training.
 # Nor where it runs: `workers` and how long they wait for each other.
 _NOT_FINGERPRINTED = ("epochs", "max_to_keep", "workers", "collective_timeout")
-
-
-@dataclass(frozen=True)
-class Split:
-    """A split held in memory, read as training reads a prepared split's record file
-    (tables/records.Records: ``take``, ``slice``, ``chunks``, ``len``, ``features``)."""
-
-    x: np.ndarray  # float32 [n, features]
-    y: np.ndarray  # int64 [n]
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    @property
-    def features(self) -> int:
-        return self.x.shape[1]
-
-    def take(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.x[positions], self.y[positions]
-
-    def slice(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.x[start:stop], self.y[start:stop]
-
-    def chunks(self, size: int = 65536):
-        for start in range(0, len(self), size):
-            yield self.slice(start, start + size)
 
 
 @dataclass(frozen=True)
@@ -104,14 +79,11 @@ class Result:
                 f"train: {arch} trained to step {self.step}; best validation accuracy "
                 f"{self.best_val_accuracy:.4f} at step {self.best_step}"
             )
-        first = (self.resumed_from or 0) + 1
-        did = (
-            f"computed its part of steps {first}–{self.step}"
-            if first <= self.step
-            else f"had nothing to train (the chief is at step {self.step})"
-        )
+        first = (self.resumed_from or 0) + 1  # after `start`; past `step`: nothing to do
+        steps = f"steps {first}–{self.step}" if first <= self.step else "no steps"
         return (
-            f"train: worker {self.cluster.task} of {self.cluster.workers} {did}, starting from "
+            f"train: worker {self.cluster.task} of {self.cluster.workers} computed its part of "
+            f"{steps}, starting from "
             f"the chief's state ({self.cluster.addresses[0]}); the chief evaluates and writes "
             "the checkpoints, nothing was written here"
         )
@@ -125,30 +97,6 @@ def fingerprint(model: ModelParams, train: TrainParams, data_digest: str) -> dic
     model_params = json.loads(json.dumps(asdict(model)))
     # The CPU pin decides the float bits: checkpoints made under another one start fresh.
     return {"data": data_digest, "model": model_params, "train": t, "cpu_isa": runtime.current()}
-
-
-BATCH_KEY = 2  # the batch order's tag (prepare's split uses 1)
-_BLOCK = 4096  # positions of an epoch's order computed at once
-
-
-def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
-    """Rows of the batch for global ``step``: positions [i·batch, (i+1)·batch) of epoch e's
-    order, a keyed bijection of [0, n) (key: seed, e) — O(batch) per step, whatever n, and a
-    pure function of (seed, epoch, position): a resume needs nothing but the step."""
-    per_epoch = math.ceil(n / batch_size)
-    epoch, i = divmod(step, per_epoch)
-    lo, hi = i * batch_size, min((i + 1) * batch_size, n)
-    first, last = lo // _BLOCK, (hi - 1) // _BLOCK
-    order = np.concatenate([_order_block(n, seed, epoch, b) for b in range(first, last + 1)])
-    return order[lo - first * _BLOCK : hi - first * _BLOCK]
-
-
-@functools.lru_cache(maxsize=4)
-def _order_block(n: int, seed: int, epoch: int, block: int) -> np.ndarray:
-    """Positions [block·_BLOCK, …) of epoch ``epoch``'s order: numpy's per-call cost shared
-    by the steps of a block."""
-    start = block * _BLOCK
-    return Permutation(n, BATCH_KEY, seed, epoch)(np.arange(start, min(start + _BLOCK, n)))
 
 
 def _optimizer(name: str, learning_rate: float):
@@ -578,7 +526,7 @@ def load_prepared(prepared_dir: str | Path) -> tuple[dict, int, str]:
     prepared = Path(prepared_dir)
     schema = data.read_schema(prepared)
     paths = {name: prepared / layout.split_file(name) for name in ("train", "val")}
-    splits = {name: data.open_split(prepared, name, schema) for name in paths}
+    splits = {name: records.open_split(prepared, name, schema) for name in paths}
     digest = digests.files_digest([*paths.values(), prepared / layout.SCHEMA])
     return splits, schema.num_classes, digest
 

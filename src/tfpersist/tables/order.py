@@ -10,6 +10,9 @@ cycle-walked into [0, n) (fewer than 4 rounds on average). Used for the batch or
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 ROUNDS = 6
@@ -62,3 +65,27 @@ class Permutation:
             out[todo] = self._feistel(out[todo])
             todo = todo[out[todo] >= n]
         return out.astype(np.int64).reshape(x.shape)
+
+
+BATCH_KEY = 2  # the batch order's tag (prepare's split uses 1)
+_BLOCK = 4096  # positions of an epoch's order computed at once
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+    """Rows of the batch for global ``step``: positions [i·batch, (i+1)·batch) of epoch e's
+    order, a keyed bijection of [0, n) (key: seed, e) — O(batch) per step, whatever n, and a
+    pure function of (seed, epoch, position): a resume needs nothing but the step."""
+    per_epoch = math.ceil(n / batch_size)
+    epoch, i = divmod(step, per_epoch)
+    lo, hi = i * batch_size, min((i + 1) * batch_size, n)
+    first, last = lo // _BLOCK, (hi - 1) // _BLOCK
+    order = np.concatenate([_order_block(n, seed, epoch, b) for b in range(first, last + 1)])
+    return order[lo - first * _BLOCK : hi - first * _BLOCK]
+
+
+@functools.lru_cache(maxsize=4)
+def _order_block(n: int, seed: int, epoch: int, block: int) -> np.ndarray:
+    """Positions [block·_BLOCK, …) of epoch ``epoch``'s order: numpy's per-call cost shared
+    by the steps of a block."""
+    start = block * _BLOCK
+    return Permutation(n, BATCH_KEY, seed, epoch)(np.arange(start, min(start + _BLOCK, n)))

@@ -136,9 +136,9 @@ def _weights_part(repo: Path, rev: str, out: str, rebuilt: Path, tmp: Path) -> s
 
 
 def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path, tmp: Path) -> str:
-    from tfpersist import data
     from tfpersist.graph import signature
     from tfpersist.running.runner import Runner
+    from tfpersist.tables import records
     from tfpersist.versions import distances
 
     committed = versions.fetch(repo, rev, out, tmp, hint=PUSH_HINT)
@@ -148,7 +148,7 @@ def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path
     input_node = sig["inputs"][0]["name"]
     outputs = [o["name"] for o in sig["outputs"]]
     prepared = clone_dir / layout.PREPARED_DIR
-    x, _ = data.read_split(prepared, "test")
+    x, _ = records.read_split(prepared, "test")
     with Runner.from_frozen(committed) as a, Runner.from_frozen(rebuilt) as b:
         diffs = distances.output_distance(a, b, x, input_node, outputs)
     worst = max(diffs, key=diffs.get)
