@@ -423,6 +423,7 @@ def bench_scale(tmp: Path, quick: bool) -> None:
         csv, prepared = tmp / f"scale-{label}.csv", tmp / f"scale-{label}"
         timed([*WORK, "scale-csv", str(csv), str(n)])
         seconds, rss, _ = timed([*WORK, "scale-prepare", str(csv), str(prepared)], pin="avx2")
+        csv_mb = csv.stat().st_size / 1e6
         csv.unlink()
         cover = str(int(0.7 * SIZES_EPOCH_ROWS))
         _, train_rss, out = timed(
@@ -430,7 +431,7 @@ def bench_scale(tmp: Path, quick: bool) -> None:
             pin="avx2",
         )
         rates[label] = json.loads(out.splitlines()[-1])
-        peaks[label] = (rss, train_rss, seconds)
+        peaks[label] = (rss, train_rss, seconds, csv_mb)
         print(
             f"  {label} rows: prepare {seconds:.0f} s, peak {rss:.0f} MiB; train "
             f"{rates[label]['rows_per_s']:,.0f} rows/s, peak {train_rss:.0f} MiB",
@@ -449,11 +450,10 @@ def bench_scale(tmp: Path, quick: bool) -> None:
     for label in sizes:
         if label == "10k":
             continue
-        prep, train_rss, seconds = peaks[label]
-        mib = {"1M": 160, "10M": 1600}[label]
+        prep, train_rss, seconds, csv_mb = peaks[label]
         row(
-            f"peak memory at {label} rows (a {mib:,} MB CSV): prepare ({seconds:.0f} s) and "
-            "train, MiB",
+            f"peak memory at {label} rows (a {csv_mb:,.0f} MB CSV): prepare ({seconds:.0f} s) "
+            "and train, MiB",
             f"prepare {prep:,.0f}, train {train_rss:,.0f}",
             "1 GiB",
             max(prep, train_rss) / 1024,

@@ -377,8 +377,8 @@ def ledger_row(arch: str, out: str, l1d: str = "") -> None:
     print(json.dumps({k: v.hexdigest() for k, v in digest.items()}))
 
 
-# The scale workload: CSVs of N rows × 64 integer features (0..16, as the digits) and a label
-# of 10 classes from a fixed rule; about 160 bytes a row (10M rows: 1.6 GB).
+# The scale workload: CSVs of N rows × 64 integer features (0..31) and a label of 10 classes
+# from a fixed rule; about 175 bytes a row (10M rows: 1.7 GB).
 SCALE = {"features": 64, "classes": 10, "chunk": 200_000}
 
 
@@ -392,9 +392,9 @@ def scale_csv(path: str, rows: str) -> None:
     with open(path, "w") as out:
         for i, start in enumerate(range(0, n, SCALE["chunk"])):
             rng = np.random.default_rng([1, i])
-            x = rng.integers(0, 17, size=(min(SCALE["chunk"], n - start), f))
+            x = rng.integers(0, 32, size=(min(SCALE["chunk"], n - start), f))
             table = pd.DataFrame(x, columns=columns)
-            table.insert(0, "label", ((x - 8) @ rule).argmax(1))
+            table.insert(0, "label", ((x - 16) @ rule).argmax(1))
             if start == 0:  # every class present in the first rows (prepare checks)
                 table.loc[: SCALE["classes"] - 1, "label"] = range(SCALE["classes"])
             out.write(table.to_csv(index=False, header=i == 0, lineterminator="\n"))

@@ -213,3 +213,36 @@ def test_a_cli_frozen_release_knows_its_columns_and_predicts_headerless_rows(
     assert cli.main(["predict", str(out), "--input", str(rows)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "predictions" and len(lines) == 6
+
+
+def test_evaluation_in_chunks_equals_one_pass(released, tmp_path, monkeypatch):
+    """The evaluate stage runs the test split a chunk at a time (bounded memory): with
+    chunks of 7 rows, every metric — the shipped formats' too — and the confusion rows equal
+    one pass's."""
+    from tfpersist.pipeline import evaluation, prepare
+    from tfpersist.pipeline import export as export_stage
+    from tfpersist.pipeline.params import ExportParams, PrepareParams
+
+    from conftest import ROOT
+
+    root, _, _ = released
+    prepared = tmp_path / "prepared"
+    prepare.prepare(ROOT / "data/raw/digits.csv", prepared, PrepareParams("label", 0.1, 0.03, 1))
+    frozen = tmp_path / "model.pb"
+    freeze.write(freeze.freeze_checkpoint(root / "checkpoint", OUTPUTS), frozen, OUTPUTS)
+    params = ExportParams(("tflite", "onnx"), "none", 1e-5)
+    from tfpersist import shipping
+
+    sig = shipping.Signature("input_holder", OUTPUTS)
+    export_stage.ship_frozen(frozen, prepared, tmp_path / "export", sig, params)
+    seen, whole = {}, evaluation.CHUNK
+    for chunk in (whole, 7):
+        monkeypatch.setattr(evaluation, "CHUNK", chunk)
+        metrics, confusion = tmp_path / f"m{chunk}.json", tmp_path / f"c{chunk}.csv"
+        args = (frozen, root / "checkpoint", prepared, MODEL, metrics, confusion)
+        evaluation.evaluate(*args, export_dir=tmp_path / "export", export=params)
+        seen[chunk] = (metrics.read_text(), confusion.read_text())
+    assert seen[7] == seen[whole]
+    metrics = json.loads(seen[7][0])
+    assert metrics["rows"] == len(np.load(prepared / "test.npy")) > 7 * 5
+    assert metrics["export"]["onnx"]["accuracy"] == metrics["accuracy"]

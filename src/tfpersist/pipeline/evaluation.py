@@ -37,80 +37,141 @@ def evaluate(
     Returns the metrics."""
     prepared = Path(prepared_dir)
     schema = data.read_schema(prepared)
-    x, y = records.read_split(prepared, "test", schema)
-
     from tfpersist.running.runner import Runner  # TensorFlow from here on
 
-    outputs = model.output_nodes
-    with Runner.from_frozen(frozen_pb) as frozen:
+    labels, predictions, picked, far = [], [], [], 0.0
+    formats = _Shipped(export_dir, export, model) if export and export.formats else None
+    with (
+        records.open_split(prepared, "test", schema) as rows,
+        Runner.from_frozen(frozen_pb) as frozen,
+        _Reference(checkpoint_dir, model, trust) as reference,
+    ):
         frozen.trust = trust
-        got = frozen.run(x, model.input_node, outputs)
-    want = _reference(checkpoint_dir, x, model, trust)
-    predictions = got[model.predictions_node]
-    metrics = classification_metrics(y, predictions, got[model.probabilities_node])
-    metrics["checkpoint_max_abs_diff"] = agreement(got, want)
-    if export and export.formats:
-        metrics["export"] = shipped(export_dir, export, model, x, y, got)
+        for x, y in rows.chunks(CHUNK):  # a chunk of the split at a time: bounded memory
+            records.check_labels(y, rows.path, schema)
+            got = frozen.run(x, model.input_node, model.output_nodes)
+            far = max(far, agreement(got, reference.run(x)))
+            probabilities = got[model.probabilities_node]
+            labels.append(y)
+            predictions.append(got[model.predictions_node])
+            picked.append(probabilities[np.arange(len(y)), y])
+            if formats:
+                formats.add(x, y, got)
+    y, predicted = np.concatenate(labels), np.concatenate(predictions)
+    metrics = _metrics(y, predicted, np.concatenate(picked), probabilities.shape[1])
+    metrics["checkpoint_max_abs_diff"] = far
+    if formats:
+        metrics["export"] = formats.result(len(y))
     atomic.write_json(metrics_path, metrics)
-    atomic.write_text(confusion_path, data.to_csv_text(confusion_rows(y, predictions)))
+    atomic.write_text(confusion_path, data.to_csv_text(confusion_rows(y, predicted)))
     return metrics
 
 
-def _reference(source, x, model: ModelParams, trust) -> dict:
-    """What the frozen model is held to: the release checkpoint run as a graph, or a Keras
-    release (the Keras-fit train stage's model.keras) run by Keras's own predict."""
-    from tfpersist import formats
-
-    kind = formats.detect(source)
-    if kind in formats.KERAS_SOURCES:
-        from tfpersist.freezing import keras
-
-        return keras.predict(source, kind, {model.input_node: x}, model.output_nodes, trust)
-    from tfpersist.running.runner import Runner
-
-    with Runner.from_checkpoint(source) as checkpoint:
-        return checkpoint.run(x, model.input_node, model.output_nodes)
+CHUNK = 65_536  # test rows run through every model at once
 
 
-def shipped(export_dir, export: ExportParams, model: ModelParams, x, y, frozen: dict) -> dict:
-    """Per shipped format: its test accuracy, its outputs' distance to the frozen model's
+class _Reference:
+    """What the frozen model is held to: the release checkpoint run as a graph (one session
+    for every chunk), or a Keras release (the Keras-fit train stage's model.keras) run by
+    Keras's own predict."""
+
+    def __init__(self, source, model: ModelParams, trust):
+        from tfpersist import formats
+
+        self.source, self.model, self.trust = source, model, trust
+        self.kind = formats.detect(source)
+        self.keras = self.kind in formats.KERAS_SOURCES
+        self.runner = None
+
+    def __enter__(self) -> _Reference:
+        if not self.keras:
+            from tfpersist.running.runner import Runner
+
+            self.runner = Runner.from_checkpoint(self.source).__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.runner is not None:
+            self.runner.__exit__(*exc)
+
+    def run(self, x: np.ndarray) -> dict:
+        m = self.model
+        if self.keras:
+            from tfpersist.freezing import keras
+
+            return keras.predict(
+                self.source, "keras", {m.input_node: x}, m.output_nodes, self.trust
+            )
+        return self.runner.run(x, m.input_node, m.output_nodes)
+
+
+class _Shipped:
+    """Each shipped format in ``export_dir``, loaded once, run on every chunk beside the
+    frozen model: its accuracy, its outputs' largest distance to the frozen model's
     (``max_abs_diff`` as a power of ten, see shipping.magnitude; class ids must be equal)
-    and its size in bytes. Fails with one line when a format is beyond the tolerance."""
-    from tfpersist import digests, shipping
+    and its size in bytes. One beyond ``export.tolerance`` fails the stage (one line)."""
 
-    sig = shipping.Signature(model.input_node, model.output_nodes)
-    card = shipping.read_export_card(export_dir)
-    missing = [
-        f for f in export.formats if f not in card["formats"] and f not in card.get("left_out", {})
-    ]
-    if missing:
-        raise TfpersistError(
-            f"{export_dir}: export.formats names {missing[0]}, which the export did not ship; "
-            "run the export stage again (dvc repro)"
-        )
-    formats = [f for f in export.formats if f in card["formats"]]
-    checked = shipping.parity(export_dir, sig, formats, x, frozen)
-    failures = checked.failures(export.tolerance, export.tflite_quantize)
-    if failures:
-        raise TfpersistError(f"{failures[0]} on the test split (export.tolerance)")
-    return {
-        fmt: {
-            "accuracy": round(float((got[model.predictions_node] == y).mean()), 6),
-            "max_abs_diff": shipping.magnitude(max(checked.distances[fmt].values())),
-            "bytes": digests.digest(layout.exported(export_dir, fmt))[1],
+    def __init__(self, export_dir, export: ExportParams, model: ModelParams):
+        from tfpersist import shipping
+
+        self.export_dir, self.export, self.model = export_dir, export, model
+        self.sig = shipping.Signature(model.input_node, model.output_nodes)
+        card = shipping.read_export_card(export_dir)
+        formats = export.formats
+        missing = [
+            f for f in formats if f not in card["formats"] and f not in card.get("left_out", {})
+        ]
+        if missing:
+            raise TfpersistError(
+                f"{export_dir}: export.formats names {missing[0]}, which the export did not "
+                "ship; run the export stage again (dvc repro)"
+            )
+        self.loaded: dict = {}
+        self.formats = [f for f in formats if f in card["formats"]]
+        self.distances = {f: {name: 0.0 for name in model.output_nodes} for f in self.formats}
+        self.correct = dict.fromkeys(self.formats, 0)
+        self.exact: set[str] = set()
+
+    def add(self, x: np.ndarray, y: np.ndarray, frozen: dict) -> None:
+        from tfpersist import shipping
+
+        checked = shipping.parity(self.export_dir, self.sig, self.formats, x, frozen, self.loaded)
+        self.exact = checked.exact
+        for fmt, got in checked.outputs.items():
+            self.correct[fmt] += int((got[self.model.predictions_node] == y).sum())
+            for name, d in checked.distances[fmt].items():
+                self.distances[fmt][name] = max(self.distances[fmt][name], d)
+
+    def result(self, rows: int) -> dict:
+        from tfpersist import digests, shipping
+
+        checked = shipping.Parity({}, self.distances, self.exact)
+        failures = checked.failures(self.export.tolerance, self.export.tflite_quantize)
+        if failures:
+            raise TfpersistError(f"{failures[0]} on the test split (export.tolerance)")
+        return {
+            fmt: {
+                "accuracy": round(self.correct[fmt] / rows, 6),
+                "max_abs_diff": shipping.magnitude(max(self.distances[fmt].values())),
+                "bytes": digests.digest(layout.exported(self.export_dir, fmt))[1],
+            }
+            for fmt in self.formats
         }
-        for fmt, got in checked.outputs.items()
-    }
 
 
 def classification_metrics(
     labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray
 ) -> dict:
     """Accuracy, log loss and per-class recall of one model's outputs."""
-    eps = 1e-7
     picked = probabilities[np.arange(len(labels)), labels]
+    return _metrics(labels, predictions, picked, probabilities.shape[1])
+
+
+def _metrics(labels, predictions, picked, classes: int) -> dict:
+    """``classification_metrics`` from each row's probability of its true class."""
+    eps = 1e-7
     per_class = {}
-    for cls in range(probabilities.shape[1]):
+    for cls in range(classes):
         mask = labels == cls
         if mask.any():
             per_class[str(cls)] = round(float((predictions[mask] == cls).mean()), 6)

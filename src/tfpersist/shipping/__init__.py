@@ -309,14 +309,25 @@ class Parity:
         return lines
 
 
-def parity(out_dir: Path, sig: Signature, formats: list[str], x: np.ndarray, want: dict) -> Parity:
+def parity(
+    out_dir: Path,
+    sig: Signature,
+    formats: list[str],
+    x: np.ndarray,
+    want: dict,
+    loaded: dict | None = None,
+) -> Parity:
     """Run each format under ``out_dir`` on ``x`` next to ``want``, the frozen graph's
-    outputs on the same rows (frozen_outputs)."""
+    outputs on the same rows (frozen_outputs). ``loaded``: {format: Loaded} kept between
+    calls (a caller running several chunks loads each format once)."""
     from tfpersist.distances import max_abs_diff
 
+    loaded = {} if loaded is None else loaded
     outputs, distances = {}, {}
     for fmt in formats:
-        got = Loaded(fmt, layout.exported(out_dir, fmt), sig).run(x)
+        if fmt not in loaded:
+            loaded[fmt] = Loaded(fmt, layout.exported(out_dir, fmt), sig)
+        got = loaded[fmt].run(x)
         outputs[fmt], distances[fmt] = got, {}
         for name in sig.output_nodes:
             a, b = want[name], np.asarray(got[name])

@@ -193,10 +193,16 @@ def read_split(
     schema = schema or data.read_schema(prepared)
     with open_split(prepared, split, schema) as rows:
         x, y = rows.slice(0, len(rows))
-        outside = y[(y < 0) | (y >= schema.num_classes)]
-        if len(outside):
-            raise TfpersistError(
-                f"{rows.path}: label {outside[0]} is outside the {schema.num_classes} classes "
-                f"(0..{schema.num_classes - 1}) the model was trained on"
-            )
+        check_labels(y, rows.path, schema)
         return x, y
+
+
+def check_labels(y: np.ndarray, path: Path, schema: data.Schema) -> None:
+    """Every label one of the schema's classes (prepare wrote them so; a file edited by hand
+    is refused in one line)."""
+    outside = y[(y < 0) | (y >= schema.num_classes)]
+    if len(outside):
+        raise TfpersistError(
+            f"{path}: label {outside[0]} is outside the {schema.num_classes} classes "
+            f"(0..{schema.num_classes - 1}) the model was trained on"
+        )
