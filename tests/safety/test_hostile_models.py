@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 from tfpersist import cli
+from tfpersist.tables import records
 
 from conftest import ROOT, env
 from helpers import write_in_both_modes
@@ -308,10 +309,9 @@ def test_evaluate_stage_refuses_a_hostile_pb(corpus):
         features = [f"f{i}" for i in range(64)]
         schema = {"label": "label", "features": features, "num_classes": 10}
         (work / "data" / "prepared" / "schema.json").write_text(json.dumps(schema))
-        rows = "\n".join(",".join(["1"] * 64 + [str(i)]) for i in range(3))
-        (work / "data" / "prepared" / "test.csv").write_text(
-            ",".join([*features, "label"]) + "\n" + rows + "\n"
-        )
+        rows = np.zeros(3, records.dtype(64))
+        rows["x"], rows["y"] = 1.0, np.arange(3)
+        np.save(work / "data" / "prepared" / "test.npy", rows)
         runs[name] = work
     before = snapshot(corpus.root)
     stage_env = env()

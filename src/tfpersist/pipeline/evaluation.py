@@ -40,7 +40,7 @@ def evaluate(
     from tfpersist.running.runner import Runner  # TensorFlow from here on
 
     labels, predictions, picked, far = [], [], [], 0.0
-    formats = _Shipped(export_dir, export, model) if export and export.formats else None
+    formats = None  # the shipped formats, loaded once the frozen model has run (trust first)
     with (
         records.open_split(prepared, "test", schema) as rows,
         Runner.from_frozen(frozen_pb) as frozen,
@@ -55,7 +55,8 @@ def evaluate(
             labels.append(y)
             predictions.append(got[model.predictions_node])
             picked.append(probabilities[np.arange(len(y)), y])
-            if formats:
+            if export and export.formats:
+                formats = formats or _Shipped(export_dir, export, model)
                 formats.add(x, y, got)
     y, predicted = np.concatenate(labels), np.concatenate(predictions)
     metrics = _metrics(y, predicted, np.concatenate(picked), probabilities.shape[1])
@@ -73,21 +74,14 @@ CHUNK = 65_536  # test rows run through every model at once
 class _Reference:
     """What the frozen model is held to: the release checkpoint run as a graph (one session
     for every chunk), or a Keras release (the Keras-fit train stage's model.keras) run by
-    Keras's own predict."""
+    Keras's own predict. Loaded at the first chunk, once the frozen model has run (a hostile
+    .pb is refused before anything else is read)."""
 
     def __init__(self, source, model: ModelParams, trust):
-        from tfpersist import formats
-
         self.source, self.model, self.trust = source, model, trust
-        self.kind = formats.detect(source)
-        self.keras = self.kind in formats.KERAS_SOURCES
-        self.runner = None
+        self.kind, self.runner = None, None
 
     def __enter__(self) -> _Reference:
-        if not self.keras:
-            from tfpersist.running.runner import Runner
-
-            self.runner = Runner.from_checkpoint(self.source).__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -95,13 +89,20 @@ class _Reference:
             self.runner.__exit__(*exc)
 
     def run(self, x: np.ndarray) -> dict:
+        from tfpersist import formats
+
         m = self.model
-        if self.keras:
+        if self.kind is None:
+            self.kind = formats.detect(self.source)
+            if self.kind not in formats.KERAS_SOURCES:
+                from tfpersist.running.runner import Runner
+
+                self.runner = Runner.from_checkpoint(self.source).__enter__()
+        if self.runner is None:
             from tfpersist.freezing import keras
 
-            return keras.predict(
-                self.source, "keras", {m.input_node: x}, m.output_nodes, self.trust
-            )
+            inputs = {m.input_node: x}
+            return keras.predict(self.source, self.kind, inputs, m.output_nodes, self.trust)
         return self.runner.run(x, m.input_node, m.output_nodes)
 
 
