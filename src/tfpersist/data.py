@@ -6,6 +6,7 @@ the core (errors, atomic writes, layout).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,27 +43,12 @@ def read_csv(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame
     names and silently drop a row. That is refused, or, given ``columns`` (the feature names
     a model's card lists, for rows of raw features), read as data under those names.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise TfpersistError(
-            f"{path}: no such CSV file; check the path (prepare.input in params.yaml)"
-        )
-    try:
+    path = _existing(path)
+    with _parsing(path):
         df = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise TfpersistError(
-            f"{path}: the file is empty; expected a header row and data rows"
-        ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TfpersistError(f"{path}: not a readable CSV ({first})") from None
     if len(df.columns) and all(_is_number(c) for c in df.columns):
         if columns is None or (columns and len(columns) != len(df.columns)):
-            raise TfpersistError(
-                f"{path}: the first line holds only numbers ({', '.join(map(str, df.columns[:3]))}"
-                f"{', …' if len(df.columns) > 3 else ''}), so it is data, not a header; add a "
-                "header line naming the columns (the label column too)"
-            )
+            raise _header_is_data(path, df.columns)
         df = pd.read_csv(path, header=None, names=columns or None)
         df.columns = [str(c) for c in df.columns]
     if df.empty:
@@ -78,24 +64,33 @@ def csv_chunks(
 ) -> Iterator[pd.DataFrame]:
     """A CSV's rows ``rows`` at a time (the index runs on across chunks: line = index + 2),
     with ``read_csv``'s one-line errors; a first line of numbers only is refused."""
+    path = _existing(path)
+    seen = False
+    with _parsing(path):
+        for chunk in pd.read_csv(path, chunksize=rows, dtype=dtype):
+            if not seen and len(chunk.columns) and all(_is_number(c) for c in chunk.columns):
+                raise _header_is_data(path, chunk.columns)
+            if len(chunk):
+                seen = True
+                yield chunk
+    if not seen:
+        raise TfpersistError(f"{path}: has a header but no data rows")
+
+
+def _existing(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise TfpersistError(
             f"{path}: no such CSV file; check the path (prepare.input in params.yaml)"
         )
-    seen = False
+    return path
+
+
+@contextlib.contextmanager
+def _parsing(path: Path) -> Iterator[None]:
+    """pandas' parse failures as one line naming the file."""
     try:
-        for chunk in pd.read_csv(path, chunksize=rows, dtype=dtype):
-            if not seen and len(chunk.columns) and all(_is_number(c) for c in chunk.columns):
-                raise TfpersistError(
-                    f"{path}: the first line holds only numbers "
-                    f"({', '.join(map(str, chunk.columns[:3]))}"
-                    f"{', …' if len(chunk.columns) > 3 else ''}), so it is data, not a header; "
-                    "add a header line naming the columns (the label column too)"
-                )
-            if len(chunk):
-                seen = True
-                yield chunk
+        yield
     except pd.errors.EmptyDataError:
         raise TfpersistError(
             f"{path}: the file is empty; expected a header row and data rows"
@@ -103,8 +98,14 @@ def csv_chunks(
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TfpersistError(f"{path}: not a readable CSV ({first})") from None
-    if not seen:
-        raise TfpersistError(f"{path}: has a header but no data rows")
+
+
+def _header_is_data(path: Path, columns) -> TfpersistError:
+    return TfpersistError(
+        f"{path}: the first line holds only numbers ({', '.join(map(str, columns[:3]))}"
+        f"{', …' if len(columns) > 3 else ''}), so it is data, not a header; add a "
+        "header line naming the columns (the label column too)"
+    )
 
 
 def _is_number(name) -> bool:
@@ -143,26 +144,28 @@ def _show(value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def check_labels(labels: pd.Series, source: str, every_class: bool = False) -> int:
-    """Labels must be class ids 0, 1, 2, …; returns the largest. With ``every_class`` (the raw
-    data), each id up to the largest must occur: labels 1..K would make a phantom class 0."""
+def check_labels(labels: pd.Series, source: str) -> int:
+    """Labels must be class ids 0, 1, 2, …; returns the largest."""
     bad = labels[(labels < 0) | (labels != np.floor(labels))]
     if len(bad):
         raise TfpersistError(
             f"{source}: label '{labels.name}' must hold class ids 0, 1, 2, …; "
             f"line {int(bad.index[0]) + 2} has {_show(bad.iloc[0])}"
         )
-    top = int(labels.max())
-    if every_class:
-        absent = sorted(set(range(top + 1)) - set(labels.astype(int)))
-        if absent:
-            shift = " (labels 1..K? subtract 1 so they start at 0)" if absent == [0] else ""
-            raise TfpersistError(
-                f"{source}: label '{labels.name}' has no row of class "
-                f"{', '.join(map(str, absent[:5]))}; class ids must be 0..K-1 with every class "
-                f"present{shift}"
-            )
-    return top
+    return int(labels.max())
+
+
+def check_every_class(counts: np.ndarray, label: str, source: str) -> None:
+    """Each class id up to the largest must occur (``counts``: rows per class): labels 1..K
+    would make a phantom class 0."""
+    absent = np.flatnonzero(counts == 0).tolist()
+    if absent:
+        shift = " (labels 1..K? subtract 1 so they start at 0)" if absent == [0] else ""
+        raise TfpersistError(
+            f"{source}: label '{label}' has no row of class "
+            f"{', '.join(map(str, absent[:5]))}; class ids must be 0..K-1 with every class "
+            f"present{shift}"
+        )
 
 
 def to_csv_text(df: pd.DataFrame) -> str:

@@ -9,10 +9,11 @@ module adds what makes the run a pipeline stage:
 - the input is named after ``model.input_node`` and the released model's outputs after
   ``model.output_nodes`` (probabilities, and the class ids as int64), so the frozen graph
   has the TF1 pipeline's signature;
-- the batch order of epoch e is a permutation seeded by (seed, e) (Keras's own shuffling
-  starts over after a resume), dropout's seed state is set from (seed, e) at each epoch
-  begin (BackupAndRestore does not save it), ops are deterministic on fixed thread pools:
-  a run killed at any point and resumed ends with the bytes of one that was not;
+- the batch order of epoch e is the TF1 loop's (keyed by (seed, e), tables/order.py;
+  Keras's own shuffling starts over after a resume), dropout's seed state is set from
+  (seed, e) at each epoch begin (BackupAndRestore does not save it), ops are deterministic
+  on fixed thread pools: a run killed at any point and resumed ends with the bytes of one
+  that was not;
 - ``keras.callbacks.BackupAndRestore`` in the training directory (a DVC ``persist: true``
   output) with a fingerprint of the params, the data and the model's config: other params
   start afresh, like the TF1 loop;

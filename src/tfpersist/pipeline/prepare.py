@@ -62,14 +62,7 @@ class Census:
         self.counts = _add_counts(self.counts, _labels(df, self.label))
 
     def schema(self, source: str) -> data.Schema:
-        absent = np.flatnonzero(self.counts == 0).tolist()
-        if absent:
-            shift = " (labels 1..K? subtract 1 so they start at 0)" if absent == [0] else ""
-            raise TfpersistError(
-                f"{source}: label '{self.label}' has no row of class "
-                f"{', '.join(map(str, absent[:5]))}; class ids must be 0..K-1 with every class "
-                f"present{shift}"
-            )
+        data.check_every_class(self.counts, self.label, source)
         if len(self.counts) < 2:
             raise TfpersistError(
                 f"{source}: label '{self.label}' has a single class; need at least two"
