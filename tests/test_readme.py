@@ -378,3 +378,14 @@ def test_the_accuracy_the_readme_quotes_is_the_committed_pipelines():
     assert {float(q) for q in quoted} == {round(accuracy, 4)}
     shown = re.search(r"^metrics/evaluate\.json\s+(0\.\d+)", text, re.M).group(1)
     assert float(shown) == round(accuracy, 5)
+
+
+def test_the_scale_figures_the_readme_quotes_are_the_benchs():
+    """The "Data larger than memory" figures (rows/s, MiB, seconds) are bench/results.md's:
+    a rerun of `make bench` that moves them makes this fail until the README follows."""
+    section = README.read_text().split("### Data larger than memory")[1].split("\n## ")[0]
+    measured = section.split("Measured with `make bench`")[1]
+    results = (ROOT / "bench" / "results.md").read_text()
+    figures = re.findall(r"\d{1,3}(?:,\d{3})+|\d+ MiB|\d+ s\b|\d\.\d+×", measured)
+    assert len(figures) >= 8
+    assert [f for f in figures if f not in results] == []
