@@ -129,6 +129,8 @@ def test_prepare_streams_to_the_same_splits_as_a_whole_table(tmp_path):
         assert np.array_equal(got["y"], split["label"].to_numpy())
         assert sizes[name] == len(split)
     assert pd.read_csv(tmp_path / "a" / layout.TEST_CSV).equals(whole["test"])
+    x, y = records.read_split(tmp_path / "a", "val", rows=5)  # a check's bounded head
+    assert np.array_equal(y, whole["val"]["label"].to_numpy()[:5]) and x.shape == (5, 64)
 
 
 def test_prepare_streamed_keeps_line_numbers_and_column_types(tmp_path):

@@ -152,3 +152,35 @@ def test_runs_go_through_a_prepared_callable_with_session_runs_answers(model):
             runner.sess.run = session_run
         for name, want in zip(outputs, expected, strict=True):
             assert got[name].dtype == want.dtype and np.array_equal(got[name], want), name
+
+
+def test_a_prepared_split_is_read_as_its_features(model, tmp_path, capsys):
+    """data/prepared/test.npy (records x, y) predicts like its x; another structured array
+    is one line."""
+    from tfpersist.tables import records
+
+    rows = np.zeros(4, records.dtype(3))
+    rows["x"], rows["y"] = 1.0, [0, 1, 0, 1]
+    np.save(tmp_path / "test.npy", rows)
+    args = ["--output-nodes", "scores", "--out"]
+    assert (
+        tfpersist(
+            "predict",
+            model / "model.pb",
+            "--input",
+            tmp_path / "test.npy",
+            *args,
+            tmp_path / "a.json",
+        )
+        == 0
+    )
+    assert (
+        tfpersist(
+            "predict", model / "model.pb", "--input", model / "x.npy", *args, tmp_path / "b.json"
+        )
+        == 0
+    )
+    assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()
+    np.save(tmp_path / "odd.npy", np.zeros(2, [("a", "<f4"), ("b", "<f4")]))
+    assert tfpersist("predict", model / "model.pb", "--input", tmp_path / "odd.npy") == 1
+    assert "a structured array (fields a, b)" in capsys.readouterr().err

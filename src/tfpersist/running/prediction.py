@@ -27,9 +27,18 @@ def read_inputs(path: Path, sig: dict | None) -> np.ndarray:
         raise TfpersistError(f"{path}: no such input file; expected a .csv or .npy")
     if path.suffix == ".npy":
         try:
-            return np.load(path, allow_pickle=False)
+            array = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as e:
             raise TfpersistError(f"{path}: not a readable .npy array ({e})") from None
+        names = array.dtype.names or ()
+        if names == ("x", "y"):  # a prepared split (tables/records.py): its features
+            return np.ascontiguousarray(array["x"])
+        if names:
+            raise TfpersistError(
+                f"{path}: a structured array (fields {', '.join(names)}); expected a plain "
+                "array of rows, or a prepared split (fields x, y)"
+            )
+        return array
     features = (sig or {}).get("features")
     table = data.read_csv(path, features or [])
     if features:

@@ -185,15 +185,18 @@ def open_split(prepared: str | Path, split: str, schema: data.Schema | None = No
     return Records(Path(prepared) / layout.split_file(split), len(schema.features))
 
 
+HEAD = 65_536  # the rows a check that need not see them all reads (export's parity)
+
+
 def read_split(
-    prepared: str | Path, split: str, schema: data.Schema | None = None
+    prepared: str | Path, split: str, schema: data.Schema | None = None, rows: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A prepared split whole, as (x float32 [n, f], y int64 [n]); its labels checked
-    against the schema's classes."""
+    """A prepared split — whole, or its first ``rows`` rows — as (x float32 [n, f], y int64
+    [n]); its labels checked against the schema's classes."""
     schema = schema or data.read_schema(prepared)
-    with open_split(prepared, split, schema) as rows:
-        x, y = rows.slice(0, len(rows))
-        check_labels(y, rows.path, schema)
+    with open_split(prepared, split, schema) as split_rows:
+        x, y = split_rows.slice(0, len(split_rows) if rows is None else rows)
+        check_labels(y, split_rows.path, schema)
         return x, y
 
 

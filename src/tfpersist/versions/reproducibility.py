@@ -148,7 +148,7 @@ def _outputs_part(repo: Path, rev: str, out: str, rebuilt: Path, clone_dir: Path
     input_node = sig["inputs"][0]["name"]
     outputs = [o["name"] for o in sig["outputs"]]
     prepared = clone_dir / layout.PREPARED_DIR
-    x, _ = records.read_split(prepared, "test")
+    x, _ = records.read_split(prepared, "test", rows=records.HEAD)
     with Runner.from_frozen(committed) as a, Runner.from_frozen(rebuilt) as b:
         diffs = distances.output_distance(a, b, x, input_node, outputs)
     worst = max(diffs, key=diffs.get)
