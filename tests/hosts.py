@@ -57,6 +57,7 @@ class Hosts:
         return f"{SUBNET}.{i + 1}"
 
     def __enter__(self) -> Hosts:
+        self.__exit__()  # what a killed run of the same process id left behind
         try:
             _ip("netns", "add", self.switch)
             _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
