@@ -13,11 +13,14 @@ Needs root (CAP_NET_ADMIN) and iproute2's ``ip``; ``unavailable()`` says why not
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +52,7 @@ class Hosts:
 
     def __init__(self, n: int):
         self.n = n
-        self.tag = f"tp{os.getpid() % 100000}"
+        self.tag = f"tp{secrets.token_hex(3)}"  # unique: another run's hosts are not ours
         self.switch = f"{self.tag}sw"
         self.names = [f"{self.tag}n{i}" for i in range(n)]
 
@@ -57,7 +60,6 @@ class Hosts:
         return f"{SUBNET}.{i + 1}"
 
     def __enter__(self) -> Hosts:
-        self.__exit__()  # what a killed run of the same process id left behind
         try:
             _ip("netns", "add", self.switch)
             _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
@@ -104,32 +106,40 @@ class Outcome:
 def train(hosts: Hosts, dirs: list[Path], env: dict, timeout: float = 600, **extra) -> Outcome:
     """``python stages/train.py`` on the first ``len(dirs)`` hosts, host i in ``dirs[i]``,
     the cluster from TF_CONFIG; waits for every one (killing all past ``timeout``)."""
-    processes = []
-    for i, repo in enumerate(dirs):
-        e = {**env, **extra, "TF_CONFIG": hosts.tf_config(len(dirs), i)}
-        cmd = ["ip", "netns", "exec", hosts.names[i], sys.executable, "stages/train.py"]
-        processes.append(
-            subprocess.Popen(
-                [*cmd, "data/prepared", "models/train"],
-                cwd=repo,
-                env=e,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+    processes, files = [], []
     started = time.monotonic()
-    outs = []
-    try:
-        for p in processes:
-            left = max(1.0, timeout - (time.monotonic() - started))
-            outs.append(p.communicate(timeout=left))
-    finally:
-        for p in processes:
-            p.kill()
-    seconds = time.monotonic() - started
+    with contextlib.ExitStack() as stack:
+        try:
+            for i, repo in enumerate(dirs):
+                e = {**env, **extra, "TF_CONFIG": hosts.tf_config(len(dirs), i)}
+                cmd = ["ip", "netns", "exec", hosts.names[i], sys.executable, "stages/train.py"]
+                # output to files, not pipes: a host whose pipe filled would stall the cluster
+                out, err = (stack.enter_context(tempfile.TemporaryFile("w+")) for _ in "oe")
+                files.append((out, err))
+                processes.append(
+                    subprocess.Popen(
+                        [*cmd, "data/prepared", "models/train"],
+                        cwd=repo,
+                        env=e,
+                        stdout=out,
+                        stderr=err,
+                    )
+                )
+            for p in processes:
+                p.wait(timeout=max(1.0, timeout - (time.monotonic() - started)))
+        except subprocess.TimeoutExpired:
+            pass  # the rest are killed below; what each said is still read
+        finally:
+            for p in processes:
+                p.kill()
+                p.wait()
+        seconds = time.monotonic() - started
+        said = []
+        for out, err in files:
+            out.seek(0), err.seek(0)
+            said.append((out.read(), err.read()))
     return Outcome(
-        [p.returncode for p in processes], [o for o, _ in outs], [e for _, e in outs], seconds
+        [p.returncode for p in processes], [o for o, _ in said], [e for _, e in said], seconds
     )
 
 

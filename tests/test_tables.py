@@ -82,6 +82,36 @@ def test_records_read_rows_ranges_and_refuse_damage(tmp_path, monkeypatch):
     np.save(path, x)
     with pytest.raises(TfpersistError, match="not a prepared split"):
         records.Records(path, 7)
+    wide = np.zeros(3, [("x", "<f8", (7,)), ("y", "<i8")])  # float64 features
+    np.save(path, wide)
+    with pytest.raises(TfpersistError, match="not a prepared split"):
+        records.Records(path, 7)
+    np.save(path, np.zeros(0, records.dtype(7)))
+    with pytest.raises(TfpersistError, match="holds no rows; run the prepare stage again"):
+        records.Records(path, 7)
+    with pytest.raises(TfpersistError, match=r"not a prepared split \(Is a directory\)"):
+        records.Records(tmp_path, 7)  # a directory
+
+
+def test_a_hand_edited_split_is_one_line_before_training(tmp_path):
+    """Labels outside the classes or a NaN feature in train.npy: refused when training opens
+    the split, naming the file (not TensorFlow's error mid-step)."""
+    from tfpersist.pipeline import training
+
+    raw = ROOT / "data" / "raw" / "digits.csv"
+    prepare.prepare(raw, tmp_path, PrepareParams("label", 0.15, 0.15, 2026))
+    train = tmp_path / layout.split_file("train")
+    rows = np.load(train)
+    rows["y"][3] = 12
+    np.save(train, rows)
+    with pytest.raises(TfpersistError, match=r"train.npy: label 12 is outside the 10 classes"):
+        training.load_prepared(tmp_path)
+    rows["y"][3], rows["x"][5, 2] = 0, np.nan
+    np.save(train, rows)
+    with pytest.raises(TfpersistError, match=r"train.npy: row 5 has a missing or infinite"):
+        training.load_prepared(tmp_path)
+    with records.Records(train) as opened, pytest.raises(IndexError, match="outside"):
+        opened.take(np.array([-1]))  # a split held in memory is range-checked too
 
 
 def _rss() -> int:
@@ -149,4 +179,8 @@ def test_prepare_streamed_keeps_line_numbers_and_column_types(tmp_path):
     lines[271] = lines[271].replace(lines[271].split(",")[0], "x", 1)
     raw.write_text("\n".join(lines) + "\n")
     with pytest.raises(TfpersistError, match=r"column 'a' is not numeric \(line 272: 'x'\)"):
+        prepare.prepare(raw, tmp_path / "out", PrepareParams("label", 0.2, 0.2, 0), 100)
+    table.loc[7, "label"] = 10**12  # a class id no count array should be made for
+    table.to_csv(raw, index=False)
+    with pytest.raises(TfpersistError, match="holds class id 1000000000000; class ids must"):
         prepare.prepare(raw, tmp_path / "out", PrepareParams("label", 0.2, 0.2, 0), 100)

@@ -144,9 +144,14 @@ def run_step(sess, fetches, feed, cluster: Cluster, step: int, watchdog: Watchdo
 
 
 def agree(sess, g, expected: dict, watchdog) -> None:
-    """Before step 0 every worker shows the others its fingerprint (params, data, CPU pin);
-    any difference is refused by all, naming who differs (nothing is trained or written)."""
-    digest = hashlib.sha256(atomic.dumps_json(expected).encode()).digest()
+    """Before step 0 every worker shows the others its fingerprint (params, data, CPU pin)
+    and its variables' names, dtypes and shapes; any difference is refused by all, naming
+    who differs (nothing is trained or written)."""
+    variables = g.graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
+    shapes = [[v.op.name, v.dtype.base_dtype.name, v.shape.as_list()] for v in variables]
+    # the variables' layout too: the chief's state is sent as one flat vector per dtype
+    agreed = {"fingerprint": expected, "variables": shapes}
+    digest = hashlib.sha256(atomic.dumps_json(agreed).encode()).digest()
     mine = np.frombuffer(digest[:16], ">i8").astype(np.int64).tolist()
     seen = run_step(sess, g.agreed, {g.agree_in: mine}, g.cluster, 0, watchdog).reshape(-1, 2)
     if (seen == seen[0]).all():

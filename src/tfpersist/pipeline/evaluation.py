@@ -47,8 +47,10 @@ def evaluate(
         _Reference(checkpoint_dir, model, trust) as reference,
     ):
         frozen.trust = trust
-        for x, y in rows.chunks(CHUNK):  # a chunk of the split at a time: bounded memory
-            records.check_labels(y, rows.path, schema)
+        # the features a chunk at a time; per row only its label, prediction and true-class
+        # probability are kept (20 bytes), for the metrics and the confusion rows
+        for x, y in rows.chunks(CHUNK):
+            records.check_labels(y, rows.path, schema.num_classes)
             got = frozen.run(x, model.input_node, model.output_nodes)
             far = max(far, agreement(got, reference.run(x)))
             probabilities = got[model.probabilities_node]
@@ -74,8 +76,9 @@ CHUNK = 65_536  # test rows run through every model at once
 class _Reference:
     """What the frozen model is held to: the release checkpoint run as a graph (one session
     for every chunk), or a Keras release (the Keras-fit train stage's model.keras) run by
-    Keras's own predict. Loaded at the first chunk, once the frozen model has run (a hostile
-    .pb is refused before anything else is read)."""
+    Keras's own predict (which loads and checks the file per chunk). Opened at the first
+    chunk, once the frozen model has run (a hostile .pb is refused before anything else is
+    read)."""
 
     def __init__(self, source, model: ModelParams, trust):
         self.source, self.model, self.trust = source, model, trust

@@ -28,6 +28,7 @@ from tfpersist.tables.order import Permutation
 SPLITS = ("train", "val", "test")
 TRAIN, VAL, TEST = range(3)
 SPLIT_KEY = 1  # the permutations' tag: the split's orders differ from training's batch order
+MAX_CLASSES = 1 << 20  # a class id past this is a mistake (and a count array that large)
 
 
 def _check_chunk(df: pd.DataFrame, label: str, source: str) -> list[str]:
@@ -54,12 +55,18 @@ class Census:
     label: str
     features: list[str] = field(default_factory=list)
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    floats: set[str] = field(default_factory=set)  # columns with a non-integer cell
+    floats: set[str] = field(default_factory=set)  # columns not parsed as int64 somewhere
 
     def add(self, df: pd.DataFrame, source: str) -> None:
         self.features = _check_chunk(df, self.label, source)
-        self.floats |= {str(c) for c in df.columns if df[c].dtype.kind == "f"}
-        self.counts = _add_counts(self.counts, _labels(df, self.label))
+        self.floats |= {str(c) for c in df.columns if df[c].dtype.kind != "i"}
+        labels = _labels(df, self.label)
+        if labels.max() >= MAX_CLASSES:
+            raise TfpersistError(
+                f"{source}: label '{self.label}' holds class id {labels.max()}; class ids must "
+                f"be 0..K-1 with every class present (K below {MAX_CLASSES:,})"
+            )
+        self.counts = _add_counts(self.counts, labels)
 
     def schema(self, source: str) -> data.Schema:
         data.check_every_class(self.counts, self.label, source)

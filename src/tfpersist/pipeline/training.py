@@ -526,7 +526,7 @@ def load_prepared(prepared_dir: str | Path) -> tuple[dict, int, str]:
     prepared = Path(prepared_dir)
     schema = data.read_schema(prepared)
     paths = {name: prepared / layout.split_file(name) for name in ("train", "val")}
-    splits = {name: records.open_split(prepared, name, schema) for name in paths}
+    splits = {name: records.open_split(prepared, name, schema, check=True) for name in paths}
     digest = digests.files_digest([*paths.values(), prepared / layout.SCHEMA])
     return splits, schema.num_classes, digest
 

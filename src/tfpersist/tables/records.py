@@ -62,6 +62,8 @@ class Records:
             self.fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             raise TfpersistError(f"{self.path}: not found; run the prepare stage first") from None
+        except OSError as e:
+            raise TfpersistError(f"{self.path}: cannot read it ({e.strerror})") from None
         try:
             with open(self.fd, "rb", closefd=False) as f:
                 f.seek(0)
@@ -73,18 +75,26 @@ class Records:
                 )
                 shape, fortran, found = read_header(f)
                 self.offset = f.tell()
-        except ValueError as e:
+        except (ValueError, OSError) as e:
             self.close()
-            raise TfpersistError(f"{self.path}: not a prepared split ({e})") from None
+            why = e.strerror if isinstance(e, OSError) else e  # not the fd number
+            raise TfpersistError(f"{self.path}: not a prepared split ({why})") from None
         names = found.names or ()
-        if names != ("x", "y") or len(shape) != 1 or fortran or found["y"] != np.int64:
+        if (
+            names != ("x", "y")
+            or len(shape) != 1
+            or fortran
+            or found["y"] != np.int64
+            or found["x"].base != np.dtype("<f4")
+            or len(found["x"].shape) != 1
+        ):
             self.close()
             raise TfpersistError(
                 f"{self.path}: not a prepared split (records of x float32[features], "
                 f"y int64; found {found} {shape}); run the prepare stage again"
             )
         self.dtype, self.n = found, shape[0]
-        self.features = found["x"].shape[0] if found["x"].shape else 1
+        self.features = found["x"].shape[0]
         if features is not None and features != self.features:
             self.close()
             raise TfpersistError(
@@ -99,27 +109,35 @@ class Records:
                 f"{self.offset + self.n * self.dtype.itemsize}; the file is truncated or "
                 "corrupt, run the prepare stage again"
             )
+        if self.n == 0:
+            self.close()
+            raise TfpersistError(f"{self.path}: holds no rows; run the prepare stage again")
         self._all = self._read(0, self.n) if self.n * self.dtype.itemsize <= IN_MEMORY else None
 
     def __len__(self) -> int:
         return self.n
 
     def _read(self, start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop) in reads of at most 1 GiB (Linux returns at most ~2 GiB)."""
         width = self.dtype.itemsize
-        want = (stop - start) * width
-        buf = os.pread(self.fd, want, self.offset + start * width)
-        if len(buf) != want:
-            raise TfpersistError(f"{self.path}: ended early; run the prepare stage again")
+        want, at = (stop - start) * width, self.offset + start * width
+        buf = bytearray(want)
+        view, done = memoryview(buf), 0
+        while done < want:
+            got = os.preadv(self.fd, [view[done : done + (1 << 30)]], at + done)
+            if got == 0:
+                raise TfpersistError(f"{self.path}: ended early; run the prepare stage again")
+            done += got
         return np.frombuffer(buf, self.dtype)
 
     def rows(self, positions: np.ndarray) -> np.ndarray:
         """Records at ``positions`` (any order, repeats allowed): one ``pread`` a row
         (0.15 ms for 256 random rows), into a buffer of the batch's size."""
         positions = np.asarray(positions, np.int64)
-        if self._all is not None:
-            return self._all[positions]
         if len(positions) and (positions.min() < 0 or positions.max() >= self.n):
             raise IndexError(f"rows outside [0, {self.n}) of {self.path}")
+        if self._all is not None:
+            return self._all[positions]
         width, fd, offset = self.dtype.itemsize, self.fd, self.offset
         got = b"".join([os.pread(fd, width, offset + p * width) for p in positions.tolist()])
         if len(got) != width * len(positions):
@@ -138,6 +156,19 @@ class Records:
     def chunks(self, size: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for start in range(0, self.n, size):
             yield self.slice(start, start + size)
+
+    def check(self, num_classes: int) -> None:
+        """Every label one of the classes, every feature finite (prepare wrote them so; a
+        file edited by hand is refused in one line, not by TensorFlow mid-training)."""
+        for i, (x, y) in enumerate(self.chunks()):
+            check_labels(y, self.path, num_classes)
+            bad = ~np.isfinite(x).all(axis=1)
+            if bad.any():
+                row = i * 65536 + int(np.argmax(bad))
+                raise TfpersistError(
+                    f"{self.path}: row {row} has a missing or infinite feature; run the "
+                    "prepare stage again"
+                )
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -179,10 +210,16 @@ class Split:
             yield self.slice(start, start + size)
 
 
-def open_split(prepared: str | Path, split: str, schema: data.Schema | None = None):
-    """The record file (tables/records.py) of a prepared split, read a batch at a time."""
+def open_split(
+    prepared: str | Path, split: str, schema: data.Schema | None = None, check: bool = False
+) -> Records:
+    """The record file of a prepared split, read a batch at a time; with ``check``, read
+    once through first (``Records.check``: labels and finite features)."""
     schema = schema or data.read_schema(prepared)
-    return Records(Path(prepared) / layout.split_file(split), len(schema.features))
+    rows = Records(Path(prepared) / layout.split_file(split), len(schema.features))
+    if check:
+        rows.check(schema.num_classes)
+    return rows
 
 
 HEAD = 65_536  # the rows a check that need not see them all reads (export's parity)
@@ -196,16 +233,16 @@ def read_split(
     schema = schema or data.read_schema(prepared)
     with open_split(prepared, split, schema) as split_rows:
         x, y = split_rows.slice(0, len(split_rows) if rows is None else rows)
-        check_labels(y, split_rows.path, schema)
+        check_labels(y, split_rows.path, schema.num_classes)
         return x, y
 
 
-def check_labels(y: np.ndarray, path: Path, schema: data.Schema) -> None:
+def check_labels(y: np.ndarray, path: Path, num_classes: int) -> None:
     """Every label one of the schema's classes (prepare wrote them so; a file edited by hand
     is refused in one line)."""
-    outside = y[(y < 0) | (y >= schema.num_classes)]
+    outside = y[(y < 0) | (y >= num_classes)]
     if len(outside):
         raise TfpersistError(
-            f"{path}: label {outside[0]} is outside the {schema.num_classes} classes "
-            f"(0..{schema.num_classes - 1}) the model was trained on"
+            f"{path}: label {outside[0]} is outside the {num_classes} classes "
+            f"(0..{num_classes - 1}) the model was trained on"
         )
