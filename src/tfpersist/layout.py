@@ -61,6 +61,9 @@ EXPORT_FORMATS = ("saved_model", "tflite", "onnx", "opencv")
 # models OpenCV's importer cannot run, which the other three ship fine; see opencv.py)
 EXPORT_DEFAULT = ("saved_model", "tflite", "onnx")
 TFLITE_QUANTIZE = ("none", "dynamic")  # dynamic: int8 weights, float activations
+# how close each format must stay to the frozen graph, as np.allclose judges closeness:
+# |format − frozen| <= EXPORT_ATOL + EXPORT_RTOL·|frozen|, element by element
+EXPORT_ATOL, EXPORT_RTOL = 1e-5, 1e-3
 SAVED_MODEL_DIR = "saved_model"
 SAVED_MODEL_VERSION = "1"  # TF Serving's numbered version directory
 TFLITE_FILE = "model.tflite"

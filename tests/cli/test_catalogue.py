@@ -109,8 +109,8 @@ def test_output_node_that_does_not_exist(repo):
 def test_export_beyond_its_tolerance_fails_and_ships_nothing(repo):
     """A format whose outputs are farther from the frozen model's than export.tolerance: one
     line naming it, and models/export as it was."""
-    set_params(repo, {"export": {"formats": ["tflite"], "tolerance": 1.0e-12}})
-    fails(repo, EXPORT, r"tflite differs from the frozen graph: probabilities .*tolerance 1e-12")
+    set_params(repo, {"export": {"formats": ["tflite"], "tolerance": 1.0e-12, "rtol": 0}})
+    fails(repo, EXPORT, r"tflite differs from the frozen graph: probabilities .*allowed 1e-12 \+ 0")
 
 
 def test_input_node_that_does_not_exist(repo):

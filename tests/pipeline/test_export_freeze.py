@@ -230,7 +230,7 @@ def test_evaluation_in_chunks_equals_one_pass(released, tmp_path, monkeypatch):
     prepare.prepare(ROOT / "data/raw/digits.csv", prepared, PrepareParams("label", 0.1, 0.03, 1))
     frozen = tmp_path / "model.pb"
     freeze.write(freeze.freeze_checkpoint(root / "checkpoint", OUTPUTS), frozen, OUTPUTS)
-    params = ExportParams(("tflite", "onnx"), "none", 1e-5)
+    params = ExportParams(("tflite", "onnx"), "none", 1e-5, 1e-3)
     from tfpersist import shipping
 
     sig = shipping.Signature("input_holder", OUTPUTS)

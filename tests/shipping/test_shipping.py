@@ -97,16 +97,17 @@ def test_each_runtime_loads_its_format_and_agrees_with_the_frozen_graph(tf, expo
 def test_a_format_beyond_the_tolerance_fails_and_writes_nothing(exported, capsys):
     out = exported / "strict"
     args = ["export", str(exported / "model.pb"), "--out", str(out), "--to", "tflite"]
-    assert cli.main([*args, "--tolerance", "0"]) == 1
+    assert cli.main([*args, "--tolerance", "0", "--rtol", "0"]) == 1
     err = capsys.readouterr().err
     assert "tflite differs from the frozen graph: probabilities" in err
+    assert "where the frozen graph gives" in err and "allowed 0 + 0·|value|" in err
     assert f"nothing written to {out}" in err
     assert "Traceback" not in err and not (out / "model.tflite").exists()
-    assert cli.main([*args, "--tolerance", "0", "--quantize", "dynamic"]) == 0  # measured only
+    assert cli.main([*args, "--tolerance", "0", "--rtol", "0", "--quantize", "dynamic"]) == 0
     assert "model.tflite: tflite" in capsys.readouterr().out
     # a failing re-export leaves the good artifact already there (and no temp dirs)
     before = (out / "model.tflite").read_bytes()
-    assert cli.main([*args, "--tolerance", "0"]) == 1
+    assert cli.main([*args, "--tolerance", "0", "--rtol", "0"]) == 1
     assert (out / "model.tflite").read_bytes() == before
     assert sorted(p.name for p in exported.iterdir() if p.name.startswith(".")) == []
     # TFLite alone converts from a SavedModel of its own: the one already in DIR stays.

@@ -17,7 +17,7 @@ def add_parser(sub, trust) -> None:
         "checked equal",
         description="SOURCE (a .pb, checkpoint, SavedModel or Keras file; PATH@REV too) is "
         "frozen in memory, exported, and every format is run next to the frozen graph: one that "
-        "differs beyond --tolerance is removed and the command fails.",
+        "is not close to it (--tolerance + --rtol × |value|) is removed and the command fails.",
     )
     p.add_argument("source")
     p.add_argument(
@@ -39,7 +39,17 @@ def add_parser(sub, trust) -> None:
         help="TFLite dynamic-range quantization (its distance is reported, not enforced)",
     )
     p.add_argument(
-        "--tolerance", type=float, default=1e-5, help="max abs difference allowed (1e-5)"
+        "--tolerance",
+        type=float,
+        default=layout.EXPORT_ATOL,
+        help=f"absolute tolerance ({layout.EXPORT_ATOL:g}): each output must be within it "
+        "plus --rtol times the frozen graph's value, as np.allclose judges",
+    )
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=layout.EXPORT_RTOL,
+        help=f"relative tolerance ({layout.EXPORT_RTOL:g}; 0: absolute only)",
     )
     add_repo(p)
     p.set_defaults(func=cmd_export)
@@ -73,6 +83,7 @@ def cmd_export(args) -> int:
         args.tolerance,
         trust=trust_from(args),
         extra=extra,
+        rtol=args.rtol,
     )
     for fmt, info in report["formats"].items():
         worst = max(info["max_abs_diff"].values())

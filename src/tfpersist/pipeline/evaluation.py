@@ -134,22 +134,29 @@ class _Shipped:
         self.formats = [f for f in formats if f in card["formats"]]
         self.distances = {f: {name: 0.0 for name in model.output_nodes} for f in self.formats}
         self.correct = dict.fromkeys(self.formats, 0)
+        self.excess = {
+            f: {name: (0.0, 0.0, 0.0) for name in model.output_nodes} for f in self.formats
+        }
         self.exact: set[str] = set()
 
     def add(self, x: np.ndarray, y: np.ndarray, frozen: dict) -> None:
         from tfpersist import shipping
 
-        checked = shipping.parity(self.export_dir, self.sig, self.formats, x, frozen, self.loaded)
+        rtol = self.export.rtol
+        checked = shipping.parity(
+            self.export_dir, self.sig, self.formats, x, frozen, self.loaded, rtol
+        )
         self.exact = checked.exact
         for fmt, got in checked.outputs.items():
             self.correct[fmt] += int((got[self.model.predictions_node] == y).sum())
             for name, d in checked.distances[fmt].items():
                 self.distances[fmt][name] = max(self.distances[fmt][name], d)
+                self.excess[fmt][name] = max(self.excess[fmt][name], checked.excess[fmt][name])
 
     def result(self, rows: int) -> dict:
         from tfpersist import digests, shipping
 
-        checked = shipping.Parity({}, self.distances, self.exact)
+        checked = shipping.Parity({}, self.distances, self.exact, self.excess, self.export.rtol)
         failures = checked.failures(self.export.tolerance, self.export.tflite_quantize)
         if failures:
             raise TfpersistError(f"{failures[0]} on the test split (export.tolerance)")

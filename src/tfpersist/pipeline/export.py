@@ -46,4 +46,5 @@ def ship_frozen(
         trust,
         extra,
         leave_out_unsupported=True,
+        rtol=params.rtol,
     )

@@ -270,11 +270,12 @@ class ExportParams:
 
     formats: tuple[str, ...]  # of layout.EXPORT_FORMATS; empty: nothing shipped
     tflite_quantize: str  # none | dynamic (its accuracy is reported, not held to tolerance)
-    tolerance: float  # max abs difference of float outputs to the frozen model, test split
+    tolerance: float  # absolute part of the closeness each format is held to (test split)
+    rtol: float  # relative part: |format − frozen| <= tolerance + rtol·|frozen|
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ExportParams:
-        from tfpersist.layout import EXPORT_FORMATS, TFLITE_QUANTIZE
+        from tfpersist.layout import EXPORT_FORMATS, EXPORT_RTOL, TFLITE_QUANTIZE
 
         s = _section(params, "export")
         formats = _get(
@@ -297,7 +298,16 @@ class ExportParams:
             tolerance=_get(
                 s,
                 "export.tolerance",
-                "a positive number (max abs difference, e.g. 1.0e-5)",
+                "a positive number (the absolute tolerance, e.g. 1.0e-5)",
                 _positive_float,
+            ),
+            rtol=float(
+                _get(
+                    s,
+                    "export.rtol",
+                    "a number ≥ 0 (the relative tolerance, e.g. 1.0e-3)",
+                    lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= 0,
+                    default=EXPORT_RTOL,
+                )
             ),
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -279,33 +279,46 @@ class Loaded:
         return {n: got[n] for n in self.sig.output_nodes}
 
 
+RTOL, ATOL = layout.EXPORT_RTOL, layout.EXPORT_ATOL  # the defaults (layout.py says how)
+
+
 @dataclass
 class Parity:
     """Each format run on the same rows as the frozen graph: ``outputs`` {format: {output:
     array}}, ``distances`` {format: {output: max abs difference}}, ``exact`` the outputs that
-    are not floating point (they must be equal)."""
+    are not floating point (they must be equal), ``excess`` {format: {output: (largest
+    |format − frozen| − rtol·|frozen|, that difference, the frozen value)}} for ``rtol``."""
 
     outputs: dict[str, dict[str, np.ndarray]]
     distances: dict[str, dict[str, float]]
     exact: set[str]
+    excess: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
+    rtol: float = 0.0
 
     def failures(self, tolerance: float, quantize: str = "none") -> list[str]:
-        """One line per format whose outputs differ beyond ``tolerance`` (floats) or at all
-        (integers); a dynamically quantized TFLite is only measured."""
+        """One line per format whose float outputs are not close to the frozen graph's —
+        ``|format − frozen| <= tolerance + rtol·|frozen|`` fails somewhere, as
+        ``np.allclose(rtol, atol=tolerance)`` judges — or whose integer outputs differ at
+        all; a dynamically quantized TFLite is only measured."""
         lines = []
         for fmt, outs in self.distances.items():
             if fmt == "tflite" and quantize == "dynamic":
                 continue
-            bad = [
-                f"{n} {d:.3g}"
-                for n, d in outs.items()
-                if (d > 0 if n in self.exact else d > tolerance)
-            ]
+            bad = []
+            for n, d in outs.items():
+                if n in self.exact:
+                    if d > 0:
+                        bad.append(f"{n} {d:.3g} (class ids must be equal)")
+                    continue
+                over, diff, value = self.excess.get(fmt, {}).get(n, (d - 0.0, d, 0.0))
+                if over > tolerance:
+                    relative = diff / abs(value) if value else float("inf")
+                    bad.append(
+                        f"{n} {diff:.3g} where the frozen graph gives {value:.4g} (relative "
+                        f"{relative:.2g}; allowed {tolerance:g} + {self.rtol:g}·|value|)"
+                    )
             if bad:
-                lines.append(
-                    f"{fmt} differs from the frozen graph: {', '.join(bad)} "
-                    f"(tolerance {tolerance:g})"
-                )
+                lines.append(f"{fmt} differs from the frozen graph: {', '.join(bad)}")
         return lines
 
 
@@ -316,19 +329,21 @@ def parity(
     x: np.ndarray,
     want: dict,
     loaded: dict | None = None,
+    rtol: float = RTOL,
 ) -> Parity:
     """Run each format under ``out_dir`` on ``x`` next to ``want``, the frozen graph's
     outputs on the same rows (frozen_outputs). ``loaded``: {format: Loaded} kept between
-    calls (a caller running several chunks loads each format once)."""
-    from tfpersist.distances import max_abs_diff
+    calls (a caller running several chunks loads each format once). ``rtol``: the relative
+    allowance the failures are judged with."""
+    from tfpersist.distances import excess, max_abs_diff
 
     loaded = {} if loaded is None else loaded
-    outputs, distances = {}, {}
+    outputs, distances, beyond = {}, {}, {}
     for fmt in formats:
         if fmt not in loaded:
             loaded[fmt] = Loaded(fmt, layout.exported(out_dir, fmt), sig)
         got = loaded[fmt].run(x)
-        outputs[fmt], distances[fmt] = got, {}
+        outputs[fmt], distances[fmt], beyond[fmt] = got, {}, {}
         for name in sig.output_nodes:
             a, b = want[name], np.asarray(got[name])
             if a.shape != b.shape:
@@ -337,8 +352,9 @@ def parity(
                     f"{list(a.shape)}"
                 )
             distances[fmt][name] = max_abs_diff(a, b)
+            beyond[fmt][name] = excess(a, b, rtol)
     exact = {n for n, v in want.items() if v.dtype.kind not in "fc"}
-    return Parity(outputs, distances, exact)
+    return Parity(outputs, distances, exact, beyond, rtol)
 
 
 def frozen_outputs(graph_def, sig: Signature, x: np.ndarray, trust=None) -> dict:
@@ -378,14 +394,16 @@ def ship(
     sig: Signature,
     formats: list[str],
     quantize: str = "none",
-    tolerance: float = 1e-5,
+    tolerance: float = ATOL,
     x: np.ndarray | None = None,
     trust=None,
     extra: dict | None = None,
     leave_out_unsupported: bool = False,
+    rtol: float = RTOL,
 ) -> dict:
     """Export into a scratch directory, run every format next to the frozen graph, and only
-    when all agree within ``tolerance`` (integer outputs: exactly) move them into
+    when all are close to it — ``|format − frozen| <= tolerance + rtol·|frozen|`` element by
+    element (integer outputs: exactly) — move them into
     ``out_dir`` with its card (``export_card``; ``extra``: the feature columns); otherwise
     fail with one line and leave ``out_dir`` as it was. A dynamically quantized TFLite is
     measured, not held to the tolerance. With ``leave_out_unsupported`` a format that cannot
@@ -398,7 +416,8 @@ def ship(
         written = export(graph_def, scratch, sig, formats, quantize, left_out=left_out)
         shipped = list(written)
         x = sample_rows(graph_def, sig.input_node) if x is None else x
-        checked = parity(scratch, sig, shipped, x, frozen_outputs(graph_def, sig, x, trust))
+        want = frozen_outputs(graph_def, sig, x, trust)
+        checked = parity(scratch, sig, shipped, x, want, rtol=rtol)
         failures = checked.failures(tolerance, quantize)
         if failures:
             raise TfpersistError(f"{failures[0]}; nothing written to {out_dir}")
