@@ -3,8 +3,9 @@
 
 usage: python stages/export.py FROZEN_PB PREPARED_DIR OUT_DIR
 Each format is run by its own runtime on the test split next to the frozen graph; one whose
-outputs differ beyond export.tolerance fails the stage. A format that cannot hold this model
-(OpenCV and the cnn's image reshape) is left out, and the stage says why.
+outputs are not close to it (export.tolerance + export.rtol × |value|) fails the stage. A
+format that cannot hold this model (OpenCV and the cnn's image reshape), or whose own runtime
+cannot load the file written for it, is left out, and the stage says why.
 """
 
 import os

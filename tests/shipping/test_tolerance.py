@@ -85,3 +85,45 @@ def test_closeness_is_relative_and_absolute_together():
     assert over > 1e-5 and value == 0.0  # near zero only the absolute part allows
     assert excess(want, np.array([np.nan, 0, 1e-3]), 1e-3)[0] == np.inf  # NaN is far
     assert excess(np.array([np.inf]), np.array([np.inf]), 1e-3)[0] == 0.0
+
+
+def test_each_format_is_judged_on_its_own(deep, capsys):
+    """--to saved_model,tflite with no tolerance at all: the SavedModel (TensorFlow's own
+    kernels: exactly the frozen graph's outputs) ships, the TFLite is left out with one line,
+    and the status says not everything asked for was shipped."""
+    out = deep / "each"
+    args = ["export", str(deep / "deep.keras"), "--out", str(out), "--to", "saved_model,tflite"]
+    assert cli.main([*args, "--tolerance", "0", "--rtol", "0"]) == 1
+    captured = capsys.readouterr()
+    assert "saved_model/1: saved_model" in captured.out
+    assert "tfpersist: error: tflite left out: differs from the frozen graph: logits" in (
+        captured.err
+    )
+    card = (out / layout.EXPORT_CARD).read_text()
+    assert '"left_out"' in card and not (out / layout.TFLITE_FILE).exists()
+
+
+def test_a_format_its_runtime_cannot_load_is_left_out_and_the_rest_ships(tmp_path, capsys):
+    """Keras's Discretization is TensorFlow's Bucketize, which tf2onnx leaves unconverted in
+    an ONNX file onnxruntime refuses (INVALID_GRAPH): ONNX is left out naming the op, the
+    TFLite and the SavedModel ship; the card says why, with no path of this machine."""
+    import keras
+
+    inp = keras.Input((4,), name="x")
+    binned = keras.layers.Discretization(bin_boundaries=[-1.0, 0.0, 1.0])(inp)
+    model = keras.Model(
+        inp, keras.layers.Dense(3, name="scores")(keras.ops.cast(binned, "float32"))
+    )
+    model.save(tmp_path / "binned.keras")
+    out = tmp_path / "out"
+    args = ["export", str(tmp_path / "binned.keras"), "--out", str(out)]
+    assert cli.main([*args, "--to", "onnx,tflite,saved_model"]) == 1
+    captured = capsys.readouterr()
+    line = "onnx left out: its runtime cannot load the file written for it: tf2onnx left "
+    assert f"tfpersist: error: {line}TensorFlow's Bucketize unconverted" in captured.err
+    assert "ERROR:tf2onnx" not in captured.err  # its log lines: said once, by that line
+    assert (out / layout.TFLITE_FILE).exists() and not (out / layout.ONNX_FILE).exists()
+    card = (out / layout.EXPORT_CARD).read_text()
+    assert "Bucketize" in card and str(tmp_path) not in card
+    assert cli.main([*args, "--to", "onnx"]) == 1  # all refused: nothing shipped, one line
+    assert "nothing written to" in capsys.readouterr().err

@@ -77,8 +77,13 @@ def tflite_from_saved_model(saved_model: Path, quantize: str = "none") -> bytes:
 
 
 def onnx_from_graph_def(graph_def, sig: Signature, opset: int = ONNX_OPSET) -> bytes:
+    import logging
+
     import tf2onnx
 
+    logger = logging.getLogger("tf2onnx")
+    level = logger.level  # unconverted ops are named by the line that leaves ONNX out
+    logger.setLevel(logging.CRITICAL)
     try:
         model, _ = tf2onnx.convert.from_graph_def(
             graph_def,
@@ -88,6 +93,8 @@ def onnx_from_graph_def(graph_def, sig: Signature, opset: int = ONNX_OPSET) -> b
         )
     except Exception as e:
         raise TfpersistError(f"tf2onnx cannot convert this model ({first_line(e)})") from None
+    finally:
+        logger.setLevel(level)
     # tf2onnx names unknown dimensions from a process-wide counter (unk__9 in one run, unk__17
     # in the next): rename them in order of appearance, keeping distinct ones distinct.
     names: dict[str, str] = {}
@@ -296,11 +303,16 @@ class Parity:
     rtol: float = 0.0
 
     def failures(self, tolerance: float, quantize: str = "none") -> list[str]:
-        """One line per format whose float outputs are not close to the frozen graph's —
+        """``failing``'s lines."""
+        return list(self.failing(tolerance, quantize).values())
+
+    def failing(self, tolerance: float, quantize: str = "none") -> dict[str, str]:
+        """{format: one line} for each format whose float outputs are not close to the
+        frozen graph's —
         ``|format − frozen| <= tolerance + rtol·|frozen|`` fails somewhere, as
         ``np.allclose(rtol, atol=tolerance)`` judges — or whose integer outputs differ at
         all; a dynamically quantized TFLite is only measured."""
-        lines = []
+        lines = {}
         for fmt, outs in self.distances.items():
             if fmt == "tflite" and quantize == "dynamic":
                 continue
@@ -318,7 +330,7 @@ class Parity:
                         f"{relative:.2g}; allowed {tolerance:g} + {self.rtol:g}·|value|)"
                     )
             if bad:
-                lines.append(f"{fmt} differs from the frozen graph: {', '.join(bad)}")
+                lines[fmt] = f"{fmt} differs from the frozen graph: {', '.join(bad)}"
         return lines
 
 
@@ -400,6 +412,7 @@ def ship(
     extra: dict | None = None,
     leave_out_unsupported: bool = False,
     rtol: float = RTOL,
+    partial: bool = False,
 ) -> dict:
     """Export into a scratch directory, run every format next to the frozen graph, and only
     when all are close to it — ``|format − frozen| <= tolerance + rtol·|frozen|`` element by
@@ -407,20 +420,33 @@ def ship(
     ``out_dir`` with its card (``export_card``; ``extra``: the feature columns); otherwise
     fail with one line and leave ``out_dir`` as it was. A dynamically quantized TFLite is
     measured, not held to the tolerance. With ``leave_out_unsupported`` a format that cannot
-    hold this model is left out (the report's ``left_out`` says why) instead of failing."""
+    hold this model is left out (the report's ``left_out`` says why) instead of failing.
+    A format whose own runtime cannot load the file written for it is always left out, the
+    rest shipped (all refused: the call fails). With ``partial``, a format that is not close
+    is left out too and the rest ships (the caller says what was not); without, it fails the
+    call and nothing is written."""
     import os
 
     out_dir = Path(out_dir)
     left_out: dict[str, str] | None = {} if leave_out_unsupported else None
     with atomic.scratch_beside(out_dir) as scratch:
         written = export(graph_def, scratch, sig, formats, quantize, left_out=left_out)
-        shipped = list(written)
+        refused, loaded = _loaded(scratch, sig, written)  # a runtime refusing its own file
+        shipped = [fmt for fmt in written if fmt not in refused]
         x = sample_rows(graph_def, sig.input_node) if x is None else x
         want = frozen_outputs(graph_def, sig, x, trust)
-        checked = parity(scratch, sig, shipped, x, want, rtol=rtol)
-        failures = checked.failures(tolerance, quantize)
-        if failures:
-            raise TfpersistError(f"{failures[0]}; nothing written to {out_dir}")
+        checked = parity(scratch, sig, shipped, x, want, loaded, rtol)
+        failing = checked.failing(tolerance, quantize)
+        if failing and not (partial and len(failing) < len(shipped)):
+            raise TfpersistError(f"{next(iter(failing.values()))}; nothing written to {out_dir}")
+        if not shipped:
+            why = "; ".join(f"{fmt}: {line}" for fmt, line in refused.items())
+            raise TfpersistError(f"{why}; nothing written to {out_dir}")
+        failing = {fmt: line.removeprefix(f"{fmt} ") for fmt, line in failing.items()}
+        left_out = {**(left_out or {}), **refused, **failing}
+        shipped = [fmt for fmt in shipped if fmt not in failing]
+        for fmt in [*refused, *failing]:
+            written.pop(fmt)
         for fmt in shipped:
             new, final = layout.exported(scratch, fmt), layout.exported(out_dir, fmt)
             if new.is_dir():
@@ -435,6 +461,37 @@ def ship(
         for fmt in shipped:
             written[fmt]["max_abs_diff"] = checked.distances[fmt]
     return {"rows": len(x), "formats": written, "left_out": left_out or {}}
+
+
+def _loaded(scratch: Path, sig: Signature, written: dict) -> tuple[dict, dict]:
+    """({format: why} for each written format its own runtime refuses to load — onnxruntime
+    on a graph tf2onnx wrote but it cannot run, … —, {format: Loaded} for the others)."""
+    refused, loaded = {}, {}
+    for fmt in written:
+        try:
+            loaded[fmt] = Loaded(fmt, layout.exported(scratch, fmt), sig)
+        except TfpersistError as e:
+            path = layout.exported(scratch, fmt)
+            why = first_line(e).replace(f"{path}: ", "").replace(str(path), path.name)
+            unconverted = _unconverted(path) if fmt == "onnx" else []
+            if unconverted:  # what the runtime's complaint comes from, in TensorFlow's terms
+                why = f"tf2onnx left TensorFlow's {', '.join(unconverted)} unconverted"
+            refused[fmt] = f"its runtime cannot load the file written for it: {why}"
+    return refused, loaded
+
+
+def _unconverted(path: Path) -> list[str]:
+    """The op types in an ONNX file that are not ONNX operators: TensorFlow ops tf2onnx
+    could not convert and left in place (it only logs them)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    found = {
+        n.op_type
+        for n in model.graph.node
+        if n.domain in ("", "ai.onnx") and not onnx.defs.has(n.op_type)
+    }
+    return sorted(found)
 
 
 def magnitude(distance: float) -> str:
