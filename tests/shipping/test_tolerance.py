@@ -127,3 +127,16 @@ def test_a_format_its_runtime_cannot_load_is_left_out_and_the_rest_ships(tmp_pat
     assert "Bucketize" in card and str(tmp_path) not in card
     assert cli.main([*args, "--to", "onnx"]) == 1  # all refused: nothing shipped, one line
     assert "nothing written to" in capsys.readouterr().err
+
+
+def test_the_check_runs_on_the_users_rows(deep, tmp_path, capsys):
+    """--input: the parity check on rows of the model's own kind instead of 64 seeded
+    standard-normal ones; rows of another shape are one line."""
+    np.save(tmp_path / "images.npy", np.full((5, 16, 16, 3), 0.5, np.float32))
+    args = ["export", str(deep / "deep.keras"), "--to", "onnx", "--out", str(tmp_path / "out")]
+    assert cli.main([*args, "--input", str(tmp_path / "images.npy")]) == 0
+    assert "(5 rows)" in capsys.readouterr().out
+    np.save(tmp_path / "flat.npy", np.zeros((5, 7), np.float32))
+    assert cli.main([*args, "--input", str(tmp_path / "flat.npy")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err

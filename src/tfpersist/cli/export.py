@@ -53,6 +53,12 @@ def add_parser(sub, trust) -> None:
         default=layout.EXPORT_RTOL,
         help=f"relative tolerance ({layout.EXPORT_RTOL:g}; 0: absolute only)",
     )
+    p.add_argument(
+        "--input",
+        metavar="X.csv|X.npy",
+        help="rows to hold each format to the frozen graph on (default: 64 seeded rows of "
+        "standard-normal values): the model's kind of input, e.g. data/prepared/test.npy",
+    )
     add_repo(p)
     p.set_defaults(func=cmd_export)
 
@@ -76,6 +82,11 @@ def cmd_export(args) -> int:
         raise UsageError(f"{args.source}: several inputs or none; name one with --input-node")
     sig = shipping.Signature(input_node, model.outputs)
     extra = {"features": model.features} if model.features else {}
+    rows = None
+    if args.input:
+        from tfpersist.running import prediction
+
+        rows = prediction.read_inputs(Path(args.input), extra or None)
     report = shipping.ship(
         model.graph_def,
         args.out,
@@ -83,6 +94,7 @@ def cmd_export(args) -> int:
         args.to,
         args.quantize,
         args.tolerance,
+        rows,
         trust=trust_from(args),
         extra=extra,
         rtol=args.rtol,
