@@ -168,8 +168,8 @@ def check_every_class(counts: np.ndarray, label: str, source: str) -> None:
         )
 
 
-def to_csv_text(df: pd.DataFrame) -> str:
-    return df.to_csv(index=False, lineterminator="\n")
+def to_csv_text(df: pd.DataFrame, header: bool = True) -> str:
+    return df.to_csv(index=False, header=header, lineterminator="\n")
 
 
 def load_split(path: str | Path, schema: Schema, require_label: bool = True):

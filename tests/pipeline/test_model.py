@@ -7,6 +7,7 @@ from tfpersist.errors import TfpersistError
 from tfpersist.pipeline import architectures
 from tfpersist.pipeline import model as model_lib
 from tfpersist.pipeline.params import ModelParams
+from tfpersist.tables.records import Split
 
 
 def params(arch: str, **config) -> ModelParams:
@@ -67,6 +68,6 @@ def test_an_architecture_is_one_registered_function(tf):
 
 def test_normalization_stats_handle_constant_features():
     x = np.array([[0, 1], [0, 3]], np.float32)
-    mean, scale = model_lib.normalization_stats(x)
+    mean, scale = model_lib.normalization_stats(Split(x, None))
     np.testing.assert_array_equal(mean, [0, 2])
     np.testing.assert_array_equal(scale, [1, 1])

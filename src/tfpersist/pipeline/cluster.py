@@ -143,6 +143,25 @@ def run_step(sess, fetches, feed, cluster: Cluster, step: int, watchdog: Watchdo
         watchdog.disarm()
 
 
+def chief_state(variables, gathered):
+    """An op setting every variable (weights, optimizer slots, the step, the best accuracy)
+    to the chief's values: each dtype's variables packed into one vector, gathered from every
+    worker (``gathered(tensor, instance_key)``), and worker 0's part assigned — the chief's
+    restored checkpoint reaches the others over the collective runtime, nothing read from
+    their disks."""
+    by_dtype: dict = {}
+    for v in variables:
+        by_dtype.setdefault(v.dtype.base_dtype, []).append(v)
+    assigns = []
+    for i, (_, group) in enumerate(sorted(by_dtype.items(), key=lambda kv: kv[0].name)):
+        sizes = [int(np.prod(v.shape.as_list())) for v in group]
+        packed = tf.concat([tf.reshape(v.read_value(), [-1]) for v in group], 0)
+        chief = gathered(packed, STATE_KEY + i)[: sum(sizes)]
+        for v, part in zip(group, tf.split(chief, sizes), strict=True):
+            assigns.append(v.assign(tf.reshape(part, v.shape)))
+    return tf.group(assigns)
+
+
 def agree(sess, g, expected: dict, watchdog) -> None:
     """Before step 0 every worker shows the others its fingerprint (params, data, CPU pin)
     and its variables' names, dtypes and shapes; any difference is refused by all, naming

@@ -70,7 +70,7 @@ def evaluate(
     return metrics
 
 
-CHUNK = 65_536  # test rows run through every model at once
+CHUNK = records.CHUNK  # test rows run through every model at once
 
 
 class _Reference:

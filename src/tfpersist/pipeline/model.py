@@ -82,27 +82,17 @@ def outputs(logits_, params: ModelParams) -> Outputs:
     )
 
 
-def normalization_stats(split, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and 1/std (1 where a feature is constant) from training data: an
-    array, or a split read in chunks (training.Split, tables.records.Records) — two passes
+def normalization_stats(split) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and 1/std (1 where a feature is constant) from training data: a
+    split read in chunks (tables.records.Split in memory, Records from a file) — two passes
     of float64 sums in a fixed chunk order, the same bits either way."""
-    if isinstance(split, np.ndarray):
-        x = split
-
-        def chunks():
-            return ((x[i : i + chunk], None) for i in range(0, len(x), chunk))
-    else:
-
-        def chunks():
-            return split.chunks(chunk)
-
     total, n = 0.0, 0
-    for x_i, _ in chunks():
+    for x_i, _ in split.chunks():
         total = total + x_i.sum(axis=0, dtype=np.float64)
         n += len(x_i)
     mean = total / n
     squares = 0.0
-    for x_i, _ in chunks():
+    for x_i, _ in split.chunks():
         squares = squares + np.square(x_i - mean).sum(axis=0)
     std = np.sqrt(squares / n)
     scale = np.where(std > 1e-8, 1.0 / np.where(std > 1e-8, std, 1.0), 1.0)

@@ -184,7 +184,7 @@ def prepare(
             for code, name in enumerate(SPLITS):
                 mine = codes == code
                 writers[name].append(x[mine], labels[mine])
-            csv.write(chunk[codes == TEST].to_csv(index=False, header=i == 0, lineterminator="\n"))
+            csv.write(data.to_csv_text(chunk[codes == TEST], header=i == 0))
         for writer in writers.values():
             writer.close()
         files.close()

@@ -38,10 +38,10 @@ from tfpersist.pipeline.cluster import (
     AGREE_KEY,
     GRADIENTS_KEY,
     SINGLE,
-    STATE_KEY,
     Cluster,
     Watchdog,
     agree,
+    chief_state,
     report_line,
     run_step,
     session_config,
@@ -124,6 +124,7 @@ class _Graph:
         data: Split,
         num_classes: int,
         cluster: Cluster = SINGLE,
+        stats: tuple | None = None,  # (mean, scale) when known: one pass over the data
     ):
         self.graph = tf.Graph()
         self.cluster = cluster
@@ -133,7 +134,7 @@ class _Graph:
             self.step = v1.train.get_or_create_global_step()
             self.x = model_lib.input_placeholder(model, data.features)
             self.y = v1.placeholder(tf.int64, [None], name=LABELS_NODE)
-            mean, scale = model_lib.normalization_stats(data)
+            mean, scale = stats or model_lib.normalization_stats(data)
             self.bound, self.rows_max = contraction_bound(train)
             eval_logits = model_lib.logits(
                 self.x, model, num_classes, False, mean=mean, scale=scale, bound=self.bound
@@ -192,7 +193,7 @@ class _Graph:
                 self.agree_in = v1.placeholder(tf.int64, [2], name="agree")
                 self.agreed = self._gathered(self.agree_in, AGREE_KEY)
                 with tf.name_scope("sync"):
-                    self.sync = self._chief_state(v1.global_variables())
+                    self.sync = chief_state(v1.global_variables(), self._gathered)
             # No Saver-side retention: checkpoints.save + write_state manage the directory.
             self.saver = v1.train.Saver(max_to_keep=None, save_relative_paths=True)
             self.init = v1.global_variables_initializer()
@@ -208,23 +209,6 @@ class _Graph:
             instance_key=key,
             ordering_token=[],
         )
-
-    def _chief_state(self, variables):
-        """Every variable (weights, optimizer slots, the step, the best accuracy) set to the
-        chief's values: each dtype's variables packed into one vector, gathered from every
-        worker, and worker 0's part assigned — the chief's restored checkpoint reaches the
-        others over the collective runtime, nothing read from their disks."""
-        by_dtype: dict = {}
-        for v in variables:
-            by_dtype.setdefault(v.dtype.base_dtype, []).append(v)
-        assigns = []
-        for i, (_, group) in enumerate(sorted(by_dtype.items(), key=lambda kv: kv[0].name)):
-            sizes = [int(np.prod(v.shape.as_list())) for v in group]
-            packed = tf.concat([tf.reshape(v.read_value(), [-1]) for v in group], 0)
-            chief = self._gathered(packed, STATE_KEY + i)[: sum(sizes)]
-            for v, part in zip(group, tf.split(chief, sizes), strict=True):
-                assigns.append(v.assign(tf.reshape(part, v.shape)))
-        return tf.group(assigns)
 
     def _gathered_sums(self, grads, losses, corrects, variables):
         """One gather a step: each micro-batch's gradients, loss and correct count flattened
@@ -423,9 +407,14 @@ def train(
             f"{cluster.workers} workers for train.micro_batches={params.micro_batches}: the "
             "micro-batches must split evenly over the workers"
         )
-    g = _Graph(model, params, data["train"], num_classes, cluster)
+    stats = model_lib.normalization_stats(data["train"])
+    g = _Graph(model, params, data["train"], num_classes, cluster, stats)
     # the .meta of a checkpoint is the one-worker graph's, whatever the number of workers
-    meta = g if cluster.workers == 1 else _Graph(model, params, data["train"], num_classes)
+    meta = (
+        g
+        if cluster.workers == 1
+        else _Graph(model, params, data["train"], num_classes, stats=stats)
+    )
     check_contractions(meta)
     config = session_config(params, cluster)
     server = start_server(cluster, config)

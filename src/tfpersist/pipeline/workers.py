@@ -199,7 +199,7 @@ def _supervise(context, prepared, train_dir, model, params: TrainParams, address
         for i, p in enumerate(processes)
         if p.exitcode and p.exitcode < 0 and i not in stopped
     ]
-    if dead and dead[0][0] != task and not (kind == "died" and why.startswith("was killed")):
+    if dead and task not in dict(dead):
         (task, why), kind = dead[0], "died"
     who = f"worker {task} " if kind == "died" else ""
     hung = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -299,8 +299,8 @@ class Parity:
     outputs: dict[str, dict[str, np.ndarray]]
     distances: dict[str, dict[str, float]]
     exact: set[str]
-    excess: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
-    rtol: float = 0.0
+    excess: dict[str, dict[str, tuple[float, float, float]]]
+    rtol: float
 
     def failures(self, tolerance: float, quantize: str = "none") -> list[str]:
         """``failing``'s lines."""
@@ -322,7 +322,7 @@ class Parity:
                     if d > 0:
                         bad.append(f"{n} {d:.3g} (class ids must be equal)")
                     continue
-                over, diff, value = self.excess.get(fmt, {}).get(n, (d - 0.0, d, 0.0))
+                over, diff, value = self.excess[fmt][n]
                 if over > tolerance:
                     relative = diff / abs(value) if value else float("inf")
                     bad.append(

@@ -3,10 +3,12 @@
 reads one anywhere, and fixed-width rows, so any row is one read at a known offset.
 
 Why not Parquet: a shuffled batch reads rows scattered over the whole file; Parquet reads
-(decompresses) a row group for each, and pyarrow would be a new dependency. Why not
-``np.load(mmap_mode="r")``: pages a shuffled epoch touches stay mapped and count in the
-process's memory, up to the file's size; ``Records`` reads rows with ``pread`` into a
-buffer of one batch (a split of at most ``Records.IN_MEMORY`` bytes is read once, whole).
+(decompresses) a row group for each, and pyarrow would be a new dependency. Why not a memory
+mapping (``np.load(mmap_mode="r")``): measured on Linux 6.18, 1,000 random rows of a 185 MB
+split mapped 175 MB into the process (the page cache's large folios are mapped whole,
+``MADV_RANDOM`` or not), and a shuffled epoch keeps the whole file mapped. ``Records`` reads
+each row with ``pread`` into one buffer a batch; a split of at most ``IN_MEMORY`` bytes is
+read once, whole.
 
 Writing is streamed (``Writer``): the header first, with the row count prepare knows from
 its first pass, then the rows in order — bytes that depend only on the rows.
@@ -24,6 +26,7 @@ from tfpersist import data, layout
 from tfpersist.errors import TfpersistError
 
 IN_MEMORY = 64 << 20  # a split this small is read whole (the digits' splits: ~0.3 MB)
+CHUNK = 65_536  # rows a split is read in when read through (statistics, checks, evaluation)
 
 
 def dtype(features: int) -> np.dtype:
@@ -153,18 +156,18 @@ class Records:
         r = self._all[start:stop] if self._all is not None else self._read(start, stop)
         return np.ascontiguousarray(r["x"]), np.ascontiguousarray(r["y"])
 
-    def chunks(self, size: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks(self, size: int = CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for start in range(0, self.n, size):
             yield self.slice(start, start + size)
 
     def check(self, num_classes: int) -> None:
         """Every label one of the classes, every feature finite (prepare wrote them so; a
         file edited by hand is refused in one line, not by TensorFlow mid-training)."""
-        for i, (x, y) in enumerate(self.chunks()):
+        for i, (x, y) in enumerate(self.chunks(CHUNK)):
             check_labels(y, self.path, num_classes)
             bad = ~np.isfinite(x).all(axis=1)
             if bad.any():
-                row = i * 65536 + int(np.argmax(bad))
+                row = i * CHUNK + int(np.argmax(bad))
                 raise TfpersistError(
                     f"{self.path}: row {row} has a missing or infinite feature; run the "
                     "prepare stage again"
@@ -189,11 +192,11 @@ class Split:
     """A split held in memory, read as a record file is (``take``, ``slice``, ``chunks``,
     ``len``, ``features``): what tests and probes train on."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray):
-        self.x, self.y = x, y  # float32 [n, features], int64 [n]
+    def __init__(self, x: np.ndarray, y: np.ndarray | None):
+        self.x, self.y = x, y  # float32 [n, features], int64 [n] (None: features only)
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.x)
 
     @property
     def features(self) -> int:
@@ -202,10 +205,10 @@ class Split:
     def take(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.x[positions], self.y[positions]
 
-    def slice(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.x[start:stop], self.y[start:stop]
+    def slice(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.x[start:stop], None if self.y is None else self.y[start:stop]
 
-    def chunks(self, size: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks(self, size: int = CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         for start in range(0, len(self), size):
             yield self.slice(start, start + size)
 
@@ -222,7 +225,7 @@ def open_split(
     return rows
 
 
-HEAD = 65_536  # the rows a check that need not see them all reads (export's parity)
+HEAD = CHUNK  # the rows a check that need not see them all reads (export's parity)
 
 
 def read_split(
