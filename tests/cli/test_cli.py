@@ -85,6 +85,30 @@ def test_frozen_outputs_equal_the_live_session(foreign, frozen, kind):
     assert [o["name"] for o in card["signature"]["outputs"]] == s["outputs"]
 
 
+def test_assignments_the_live_graph_waits_for_are_left_out_and_named(foreign, tmp_path, capsys):
+    """Moving-average updates hung on a functional tf.cond as control inputs (the live graph
+    runs them on every call): the frozen graph holds the checkpoint's values (outputs equal
+    the live session's: test_frozen_outputs_equal_the_live_session), and freeze says which
+    assignments it left out — in one line and in the card. (Refused for a round: the suite's
+    batch norms all assigned inside the branch.)"""
+    out = tmp_path / "bn.pb"
+    src = source(foreign, "bn_updates_outside_v2")
+    assert tfpersist("freeze", src, "--output-nodes", "logits", "--out", out) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if "left out" in line]
+    assert said == [
+        f"{out}: left out 2 assignment(s) the live graph runs before computing logits "
+        "(AssignVariableOp, AssignVariableOp_1: control dependencies); the frozen graph holds "
+        "the checkpoint's values of bn/moving_mean, bn/moving_variance"
+    ]
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["assignments_not_run"] == {
+        "AssignVariableOp": "bn/moving_mean",
+        "AssignVariableOp_1": "bn/moving_variance",
+    }
+    ops = {n.op for n in graphdefs.read_graph_def(out).node}
+    assert not ops & VARIABLE_OPS
+
+
 @pytest.mark.parametrize("kind", ["bn_cond_v1", "bn_cond_v2", "mlp_adam_v1", "savedmodel"])
 def test_freezing_is_deterministic(foreign, frozen, kind, tmp_path):
     s, _ = spec(foreign, kind)
@@ -397,4 +421,5 @@ def test_inspect_freeze_and_compare_run_without_tensorflow(foreign, frozen, tmp_
         imported[kind] = result.stdout.strip().splitlines()[-1] == "True"
         if outputs:
             assert out.read_bytes() == frozen[kind].read_bytes(), kind
-    assert [k for k, v in imported.items() if v] == ["bn_cond_v2"], imported
+    conditionals = ["bn_cond_v2", "bn_updates_outside_v2"]
+    assert [k for k, v in imported.items() if v] == conditionals, imported

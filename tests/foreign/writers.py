@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 TF1_KINDS = ("seed_v1", "bn_cond_v1", "mlp_adam_v1", "rnn_while_v1")
-TF2_KINDS = ("cnn_resource", "bn_cond_v2", "savedmodel")
+TF2_KINDS = ("cnn_resource", "bn_cond_v2", "bn_updates_outside_v2", "savedmodel")
 
 
 def main(root: Path, kinds: list[str]) -> None:
@@ -87,6 +87,42 @@ def bn_cond_v1(tf):
         "outputs": [logits],
         "train_op": train_op,
         "train_steps": 5,
+        "train_feed": {training: True},
+    }
+
+
+def bn_updates_outside_v2(tf):
+    """Batch norm whose moving-average updates are built outside a (functional) tf.cond and
+    attached as control dependencies inside its training branch: the If then waits for them
+    (control inputs) on every call, the training flag off too. Freezing keeps the
+    checkpoint's values and says which assignments it leaves out."""
+    v1 = tf.compat.v1
+    x = v1.placeholder(tf.float32, [None, 6], name="x")
+    training = v1.placeholder_with_default(False, [], name="is_training")
+    h = tf.matmul(x, v1.get_variable("dense/w", [6, 4]))
+    mm = v1.get_variable("bn/moving_mean", [4], initializer=v1.zeros_initializer(), trainable=False)
+    mv = v1.get_variable(
+        "bn/moving_variance", [4], initializer=v1.ones_initializer(), trainable=False
+    )
+    mean, var = tf.nn.moments(h, [0])
+    updates = [
+        mm.assign(0.9 * mm + 0.1 * mean, read_value=False),
+        mv.assign(0.9 * mv + 0.1 * var, read_value=False),
+    ]
+
+    def train_branch():
+        with tf.control_dependencies(updates):
+            return tf.identity(mean), tf.identity(var)
+
+    mean, var = tf.cond(training, train_branch, lambda: (mm.read_value(), mv.read_value()))
+    logits = tf.identity(tf.nn.batch_normalization(h, mean, var, None, None, 1e-3), "logits")
+    train_op = v1.train.GradientDescentOptimizer(0.1).minimize(tf.reduce_mean(logits**2))
+    return {
+        "x": x,
+        "shape": (8, 6),
+        "outputs": [logits],
+        "train_op": train_op,
+        "train_steps": 3,
         "train_feed": {training: True},
     }
 
@@ -191,6 +227,7 @@ BUILDERS = {
     "cnn_resource": cnn_resource,
     # The same batch norm written under TF2 behaviour: tf.cond becomes a functional If.
     "bn_cond_v2": bn_cond_v1,
+    "bn_updates_outside_v2": bn_updates_outside_v2,
     "seed_v1": seed_v1,
 }
 

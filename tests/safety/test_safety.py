@@ -95,3 +95,38 @@ def test_a_stage_s_trust_comes_from_the_environment():
     assert named == safety.Trust(False, frozenset({"PrintV2", "WriteFile"}))
     assert safety.Trust.from_env({"TFPERSIST_ALLOW_UNSAFE_OPS": "1"}).everything
     assert not safety.Trust.from_env({"TFPERSIST_ALLOW_UNSAFE_OPS": "yes"}).everything
+
+
+def test_every_allowed_keras_class_is_keras_own_and_each_application_layer_is_named(tf):
+    """The Keras allowlist against the installed Keras: every (module, class) entry is a class
+    that module defines or exports, and the application layers are exactly the Layer classes
+    Keras's applications define — named one by one, so a new one is a decision, not a default."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import keras
+    from keras.src import applications
+
+    from tfpersist.safety import keras_allowlist
+
+    for module, names in keras_allowlist.CLASSES.items():
+        found = importlib.import_module(module)
+        for name in names:
+            assert inspect.isclass(getattr(found, name, None)), f"{module}.{name}"
+    defined = {}
+    for info in pkgutil.iter_modules(applications.__path__, f"{applications.__name__}."):
+        if info.name.endswith("_test"):
+            continue  # Keras's own tests
+        module = importlib.import_module(info.name)
+        layers = {
+            name
+            for name, obj in vars(module).items()
+            if inspect.isclass(obj)
+            and issubclass(obj, keras.layers.Layer)
+            and obj.__module__ == info.name
+            and not issubclass(obj, keras.Model)
+        }
+        if layers:
+            defined[info.name] = frozenset(layers)
+    assert defined == keras_allowlist.APPLICATION_LAYERS

@@ -93,6 +93,14 @@ def cmd_freeze(args) -> int:
                 f"conditional it picks holds training-only ops); --keep-placeholder {name} "
                 "keeps it as an input"
             )
+    not_run = card.get("assignments_not_run", {})
+    if not_run:
+        written = sorted({v for v in not_run.values() if v})
+        print(
+            f"{out}: left out {len(not_run)} assignment(s) the live graph runs before "
+            f"computing {outputs} ({', '.join(not_run)}: control dependencies); the frozen "
+            f"graph holds the checkpoint's values of {', '.join(written) or 'what they write'}"
+        )
     for name in card.get("signature", {}).get("optional_inputs", []):
         print(
             f"{out}: kept placeholder '{name['name']}' as an input with its default "

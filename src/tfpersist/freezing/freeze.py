@@ -58,6 +58,16 @@ class Source:
     saver_def: object | None = None
     init_op: str | None = None  # a SavedModel's main op, run after restoring
     pinned: dict = dataclasses.field(default_factory=dict)  # placeholders pinned: values
+    not_run: dict = dataclasses.field(default_factory=dict)  # assignments left out: variable
+
+    @property
+    def record(self) -> dict:
+        """What freezing changed that the card (and the freeze command) must say: the
+        placeholders pinned, the assignments the live graph runs and the frozen one does not."""
+        return {
+            **({"pinned": dict(sorted(self.pinned.items()))} if self.pinned else {}),
+            **({"assignments_not_run": self.not_run} if self.not_run else {}),
+        }
 
     @functools.cached_property
     def pruned(self):
@@ -83,7 +93,8 @@ def _prepared(
     keep = [*names, *(op for op in (restore_op, init_op) if op)]
     graph_def, pinned = prepare(graph_def, values, keep, live)
     graphdefs.check_nodes(graph_def, names)
-    source = Source(what, graph_def, names, prefix, saver_def, init_op, pinned)
+    not_run = surgery.drop_control_assignments(graph_def, names)
+    source = Source(what, graph_def, names, prefix, saver_def, init_op, pinned, not_run)
     surgery.check_stateless(source.pruned, names, what)
     return source
 
@@ -136,7 +147,7 @@ def _graph_def_frozen(graph_def, output_nodes, values, live, trust):
             f"the graph reads variables ({', '.join(read[:3])}) but a GraphDef "
             "holds no values for them; freeze from the checkpoint or SavedModel instead"
         )
-    return surgery.finish(pruned, "the graph"), source.pinned
+    return surgery.finish(pruned, "the graph"), source.record
 
 
 def freeze(
@@ -158,7 +169,7 @@ def freeze(
 
 
 def _freeze(source, output_nodes, values, trust, live, signature_key, architecture=None):
-    """``freeze``, and the placeholders it pinned ({name: value})."""
+    """``freeze``, and what it changed (Source.record)."""
     kind = formats.detect(source, weights=architecture is not None)
     if architecture is not None and kind not in formats.KERAS_SOURCES:
         raise TfpersistError(
@@ -171,16 +182,16 @@ def _freeze(source, output_nodes, values, trust, live, signature_key, architectu
         from tfpersist.freezing import keras
 
         graph_def, names = keras.freeze(source, kind, output_nodes, trust, architecture)
-        frozen, pinned = _graph_def_frozen(graph_def, names, values, live, trust)
-        return frozen, names, pinned
+        frozen, record = _graph_def_frozen(graph_def, names, values, live, trust)
+        return frozen, names, record
     if kind == formats.SAVED_MODEL:
         saved = saved_models.load(source, signature_key, trust)
         names = graphdefs.node_names(
             saved.names(graphdefs.node_names(output_nodes) if output_nodes else None)
         )
         if saved.prefix is None:
-            frozen, pinned = _graph_def_frozen(saved.graph_def, names, values, live, trust)
-            return frozen, names, pinned
+            frozen, record = _graph_def_frozen(saved.graph_def, names, values, live, trust)
+            return frozen, names, record
         src = _prepared(
             str(source),
             saved.graph_def,
@@ -192,7 +203,7 @@ def _freeze(source, output_nodes, values, trust, live, signature_key, architectu
             saved.saver_def,
             saved.init_op,
         )
-        return _in_session(src), names, src.pinned
+        return _in_session(src), names, src.record
     if signature_key:
         raise TfpersistError(f"--signature: {source} is a {kind}, not a SavedModel")
     if not output_nodes:
@@ -203,10 +214,10 @@ def _freeze(source, output_nodes, values, trust, live, signature_key, architectu
     names = graphdefs.node_names(output_nodes)
     if kind == formats.GRAPH_DEF:
         graph_def = graphdefs.read_graph_def(source)
-        frozen, pinned = _graph_def_frozen(graph_def, names, values, live, trust)
-        return frozen, names, pinned
+        frozen, record = _graph_def_frozen(graph_def, names, values, live, trust)
+        return frozen, names, record
     src = checkpoint_source(source, names, values, live, trust)
-    return _checkpoint_frozen(src), names, src.pinned
+    return _checkpoint_frozen(src), names, src.record
 
 
 def is_checkpoint(source: str | Path) -> bool:
@@ -215,7 +226,7 @@ def is_checkpoint(source: str | Path) -> bool:
 
 
 def card(
-    graph_def, data: bytes, output_nodes: list[str], extra: dict | None = None, pinned=None
+    graph_def, data: bytes, output_nodes: list[str], extra: dict | None = None, record=None
 ) -> dict:
     """The small JSON card written beside a frozen model.
 
@@ -229,14 +240,14 @@ def card(
         "parameters": params,
         "parameter_bytes": param_bytes,
     }
-    return card_from(streaming.skeleton(graph_def), stats, output_nodes, extra, pinned)
+    return card_from(streaming.skeleton(graph_def), stats, output_nodes, extra, record)
 
 
 def card_from(
-    skeleton, stats: dict, output_nodes: list[str], extra: dict | None, pinned=None
+    skeleton, stats: dict, output_nodes: list[str], extra: dict | None, record=None
 ) -> dict:
     """The card from a weightless copy of the graph and what writing it counted;
-    ``pinned``: the placeholders freezing pinned ({name: value})."""
+    ``record``: what freezing changed (Source.record)."""
     sig = signature.describe_graph_def(skeleton, output_nodes)
     sig.update(extra or {})
     return {
@@ -248,7 +259,7 @@ def card_from(
         "parameters": stats["parameters"],
         "parameter_bytes": stats["parameter_bytes"],
         "signature": sig,
-        **_pins(pinned or {}),
+        **(record or {}),
     }
 
 
@@ -283,20 +294,20 @@ def freeze_to_file(
         or not output_nodes
         or signature_key
     ):
-        graph_def, names, pinned = _freeze(
+        graph_def, names, record = _freeze(
             source, output_nodes, values, trust, live, signature_key, architecture
         )
         if optimize:
             from tfpersist.graph import optimize as optimizer
 
             graph_def = optimizer.optimize(graph_def, names)
-        return write(graph_def, out, names, card_path, extra, pinned), names
+        return write(graph_def, out, names, card_path, extra, record), names
     names = graphdefs.node_names(output_nodes)
     src = checkpoint_source(source, names, values, live, trust)
     pruned = src.pruned
     reader, frozen_plan = _streaming_plan(src)
     if frozen_plan is None:
-        return write(_in_session(src), out, names, card_path, extra, src.pinned), names
+        return write(_in_session(src), out, names, card_path, extra, src.record), names
     skeleton = streaming.skeleton(pruned, frozen_plan)
     graphdefs.check_attrs(skeleton)
     try:
@@ -306,8 +317,8 @@ def freeze_to_file(
     except TfpersistError as e:  # a short or corrupt .data
         raise checkpoints.unreadable(src.prefix, e) from None
     if card_path is None:  # what the card would say, without the cost of hashing
-        return {"nodes": sum(stats["ops"].values()), **stats, **_pins(src.pinned)}, names
-    info = card_from(skeleton, stats, names, extra, src.pinned)
+        return {"nodes": sum(stats["ops"].values()), **stats, **src.record}, names
+    info = card_from(skeleton, stats, names, extra, src.record)
     atomic.write_json(card_path, info)
     return info, names
 
@@ -356,22 +367,17 @@ def freeze_session(sess, output_nodes: list[str] | str, what: str = "the session
     return session.freeze_session(sess, output_nodes, what)
 
 
-def _pins(pinned: dict) -> dict:
-    """The card's record of the placeholders pinned, when there are any."""
-    return {"pinned": dict(sorted(pinned.items()))} if pinned else {}
-
-
 def write(
     graph_def,
     path: str | Path,
     output_nodes: list[str],
     card_path: str | Path | None = None,
     extra: dict | None = None,
-    pinned: dict | None = None,
+    record: dict | None = None,
 ) -> dict:
     """Write the .pb (and its card) atomically; return the card."""
     data = graphdefs.serialize(graph_def)
-    info = card(graph_def, data, graphdefs.node_names(output_nodes), extra, pinned)
+    info = card(graph_def, data, graphdefs.node_names(output_nodes), extra, record)
     atomic.write_bytes(path, data)
     if card_path is not None:
         atomic.write_json(card_path, info)

@@ -181,6 +181,54 @@ def check_stateless(graph_def, outputs: list[str], what: str) -> None:
             stack.extend(_split(i)[0] for i in node.input)
 
 
+def drop_control_assignments(graph_def, outputs: list[str]) -> dict[str, str]:
+    """Cut, in place, the control edges by which ``outputs`` wait for an assignment; return
+    {assignment: the variable it writes}.
+
+    A batch-norm built around a ``tf.cond`` may hang its moving-average updates on the
+    conditional as control dependencies: the live graph runs them on every call, also with
+    the training flag off. A frozen graph holds the checkpoint's values, so those writes are
+    what freezing leaves out (the caller says so); an output that reads what an assignment
+    returns still depends on it through data and ``check_stateless`` refuses it.
+    """
+    by_name = {n.name: n for n in graph_def.node}
+    dropped, seen, stack = {}, set(), list(outputs)
+    while stack:
+        name = stack.pop()
+        node = by_name.get(name)
+        if name in seen or node is None:
+            continue
+        seen.add(name)
+        kept = []
+        for tensor in node.input:
+            source = by_name.get(op_name(tensor))
+            if tensor.startswith("^") and source is not None and changes_state(source.op):
+                dropped[source.name] = _variable_written(source, by_name)
+                continue
+            kept.append(tensor)
+            stack.append(op_name(tensor))
+        if len(kept) != len(node.input):
+            del node.input[:]
+            node.input.extend(kept)
+    return dict(sorted(dropped.items()))
+
+
+_FORWARDING = ("Identity", "RefIdentity", "Switch", "RefSwitch", "Enter", "RefEnter")
+
+
+def _variable_written(assignment, by_name) -> str:
+    """The variable an assignment writes: its first input, through the Switch or Identity
+    that a v1 conditional or loop puts before it ("" where it cannot be told)."""
+    node = assignment
+    while node.input:
+        node = by_name.get(op_name(node.input[0]))
+        if node is None:
+            return ""
+        if node.op not in _FORWARDING:
+            return node.name
+    return ""
+
+
 def parse_value(text: str, dtype: int) -> np.ndarray:
     """``true``/``false``, a number, or a comma-separated list, as ``dtype`` (an enum)."""
     dtype = dtypes.as_dtype(dtypes.base(dtype))

@@ -1,10 +1,10 @@
 """Keras 3.15's built-in objects a model config may name, as (module → class names) and
 (module → function names): what ``keras_files.check_config`` lets Keras rebuild. Generated from
 Keras's public API (keras.layers, initializers, regularizers, constraints, dtype policies,
-optimizers and their schedules, losses, metrics, quantizers) less what runs code or reads files
-(keras_files.CODE) and the abstract bases; tests/safety/test_keras_allowlist.py checks every
-entry against the installed Keras. Keras 2 configs name no module: there the class name alone is
-looked up."""
+optimizers and their schedules, losses, metrics, quantizers) and the layers of Keras's own
+applications, less what runs code or reads files (keras_files.CODE) and the abstract bases;
+tests/safety/test_safety.py checks every entry against the installed Keras. Keras 2 configs
+name no module: there the class name alone is looked up."""
 
 CLASSES = {
     "keras": frozenset(
@@ -343,6 +343,14 @@ CLASSES = {
 }
 # Keras writes a Functional model under its source module
 CLASSES["keras.src.models.functional"] = frozenset({"Functional"})
+# The layers Keras's own applications define (keras.applications builds them, a saved model
+# names them by their source module): each class by name, never a module wholesale — Keras's
+# own functions served as gadgets in CVE-2025-8747.
+APPLICATION_LAYERS = {
+    "keras.src.applications.convnext": frozenset({"LayerScale", "StochasticDepth"}),
+    "keras.src.applications.inception_resnet_v2": frozenset({"CustomScaleLayer"}),
+}
+CLASSES.update(APPLICATION_LAYERS)
 CLASSES["keras.models"] = frozenset({"Sequential"})
 
 # keras.ops used in a Functional model (``x[:, 1]``, ``keras.ops.add``) are written under
