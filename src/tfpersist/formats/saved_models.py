@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tfpersist import capi, formats, layout, protos, safety
 from tfpersist.errors import TfpersistError, first_line
-from tfpersist.graph import surgery
+from tfpersist.graph import lookups, surgery
 from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
@@ -142,6 +142,7 @@ def _function(path, key: str, tags: list[str]) -> Graph:
         raise _ReviveError(str(e)) from None
     frozen = convert_variables_to_constants_v2(function)
     graph_def = frozen.graph.as_graph_def()
+    lookups.embed_tables(function, graph_def, str(path))
     surgery.rename(graph_def, _weight_names(loaded, function))
     structured = function.structured_outputs
     keys = sorted(structured) if isinstance(structured, dict) else []

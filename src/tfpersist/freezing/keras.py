@@ -18,6 +18,7 @@ from pathlib import Path
 from tfpersist import formats, safety
 from tfpersist.errors import TfpersistError, first_line
 from tfpersist.formats import checkpoints
+from tfpersist.graph import grouped, lookups
 from tfpersist.safety import keras_files
 from tfpersist.tfcompat import import_tf
 
@@ -84,7 +85,7 @@ def _loaded(path: Path, load):
             model = load()
     except Exception as e:  # Keras raises anything from a file it cannot rebuild
         raise TfpersistError(f"{path}: Keras cannot load it ({first_line(e)})") from None
-    if not getattr(model, "built", True) or not model.inputs:
+    if not getattr(model, "built", True) or input_structure(model) is None:
         raise TfpersistError(f"{path}: the model is not built (its inputs are unknown)")
     return model
 
@@ -118,17 +119,50 @@ def restore_checkpoint(model, prefix: Path, what) -> None:
 
 
 def input_structure(model):
-    """The model's inputs as it takes them: one tensor, a list, or a dict."""
+    """The model's inputs as it takes them: one tensor, a list, or a dict (None when unknown).
+    A subclassed model has no symbolic inputs: they come from the shape it was built with
+    (its build config), named after its ``call``'s first parameter."""
     struct = getattr(model, "_inputs_struct", None)
-    if struct is None:
-        struct = model.inputs[0] if len(model.inputs) == 1 else list(model.inputs)
-    return struct
+    if struct is not None:
+        return struct
+    inputs = getattr(model, "inputs", None)
+    if inputs:
+        return inputs[0] if len(inputs) == 1 else list(inputs)
+    return _built_inputs(model)
+
+
+def _built_inputs(model):
+    import inspect
+
+    config = model.get_build_config() if hasattr(model, "get_build_config") else None
+    shape = (config or {}).get("input_shape")
+    if shape is None:
+        return None
+    keras = _keras()
+    dtype = getattr(model, "input_dtype", None) or "float32"
+    parameters = [p for p in inspect.signature(model.call).parameters if p != "self"]
+    first = parameters[0] if parameters else "inputs"
+
+    def tensor(name, dims):
+        return keras.KerasTensor((None, *tuple(dims)[1:]), dtype, name=name)
+
+    if isinstance(shape, dict):
+        return {k: tensor(k, v) for k, v in shape.items()}
+    if shape and isinstance(shape[0], (list, tuple)):
+        return [tensor(f"{first}_{i}", dims) for i, dims in enumerate(shape)]
+    return tensor(first, shape)
 
 
 def output_names(model) -> list[str]:
     """The model's output names in the order a traced call flattens them: a dict output's
     keys (sorted), else each output layer's name (repeats numbered)."""
     struct = getattr(model, "_outputs_struct", None)
+    if struct is None and not getattr(model, "outputs", None):
+        # a subclassed model names no outputs (nor, stably, itself): output_0, … as
+        # Keras's own model.export() names them
+        struct = model.compute_output_spec(input_structure(model))
+        if not isinstance(struct, dict):
+            return [f"output_{i}" for i in range(len(tf.nest.flatten(struct)))]
     if isinstance(struct, dict):
         names = sorted(struct)
     else:
@@ -172,6 +206,7 @@ def frozen_graph_def(model, what):
     except Exception as e:  # a layer that cannot be traced with a free batch dimension
         raise TfpersistError(f"{what}: cannot trace the Keras model ({first_line(e)})") from None
     graph_def = frozen.graph.as_graph_def()
+    lookups.embed_tables(traced, graph_def, what)
     produced = [t.name.split(":")[0] for t in frozen.outputs]
     if len(produced) != len(outputs):
         raise TfpersistError(
@@ -182,6 +217,7 @@ def frozen_graph_def(model, what):
     renames.update(_variable_names(model, traced, graph_def, set(renames.values())))
     _rename(graph_def, renames)
     _drop_ordering(graph_def)
+    grouped.ungroup(graph_def)  # Keras's XLA-compiled grouped convolutions, as plain ops
     placeholders = [n.name for n in graph_def.node if n.op == "Placeholder"]
     if sorted(placeholders) != sorted(inputs):
         raise TfpersistError(

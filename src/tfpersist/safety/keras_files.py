@@ -171,6 +171,8 @@ def _check_object(path: Path, obj: dict, where: str, keras3: bool, trusted) -> N
         return
     if isinstance(registered_name, str) and registered_name in trusted:
         return
+    if not keras3 and cls in trusted:  # a Keras 2 config names it "package>Name" as its class
+        return
     if isinstance(registered_name, str) and ">" in registered_name:
         raise refuse(
             path, f"{where} is the custom object '{registered_name}' (its code would run)", True
