@@ -21,7 +21,7 @@ def main(argv: list[str]) -> None:
     frozen_pb, prepared, out = argv
     params = load_params()
     model, export = ModelParams.from_params(params), ExportParams.from_params(params)
-    sig = shipping.Signature(model.input_node, model.output_nodes)
+    sig = shipping.Signature([model.input_node], model.output_nodes)
     trust = safety.Trust.from_env(os.environ)
     report = export_stage.ship_frozen(frozen_pb, prepared, out, sig, export, trust)
     for fmt, info in report["formats"].items():

@@ -233,7 +233,7 @@ def test_evaluation_in_chunks_equals_one_pass(released, tmp_path, monkeypatch):
     params = ExportParams(("tflite", "onnx"), "none", 1e-5, 1e-3)
     from tfpersist import shipping
 
-    sig = shipping.Signature("input_holder", OUTPUTS)
+    sig = shipping.Signature(["input_holder"], OUTPUTS)
     export_stage.ship_frozen(frozen, prepared, tmp_path / "export", sig, params)
     seen, whole = {}, evaluation.CHUNK
     for chunk in (whole, 7):

@@ -88,7 +88,7 @@ def test_each_runtime_loads_its_format_and_agrees_with_the_frozen_graph(tf, expo
     probabilities, classes = session.run(["probabilities", "classes"], {"x": X})  # plain names
     np.testing.assert_allclose(probabilities, want["probabilities"], atol=1e-6)
     np.testing.assert_array_equal(classes, want["classes"])
-    sig = shipping.Signature("x", ["probabilities", "classes"])
+    sig = shipping.Signature(["x"], ["probabilities", "classes"])
     lite = shipping.Loaded("tflite", exported / "a" / "model.tflite", sig).run(X)
     np.testing.assert_allclose(lite["probabilities"], want["probabilities"], atol=1e-5)
     np.testing.assert_array_equal(lite["classes"], want["classes"])
@@ -262,7 +262,7 @@ def test_the_linear_architecture_ships_every_default_format(tf, tmp_path):
     with graph.as_default(), tf.compat.v1.Session(graph=graph) as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
         frozen = freeze.freeze_session(sess, model.output_nodes)
-    sig = shipping.Signature(model.input_node, model.output_nodes)
+    sig = shipping.Signature([model.input_node], model.output_nodes)
     out = tmp_path / "export"
     report = shipping.ship(
         frozen,

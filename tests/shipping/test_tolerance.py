@@ -63,8 +63,8 @@ def test_a_wrong_conversion_is_refused_at_the_defaults(deep):
     (deep / "wrong").mkdir()
     (deep / "wrong.onnx").rename(deep / "wrong" / layout.ONNX_FILE)
     frozen = versions.load(str(deep / "deep.keras"), None, deep)  # what export held them to
-    sig = shipping.Signature(frozen.input_node, frozen.outputs)
-    x = shipping.sample_rows(frozen.graph_def, sig.input_node)
+    sig = shipping.Signature(frozen.input_nodes, frozen.outputs)
+    x = shipping.sample_rows(frozen.graph_def, sig.input_nodes)
     want = shipping.frozen_outputs(frozen.graph_def, sig, x)
     right = shipping.parity(deep / "out", sig, ["onnx", "tflite"], x, want)
     assert right.failures(layout.EXPORT_ATOL) == []

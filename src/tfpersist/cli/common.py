@@ -104,3 +104,13 @@ def named_inputs(values: list[str]) -> str | dict[str, str]:
     if len({name for name, _ in named}) < len(named):
         raise UsageError("--input: each placeholder once")
     return named[0][1] if named[0][0] is None else dict(named)
+
+
+def named_data(inputs: str | dict[str, str], card: dict | None = None):
+    """The arrays ``--input`` names (``named_inputs``): one array (a CSV's columns as the
+    ``card``'s features say), or {placeholder: array}."""
+    from tfpersist.running import prediction
+
+    if isinstance(inputs, str):
+        return prediction.read_inputs(Path(inputs), card)
+    return {name: prediction.read_inputs(Path(f), None) for name, f in inputs.items()}

@@ -6,7 +6,14 @@ import sys
 from pathlib import Path
 
 from tfpersist import layout
-from tfpersist.cli.common import ARCHITECTURE_HELP, add_repo, csv_names, named_inputs, trust_from
+from tfpersist.cli.common import (
+    ARCHITECTURE_HELP,
+    add_repo,
+    csv_names,
+    named_data,
+    named_inputs,
+    trust_from,
+)
 from tfpersist.errors import UsageError
 
 
@@ -131,15 +138,6 @@ def cmd_compare(args) -> int:
         print(f"tfpersist: compare: {failing[0]} differs: {why[failing[0]]}", file=sys.stderr)
         return 1
     return 0
-
-
-def named_data(inputs: str | dict[str, str]):
-    """The arrays ``--input`` names: one array, or {placeholder: array}."""
-    from tfpersist.running import prediction
-
-    if isinstance(inputs, str):
-        return prediction.read_inputs(Path(inputs), None)
-    return {name: prediction.read_inputs(Path(f), None) for name, f in inputs.items()}
 
 
 def comparison_data(path: str | None, models):

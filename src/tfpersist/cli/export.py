@@ -6,7 +6,14 @@ import sys
 from pathlib import Path
 
 from tfpersist import layout
-from tfpersist.cli.common import ARCHITECTURE_HELP, add_repo, csv_names, trust_from
+from tfpersist.cli.common import (
+    ARCHITECTURE_HELP,
+    add_repo,
+    csv_names,
+    named_data,
+    named_inputs,
+    trust_from,
+)
 from tfpersist.errors import UsageError
 
 
@@ -32,7 +39,10 @@ def add_parser(sub, trust) -> None:
     )
     p.add_argument("--out", required=True, help="directory to write into (created)")
     p.add_argument("--output-nodes", type=csv_names, help="default: from the card")
-    p.add_argument("--input-node", help="default: the card's, or the only placeholder")
+    p.add_argument(
+        "--input-node",
+        help="the one input to take (default: the card's inputs, or every placeholder)",
+    )
     p.add_argument("--architecture", metavar="MODEL", help=ARCHITECTURE_HELP)
     p.add_argument(
         "--quantize",
@@ -55,9 +65,12 @@ def add_parser(sub, trust) -> None:
     )
     p.add_argument(
         "--input",
-        metavar="X.csv|X.npy",
+        action="append",
+        metavar="[NAME=]FILE",
         help="rows to hold each format to the frozen graph on (default: 64 seeded rows of "
-        "standard-normal values): the model's kind of input, e.g. data/prepared/test.npy",
+        "standard-normal values per input): X.csv or X.npy of the model's kind of input, e.g. "
+        "data/prepared/test.npy; for a model with several inputs, NAME=X.npy once per "
+        "placeholder (the same number of rows each)",
     )
     add_repo(p)
     p.set_defaults(func=cmd_export)
@@ -77,16 +90,12 @@ def cmd_export(args) -> int:
             trust_from(args),
             architecture=args.architecture,
         )
-    input_node = args.input_node or model.input_node
-    if input_node is None:
-        raise UsageError(f"{args.source}: several inputs or none; name one with --input-node")
-    sig = shipping.Signature(input_node, model.outputs)
+    input_nodes = [args.input_node] if args.input_node else model.input_nodes
+    if not input_nodes:
+        raise UsageError(f"{args.source}: no placeholder to feed; name one with --input-node")
+    sig = shipping.Signature(input_nodes, model.outputs)
     extra = {"features": model.features} if model.features else {}
-    rows = None
-    if args.input:
-        from tfpersist.running import prediction
-
-        rows = prediction.read_inputs(Path(args.input), extra or None)
+    rows = named_data(named_inputs(args.input), extra or None) if args.input else None
     report = shipping.ship(
         model.graph_def,
         args.out,

@@ -22,7 +22,8 @@ class Model:
     spec: str
     kind: str
     graph_def: object
-    input_node: str | None
+    input_node: str | None  # the card's first input, or the only placeholder
+    input_nodes: list[str]  # the card's inputs, or every placeholder
     outputs: list[str]
     features: list[str] | None
     sha256: str
@@ -69,14 +70,15 @@ def load_model(
         architecture = None
     outputs = outputs_of(path, kind, card, output_nodes)
     graph_def, names = freeze.freeze(path, outputs, trust=trust, architecture=architecture)
-    inputs = signature.placeholders(graph_def)
-    input_node = card["inputs"][0]["name"] if card else (inputs[0] if len(inputs) == 1 else None)
+    inputs = [i["name"] for i in card["inputs"]] if card else signature.placeholders(graph_def)
+    input_node = inputs[0] if card or len(inputs) == 1 else None
     sha, size = digest(path)
     return Model(
         spec or str(path),
         kind,
         graph_def,
         input_node,
+        inputs,
         names,
         (card or {}).get("features"),
         sha,

@@ -119,7 +119,7 @@ class _Shipped:
         from tfpersist import shipping
 
         self.export_dir, self.export, self.model = export_dir, export, model
-        self.sig = shipping.Signature(model.input_node, model.output_nodes)
+        self.sig = shipping.Signature([model.input_node], model.output_nodes)
         card = shipping.read_export_card(export_dir)
         formats = export.formats
         missing = [

@@ -28,17 +28,43 @@ ONNX_OPSET = 17
 
 @dataclass(frozen=True)
 class Signature:
-    """The frozen graph's input and output node names (params.yaml's)."""
+    """The frozen graph's input node names (each format takes every one, by its name; the
+    pipeline's model has params.yaml's one) and output node names."""
 
-    input_node: str
+    input_nodes: list[str]
     output_nodes: list[str]
+
+    def __post_init__(self):
+        if isinstance(self.input_nodes, str) or not self.input_nodes:
+            raise TypeError(f"input_nodes: a list of one or more names, not {self.input_nodes!r}")
+
+
+Rows = np.ndarray | dict[str, np.ndarray]  # one input's rows, or {input node: rows}
+
+
+def feeds(sig: Signature, x: Rows) -> dict[str, np.ndarray]:
+    """``x`` as {input node: rows} in the signature's order: one array for a model with one
+    input, or a dict naming each input once (the same number of rows each); one line when it
+    names an input the model lacks, leaves one out, or the row counts differ."""
+    from tfpersist.formats import interpreters
+
+    if not isinstance(x, dict):
+        if len(sig.input_nodes) != 1:
+            raise TfpersistError(
+                f"the model has {len(sig.input_nodes)} inputs ({', '.join(sig.input_nodes)}); "
+                "give rows for each by name (--input NAME=FILE.npy, repeatable)"
+            )
+        x = {sig.input_nodes[0]: x}
+    interpreters.check_names("export", x, sig.input_nodes)
+    interpreters.check_rows("export", x)
+    return {n: x[n] for n in sig.input_nodes}
 
 
 # -- writers ------------------------------------------------------------------------------------
 
 
 def saved_model_from_graph_def(graph_def, sig: Signature, out: Path) -> None:
-    """A SavedModel (tag ``serve``) whose ``serving_default`` signature takes the input node
+    """A SavedModel (tag ``serve``) whose ``serving_default`` signature takes each input node
     and returns each output node under its own name; no variables (the graph is frozen)."""
     tf = import_tf()
     v1 = tf.compat.v1
@@ -48,7 +74,7 @@ def saved_model_from_graph_def(graph_def, sig: Signature, out: Path) -> None:
         with graph.as_default(), v1.Session(graph=graph) as sess:
             tf.import_graph_def(graph_def, name="")
             signature = v1.saved_model.signature_def_utils.predict_signature_def(
-                inputs={sig.input_node: graph.get_tensor_by_name(f"{sig.input_node}:0")},
+                inputs={n: graph.get_tensor_by_name(f"{n}:0") for n in sig.input_nodes},
                 outputs={n: graph.get_tensor_by_name(f"{n}:0") for n in sig.output_nodes},
             )
             builder = v1.saved_model.Builder(str(target))
@@ -89,7 +115,7 @@ def onnx_from_graph_def(graph_def, sig: Signature, opset: int = ONNX_OPSET) -> b
     try:
         model, _ = tf2onnx.convert.from_graph_def(
             surgery.erfc_as_erf(graph_def),
-            input_names=[f"{sig.input_node}:0"],
+            input_names=[f"{n}:0" for n in sig.input_nodes],
             output_names=[f"{n}:0" for n in sig.output_nodes],
             opset=opset,
         )
@@ -171,7 +197,7 @@ def export(
         raise TfpersistError(
             f"TFLite quantization '{quantize}': choose from {', '.join(layout.TFLITE_QUANTIZE)}"
         )
-    graphdefs.check_nodes(graph_def, [sig.input_node], "input node")
+    graphdefs.check_nodes(graph_def, sig.input_nodes, "input node")
     graphdefs.check_nodes(graph_def, sig.output_nodes)
     from tfpersist.digests import digest
 
@@ -194,8 +220,9 @@ def export(
         from tfpersist.shipping import opencv
 
         try:
+            opencv.one_input(sig.input_nodes)
             rewritten = opencv.rewrite(graph_def, sig.output_nodes)
-            opencv.probe(rewritten, sig.input_node, sig.output_nodes)
+            opencv.probe(rewritten, sig.input_nodes[0], sig.output_nodes)
         except Unsupported as e:
             if left_out is None:
                 raise
@@ -220,7 +247,8 @@ def export_card(graph_def, sig: Signature, written: dict, left_out: dict, extra:
     from tfpersist.graph import signature
 
     described = signature.describe_graph_def(graph_def, sig.output_nodes)
-    described["inputs"] = [t for t in described["inputs"] if t["name"] == sig.input_node]
+    inputs = {t["name"]: t for t in described["inputs"]}
+    described["inputs"] = [inputs[n] for n in sig.input_nodes if n in inputs]
     described.update(extra)
     card = {
         "format": "tfpersist.export",
@@ -250,7 +278,8 @@ def read_export_card(export_dir: str | Path) -> dict:
 
 
 class Loaded:
-    """A shipped model loaded by its own runtime; ``run(x)`` → {output node: array}. The
+    """A shipped model loaded by its own runtime; ``run(x)`` → {output node: array}, each
+    input fed by its name (``feeds``: one array for a one-input model). The
     SavedModel is loaded as TF Serving loads it (tf.saved_model.load, its signature); the
     .tflite and .onnx through interpreters.py, as predict and serve run them; the OpenCV
     graph in cv2.dnn (opencv.py)."""
@@ -278,14 +307,19 @@ class Loaded:
             known = ", ".join(layout.EXPORT_FORMATS)
             raise TfpersistError(f"unknown export format '{fmt}'; choose from {known}")
 
-    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        x = np.asarray(x) if np.asarray(x).dtype.kind in "iu" else np.asarray(x, np.float32)
+    def run(self, x: Rows) -> dict[str, np.ndarray]:
+        x = {n: _numeric(v) for n, v in feeds(self.sig, x).items()}
         if self.fmt == "saved_model":
             tf = import_tf()
-            got = self._fn(**{self.sig.input_node: tf.constant(x)})
+            got = self._fn(**{n: tf.constant(v) for n, v in x.items()})
             return {n: got[n].numpy() for n in self.sig.output_nodes}
-        got = self._model.run({self.sig.input_node: x})
+        got = self._model.run(x)
         return {n: got[n] for n in self.sig.output_nodes}
+
+
+def _numeric(x) -> np.ndarray:
+    """Integers as they are, everything else float32 (what export checks: sample_rows)."""
+    return np.asarray(x) if np.asarray(x).dtype.kind in "iu" else np.asarray(x, np.float32)
 
 
 RTOL, ATOL = layout.EXPORT_RTOL, layout.EXPORT_ATOL  # the defaults (layout.py says how)
@@ -340,7 +374,7 @@ def parity(
     out_dir: Path,
     sig: Signature,
     formats: list[str],
-    x: np.ndarray,
+    x: Rows,
     want: dict,
     loaded: dict | None = None,
     rtol: float = RTOL,
@@ -352,6 +386,7 @@ def parity(
     from tfpersist.distances import excess, max_abs_diff
 
     loaded = {} if loaded is None else loaded
+    x = feeds(sig, x)
     outputs, distances, beyond = {}, {}, {}
     for fmt in formats:
         if fmt not in loaded:
@@ -371,20 +406,28 @@ def parity(
     return Parity(outputs, distances, exact, beyond, rtol)
 
 
-def frozen_outputs(graph_def, sig: Signature, x: np.ndarray, trust=None) -> dict:
+def frozen_outputs(graph_def, sig: Signature, x: Rows, trust=None) -> dict:
     """The frozen graph's outputs on ``x`` (ops beyond the allowlist as ``trust`` allows)."""
     from tfpersist import safety
     from tfpersist.running.runner import Runner
 
     with Runner.from_graph_def(graph_def, "the frozen graph") as frozen:
         frozen.trust = trust or safety.TRUST_NOTHING
-        return frozen.run(x, sig.input_node, sig.output_nodes)
+        return frozen.run(feeds(sig, x), None, sig.output_nodes)
 
 
-def sample_rows(graph_def, input_node: str, rows: int = 64, seed: int = 0) -> np.ndarray:
-    """Seeded rows shaped like ``input_node`` (unknown dimensions: ``rows`` for the first,
-    1 elsewhere): standard-normal floats, or integers 0 and 1 (an index any lookup or
-    embedding of two or more rows takes): parity data when the caller has none."""
+def sample_rows(
+    graph_def, input_nodes: list[str], rows: int = 64, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """{input node: seeded rows shaped like it} (unknown dimensions: ``rows`` for the first,
+    1 elsewhere), drawn in order from one generator: standard-normal floats, or integers 0
+    and 1 (an index any lookup or embedding of two or more rows takes): parity data when
+    the caller has none."""
+    rng = np.random.default_rng(seed)
+    return {n: _sample(graph_def, n, rows, rng) for n in input_nodes}
+
+
+def _sample(graph_def, input_node: str, rows: int, rng) -> np.ndarray:
     tf = import_tf()
     node = next(n for n in graph_def.node if n.name == input_node)
     dtype = tf.dtypes.as_dtype(node.attr["dtype"].type)
@@ -396,7 +439,6 @@ def sample_rows(graph_def, input_node: str, rows: int = 64, seed: int = 0) -> np
     if shape.unknown_rank:
         raise TfpersistError(f"input '{input_node}' has an unknown rank; export needs its shape")
     dims = [d.size if d.size >= 0 else (rows if i == 0 else 1) for i, d in enumerate(shape.dim)]
-    rng = np.random.default_rng(seed)
     if dtype.is_integer:
         return rng.integers(0, 2, dims).astype(dtype.as_numpy_dtype)
     return rng.standard_normal(dims).astype(np.float32)
@@ -409,7 +451,7 @@ def ship(
     formats: list[str],
     quantize: str = "none",
     tolerance: float = ATOL,
-    x: np.ndarray | None = None,
+    x: Rows | None = None,
     trust=None,
     extra: dict | None = None,
     leave_out_unsupported: bool = False,
@@ -420,32 +462,39 @@ def ship(
     when all are close to it — ``|format − frozen| <= tolerance + rtol·|frozen|`` element by
     element (integer outputs: exactly) — move them into
     ``out_dir`` with its card (``export_card``; ``extra``: the feature columns); otherwise
-    fail with one line and leave ``out_dir`` as it was. A dynamically quantized TFLite is
+    fail with one line and leave ``out_dir`` as it was. ``x``: the rows (``feeds``), by
+    default ``sample_rows``. A dynamically quantized TFLite is
     measured, not held to the tolerance. With ``leave_out_unsupported`` a format that cannot
     hold this model is left out (the report's ``left_out`` says why) instead of failing.
     A format whose own runtime cannot load the file written for it is always left out, the
-    rest shipped (all refused: the call fails). With ``partial``, a format that is not close
+    rest shipped (all refused: the call fails), and so is one that cannot take the model's
+    inputs (OpenCV and several). With ``partial``, a format that is not close
     is left out too and the rest ships (the caller says what was not); without, it fails the
     call and nothing is written."""
     import os
 
     out_dir = Path(out_dir)
+    x = sample_rows(graph_def, sig.input_nodes) if x is None else feeds(sig, x)
+    unfit = _unfit(sig, formats)
+    if unfit and set(formats) <= set(unfit):
+        why = "; ".join(f"{fmt}: {line}" for fmt, line in unfit.items())
+        raise TfpersistError(f"{why}; nothing written to {out_dir}")
+    formats = [fmt for fmt in formats if fmt not in unfit]
     left_out: dict[str, str] | None = {} if leave_out_unsupported else None
     with atomic.scratch_beside(out_dir) as scratch:
         written = export(graph_def, scratch, sig, formats, quantize, left_out=left_out)
         refused, loaded = _loaded(scratch, sig, written)  # a runtime refusing its own file
         shipped = [fmt for fmt in written if fmt not in refused]
-        x = sample_rows(graph_def, sig.input_node) if x is None else x
         want = frozen_outputs(graph_def, sig, x, trust)
         checked = parity(scratch, sig, shipped, x, want, loaded, rtol)
         failing = checked.failing(tolerance, quantize)
         if failing and not (partial and len(failing) < len(shipped)):
             raise TfpersistError(f"{next(iter(failing.values()))}; nothing written to {out_dir}")
         if not shipped:
-            why = "; ".join(f"{fmt}: {line}" for fmt, line in refused.items())
+            why = "; ".join(f"{fmt}: {line}" for fmt, line in {**unfit, **refused}.items())
             raise TfpersistError(f"{why}; nothing written to {out_dir}")
         failing = {fmt: line.removeprefix(f"{fmt} ") for fmt, line in failing.items()}
-        left_out = {**(left_out or {}), **refused, **failing}
+        left_out = {**(left_out or {}), **unfit, **refused, **failing}
         shipped = [fmt for fmt in shipped if fmt not in failing]
         for fmt in [*refused, *failing]:
             written.pop(fmt)
@@ -462,7 +511,21 @@ def ship(
         atomic.write_json(out_dir / layout.EXPORT_CARD, card)
         for fmt in shipped:
             written[fmt]["max_abs_diff"] = checked.distances[fmt]
-    return {"rows": len(x), "formats": written, "left_out": left_out or {}}
+    return {"rows": len(next(iter(x.values()))), "formats": written, "left_out": left_out or {}}
+
+
+def _unfit(sig: Signature, formats: list[str]) -> dict[str, str]:
+    """{format: why} for each of ``formats`` that cannot take the model's inputs: left out
+    before anything is written (OpenCV takes one input)."""
+    from tfpersist.shipping import opencv
+
+    if "opencv" not in formats:
+        return {}
+    try:
+        opencv.one_input(sig.input_nodes)
+    except Unsupported as e:
+        return {"opencv": str(e)}
+    return {}
 
 
 def _loaded(scratch: Path, sig: Signature, written: dict) -> tuple[dict, dict]:

@@ -256,6 +256,16 @@ class OpenCVModel:
         }
 
 
+def one_input(input_nodes: list[str]) -> None:
+    """The OpenCV export feeds its net one input: a model with several is Unsupported, said
+    why (the ONNX export takes them all, and cv2.dnn reads it)."""
+    if len(input_nodes) != 1:
+        raise Unsupported(
+            f"the OpenCV export takes one input and this model has {len(input_nodes)} "
+            f"({', '.join(input_nodes)}); cv2.dnn.readNetFromONNX reads the ONNX export"
+        )
+
+
 def probe(graph_def, input_node: str, output_nodes: list[str]) -> None:
     """Load the rewritten graph in cv2.dnn and run one row of zeros: an op its TensorFlow
     importer has no layer for (Maximum, TopKV2, a Sqrt of constants…) is Unsupported, said
