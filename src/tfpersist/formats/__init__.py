@@ -2,6 +2,11 @@
 (.keras, Keras 2 .h5), weights without an architecture (.weights.h5, a TF2 object-based
 checkpoint) — or a TFLite flatbuffer or an ONNX model, which only predict and serve run.
 
+Every form Keras 3 writes has the kind of the file it stands for: a ``.keras`` unzipped into
+a folder (``model.save(DIR, zipped=False)``) is KERAS, a sharded weights index
+(``save_weights("w.weights.json", max_shard_size=…)``, its shards beside it) is
+KERAS_WEIGHTS; safety.keras_files and freezing.keras tell them apart by the path.
+
 One place decides, from names on disk and a file's first bytes (no TensorFlow import), so
 that freeze, inspect, predict, compare and serve agree, and a path that is none of them gets
 one line saying what to pass.
@@ -11,6 +16,7 @@ Imports: the core, safety and graph.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tfpersist import layout
@@ -29,6 +35,9 @@ TF2_CHECKPOINT = "TF2 object-based checkpoint"
 HDF5 = "HDF5 file"
 # what freezing.keras reads (weights with an architecture)
 KERAS_SOURCES = (KERAS, KERAS_H5, KERAS_WEIGHTS, TF2_CHECKPOINT)
+
+KERAS_CONFIG = "config.json"  # in a Keras model folder, as in the .keras archive
+SHARDED_WEIGHTS = ".weights.json"  # how Keras names a sharded weights index
 
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -71,13 +80,28 @@ def detect(
         if prefix is not None and checkpoints.object_based(prefix):
             kind = TF2_CHECKPOINT
     if kind in (KERAS_WEIGHTS, TF2_CHECKPOINT) and not (weights or describable):
-        what = (
-            " (tf.train.Checkpoint, CheckpointManager): it holds variables but no graph"
-            if kind == TF2_CHECKPOINT
-            else ": it holds weights but not the model"
-        )
+        if kind == TF2_CHECKPOINT:
+            what = " (tf.train.Checkpoint, CheckpointManager): it holds variables but no graph"
+        elif is_sharded(path):
+            what = (
+                ", sharded (an index of the .weights.h5 shards beside it): it holds weights but "
+                "not the model"
+            )
+        else:
+            what = ": it holds weights but not the model"
         raise TfpersistError(f"{path}: a {kind}{what}; {ARCHITECTURE}")
     return kind
+
+
+def is_keras_folder(path: str | Path) -> bool:
+    """A folder holding a Keras model's config (an unzipped .keras) — a link there too, for
+    the check to refuse by name."""
+    return Path(path).is_dir() and os.path.lexists(Path(path) / KERAS_CONFIG)
+
+
+def is_sharded(path: str | Path) -> bool:
+    """A sharded Keras weights index (Keras reads it as one by this name)."""
+    return Path(path).name.endswith(SHARDED_WEIGHTS)
 
 
 def keras_kind(path: Path, head: bytes) -> str | None:
@@ -123,11 +147,16 @@ def _detect(path: Path, runnable: bool) -> str:
             return SAVED_MODEL
         if (path / layout.CHECKPOINT_STATE).is_file():
             return CHECKPOINT
+        if is_keras_folder(path):
+            return KERAS
         raise TfpersistError(
             f"{path}: a directory with neither a SavedModel ({layout.SAVED_MODEL_FILES[0]}) nor a "
-            f"checkpoint ('{layout.CHECKPOINT_STATE}' state file); {WHAT_TO_PASS}"
+            f"checkpoint ('{layout.CHECKPOINT_STATE}' state file), nor a Keras model's "
+            f"{KERAS_CONFIG} (model.save(DIR, zipped=False)); {WHAT_TO_PASS}"
         )
     if path.is_file():
+        if is_sharded(path):
+            return KERAS_WEIGHTS
         if path.name in layout.SAVED_MODEL_FILES:
             raise TfpersistError(
                 f"{path}: this is the graph file of a SavedModel; pass its directory "

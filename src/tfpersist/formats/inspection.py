@@ -187,9 +187,14 @@ def graph_summary(graph_def) -> dict:
 
 
 def inspect_path(path: str | Path) -> dict:
-    """A summary of a .pb, checkpoint (dir or prefix) or SavedModel directory."""
+    """A summary of a .pb, checkpoint (dir or prefix) or SavedModel directory — or of a Keras
+    file, zipped, in a folder or sharded (keras_models.describe: checked, nothing loaded)."""
     path = Path(path)
     kind = formats.detect(path, describable=True)
+    if kind in (formats.KERAS, formats.KERAS_H5, formats.KERAS_WEIGHTS):
+        from tfpersist.formats import keras_models
+
+        return keras_models.describe(path, kind)
     if kind == formats.TF2_CHECKPOINT:
         return _inspect_object_checkpoint(path)
     if kind == formats.SAVED_MODEL:

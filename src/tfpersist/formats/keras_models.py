@@ -1,5 +1,6 @@
 """What a Keras file holds, read without Keras or TensorFlow: the layers and the named inputs
-and outputs from its config, the parameters and weight statistics from its HDF5 weights.
+and outputs from its config, the parameters and weight statistics from its weights (HDF5,
+npz, or the shards of a sharded index) — a ``.keras`` zipped or unzipped in a folder alike.
 
 The file is checked first (safety.keras_files): a file that is refused is not read further
 (its HDF5 past the walk that refused it), and the refusal is the command's one line. Output
@@ -43,29 +44,42 @@ def describe(path: str | Path, kind: str, modules=()) -> dict:
     """A summary of a ``.keras``, a Keras 2 ``.h5`` or a weights file (``kind`` as
     formats.detect names it)."""
     path = Path(path)
-    info = {"format": kind, "path": str(path), "unsafe_ops": [], "unsafe_risks": {}}
-    config = keras_files.check_file(path, modules)
-    meta = _metadata(path)
-    if config is not None:
-        info.update(model_summary(config))
-    info.update(meta)
-    weights = _weights(path)
+    info = {"format": _form(path, kind), "path": str(path), "unsafe_ops": [], "unsafe_risks": {}}
+    if path.is_file() and path.name.endswith(keras_files.INDEX_SUFFIX):
+        shards = keras_files.check_shards(path)
+        info["shards"] = [s.name for s in shards]
+        weights = []
+        for shard in shards:
+            weights += _weights(shard)
+    else:
+        config = keras_files.check_file(path, modules)
+        if config is not None:
+            info.update(model_summary(config))
+        info.update(_metadata(path))
+        weights = _weights(path)
     info["weights"] = weights
     info["parameters"] = sum(w["size"] for w in weights)
     info["parameter_bytes"] = sum(w["bytes"] for w in weights)
     return info
 
 
+def _form(path: Path, kind: str) -> str:
+    """The kind, said more precisely for the forms that share it."""
+    if path.is_dir():
+        return f"{kind}, unzipped in a folder"
+    if path.name.endswith(keras_files.INDEX_SUFFIX):
+        return f"{kind}: a sharded index"
+    return kind
+
+
 def _metadata(path: Path) -> dict:
     """The Keras version that wrote the file."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            if "metadata.json" not in archive.namelist():
-                return {}
-            try:
-                meta = json.loads(archive.read("metadata.json")[: 2**16])
-            except ValueError:
-                return {}
+    if path.is_dir() or zipfile.is_zipfile(path):
+        try:
+            with keras_files.open_member(path, "metadata.json") as f:
+                meta = json.loads(f.read(2**16))
+        except (KeyError, FileNotFoundError, ValueError):
+            return {}
         return {"keras_version": meta.get("keras_version")} if isinstance(meta, dict) else {}
     import h5py
 
@@ -76,49 +90,88 @@ def _metadata(path: Path) -> dict:
 
 
 def _weights(path: Path) -> list[dict]:
-    """Every dataset of the weights HDF5 (inside the zip for a ``.keras``): its path, shape,
-    dtype, and statistics of its values."""
+    """Every weight of the file (a ``.keras``'s, zipped or in a folder: its HDF5 datasets or
+    its npz arrays): its path, shape, dtype, and statistics of its values."""
     import h5py
 
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            if "model.weights.h5" not in archive.namelist():
-                return []
-            with archive.open("model.weights.h5") as member, h5py.File(member, "r") as f:
-                return _datasets(f)
+    if path.is_dir() or zipfile.is_zipfile(path):
+        found = keras_files.weights_of(path)
+        if found is None:
+            return []
+        member, form = found
+        if form == "npz":  # checked: plain numbers only, read without unpickling
+            arrays = keras_files.read_npz(path, member)
+            return [_entry(name, a, a) for name, a in arrays.items() if a.dtype.kind in "fiub"]
+        with keras_files.open_member(path, member) as f, h5py.File(f, "r") as h5:
+            return _datasets(h5)
     with h5py.File(path, "r") as f:
         return _datasets(f)
 
 
 def _datasets(f) -> list[dict]:
     import h5py
-    import numpy as np
 
     found = []
 
     def visit(name, obj):
-        if not isinstance(obj, h5py.Dataset) or obj.dtype.kind not in "fiub":
-            return
-        values = obj[()]
-        entry = {
-            "name": name,
-            "shape": list(obj.shape),
-            "dtype": str(obj.dtype),
-            "size": int(obj.size),
-            "bytes": int(obj.size) * obj.dtype.itemsize,
-        }
-        if obj.size and obj.dtype.kind == "f":
-            data = np.asarray(values, dtype=np.float64)
-            entry.update(
-                mean=float(data.mean()),
-                std=float(data.std()),
-                min=float(data.min()),
-                max=float(data.max()),
-            )
-        found.append(entry)
+        if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fiub":
+            found.append(_entry(name, obj, obj[()]))
 
     f.visititems(visit)
     return found
+
+
+def _entry(name: str, array, values) -> dict:
+    """A weight's name, shape, dtype, size and bytes; a float one's statistics too."""
+    import numpy as np
+
+    entry = {
+        "name": name,
+        "shape": list(array.shape),
+        "dtype": str(array.dtype),
+        "size": int(array.size),
+        "bytes": int(array.size) * array.dtype.itemsize,
+    }
+    if array.size and array.dtype.kind == "f":
+        data = np.asarray(values, dtype=np.float64)
+        entry.update(
+            mean=float(data.mean()),
+            std=float(data.std()),
+            min=float(data.min()),
+            max=float(data.max()),
+        )
+    return entry
+
+
+def h5_folder(path: str | Path, member: str, folder: Path) -> Path:
+    """A checked ``.keras`` (zipped or in a folder) whose weights are plain npz arrays, copied
+    into ``folder`` as the folder Keras loads: its config, metadata and assets as they are,
+    the arrays as HDF5 datasets under their names — Keras's own weight paths
+    (``layers/dense/vars/0``), where Keras's walk of the model looks each variable up. Keras
+    itself reads npz weights only as the pickled dicts it writes."""
+    import h5py
+
+    path = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        import shutil
+
+        for name in ("config.json", "metadata.json"):
+            if (path / name).is_file():
+                shutil.copyfile(path / name, folder / name)
+        if (path / "assets").is_dir():
+            shutil.copytree(path / "assets", folder / "assets", symlinks=True)
+    else:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():  # checked: no name outside, no link
+                if info.filename in ("config.json", "metadata.json") or info.filename.startswith(
+                    keras_files.ASSETS
+                ):
+                    archive.extract(info, folder)
+    with h5py.File(folder / keras_files.WEIGHTS_H5, "w") as f:
+        for name, array in keras_files.read_npz(path, member).items():
+            f.create_dataset(name, data=array)
+    return folder
 
 
 def model_summary(config: dict) -> dict:

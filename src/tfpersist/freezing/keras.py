@@ -43,9 +43,13 @@ def load(path: str | Path, kind: str, trust=safety.TRUST_NOTHING, architecture=N
     if kind in WEIGHTS:
         if architecture is None:
             raise TfpersistError(f"{path}: a {kind} holds no architecture; pass --architecture")
+        if kind == formats.KERAS_WEIGHTS:  # checked before anything is built or opened
+            if formats.is_sharded(path):  # the index, then each shard walked
+                keras_files.check_shards(path)
+            else:
+                keras_files.check_hdf5(path)
         model = _architecture(Path(architecture), trust)
         if kind == formats.KERAS_WEIGHTS:
-            keras_files.check_hdf5(path)
             try:
                 model.load_weights(path)
             except (ValueError, OSError, KeyError, TypeError) as e:
@@ -58,19 +62,21 @@ def load(path: str | Path, kind: str, trust=safety.TRUST_NOTHING, architecture=N
     if architecture is not None:
         raise TfpersistError(f"--architecture: {path} is a {kind}; it holds its own")
     keras_files.check_file(path, modules)
-    return _loaded(path, lambda: _keras().saving.load_model(path, safe_mode=True, compile=False))
+    return _loaded(path, lambda: _load_model(path))
 
 
 def _architecture(path: Path, trust):
-    """A model built from a checked ``.keras``, ``.h5`` or config JSON."""
-    if not path.is_file():
-        raise TfpersistError(f"--architecture {path}: no such file (a .keras, .h5 or JSON config)")
+    """A model built from a checked ``.keras`` (or its folder), ``.h5`` or config JSON."""
+    if not (path.is_file() or formats.is_keras_folder(path)):
+        raise TfpersistError(
+            f"--architecture {path}: no such file (a .keras or its folder, .h5 or JSON config)"
+        )
     config = keras_files.check_file(path, trust.keras_modules)
     if config is None:
         raise TfpersistError(f"--architecture {path}: a weights file; pass the model's .keras")
     keras = _keras()
-    if path.suffix in (".keras", ".h5"):
-        return _loaded(path, lambda: keras.saving.load_model(path, safe_mode=True, compile=False))
+    if path.suffix in (".keras", ".h5") or path.is_dir():
+        return _loaded(path, lambda: _load_model(path))
     if "module" not in config:  # Keras 2 JSON
         return _loaded(path, lambda: keras.models.model_from_json(path.read_text()))
     return _loaded(path, lambda: keras.saving.deserialize_keras_object(config, safe_mode=True))
@@ -88,6 +94,26 @@ def _loaded(path: Path, load):
     if not getattr(model, "built", True) or input_structure(model) is None:
         raise TfpersistError(f"{path}: the model is not built (its inputs are unknown)")
     return model
+
+
+def _load_model(path: Path):
+    """Keras's ``load_model`` (safe mode, not compiled) of a checked ``.keras``, its folder or
+    a ``.h5``. A folder goes by its name with a trailing separator (Keras opens a name ending
+    ``.keras`` as a zip); plain npz weights, which Keras reads only pickled, go as HDF5 in a
+    temporary copy of the folder (keras_models.h5_folder)."""
+    import os
+    import tempfile
+
+    from tfpersist.formats import keras_models
+
+    load = _keras().saving.load_model
+    weights = keras_files.weights_of(path)
+    if weights is None or weights[1] != "npz":
+        name = os.path.join(path, "") if path.is_dir() else path
+        return load(name, safe_mode=True, compile=False)
+    with tempfile.TemporaryDirectory(prefix="tfpersist-keras-") as scratch:
+        folder = keras_models.h5_folder(path, weights[0], Path(scratch) / "model")
+        return load(os.path.join(folder, ""), safe_mode=True, compile=False)
 
 
 def restore_checkpoint(model, prefix: Path, what) -> None:

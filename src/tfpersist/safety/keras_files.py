@@ -7,20 +7,44 @@ path or URL, oversized literals). Keras's own ``safe_mode`` does not isolate the
 environment it imports from; this reads JSON and the zip directory only (no Keras, no
 TensorFlow). The allowlist of every built-in (module, class) pair comes with reading Keras
 models; these are the refusals that do not depend on it.
+
+Every form Keras 3 writes goes through the same checks: the zipped archive, the same files
+unzipped in a folder (``model.save(DIR, zipped=False)``: no link, nothing else in it), weights
+as HDF5 (walked, no link followed) or as npz (``weights_format="npz"``: every array's ``.npy``
+header read, never unpickled), and sharded weights (``save_weights("w.weights.json",
+max_shard_size=…)``: the index names only shard files beside it, each walked).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
 import stat
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tfpersist.errors import TfpersistError
 from tfpersist.safety.keras_allowlist import CLASSES, FUNCTIONS
 
-MEMBERS = {"config.json", "metadata.json", "model.weights.h5", "model.weights.npz"}
+WEIGHTS_H5 = "model.weights.h5"
+WEIGHTS_NPZ = "model.weights.npz"
+MEMBERS = {"config.json", "metadata.json", WEIGHTS_H5, WEIGHTS_NPZ}
 ASSETS = "assets/"
+INDEX_SUFFIX = ".weights.json"  # a sharded weights index (Keras loads it as one by this name)
+SHARD_SUFFIX = ".weights.h5"
+INDEX_KEYS = {"metadata", "weight_map"}
+NUMERIC = "fiub"  # the dtype kinds a weight is stored as (float, int, uint, bool)
+ZIP_MAGIC = b"PK\x03\x04"
+EMPTY_ZIP = b"PK\x05\x06"  # a zip of nothing: its end record alone
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+PICKLED = "holds pickled Python objects, which would run code when read"
+NPZ_HOW = (
+    "tfpersist reads npz weights as plain numeric arrays only (allow_pickle=False), and Keras "
+    "3.15 pickles every array it writes to npz (it cannot read them back either) — save the "
+    "model with HDF5 weights, Keras's default (model.save('m.keras'))"
+)
 MAX_CONFIG_BYTES = 16 * 2**20  # Keras 3.15 only stops a config at 4 GiB (2.6 GB peak measured)
 MAX_RATIO = 100  # uncompressed / compressed, for a member over 1 MiB (Keras stores, ratio 1)
 MAX_LITERAL = 2**20  # characters in one string, items in one list
@@ -45,13 +69,13 @@ FUNCTION_NAMES = frozenset().union(*FUNCTIONS.values())
 MAX_STORED_RATIO = 100  # an HDF5 dataset's declared bytes over the bytes it stores (past 1 MiB)
 
 
-def refuse(path: Path, what: str, custom: bool = False) -> TfpersistError:
-    if custom:
+def refuse(path: Path, what: str, custom: bool = False, how: str | None = None) -> TfpersistError:
+    if custom and not how:
         how = (
             "if it is your own code, --keras-module MODULE imports the module that registers "
             "it (keras.saving.register_keras_serializable) and lets it in"
         )
-    else:
+    elif not how:
         how = (
             "tfpersist reads no Keras file that could run code — if you trust its author, load "
             "it in Keras yourself and export a SavedModel (model.export('DIR'))"
@@ -85,8 +109,8 @@ def registered(modules) -> frozenset[str]:
 
 
 def check_archive(path: str | Path, modules=()) -> dict:
-    """The parsed ``config.json`` of a ``.keras`` that passes (its weights file walked too:
-    check_hdf5), or one line naming what is refused and what it could do; ``modules``: the
+    """The parsed ``config.json`` of a ``.keras`` that passes (its weights walked too:
+    check_weights), or one line naming what is refused and what it could do; ``modules``: the
     user's modules whose registered objects may appear (Trust.keras_modules)."""
     path = Path(path)
     try:
@@ -100,9 +124,60 @@ def check_archive(path: str | Path, modules=()) -> dict:
             raise TfpersistError(f"{path}: a .keras archive without config.json")
         with archive.open("config.json") as f:
             text = f.read(MAX_CONFIG_BYTES + 1)
-        if "model.weights.h5" in archive.namelist():
-            with archive.open("model.weights.h5") as f:
-                check_hdf5(path, f, "model.weights.h5")
+        for member in (WEIGHTS_H5, WEIGHTS_NPZ):
+            if member in archive.namelist():
+                with archive.open(member) as f:
+                    check_weights(path, f, member)
+    return _config(path, text, modules)
+
+
+def check_folder(path: str | Path, modules=()) -> dict:
+    """A ``.keras`` unzipped (``model.save(DIR, zipped=False)``: ``config.json``,
+    ``metadata.json``, ``model.weights.h5``, maybe ``assets/``) checked as strictly as the
+    archive: nothing in it a link (a link reads what it points to, anywhere) or other than a
+    file or folder, nothing but those names, its weights walked and its config checked.
+    Returns the parsed config."""
+    path = Path(path)
+    entries = {}
+
+    def unreadable(error: OSError):
+        raise TfpersistError(f"{path}: cannot read {error.filename} ({error.strerror})")
+
+    for root, dirs, files in os.walk(path, onerror=unreadable):
+        for name in sorted(dirs + files):
+            full = Path(root) / name
+            entry = full.relative_to(path).as_posix()
+            mode = os.lstat(full).st_mode
+            if stat.S_ISLNK(mode):
+                raise refuse(
+                    path, f"'{entry}' is a symbolic link to {os.readlink(full)} (reads any file)"
+                )
+            top = entry.split("/")[0]
+            if not (stat.S_ISREG(mode) or (stat.S_ISDIR(mode) and top == "assets")):
+                raise refuse(path, f"'{entry}' is not a regular file")
+            if top not in MEMBERS and top != "assets":
+                raise refuse(path, f"'{entry}' is none of {', '.join(sorted(MEMBERS))}, assets/")
+            entries[entry] = full
+    if "config.json" not in entries:
+        raise TfpersistError(
+            f"{path}: a Keras model folder without config.json; pass the folder "
+            "model.save(DIR, zipped=False) wrote, or the .keras"
+        )
+    weights = [m for m in (WEIGHTS_H5, WEIGHTS_NPZ) if m in entries]
+    if not weights:
+        raise TfpersistError(
+            f"{path}: a Keras model folder without its weights ({WEIGHTS_H5} or {WEIGHTS_NPZ}); "
+            "pass the whole folder model.save(DIR, zipped=False) wrote"
+        )
+    with open(entries["config.json"], "rb") as f:
+        text = f.read(MAX_CONFIG_BYTES + 1)
+    for member in weights:
+        with open(entries[member], "rb") as f:
+            check_weights(path, f, member)
+    return _config(path, text, modules)
+
+
+def _config(path: Path, text: bytes, modules) -> dict:
     if len(text) > MAX_CONFIG_BYTES:
         raise refuse(path, f"config.json inflates past {MAX_CONFIG_BYTES >> 20} MiB")
     try:
@@ -113,20 +188,194 @@ def check_archive(path: str | Path, modules=()) -> dict:
     return config
 
 
+def _outside(name: str) -> bool:
+    """A zip member name that would land outside where it is unpacked."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts or "\\" in name
+
+
 def _check_member(path: Path, info: zipfile.ZipInfo) -> None:
     name = info.filename
-    parts = name.replace("\\", "/").split("/")
-    if name.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts or "\\" in name:
+    if _outside(name):
         raise refuse(path, f"member '{name}' points outside the archive (a write anywhere)")
     if stat.S_ISLNK(info.external_attr >> 16):
         raise refuse(path, f"member '{name}' is a symbolic link (reads any file)")
     if name not in MEMBERS and not (name.startswith(ASSETS) or name.rstrip("/") == "assets"):
         raise refuse(path, f"member '{name}' is none of {', '.join(sorted(MEMBERS))}, assets/")
+    _check_ratio(path, info, f"member '{name}'")
+
+
+def _check_ratio(path: Path, info: zipfile.ZipInfo, what: str) -> None:
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size > 2**20 and ratio > MAX_RATIO:
-        raise refuse(
-            path, f"member '{name}' inflates {ratio:.0f}× ({info.file_size} bytes): a zip bomb"
+        raise refuse(path, f"{what} inflates {ratio:.0f}× ({info.file_size} bytes): a zip bomb")
+
+
+def check_weights(path: Path, source, member: str) -> list[dict] | None:
+    """A model's weights file (``source``: an open binary file), checked by what its bytes
+    are, whatever its name says (Keras 3.15 writes npz weights into a folder under the name
+    model.weights.h5): HDF5 walked (check_hdf5), npz read header by header (check_npz: its
+    arrays returned)."""
+    head = source.read(8)
+    source.seek(0)
+    if head.startswith(HDF5_MAGIC):
+        check_hdf5(path, source, member)
+        return None
+    if head.startswith((ZIP_MAGIC, EMPTY_ZIP)):
+        return check_npz(path, source, f"{member} (an npz)" if member.endswith(".h5") else member)
+    raise TfpersistError(
+        f"{path}: {member} is neither HDF5 nor npz (the two weights formats Keras writes)"
+    )
+
+
+def check_npz(path: Path, source, member: str) -> list[dict]:
+    """An npz of weights (``source``: a path or an open binary file) read as NumPy would read
+    it with ``allow_pickle=False`` — but only the ``.npy`` headers, nothing unpickled or
+    allocated: every member an ``.npy`` inside the archive, its dtype plain numbers (an
+    object array is pickled Python: refused), the bytes its shape and dtype declare exactly
+    the bytes it stores (no allocation bomb, no truncated array). Returns each array's name,
+    dtype and shape, in the archive's order."""
+    import numpy as np
+
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise TfpersistError(f"{path}: {member} is not a readable npz archive ({e})") from None
+    arrays, seen = [], set()
+    with archive:
+        for info in archive.infolist():
+            name = info.filename
+            where = f"{member} member '{name}'"
+            if _outside(name):
+                raise refuse(path, f"{where} points outside the archive")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise refuse(path, f"{where} is a symbolic link")
+            if not name.endswith(".npy"):
+                raise refuse(path, f"{where} is not an .npy array (all an npz of weights holds)")
+            _check_ratio(path, info, where)
+            array = name.removesuffix(".npy")
+            if array in seen:
+                raise refuse(path, f"{member}: array '{array}' is in it twice")
+            seen.add(array)
+            with archive.open(info) as f:
+                try:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    else:
+                        raise ValueError(f".npy format version {version[0]}.{version[1]}")
+                except ValueError as e:
+                    raise refuse(path, f"{where} is not a readable .npy array ({e})") from None
+                offset = f.tell()
+            if dtype.hasobject:
+                raise refuse(path, f"{member}: array '{array}' {PICKLED}", how=NPZ_HOW)
+            if dtype.kind not in NUMERIC or dtype.fields or dtype.subdtype:
+                raise refuse(
+                    path,
+                    f"{member}: array '{array}' is not a plain numeric array (dtype {dtype}); "
+                    "a weight is an array of floats, integers or booleans",
+                )
+            declared = math.prod(shape) * dtype.itemsize
+            stored = info.file_size - offset
+            if declared != stored:
+                raise refuse(
+                    path,
+                    f"{member}: array '{array}' declares {list(shape)} {dtype} ({declared} "
+                    f"bytes) but stores {stored} bytes",
+                )
+            arrays.append({"name": array, "dtype": str(dtype), "shape": list(shape)})
+    return arrays
+
+
+def check_shards(path: str | Path) -> list[Path]:
+    """A sharded weights index (``model.save_weights("w.weights.json", max_shard_size=…)``:
+    JSON ``{"metadata": …, "weight_map": {group: [shard, …]}}``) and its shards: every shard
+    a file name beside the index ending ``.weights.h5`` (no folder, no ``..``: nothing
+    outside its folder), a regular file (no link), walked by check_hdf5 — the one Keras
+    opens first whatever the index says (``w_00000.weights.h5``) too. Returns the shards."""
+    path = Path(path)
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise refuse(path, f"a weights index past {MAX_CONFIG_BYTES >> 20} MiB")
+    try:
+        index = json.loads(path.read_bytes())
+    except ValueError as e:
+        raise TfpersistError(f"{path}: not a sharded weights index (not JSON: {e})") from None
+    if not isinstance(index, dict) or not isinstance(index.get("weight_map"), dict):
+        raise TfpersistError(
+            f"{path}: not a sharded weights index (no weight_map); pass the .weights.json "
+            "model.save_weights(…, max_shard_size=…) wrote"
         )
+    extra = sorted(set(index) - INDEX_KEYS)
+    if extra:
+        raise refuse(path, f"the index holds '{extra[0]}', none of {', '.join(sorted(INDEX_KEYS))}")
+    # what ShardedH5IOStore opens first, whatever the index names
+    names = [f"{path.stem.replace('.weights', '')}_00000{SHARD_SUFFIX}"]
+    for group, files in index["weight_map"].items():
+        for name in files if isinstance(files, list) else [files]:
+            if not isinstance(name, str):
+                raise refuse(path, f"the index names {name!r} as a shard of '{group}'")
+            if name in ("", ".", "..") or PurePosixPath(name).name != name or _outside(name):
+                raise refuse(
+                    path,
+                    f"the index names the shard '{name}' for '{group}', outside its folder "
+                    "(reads any file); a shard is a file name beside the index",
+                )
+            if not name.endswith(SHARD_SUFFIX):
+                raise refuse(path, f"the index names '{name}' for '{group}', not a {SHARD_SUFFIX}")
+            names.append(name)
+    shards = []
+    for name in dict.fromkeys(names):
+        shard = path.parent / name
+        try:
+            mode = os.lstat(shard).st_mode
+        except FileNotFoundError:
+            raise TfpersistError(
+                f"{path}: its shard {name} is missing; pass the index with every shard "
+                "model.save_weights wrote beside it"
+            ) from None
+        if stat.S_ISLNK(mode):
+            raise refuse(path, f"the shard '{name}' is a symbolic link (reads any file)")
+        if not stat.S_ISREG(mode):
+            raise refuse(path, f"the shard '{name}' is not a regular file")
+        check_hdf5(path, str(shard), name)
+        shards.append(shard)
+    return shards
+
+
+def weights_of(path: str | Path) -> tuple[str, str] | None:
+    """The weights of a checked ``.keras`` (zip or folder): (its name, "h5" or "npz" by its
+    bytes) — the member Keras reads (model.weights.h5 before model.weights.npz); None for
+    any other file."""
+    path = Path(path)
+    if not (path.is_dir() or zipfile.is_zipfile(path)):
+        return None
+    for member in (WEIGHTS_H5, WEIGHTS_NPZ):
+        with contextlib.suppress(KeyError, FileNotFoundError), open_member(path, member) as f:
+            return member, "npz" if f.read(4) in (ZIP_MAGIC, EMPTY_ZIP) else "h5"
+    return None
+
+
+@contextlib.contextmanager
+def open_member(path: Path, member: str):
+    """A file of a checked ``.keras``, zipped or unzipped, open for reading (KeyError or
+    FileNotFoundError when absent)."""
+    if Path(path).is_dir():
+        with open(Path(path) / member, "rb") as f:
+            yield f
+        return
+    with zipfile.ZipFile(path) as archive, archive.open(member) as f:
+        yield f
+
+
+def read_npz(path: str | Path, member: str) -> dict:
+    """The arrays of a checked ``.keras``'s npz weights (check_npz passed), read by NumPy
+    with ``allow_pickle=False``, in the archive's order."""
+    import numpy as np
+
+    with open_member(Path(path), member) as f, np.load(f, allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
 
 
 def check_config(path: Path, config, keras3: bool = True, modules=()) -> None:
@@ -269,15 +518,21 @@ def _dataset_problem(obj) -> str | None:
 
 def check_file(path: str | Path, modules=()) -> dict | None:
     """Check any Keras file before Keras opens it, by what it is: a ``.keras`` zip (its
-    members, config and weights), an HDF5 file (walked; a Keras 2 model's ``model_config``
-    checked too), or a JSON config (``config.json``, ``model.to_json()``). Returns the
-    config, or None for a weights-only HDF5 file."""
+    members, config and weights) or the same unzipped in a folder, a sharded weights index
+    (``.weights.json``, its shards walked), an HDF5 file (walked; a Keras 2 model's
+    ``model_config`` checked too), or a JSON config (``config.json``, ``model.to_json()``).
+    Returns the config, or None for weights only."""
     path = Path(path)
+    if path.is_dir():
+        return check_folder(path, modules)
+    if path.name.endswith(INDEX_SUFFIX):
+        check_shards(path)
+        return None
     with open(path, "rb") as f:
         head = f.read(8)
-    if head.startswith(b"PK\x03\x04"):
+    if head.startswith(ZIP_MAGIC):
         return check_archive(path, modules)
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+    if head.startswith(HDF5_MAGIC):
         check_hdf5(path)
         import h5py
 
