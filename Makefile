@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-nodeps.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup offline-plots repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots browser eigen iproute hosts
+.PHONY: help setup offline-plots repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots browser eigen iproute hosts zoo
 
 ## Show this help.
 help:
@@ -98,11 +98,15 @@ hosts: setup iproute
 
 ## Run the test suite (real TensorFlow and DVC; two pytest-xdist workers, about 7 minutes on 2 cores).
 test: setup $(BROWSER_FOR_TESTS)
-	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder -m "not zoo"
+
+## Every Keras application (17, weights=None) through inspect, freeze, predict, compare, export.
+zoo: setup
+	$(BIN)/python -m pytest -n 2 tests/freezing/test_zoo.py -m zoo
 
 ## Run the tests without the end-to-end pipeline runs.
 test-fast: setup
-	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder -m "not slow and not zoo"
 
 ## Rebuild HEAD from scratch in a temp clone and compare every stage with dvc.lock.
 check-repro: setup

@@ -17,8 +17,8 @@ class UsageError(TfpersistError):
 
 
 class Unsupported(TfpersistError):
-    """A format that cannot hold this model (OpenCV's importer and a cnn's image reshape):
-    asked for by name it fails; in the pipeline's list of formats it is left out, said why."""
+    """A format that cannot hold this model (its converter refuses it; OpenCV's importer and a
+    cnn's image reshape): left out, said why, the other formats shipped."""
 
 
 def first_line(error: BaseException) -> str:

@@ -108,6 +108,7 @@ def cmd_export(args) -> int:
         extra=extra,
         rtol=args.rtol,
         partial=True,
+        leave_out_unsupported=True,
     )
     for fmt, info in report["formats"].items():
         worst = max(info["max_abs_diff"].values())

@@ -12,6 +12,8 @@ a GraphDef the rest of freezing treats as a frozen .pb (pinned, pruned, op-allow
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import re
 from pathlib import Path
 
@@ -86,7 +88,7 @@ def _loaded(path: Path, load):
     import warnings
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _fresh_names():
             warnings.simplefilter("ignore")
             model = load()
     except Exception as e:  # Keras raises anything from a file it cannot rebuild
@@ -114,6 +116,26 @@ def _load_model(path: Path):
     with tempfile.TemporaryDirectory(prefix="tfpersist-keras-") as scratch:
         folder = keras_models.h5_folder(path, weights[0], Path(scratch) / "model")
         return load(os.path.join(folder, ""), safe_mode=True, compile=False)
+
+
+@contextlib.contextmanager
+def _fresh_names():
+    """Keras names a layer that its config does not name (a subclassed model's ``Dense``) from
+    a process-wide counter: ``dense`` in one load, ``dense_2`` in the next. Loading with the
+    counter fresh names the weights the same every time (compare of two such files, or of
+    one against its .pb, in one process); the counter is put back after."""
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # another Keras layout: names as Keras gives them
+        yield
+        return
+    key = "object_name_uids"
+    before = global_state.get_global_attribute(key)
+    global_state.set_global_attribute(key, collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute(key, before)
 
 
 def restore_checkpoint(model, prefix: Path, what) -> None:

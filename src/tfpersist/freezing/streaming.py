@@ -112,7 +112,7 @@ def nodes(graph_def, frozen_plan: Plan, reader, stats: dict):
             # not np.ascontiguousarray: it makes a scalar (a 0-d variable) shape [1]
             value = np.asarray(restore.sliced(value, frozen_plan.slices[node.name]), order="C")
             dtype = frozen_plan.dtypes[node.name]
-            if dtypes.as_dtype(dtype).is_floating:
+            if dtypes.as_dtype(dtype).is_floating and value.ndim:  # as const_parameters
                 stats["parameters"] += int(value.size)
                 stats["parameter_bytes"] += int(value.nbytes)
             const = protos.NodeDef(name=node.name, op="Const")

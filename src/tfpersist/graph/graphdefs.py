@@ -173,7 +173,9 @@ def read_graph_def(path: str | Path):
 
 
 def constant_parameters(graph_def) -> tuple[int, int]:
-    """(count, bytes) of the floating-point constants: a frozen graph's weights."""
+    """(count, bytes) of the floating-point constants of rank 1 or more: a frozen graph's
+    weights. Scalars are left out — a layer's epsilon, a scale, ReLU6's 6 are hyperparameters
+    its config holds, and Keras's ``count_params()`` counts none of them."""
     counts = [const_parameters(node) for node in graph_def.node]
     return sum(c for c, _ in counts), sum(b for _, b in counts)
 
@@ -184,7 +186,7 @@ def const_parameters(node) -> tuple[int, int]:
         return 0, 0
     tensor = node.attr["value"].tensor
     dtype = dtypes.as_dtype(tensor.dtype)
-    if not dtype.is_floating:
+    if not dtype.is_floating or not tensor.tensor_shape.dim:
         return 0, 0
     elements = 1
     for dim in tensor.tensor_shape.dim:

@@ -99,7 +99,7 @@ def tflite_from_saved_model(saved_model: Path, quantize: str = "none") -> bytes:
     try:
         return converter.convert()
     except Exception as e:  # ConverterError: ops TFLite lacks
-        raise TfpersistError(f"TFLite cannot convert this model ({first_line(e)})") from None
+        raise Unsupported(f"TFLite cannot convert this model ({first_line(e)})") from None
 
 
 def onnx_from_graph_def(graph_def, sig: Signature, opset: int = ONNX_OPSET) -> bytes:
@@ -120,7 +120,7 @@ def onnx_from_graph_def(graph_def, sig: Signature, opset: int = ONNX_OPSET) -> b
             opset=opset,
         )
     except Exception as e:
-        raise TfpersistError(f"tf2onnx cannot convert this model ({first_line(e)})") from None
+        raise Unsupported(f"tf2onnx cannot convert this model ({first_line(e)})") from None
     finally:
         logger.setLevel(level)
     # tf2onnx names unknown dimensions from a process-wide counter (unk__9 in one run, unk__17
@@ -202,33 +202,41 @@ def export(
     from tfpersist.digests import digest
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    if "saved_model" in formats:
-        saved_model_from_graph_def(graph_def, sig, layout.exported(out_dir, "saved_model"))
-    if "tflite" in formats:
+
+    def tflite() -> bytes:
         if "saved_model" in formats:
-            lite = tflite_from_saved_model(layout.exported(out_dir, "saved_model"), quantize)
-        else:  # TFLite converts from a SavedModel: one in a temp dir, not in out_dir
-            with tempfile.TemporaryDirectory(prefix="tfpersist-tflite-") as scratch:
-                saved_model_from_graph_def(graph_def, sig, Path(scratch) / "saved_model")
-                lite = tflite_from_saved_model(Path(scratch) / "saved_model", quantize)
-        atomic.write_bytes(layout.exported(out_dir, "tflite"), lite)
-    if "onnx" in formats:
-        atomic.write_bytes(
-            layout.exported(out_dir, "onnx"), onnx_from_graph_def(graph_def, sig, opset)
-        )
-    if "opencv" in formats:
+            return tflite_from_saved_model(layout.exported(out_dir, "saved_model"), quantize)
+        # TFLite converts from a SavedModel: one in a temp dir, not in out_dir
+        with tempfile.TemporaryDirectory(prefix="tfpersist-tflite-") as scratch:
+            saved_model_from_graph_def(graph_def, sig, Path(scratch) / "saved_model")
+            return tflite_from_saved_model(Path(scratch) / "saved_model", quantize)
+
+    def opencv_graph() -> bytes:
         from tfpersist.shipping import opencv
 
+        opencv.one_input(sig.input_nodes)
+        rewritten = opencv.rewrite(graph_def, sig.output_nodes)
+        opencv.probe(rewritten, sig.input_nodes[0], sig.output_nodes)
+        return graphdefs.serialize(rewritten)
+
+    if "saved_model" in formats:
+        saved_model_from_graph_def(graph_def, sig, layout.exported(out_dir, "saved_model"))
+    writers = {
+        "tflite": tflite,
+        "onnx": lambda: onnx_from_graph_def(graph_def, sig, opset),
+        "opencv": opencv_graph,
+    }
+    for fmt, write in writers.items():
+        if fmt not in formats:
+            continue
         try:
-            opencv.one_input(sig.input_nodes)
-            rewritten = opencv.rewrite(graph_def, sig.output_nodes)
-            opencv.probe(rewritten, sig.input_nodes[0], sig.output_nodes)
-        except Unsupported as e:
+            data = write()
+        except Unsupported as e:  # its converter or importer cannot take this model
             if left_out is None:
                 raise
-            left_out["opencv"] = str(e)
+            left_out[fmt] = str(e)
         else:
-            atomic.write_bytes(layout.exported(out_dir, "opencv"), graphdefs.serialize(rewritten))
+            atomic.write_bytes(layout.exported(out_dir, fmt), data)
     written = {}
     for fmt in formats:
         if fmt in (left_out or {}):
@@ -318,8 +326,25 @@ class Loaded:
 
 
 def _numeric(x) -> np.ndarray:
-    """Integers as they are, everything else float32 (what export checks: sample_rows)."""
-    return np.asarray(x) if np.asarray(x).dtype.kind in "iu" else np.asarray(x, np.float32)
+    """Integers, booleans and text as they are, everything else float32 (what export
+    checks: sample_rows)."""
+    x = np.asarray(x)
+    return x if x.dtype.kind in "iubUSO" else np.asarray(x, np.float32)
+
+
+def _words(graph_def, most: int = 64) -> list[str]:
+    """Up to ``most`` distinct words of the string constants of a graph (a lookup table's
+    keys), sorted: text rows made of what the model knows."""
+    from tfpersist import tensors
+
+    words: set[str] = set()
+    for node in graph_def.node:
+        if node.op != "Const" or node.attr["dtype"].type != 7:  # DT_STRING
+            continue
+        for value in np.ravel(tensors.make_ndarray(node.attr["value"].tensor)):
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            words.update(w for w in text.split() if w.isprintable())
+    return sorted(words)[:most]
 
 
 RTOL, ATOL = layout.EXPORT_RTOL, layout.EXPORT_ATOL  # the defaults (layout.py says how)
@@ -431,9 +456,10 @@ def _sample(graph_def, input_node: str, rows: int, rng) -> np.ndarray:
     tf = import_tf()
     node = next(n for n in graph_def.node if n.name == input_node)
     dtype = tf.dtypes.as_dtype(node.attr["dtype"].type)
-    if not (dtype == tf.float32 or dtype.is_integer):
+    if not (dtype in (tf.float32, tf.string) or dtype.is_integer):
         raise TfpersistError(
-            f"input '{input_node}' is {dtype.name}: export checks float32 and integer inputs only"
+            f"input '{input_node}' is {dtype.name}: export checks float32, integer and string "
+            "inputs only"
         )
     shape = node.attr["shape"].shape
     if shape.unknown_rank:
@@ -441,6 +467,12 @@ def _sample(graph_def, input_node: str, rows: int, rng) -> np.ndarray:
     dims = [d.size if d.size >= 0 else (rows if i == 0 else 1) for i, d in enumerate(shape.dim)]
     if dtype.is_integer:
         return rng.integers(0, 2, dims).astype(dtype.as_numpy_dtype)
+    if dtype == tf.string:  # words the graph holds (a vocabulary) and one it does not
+        words = np.array([*_words(graph_def), "tfpersist"])
+        if len(dims) == 1:  # a sentence a row
+            picked = rng.integers(0, len(words), [dims[0], 3])
+            return np.array([" ".join(row) for row in words[picked]])
+        return words[rng.integers(0, len(words), dims)]  # a token an element
     return rng.standard_normal(dims).astype(np.float32)
 
 
@@ -491,7 +523,8 @@ def ship(
         if failing and not (partial and len(failing) < len(shipped)):
             raise TfpersistError(f"{next(iter(failing.values()))}; nothing written to {out_dir}")
         if not shipped:
-            why = "; ".join(f"{fmt}: {line}" for fmt, line in {**unfit, **refused}.items())
+            everything = {**(left_out or {}), **unfit, **refused}
+            why = "; ".join(f"{fmt}: {line}" for fmt, line in everything.items())
             raise TfpersistError(f"{why}; nothing written to {out_dir}")
         failing = {fmt: line.removeprefix(f"{fmt} ") for fmt, line in failing.items()}
         left_out = {**(left_out or {}), **unfit, **refused, **failing}

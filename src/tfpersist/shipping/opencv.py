@@ -269,7 +269,13 @@ def one_input(input_nodes: list[str]) -> None:
 def probe(graph_def, input_node: str, output_nodes: list[str]) -> None:
     """Load the rewritten graph in cv2.dnn and run one row of zeros: an op its TensorFlow
     importer has no layer for (Maximum, TopKV2, a Sqrt of constants…) is Unsupported, said
-    why, before anything is written."""
+    why, before anything is written. It runs in a child process: OpenCV's importer crashes
+    on some graphs (a segmentation fault on MobileNetV3's), which must not take the command
+    with it."""
+    import json
+    import subprocess
+    import sys
+
     by_name = {n.name: n for n in graph_def.node}
     node = by_name.get(input_node)
     dims = (
@@ -279,17 +285,45 @@ def probe(graph_def, input_node: str, output_nodes: list[str]) -> None:
     )
     if not dims or any(d < 0 for d in dims[1:]):
         return  # the parity check runs it on the real rows
+    _cv2()  # installed, else the one line saying how
+    head = json.dumps({"input": input_node, "outputs": list(output_nodes), "dims": dims[1:]})
+    child = subprocess.run(
+        [sys.executable, "-c", "from tfpersist.shipping import opencv; opencv._probe_child()"],
+        input=head.encode() + b"\n" + graphdefs.serialize(graph_def),
+        capture_output=True,
+        timeout=600,
+    )
+    if child.returncode == 0:
+        return
+    said = child.stdout.decode(errors="replace").strip()
+    why = said or (
+        f"its importer crashed (signal {-child.returncode})"
+        if child.returncode < 0
+        else first_line(child.stderr.decode(errors="replace").strip() or "it failed")
+    )
+    raise Unsupported(
+        f"OpenCV's TensorFlow importer cannot run this graph ({why}); "
+        "cv2.dnn.readNetFromONNX reads the ONNX export"
+    )
+
+
+def _probe_child() -> None:
+    """probe's child: the header line and the graph on stdin; exit 1 with why on stdout."""
+    import json
+    import sys
+
+    data = sys.stdin.buffer.read()
+    head, _, graph = data.partition(b"\n")
+    spec = json.loads(head)
     cv2 = _cv2()
-    x = np.zeros([1, *dims[1:]], np.float32)
+    x = np.zeros([1, *spec["dims"]], np.float32)
     try:
-        net = cv2.dnn.readNetFromTensorflow(np.frombuffer(graphdefs.serialize(graph_def), np.uint8))
-        net.setInput(x.transpose(0, 3, 1, 2) if x.ndim == 4 else x, input_node)
-        net.forward(list(output_nodes))
+        net = cv2.dnn.readNetFromTensorflow(np.frombuffer(graph, np.uint8))
+        net.setInput(x.transpose(0, 3, 1, 2) if x.ndim == 4 else x, spec["input"])
+        net.forward(spec["outputs"])
     except cv2.error as e:
-        raise Unsupported(
-            f"OpenCV's TensorFlow importer cannot run this graph ({_why(e)}); "
-            "cv2.dnn.readNetFromONNX reads the ONNX export"
-        ) from None
+        print(_why(e))
+        sys.exit(1)
 
 
 def _why(error: Exception) -> str:
