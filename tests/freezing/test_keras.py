@@ -210,17 +210,19 @@ def test_a_users_own_registered_layer_is_let_in_by_keras_module(tf, tmp_path, mo
     y = mylayers.Twice(name="twice")(keras.layers.Dense(2, name="d")(x))
     model = keras.Model(x, y)
     model.save(tmp_path / "custom.keras")
-    with pytest.raises(TfpersistError, match=r"custom object 'mylayers>Twice'.*--keras-module"):
-        freeze.freeze(tmp_path / "custom.keras")
-    trust = safety.Trust.of(keras_modules=["mylayers"])
-    graph_def, outputs = freeze.freeze(tmp_path / "custom.keras", trust=trust)
-    assert outputs == ["twice"]
-    rows = np.ones((2, 3), np.float32)
+    model.save(tmp_path / "custom.h5")  # Keras 2's format names the class "mylayers>Twice"
     from tfpersist.running.runner import Runner
 
-    with Runner.from_graph_def(graph_def, "custom") as runner:
-        got = runner.run({"x": rows}, None, outputs)["twice"]
-    np.testing.assert_allclose(got, model.predict(rows, verbose=0), rtol=1e-6)
+    rows = np.ones((2, 3), np.float32)
+    for path in (tmp_path / "custom.keras", tmp_path / "custom.h5"):
+        with pytest.raises(TfpersistError, match=r"custom object .*mylayers>Twice.*--keras-mod"):
+            freeze.freeze(path)
+        trust = safety.Trust.of(keras_modules=["mylayers"])
+        graph_def, outputs = freeze.freeze(path, trust=trust)
+        assert outputs == ["twice"]
+        with Runner.from_graph_def(graph_def, "custom") as runner:
+            got = runner.run({"x": rows}, None, outputs)["twice"]
+        np.testing.assert_allclose(got, model.predict(rows, verbose=0), rtol=1e-6)
 
 
 def test_inspect_reads_a_keras_file_without_tensorflow(saved, tmp_path):
