@@ -249,7 +249,7 @@ def test_streaming_and_session_paths_write_the_same_bytes(tf, written, tmp_path)
         data = graphdefs.serialize(session)
         assert Path(out).read_bytes() == data, f"{name}: streamed and session bytes differ"
         card = freeze.card(session, data, outputs, freeze.signature.release_data(source))
-        card.update(freeze._pins(freeze.checkpoint_source(source, outputs, values).pinned))
+        card.update(freeze.checkpoint_source(source, outputs, values).record)
         assert json.loads(Path(out + ".json").read_text()) == json.loads(json.dumps(card)), name
         compared.append(name)
     assert len(compared) >= 25 and len(streamed) >= 15, (compared, streamed)

@@ -91,9 +91,9 @@ def _prepared(
         what_restores = f"{what} (its restore op)"
         safety.check(graph_def, [restore_op], what_restores, trust, safety.RESTORE_OPS)
     keep = [*names, *(op for op in (restore_op, init_op) if op)]
+    not_run = surgery.drop_control_assignments(graph_def, names)  # before lowering the Ifs
     graph_def, pinned = prepare(graph_def, values, keep, live)
     graphdefs.check_nodes(graph_def, names)
-    not_run = surgery.drop_control_assignments(graph_def, names)
     source = Source(what, graph_def, names, prefix, saver_def, init_op, pinned, not_run)
     surgery.check_stateless(source.pruned, names, what)
     return source

@@ -182,14 +182,17 @@ def check_stateless(graph_def, outputs: list[str], what: str) -> None:
 
 
 def drop_control_assignments(graph_def, outputs: list[str]) -> dict[str, str]:
-    """Cut, in place, the control edges by which ``outputs`` wait for an assignment; return
-    {assignment: the variable it writes}.
+    """Cut, in place, the control edges by which a functional conditional (``If``, ``Case``)
+    that ``outputs`` need waits for an assignment; return {assignment: the variable it
+    writes}.
 
-    A batch-norm built around a ``tf.cond`` may hang its moving-average updates on the
-    conditional as control dependencies: the live graph runs them on every call, also with
-    the training flag off. A frozen graph holds the checkpoint's values, so those writes are
-    what freezing leaves out (the caller says so); an output that reads what an assignment
-    returns still depends on it through data and ``check_stateless`` refuses it.
+    A batch norm whose moving-average updates are made outside a ``tf.cond`` and attached
+    as control dependencies inside its training branch: control flow v2 lifts them onto
+    the ``If`` node itself, so the live graph runs them on every call, the training flag
+    off too. A frozen graph holds the checkpoint's values and leaves those writes out (the
+    caller says so). Any other wait for an assignment — ``identity(v)`` under
+    ``control_dependencies([v.assign(…)])`` reads what the write left — stays, and
+    ``check_stateless`` refuses it, as TensorFlow's own freezing tests require.
     """
     by_name = {n.name: n for n in graph_def.node}
     dropped, seen, stack = {}, set(), list(outputs)
@@ -202,7 +205,12 @@ def drop_control_assignments(graph_def, outputs: list[str]) -> dict[str, str]:
         kept = []
         for tensor in node.input:
             source = by_name.get(op_name(tensor))
-            if tensor.startswith("^") and source is not None and changes_state(source.op):
+            if (
+                node.op in FUNCTIONAL_CONDITIONALS
+                and tensor.startswith("^")
+                and source is not None
+                and changes_state(source.op)
+            ):
                 dropped[source.name] = _variable_written(source, by_name)
                 continue
             kept.append(tensor)
@@ -567,34 +575,3 @@ def lower_functional_conditionals(graph_def, keep: list[str]):
                     node.input[i] = "^" + wrapped[tensor[1:]]
         rename(lowered, {w: name for name, w in wrapped.items()})
     return lowered
-
-
-def erfc_as_erf(graph_def):
-    """A copy where each ``Erfc(x)`` (Keras's exact gelu) is ``1 - Erf(x)``: ONNX has Erf and
-    no Erfc, and tf2onnx converts none. Where erfc is tiny the difference loses its relative
-    precision, not its absolute one (|1 - erf(x) - erfc(x)| ≤ float32's epsilon)."""
-    if not any(n.op == "Erfc" for n in all_nodes(graph_def)):
-        return graph_def
-    copy = type(graph_def)()
-    copy.CopyFrom(graph_def)
-    taken = {n.name for n in all_nodes(copy)}
-    bodies = [(copy.node, False), *((f.node_def, True) for f in copy.library.function)]
-    for nodes, in_function in bodies:
-        for node in [n for n in nodes if n.op == "Erfc"]:
-            dtype = node.attr["T"].type
-            erf, one = f"{node.name}/erf", f"{node.name}/one"
-            if erf in taken or one in taken:
-                raise TfpersistError(f"cannot rewrite Erfc '{node.name}': '{erf}' is taken")
-            erf_node = nodes.add(name=erf, op="Erf", input=list(node.input[:1]))
-            erf_node.attr["T"].type = dtype
-            one_node = nodes.add(name=one, op="Const")
-            one_node.attr["dtype"].type = dtype
-            one_node.attr["value"].tensor.CopyFrom(
-                tensors.make_tensor_proto(np.array(1, dtypes.as_dtype(dtype).as_numpy()), dtype)
-            )
-            controls = [i for i in node.input if i.startswith("^")]
-            node.op = "Sub"
-            del node.input[:]
-            refs = [f"{one}:output:0", f"{erf}:y:0"] if in_function else [one, erf]
-            node.input.extend([*refs, *controls])
-    return copy

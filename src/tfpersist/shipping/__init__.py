@@ -107,14 +107,14 @@ def onnx_from_graph_def(graph_def, sig: Signature, opset: int = ONNX_OPSET) -> b
 
     import tf2onnx
 
-    from tfpersist.graph import surgery
+    from tfpersist.graph import rewrites
 
     logger = logging.getLogger("tf2onnx")
     level = logger.level  # unconverted ops are named by the line that leaves ONNX out
     logger.setLevel(logging.CRITICAL)
     try:
         model, _ = tf2onnx.convert.from_graph_def(
-            surgery.erfc_as_erf(graph_def),
+            rewrites.erfc_as_erf(graph_def),
             input_names=[f"{n}:0" for n in sig.input_nodes],
             output_names=[f"{n}:0" for n in sig.output_nodes],
             opset=opset,
