@@ -449,3 +449,32 @@ def test_real_keras_models_pass_the_checks(tf, tmp_path):
     for name in ("f.keras", "s.keras"):
         assert keras_files.check_archive(tmp_path / name)["class_name"]
         assert formats.detect(tmp_path / name) == formats.KERAS
+
+
+def test_a_member_reads_at_any_offset_without_inflating_from_its_start(tmp_path):
+    """h5py reads a .keras's weights at random offsets: through zipfile's own stream every
+    backwards seek re-reads the member from its start (an InceptionResNetV2 took 28 s to
+    inspect). A stored member is a window on the archive, a deflated one inflated once:
+    both give zipfile's bytes at any offset."""
+    import random
+    import zipfile
+
+    from tfpersist.safety import keras_files
+
+    data = bytes(random.Random(0).randrange(256) for _ in range(200_000))
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(zipfile.ZipInfo("stored"), data, compress_type=zipfile.ZIP_STORED)
+        z.writestr(zipfile.ZipInfo("deflated"), data, compress_type=zipfile.ZIP_DEFLATED)
+    rng = random.Random(1)
+    with zipfile.ZipFile(archive) as z:
+        for name in ("stored", "deflated"):
+            with keras_files.member_file(archive, z.getinfo(name)) as f:
+                assert isinstance(f, keras_files._Window) == (name == "stored")
+                for _ in range(50):
+                    at, size = rng.randrange(len(data)), rng.randrange(1, 5000)
+                    f.seek(at)
+                    assert f.read(size) == data[at : at + size], (name, at, size)
+                    assert f.tell() == min(at + size, len(data))
+                f.seek(-10, 2)
+                assert f.read() == data[-10:]
