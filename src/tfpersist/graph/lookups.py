@@ -10,7 +10,7 @@ Imports: the core (TensorFlow's Python layer, to read the tables).
 
 from __future__ import annotations
 
-from tfpersist.errors import TfpersistError
+from tfpersist.errors import TfpersistError, first_line
 from tfpersist.tfcompat import import_tf
 
 LOOKUPS = ("LookupTableFindV2", "LookupTableSizeV2")
@@ -48,9 +48,16 @@ def embed_tables(traced, graph_def, what) -> None:
         if handle is None or find is None:
             raise TfpersistError(f"{what}: cannot read the lookup table behind '{name}'")
         key_type, value_type = find.attr["Tin"].type, find.attr["Tout"].type
-        keys, values = tf.raw_ops.LookupTableExportV2(
-            table_handle=handle, Tkeys=tf.as_dtype(key_type), Tvalues=tf.as_dtype(value_type)
-        )
+        try:
+            keys, values = tf.raw_ops.LookupTableExportV2(
+                table_handle=handle, Tkeys=tf.as_dtype(key_type), Tvalues=tf.as_dtype(value_type)
+            )
+        except tf.errors.OpError as e:  # a Keras 2 .h5 rebuilds the layer without its table
+            raise TfpersistError(
+                f"{what}: the lookup table behind '{name}' was never filled "
+                f"({first_line(e)}); the model cannot run as loaded (Keras's own predict "
+                "fails too): save it as .keras, which keeps the vocabulary"
+            ) from None
         node = by_name[name]
         node.op = "HashTableV2"
         node.ClearField("attr")
