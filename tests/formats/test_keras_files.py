@@ -459,7 +459,7 @@ def test_a_member_reads_at_any_offset_without_inflating_from_its_start(tmp_path)
     import random
     import zipfile
 
-    from tfpersist.safety import keras_files
+    from tfpersist.safety import zipped
 
     data = bytes(random.Random(0).randrange(256) for _ in range(200_000))
     archive = tmp_path / "a.zip"
@@ -469,8 +469,8 @@ def test_a_member_reads_at_any_offset_without_inflating_from_its_start(tmp_path)
     rng = random.Random(1)
     with zipfile.ZipFile(archive) as z:
         for name in ("stored", "deflated"):
-            with keras_files.member_file(archive, z.getinfo(name)) as f:
-                assert isinstance(f, keras_files._Window) == (name == "stored")
+            with zipped.member_file(archive, z.getinfo(name)) as f:
+                assert isinstance(f, zipped._Window) == (name == "stored")
                 for _ in range(50):
                     at, size = rng.randrange(len(data)), rng.randrange(1, 5000)
                     f.seek(at)
