@@ -9,7 +9,7 @@ EXPORT_RTOL·|Keras|) of Keras's answer. A format a runtime cannot hold is left 
 with one line: which ones, per model, is part of what is tested (LEFT_OUT).
 
 The suite runs one application and every shape; ``make zoo`` (marker ``zoo``) all 17
-applications (8 minutes on 2 cores, InceptionResNetV2 the longest at 3).
+applications (10 minutes on 2 cores, InceptionResNetV2 the longest at 3).
 """
 
 from __future__ import annotations

@@ -117,6 +117,16 @@ def cmd_export(args) -> int:
             f"{info['sha256'][:12]}, max abs difference to the frozen graph {worst:.3g} "
             f"({report['rows']} rows)"
         )
+    out = Path(args.out)
+    if report["kept"]:
+        kept = ", ".join(report["kept"])
+        print(
+            f"{out}: kept {kept} of an earlier export of the same frozen graph "
+            "(export.json lists every format there)"
+        )
+    if report["removed"]:
+        gone = ", ".join(report["removed"])
+        print(f"{out}: removed {gone}: an earlier export of another frozen graph, or left out now")
     for fmt, why in report["left_out"].items():  # shipped the rest; say what was not
         print(f"tfpersist: error: {fmt} left out: {why}", file=sys.stderr)
     return 1 if report["left_out"] else 0

@@ -117,10 +117,11 @@ class _Shipped:
 
     def __init__(self, export_dir, export: ExportParams, model: ModelParams):
         from tfpersist import shipping
+        from tfpersist.shipping import cards
 
         self.export_dir, self.export, self.model = export_dir, export, model
         self.sig = shipping.Signature([model.input_node], model.output_nodes)
-        card = shipping.read_export_card(export_dir)
+        card = cards.read_export_card(export_dir)
         formats = export.formats
         missing = [
             f for f in formats if f not in card["formats"] and f not in card.get("left_out", {})

@@ -11,6 +11,7 @@ Imports: the core, safety, graph, formats, freezing and running.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import tempfile
 from dataclasses import dataclass
@@ -247,41 +248,6 @@ def export(
     return written
 
 
-def export_card(graph_def, sig: Signature, written: dict, left_out: dict, extra: dict) -> dict:
-    """The card of an export directory (layout.EXPORT_CARD): the signature every shipped
-    format shares (the frozen graph's node names; ``extra`` adds the feature columns, so
-    ``predict`` takes the same CSV from every format), each format's file, size and sha256,
-    and the formats left out with why."""
-    from tfpersist.graph import signature
-
-    described = signature.describe_graph_def(graph_def, sig.output_nodes)
-    inputs = {t["name"]: t for t in described["inputs"]}
-    described["inputs"] = [inputs[n] for n in sig.input_nodes if n in inputs]
-    described.update(extra)
-    card = {
-        "format": "tfpersist.export",
-        "signature": described,
-        "formats": {fmt: written[fmt] for fmt in sorted(written)},
-    }
-    if left_out:
-        card["left_out"] = dict(sorted(left_out.items()))
-    return card
-
-
-def read_export_card(export_dir: str | Path) -> dict:
-    """The export directory's card, or one line saying it is missing or unreadable."""
-    import json
-
-    path = Path(export_dir) / layout.EXPORT_CARD
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise TfpersistError(f"{path}: no readable export card ({e}); run the export") from None
-    if not isinstance(card, dict) or not isinstance(card.get("formats"), dict):
-        raise TfpersistError(f"{path}: not an export card (no 'formats'); run the export again")
-    return card
-
-
 # -- runners ------------------------------------------------------------------------------------
 
 
@@ -505,6 +471,9 @@ def ship(
     call and nothing is written."""
     import os
 
+    from tfpersist.graph import graphdefs
+    from tfpersist.shipping import cards
+
     out_dir = Path(out_dir)
     x = sample_rows(graph_def, sig.input_nodes) if x is None else feeds(sig, x)
     unfit = _unfit(sig, formats)
@@ -531,6 +500,9 @@ def ship(
         shipped = [fmt for fmt in shipped if fmt not in failing]
         for fmt in [*refused, *failing]:
             written.pop(fmt)
+        frozen_sha256 = hashlib.sha256(graphdefs.serialize(graph_def)).hexdigest()
+        kept, stale = cards.earlier(out_dir, frozen_sha256, [*formats, *unfit], shipped)
+        cards.remove(out_dir, stale)
         for fmt in shipped:
             new, final = layout.exported(scratch, fmt), layout.exported(out_dir, fmt)
             if new.is_dir():
@@ -540,11 +512,18 @@ def ship(
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(new, final)
-        card = export_card(graph_def, sig, written, left_out or {}, extra or {})
+        listed = {**kept, **written}
+        card = cards.export_card(graph_def, sig, listed, left_out or {}, extra or {}, frozen_sha256)
         atomic.write_json(out_dir / layout.EXPORT_CARD, card)
         for fmt in shipped:
             written[fmt]["max_abs_diff"] = checked.distances[fmt]
-    return {"rows": len(next(iter(x.values()))), "formats": written, "left_out": left_out or {}}
+    return {
+        "rows": len(next(iter(x.values()))),
+        "formats": written,
+        "left_out": left_out or {},
+        "kept": sorted(kept),
+        "removed": sorted(stale),
+    }
 
 
 def _unfit(sig: Signature, formats: list[str]) -> dict[str, str]:
