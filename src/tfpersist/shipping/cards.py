@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tfpersist import layout
 from tfpersist.errors import TfpersistError
 
-if TYPE_CHECKING:
-    from tfpersist.shipping import Signature
-
 
 def export_card(
-    graph_def, sig: Signature, written: dict, left_out: dict, extra: dict, frozen_sha256: str
+    graph_def, sig, written: dict, left_out: dict, extra: dict, frozen_sha256: str
 ) -> dict:
     """The card of an export directory (layout.EXPORT_CARD): the frozen graph every format
     was made from (its sha256), the signature they share (the frozen graph's node names;
