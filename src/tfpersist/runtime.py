@@ -59,6 +59,9 @@ def pin(isa: str) -> None:
             )
         return
     os.environ.update(wanted)
+    # TensorFlow's C++ log (Grappler's "Starting new session", oneDNN notices) off unless
+    # the user asks for it (TF_CPP_MIN_LOG_LEVEL=0): it is read when the library loads
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def current() -> str:

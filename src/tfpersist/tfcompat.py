@@ -13,20 +13,25 @@ def import_tf():
     TF 2.21 logs oneDNN notices to fd 2 at import whatever TF_CPP_MIN_LOG_LEVEL says; they
     are captured and shown only if the import fails.
     """
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    _quiet_import()
+    global _quieted
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        _quiet_import()
     import tensorflow as tf
 
-    tf.get_logger().setLevel("ERROR")
-    protos = sys.modules.get("tfpersist.protos")
-    if protos is not None:  # its modules loaded before their packages: bind them there too
-        protos.bind_to_packages()
-    from absl import logging as absl_logging
+    if not _quieted:  # also when something imported TensorFlow before (Keras, a test)
+        _quieted = True
+        tf.get_logger().setLevel("ERROR")
+        protos = sys.modules.get("tfpersist.protos")
+        if protos is not None:  # its modules loaded before their packages: bind them there
+            protos.bind_to_packages()
+        from absl import logging as absl_logging
 
-    absl_logging.set_verbosity(absl_logging.ERROR)
+        absl_logging.set_verbosity(absl_logging.ERROR)
     return tf
+
+
+_quieted = False
 
 
 def _quiet_import() -> None:

@@ -15,7 +15,7 @@ from tfpersist.freezing import freeze
 from tfpersist.graph import graphdefs
 from tfpersist.running.runner import Runner
 
-from conftest import ROOT, env
+from conftest import BIN, ROOT, env
 
 FOREIGN = ROOT / "tests" / "foreign" / "writers.py"
 sys.path.insert(0, str(FOREIGN.parent))
@@ -423,3 +423,23 @@ def test_inspect_freeze_and_compare_run_without_tensorflow(foreign, frozen, tmp_
             assert out.read_bytes() == frozen[kind].read_bytes(), kind
     conditionals = ["bn_cond_v2", "bn_updates_outside_v2"]
     assert [k for k, v in imported.items() if v] == conditionals, imported
+
+
+def test_freeze_prints_its_lines_and_nothing_of_tensorflows_logs(foreign, tmp_path):
+    """A freeze that lowers a TF2 conditional (Grappler: C++ "Starting new session" lines) and
+    folds variables in a session (Python deprecation warnings) prints tfpersist's lines only,
+    TF_CPP_MIN_LOG_LEVEL unset; the user's own setting still shows TensorFlow's log."""
+    src = source(foreign, "bn_updates_outside_v2")
+    argv = [str(BIN / "tfpersist"), "freeze", str(src), "--output-nodes", "logits"]
+    e = env()
+    e.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    quiet = subprocess.run(
+        [*argv, "--out", str(tmp_path / "a.pb")], env=e, capture_output=True, text=True
+    )
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert all(line.startswith(str(tmp_path)) for line in quiet.stdout.splitlines())
+    e["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    loud = subprocess.run(
+        [*argv, "--out", str(tmp_path / "b.pb")], env=e, capture_output=True, text=True
+    )
+    assert loud.returncode == 0 and "single_machine.cc" in loud.stderr

@@ -17,6 +17,7 @@ from tfpersist import dtypes, safety, tensors
 from tfpersist.errors import TfpersistError
 from tfpersist.graph.graphdefs import all_nodes
 from tfpersist.tensornames import op_name
+from tfpersist.tfcompat import import_tf
 
 _STRIPPED_ATTRS = ("_output_shapes", "_class")
 
@@ -532,6 +533,7 @@ def lower_functional_conditionals(graph_def, keep: list[str]):
     """
     if not any(n.op in FUNCTIONAL_CONDITIONALS for n in graph_def.node):
         return graph_def
+    import_tf()  # quiet first
     from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
     from tensorflow.python.grappler import tf_optimizer
 
