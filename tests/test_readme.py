@@ -38,7 +38,7 @@ NOT_RUN = {
     "tests/versions/test_reproducibility.py covers its outcomes",
     "make remote-up": "tests/versions/test_remote.py starts the same server (tfpersist remote "
     "up) on a free port and pushes and pulls; 8333 may be taken on a developer's machine",
-    "dvc exp run -S train.workers=2": "tests/pipeline/test_pipeline.py::"
+    "dvc exp run -S train.seed=7 -S train.workers=2": "tests/pipeline/test_pipeline.py::"
     "test_queued_experiments_in_parallel_equal_their_serial_runs runs it (queued, beside a "
     "one-worker run) and holds its dvc.lock to the serial run's",
     "cp examples/keras-fit/train_keras.py stages/ && cp examples/keras-fit/dvc.yaml dvc.yaml": (
