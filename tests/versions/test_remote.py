@@ -104,3 +104,27 @@ def test_remote_command_up_status_down(tmp_path, capsys):
     assert "remote: stopped" in capsys.readouterr().out
     assert tfpersist("remote", "status", "--dir", directory) == 1
     assert not remote.responds(int(port))
+
+
+def test_a_release_against_a_store_that_is_not_up_says_how_to_start_it(tmp_path, capsys):
+    """This clone's local store not started: release (and release --push) say so first, with
+    `make remote-up` and how a team points the remote elsewhere — not boto's "Could not connect
+    to the endpoint URL"."""
+    import socket
+
+    from tfpersist.versions import releasing
+
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    git(tmp_path, "init", "-q")
+    dvc(tmp_path, "init", "-q")
+    dvc(tmp_path, "remote", "add", "-d", "storage", "s3://tfpersist/dvc")
+    dvc(tmp_path, "remote", "modify", "storage", "endpointurl", f"http://127.0.0.1:{port}")
+    for push in (False, True):
+        try:
+            releasing.release(tmp_path, "digits", push=push)
+        except releasing.Refused as e:
+            said = str(e)
+        assert f"the DVC remote 'storage' (http://127.0.0.1:{port}) does not answer" in said
+        assert "'make remote-up'" in said and "dvc remote modify --local storage" in said

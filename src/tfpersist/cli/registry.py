@@ -27,7 +27,10 @@ def add_parser(sub, trust) -> None:
             + (" (the default)" if part == "minor" else ""),
         )
     p.add_argument(
-        "--push", action="store_true", help="dvc push first, then push the tag to origin"
+        "--push",
+        action="store_true",
+        help="dvc push the outputs to the DVC remote first, then git push the tag to origin "
+        "(without it nothing leaves this clone)",
     )
     p.add_argument(
         "--check-repro",

@@ -179,6 +179,23 @@ def unavailable(repo: str | Path, what: str, hint: str = REBUILD_HINT) -> Unavai
     )
 
 
+def remote_down(repo: str | Path) -> str | None:
+    """Why the default DVC remote cannot be reached before anything talks to it (None: it
+    answers, or is not one this can tell): this clone's local store not started, with what
+    starts it and how a team points the remote at a shared bucket instead."""
+    remote = default_remote(repo)
+    if remote is None:
+        return None
+    name, _, endpoint = remote
+    if endpoint and _local(endpoint) and not _answers(endpoint):
+        return (
+            f"the DVC remote '{name}' ({endpoint}) does not answer: 'make remote-up' starts "
+            "this clone's own store (.remote/), or point the remote at your team's bucket "
+            f"('dvc remote modify --local {name} endpointurl URL' and its url and keys)"
+        )
+    return None
+
+
 def _local(url: str) -> bool:
     from urllib.parse import urlparse
 

@@ -18,6 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfpersist import versions
 from tfpersist.errors import TfpersistError
 from tfpersist.versions import gates as gating
 from tfpersist.versions import registry
@@ -82,8 +83,11 @@ def problems(repo: str | Path, name: str) -> list[str]:
             stages = ", ".join(sorted(changed)[:3]) + (" …" if len(changed) > 3 else "")
             found.append(f"dvc status is not clean ({stages}): run 'dvc repro' and commit dvc.lock")
         remote = dvc_repo.config["core"].get("remote")
+        down = versions.remote_down(repo) if remote else None
         if not remote:
             found.append("no default DVC remote to hold the version ('dvc remote add -d')")
+        elif down:
+            found.append(down)
         else:
             try:
                 missing = dvc_repo.status(cloud=True)
@@ -180,6 +184,9 @@ def _registered_at(repo, name: str, sha: str) -> str | None:
 def _push_outputs(repo) -> None:
     from dvc.repo import Repo
 
+    down = versions.remote_down(repo)
+    if down:
+        raise Refused(f"dvc push: {down}")
     with Repo(str(repo)) as dvc_repo:
         try:
             dvc_repo.push()
