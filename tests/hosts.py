@@ -6,7 +6,7 @@ is used: the chief's ``models/train`` is the only training directory.
 tests/pipeline/test_hosts.py runs the scenario with tiny params (``make test``);
 ``python tests/hosts.py`` (``make hosts``) runs it with the repository's params and checks
 the chief's ``models/train`` against the committed ``dvc.lock``, printing what each host
-said — the README's "Training on several machines" shows that output.
+said — docs/scale.md's "Training on several machines" shows that output.
 
 Needs root (CAP_NET_ADMIN) and iproute2's ``ip``; ``unavailable()`` says why not in one line.
 """

@@ -1,6 +1,7 @@
 """The README is a contract: every command block in it runs as written.
 
-The blocks are read from README.md itself (```sh, ```console and ```python), so a changed
+The blocks are read from README.md and the guides it links (docs/*.md, in the reader's
+order: GUIDES) themselves (```sh, ```console and ```python), so a changed
 command is tested as it now reads. They run in a copy of the repository after `make setup`
 and `dvc repro` (tiny training params; every export format of params.yaml), in the order a
 reader meets them, except that the first-minutes block, which changes the workspace to
@@ -29,6 +30,24 @@ from tfpersist import cli
 from conftest import BIN, ROOT, TINY, copy_repo, env, run
 
 README = ROOT / "README.md"
+# The guides the README links, in the order a reader meets them (the session runs their
+# blocks in this order, after the README's).
+GUIDES = [
+    ROOT / "docs" / name
+    for name in (
+        "pipeline.md",
+        "scale.md",
+        "cli.md",
+        "keras.md",
+        "shipping.md",
+        "releasing.md",
+        "troubleshooting.md",
+        "reproducibility.md",
+        "benchmarks.md",
+        "development.md",
+    )
+]
+DOCS = [README, *GUIDES]
 FENCED = re.compile(r"^```(sh|console|python|)\n(.*?)^```", re.S | re.M)
 
 # Blocks, by their first command, that this file does not run, and why.
@@ -64,9 +83,10 @@ FIRST_MINUTES = "dvc exp run -S model.arch=cnn"
 
 
 def blocks() -> list[tuple[str, str]]:
-    """(language, body) of every command block in the README, in order: sh, console and
+    """(language, body) of every command block in the README and its guides, in order: sh,
+    console and
     python blocks, and plain ones holding a `$ ` line (the rest are diagrams and output)."""
-    found = FENCED.findall(README.read_text())
+    found = [block for doc in DOCS for block in FENCED.findall(doc.read_text())]
     return [
         (lang or "console", body)
         for lang, body in found
@@ -371,7 +391,7 @@ def test_the_accuracy_the_readme_quotes_is_the_committed_pipelines():
     import json
 
     accuracy = json.loads((ROOT / "metrics" / "evaluate.json").read_text())["accuracy"]
-    text = README.read_text()
+    text = "\n".join(doc.read_text() for doc in DOCS)
     quoted = re.findall(r"evaluate: (?:\w+: )?test accuracy (0\.\d+)", text)
     quoted += re.findall(r"reaches (0\.\d+) test accuracy", text)
     assert len(quoted) == 6, quoted
@@ -383,7 +403,7 @@ def test_the_accuracy_the_readme_quotes_is_the_committed_pipelines():
 def test_the_scale_figures_the_readme_quotes_are_the_benchs():
     """The "Data larger than memory" figures (rows/s, MiB, seconds) are bench/results.md's:
     a rerun of `make bench` that moves them makes this fail until the README follows."""
-    section = README.read_text().split("### Data larger than memory")[1].split("\n## ")[0]
+    section = (ROOT / "docs" / "scale.md").read_text().split("## Data larger than memory")[1]
     measured = section.split("Measured with `make bench`")[1]
     results = (ROOT / "bench" / "results.md").read_text()
     figures = re.findall(r"\d{1,3}(?:,\d{3})+|\d+ MiB|\d+ s\b|\d\.\d+×", measured)

@@ -365,7 +365,7 @@ def test_keras_2_code_layers_in_an_h5_are_refused(keras_files, tmp_path, capsys)
 
 
 # What Keras 3.15 itself does with each vector (load_model, safe_mode on, compile off): the
-# README's table. "loads" is where our check is the only guard.
+# docs/keras.md's table. "loads" is where our check is the only guard.
 KERAS_ITSELF = {
     "absolute": "loads",
     "bare_layer": "loads",

@@ -130,7 +130,7 @@ def test_opencv_refuses_a_graph_with_ops_outside_the_allowlist(tf, tmp_path):
 
 
 def test_what_opencv_reads_as_shipped(tf, tmp_path):
-    """The README's table, OpenCV's column: the frozen graph fails on its normalisation
+    """docs/shipping.md's table, OpenCV's column: the frozen graph fails on its normalisation
     ("'dims' is 2"), the .tflite on ArgMax; the .onnx runs (test above: cnn too)."""
     import cv2
 

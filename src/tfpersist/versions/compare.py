@@ -173,7 +173,7 @@ def compare_models(
     trust=safety.TRUST_NOTHING,
     localize_tolerance: float | None = None,
 ) -> dict:
-    """The comparison report (JSON-able; keys documented in README, stable). With
+    """The comparison report (JSON-able; keys documented in docs/cli.md, stable). With
     ``localize_tolerance``, also where the two part (localize.py) on the same rows."""
     sig_a, sig_b = _signature(a), _signature(b)
     changes = []
