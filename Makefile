@@ -121,7 +121,7 @@ compare: setup
 HASH := \#
 model_at = '$(if $(findstring @,$(1))$(findstring $(HASH),$(1)),$(1),models/frozen/model.pb@$(1))'
 
-## Benchmark against TF's freeze_graph, Keras and dvc status; writes bench/results.md.
+## Benchmark against peers (freeze_graph, Keras fit, MLflow serving, dvc status, scale at 10M rows; tens of minutes, MLflow installed into .venv/bench-mlflow once); writes bench/results.md.
 bench: setup
 	@test -f models/frozen/model.pb || $(BIN)/dvc repro
 	$(BIN)/python bench/bench.py
