@@ -41,3 +41,49 @@ def test_every_link_in_the_readme_and_the_guides_resolves():
             elif anchor and path.suffix == ".md" and anchor not in anchors(path):
                 broken.append(f"{doc.name}: {target} (no such heading)")
     assert broken == []
+
+
+def test_the_committed_models_figures_in_the_guides_are_todays():
+    """The figures the guides quote for the committed model — the frozen graph's bytes and
+    sha256 (freeze, the compare and release walk-throughs' version A), each export format's
+    bytes and sha256 — are the pipeline's as dvc.lock and metrics/evaluate.json hold them: a
+    retrained model fails this until the guides say the new figures. The sha256s are read
+    from the workspace's outputs, when they are the committed ones (after `make repro` or
+    `dvc checkout`, as CI runs the tests)."""
+    import hashlib
+    import json
+
+    import pytest
+    import yaml
+
+    from tfpersist.digests import digest
+
+    text = "\n".join(p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    frozen = next(o for o in lock["freeze"]["outs"] if o["path"] == "models/frozen/model.pb")
+    metrics = json.loads((ROOT / "metrics" / "evaluate.json").read_text())
+
+    version_a = re.findall(
+        r"^A: (?:models/frozen/model\.pb@v1\.0|digits@v1\.0\.0) \(frozen GraphDef, (\d+) bytes, "
+        r"sha256 (\w{12})\)",
+        text,
+        re.M,
+    )
+    freeze = re.findall(r"^digits\.pb: \d+ nodes, \d+ parameters, .*sha256 (\w{12})$", text, re.M)
+    shipped = re.findall(
+        r"^export/(\S+): (saved_model|tflite|onnx|opencv), (\d+) bytes, sha256 (\w{12})",
+        text,
+        re.M,
+    )
+    assert len(version_a) == 2 and len(freeze) == 1 and len(shipped) == 4
+    assert {int(size) for size, _ in version_a} == {frozen["size"]}
+    assert {fmt: int(size) for _, fmt, size, _ in shipped} == {
+        fmt: m["bytes"] for fmt, m in metrics["export"].items()
+    }
+    model = ROOT / "models" / "frozen" / "model.pb"
+    if not model.is_file() or hashlib.md5(model.read_bytes()).hexdigest() != frozen["md5"]:
+        pytest.skip("the workspace's model is not the committed one (make repro or dvc checkout)")
+    sha = hashlib.sha256(model.read_bytes()).hexdigest()[:12]
+    assert {s for _, s in version_a} | set(freeze) == {sha}
+    for path, fmt, _, quoted in shipped:
+        assert digest(ROOT / "models" / "export" / path)[0][:12] == quoted, fmt
