@@ -25,10 +25,9 @@ def main(argv: list[str]) -> None:
     trust = safety.Trust.from_env(os.environ)
     report = export_stage.ship_frozen(frozen_pb, prepared, out, sig, export, trust)
     for fmt, info in report["formats"].items():
-        worst = max(info["max_abs_diff"].values())
         print(
-            f"export: {fmt}: {info['path']}, {info['bytes']} bytes, max abs difference to the "
-            f"frozen model {worst:.3g} on {report['rows']} test rows"
+            f"export: {fmt}: {info['path']}, {info['bytes']} bytes, "
+            f"{shipping.difference(info, 'model')} on {report['rows']} test rows"
         )
     for fmt, why in report["left_out"].items():
         print(f"export: {fmt}: left out: {why}")

@@ -275,3 +275,27 @@ def test_the_linear_architecture_ships_every_default_format(tf, tmp_path):
     assert sorted(report["formats"]) == sorted(export.formats) and report["left_out"] == {}
     for fmt in export.formats:
         assert layout.exported(out, fmt).exists(), fmt
+
+
+def test_a_class_id_is_reported_by_how_often_it_agrees_not_as_a_distance(exported):
+    """A dynamically quantized TFLite is measured, not held: its float outputs by their max
+    abs difference, its class ids by how often they are the frozen graph's — a class 4 for a
+    0 is not "a difference of 4"."""
+    graph_def = graphdefs.read_graph_def(exported / "model.pb")
+    sig = shipping.Signature(["x"], ["probabilities", "classes"])
+    report = shipping.ship(graph_def, exported / "q", sig, ["tflite"], "dynamic")
+    info = report["formats"]["tflite"]
+    assert sorted(info["max_abs_diff"]) == ["probabilities"]
+    assert sorted(info["equal"]) == ["classes"] and 0 <= info["equal"]["classes"] <= 1
+    assert (
+        shipping.difference(
+            {"max_abs_diff": {"probabilities": 2.5e-3}, "equal": {"classes": 0.984375}}, "graph"
+        )
+        == "max abs difference to the frozen graph 0.0025, classes equal for 98.4%"
+    )
+    assert (
+        shipping.difference(
+            {"max_abs_diff": {"probabilities": 0.0}, "equal": {"classes": 1.0}}, "model"
+        )
+        == "max abs difference to the frozen model 0"
+    )

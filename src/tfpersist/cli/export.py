@@ -111,11 +111,9 @@ def cmd_export(args) -> int:
         leave_out_unsupported=True,
     )
     for fmt, info in report["formats"].items():
-        worst = max(info["max_abs_diff"].values())
         print(
             f"{Path(args.out) / info['path']}: {fmt}, {info['bytes']} bytes, sha256 "
-            f"{info['sha256'][:12]}, max abs difference to the frozen graph {worst:.3g} "
-            f"({report['rows']} rows)"
+            f"{info['sha256'][:12]}, {shipping.difference(info, 'graph')} ({report['rows']} rows)"
         )
     out = Path(args.out)
     if report["kept"]:

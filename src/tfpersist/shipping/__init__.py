@@ -516,7 +516,12 @@ def ship(
         card = cards.export_card(graph_def, sig, listed, left_out or {}, extra or {}, frozen_sha256)
         atomic.write_json(out_dir / layout.EXPORT_CARD, card)
         for fmt in shipped:
-            written[fmt]["max_abs_diff"] = checked.distances[fmt]
+            distances = checked.distances[fmt].items()
+            written[fmt]["max_abs_diff"] = {n: d for n, d in distances if n not in checked.exact}
+            written[fmt]["equal"] = {  # integer outputs (class ids): how often the same
+                n: float(np.mean(np.asarray(checked.outputs[fmt][n]) == want[n]))
+                for n in sorted(checked.exact)
+            }
     return {
         "rows": len(next(iter(x.values()))),
         "formats": written,
@@ -524,6 +529,18 @@ def ship(
         "kept": sorted(kept),
         "removed": sorted(stale),
     }
+
+
+def difference(info: dict, noun: str) -> str:
+    """A shipped format's distance to the frozen ``noun`` (graph, model), as ship reports it:
+    the largest over its float outputs, and each integer output (a class id) that is not
+    always the same — a dynamically quantized TFLite, measured, not held — by how often it is."""
+    worst = max(info["max_abs_diff"].values(), default=0.0)
+    said = f"max abs difference to the frozen {noun} {worst:.3g}"
+    for name, share in info.get("equal", {}).items():
+        if share < 1:
+            said += f", {name} equal for {share:.1%}"
+    return said
 
 
 def _unfit(sig: Signature, formats: list[str]) -> dict[str, str]:
