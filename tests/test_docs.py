@@ -69,9 +69,11 @@ def test_the_committed_models_figures_in_the_guides_are_todays():
         text,
         re.M,
     )
-    freeze = re.findall(r"^digits\.pb: \d+ nodes, \d+ parameters, .*sha256 (\w{12})$", text, re.M)
+    freeze = re.findall(
+        r"^scratch/digits\.pb: \d+ nodes, \d+ parameters, .*sha256 (\w{12})$", text, re.M
+    )
     shipped = re.findall(
-        r"^export/(\S+): (saved_model|tflite|onnx|opencv), (\d+) bytes, sha256 (\w{12})",
+        r"^scratch/export/(\S+): (saved_model|tflite|onnx|opencv), (\d+) bytes, sha256 (\w{12})",
         text,
         re.M,
     )

@@ -361,27 +361,32 @@ def test_dvc_plots_show_renders_offline(session):
 def test_the_readme_examples_answer_as_shown(session):
     said = session.said
     assert "TF1 checkpoint" in said("tfpersist inspect models/checkpoint")
-    assert said("tfpersist freeze models/checkpoint").startswith("digits.pb: ")
-    predicted = said("tfpersist predict models/frozen/model.pb --input rows.csv").splitlines()
+    assert said("tfpersist freeze models/checkpoint").startswith("scratch/digits.pb: ")
+    predicted = said("tfpersist predict models/frozen/model.pb --input scratch/rows.csv")
+    predicted = predicted.splitlines()
     assert predicted[0] == "predictions" and len(predicted) == 3
     compared = said("tfpersist compare models/frozen/model.pb@v1.0")
-    assert "weights:   DIFFERS" in compared and (session.repo / "diff.html").is_file()
+    assert "weights:   DIFFERS" in compared and (session.repo / "scratch/diff.html").is_file()
     served = said("row=$(sed -n 2p data/prepared/test.csv")  # REST, the gRPC client, metrics
     assert '{"predictions":[{"predictions":' in served
     assert re.search(r"\]\}\]\}\n?\[\d\] 1$", served, re.M), served  # the official client's answer
     assert 'entrypoint="REST"' in served and 'entrypoint="gRPC"' in served
-    switched = said("cp -r served/1 served/.2 && mv served/.2 served/2")
+    switched = said("cp -r scratch/served/1 scratch/served/.2")
     assert '{"version":"2","state":"AVAILABLE"' in switched
     assert '{"version":"1","state":"END"' in switched
     assert "(269, 10)" in said("python - <<'PY'")
     assert re.fullmatch(r"\[\d\]\n", said("import numpy as np, tensorflow as tf"))
     assert said('@register("wide")') == "built"
-    keras_model = said("tfpersist inspect m.keras")
-    assert "m.keras: Keras 3 model (.keras)" in keras_model
+    keras_model = said("tfpersist inspect scratch/m.keras")
+    assert "scratch/m.keras: Keras 3 model (.keras)" in keras_model
     assert "input  features: float32 [?, 4]" in keras_model and "parameters: 67" in keras_model
-    frozen, restored = said("tfpersist freeze m.keras"), said("tfpersist freeze m.weights.h5")
-    assert frozen.startswith("m.pb: 16 nodes, 67 parameters, outputs scores, sha256 ")
-    assert restored.startswith("w.pb: ") and restored.split()[-1] == frozen.split()[-1]
+    frozen = said("tfpersist freeze scratch/m.keras")
+    restored = said("tfpersist freeze scratch/m.weights.h5")
+    assert frozen.startswith("scratch/m.pb: 16 nodes, 67 parameters, outputs scores, sha256 ")
+    assert restored.startswith("scratch/w.pb: ") and restored.split()[-1] == frozen.split()[-1]
+    # every example wrote what it made into scratch/ (git-ignored): nothing untracked elsewhere
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], session.repo).stdout
+    assert [line for line in status.splitlines() if line.startswith("??")] == []
 
 
 def test_the_accuracy_the_readme_quotes_is_the_committed_pipelines():
