@@ -67,8 +67,8 @@ def add_parser(sub, trust) -> None:
         "--input",
         action="append",
         metavar="[NAME=]FILE",
-        help="rows to hold each format to the frozen graph on (default: 64 seeded rows of "
-        "standard-normal values per input): X.csv or X.npy of the model's kind of input, e.g. "
+        help="rows to hold each format to the frozen graph on (default: 64 seeded rows "
+        "per input, of its type): X.csv or X.npy of the model's kind of input, e.g. "
         "data/prepared/test.npy; for a model with several inputs, NAME=X.npy once per "
         "placeholder (the same number of rows each)",
     )

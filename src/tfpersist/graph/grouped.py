@@ -64,9 +64,9 @@ def ungroup(graph_def) -> int:
             depthwise = filters.reshape((*filters.shape[:2], c, filters.shape[3] // c))
             name = kernel.name if consumers.get(kernel.name) == 1 else f"{node.name}/kernel"
             _const(graph_def, by_name, name, depthwise)
-            _become(node, "DepthwiseConv2dNative", [x, name, *controls], conv)
+            _become(node, "DepthwiseConv2dNative", [x, name, *controls], conv, _CONV_ATTRS)
         else:
-            _split_groups(graph_def, node, conv, x, filters, groups, controls)
+            _split_groups(graph_def, by_name, node, conv, x, filters, groups, controls)
         done += 1
     surgery.prune_library(graph_def)
     return done
@@ -118,28 +118,28 @@ def _const(graph_def, by_name: dict, name: str, value: np.ndarray) -> None:
     if node is None:
         node = graph_def.node.add(name=name, op="Const")
         by_name[name] = node
-    dtype = tensors.make_tensor_proto(value).dtype
-    node.attr["dtype"].type = dtype
-    node.attr["value"].tensor.CopyFrom(tensors.make_tensor_proto(value, dtype))
+    proto = tensors.make_tensor_proto(value)
+    node.attr["dtype"].type = proto.dtype
+    node.attr["value"].tensor.CopyFrom(proto)
 
 
-def _become(node, op: str, inputs: list[str], conv) -> None:
-    """Turn the call ``node`` into ``op`` on ``inputs`` with the convolution's attributes."""
+def _become(node, op: str, inputs: list[str], conv, attrs=()) -> None:
+    """Turn ``node`` into ``op`` on ``inputs``: the convolution's type and its ``attrs``."""
     node.op = op
     del node.input[:]
     node.input.extend(inputs)
     for key in list(node.attr):
         del node.attr[key]
     node.attr["T"].CopyFrom(conv.attr["T"])
-    for key in _CONV_ATTRS:
+    for key in attrs:
         if key in conv.attr:
             node.attr[key].CopyFrom(conv.attr[key])
 
 
-def _split_groups(graph_def, node, conv, x, filters, groups, controls) -> None:
-    by_name = {n.name: n for n in graph_def.node}
+def _split_groups(graph_def, by_name, node, conv, x, filters, groups, controls) -> None:
+    """``node`` as Split (channels) → one Conv2D a group → ConcatV2 (channels)."""
     width = filters.shape[3] // groups
-    axis = f"{node.name}/channels"
+    axis = f"{node.name}/channels"  # NHWC: the split's and the concat's axis
     _const(graph_def, by_name, axis, np.array(3, np.int32))
     split = graph_def.node.add(name=f"{node.name}/split", op="Split", input=[axis, x])
     split.attr["T"].CopyFrom(conv.attr["T"])
@@ -147,21 +147,12 @@ def _split_groups(graph_def, node, conv, x, filters, groups, controls) -> None:
     parts = []
     for g in range(groups):
         kernel = f"{node.name}/kernel_{g}"
-        _const(
-            graph_def,
-            by_name,
-            kernel,
-            np.ascontiguousarray(filters[..., g * width : (g + 1) * width]),
-        )
+        part_filters = np.ascontiguousarray(filters[..., g * width : (g + 1) * width])
+        _const(graph_def, by_name, kernel, part_filters)
         part = graph_def.node.add(name=f"{node.name}/group_{g}")
-        _become(part, "Conv2D", [f"{split.name}:{g}", kernel], conv)
-        if "use_cudnn_on_gpu" in conv.attr:
-            part.attr["use_cudnn_on_gpu"].CopyFrom(conv.attr["use_cudnn_on_gpu"])
+        inputs = [f"{split.name}:{g}", kernel]
+        _become(part, "Conv2D", inputs, conv, (*_CONV_ATTRS, "use_cudnn_on_gpu"))
         parts.append(part.name)
-    _const(graph_def, by_name, f"{node.name}/axis", np.array(3, np.int32))
-    _become(node, "ConcatV2", [*parts, f"{node.name}/axis", *controls], conv)
-    for key in _CONV_ATTRS:
-        if key in node.attr:
-            del node.attr[key]
+    _become(node, "ConcatV2", [*parts, axis, *controls], conv)
     node.attr["N"].i = groups
-    node.attr["Tidx"].type = by_name[f"{node.name}/axis"].attr["dtype"].type
+    node.attr["Tidx"].type = by_name[axis].attr["dtype"].type

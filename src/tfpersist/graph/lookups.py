@@ -11,6 +11,7 @@ Imports: the core (TensorFlow's Python layer, to read the tables).
 from __future__ import annotations
 
 from tfpersist.errors import TfpersistError, first_line
+from tfpersist.tensornames import op_name
 from tfpersist.tfcompat import import_tf
 
 LOOKUPS = ("LookupTableFindV2", "LookupTableSizeV2")
@@ -28,9 +29,9 @@ def embed_tables(traced, graph_def, what) -> None:
     by_name = {n.name: n for n in graph_def.node}
 
     def table(tensor: str):
-        node = by_name.get(tensor.lstrip("^").split(":")[0])
+        node = by_name.get(op_name(tensor))
         while node is not None and node.op == "Identity":
-            node = by_name.get(node.input[0].split(":")[0])
+            node = by_name.get(op_name(node.input[0]))
         return node
 
     users: dict[str, list] = {}

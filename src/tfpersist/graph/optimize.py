@@ -14,7 +14,6 @@ tf = import_tf()
 
 
 def optimize(graph_def, output_nodes: list[str]):
-    import_tf()  # quiet first
     from tensorflow.python.tools import optimize_for_inference_lib
 
     inputs = signature.placeholders(graph_def)

@@ -53,7 +53,6 @@ AGREE_KEY, GRADIENTS_KEY, STATE_KEY = 1, 2, 3
 def session_config(params: TrainParams, cluster: Cluster = SINGLE):
     """Fixed thread pools; Grappler's arithmetic optimizer off (it would reorder the sum of
     the micro-batches' gradients); the chief leads the collectives."""
-    import_tf()  # quiet first
     from tensorflow.core.protobuf import rewriter_config_pb2
 
     config = tfcompat.session_config(params.threads)

@@ -138,7 +138,6 @@ class Runner:
         ``Session.run``'s Python (~70 µs against ~360 µs for a 1-row MLP here; the same
         executor and kernels, so the same bits). ``Session.make_callable`` is no such thing
         when given feeds: it calls ``Session.run`` (TF 2.21's session.py)."""
-        import_tf()  # quiet first
         from tensorflow.core.protobuf import config_pb2
 
         options = config_pb2.CallableOptions(

@@ -301,11 +301,11 @@ def _numeric(x) -> np.ndarray:
 def _words(graph_def, most: int = 64) -> list[str]:
     """Up to ``most`` distinct words of the string constants of a graph (a lookup table's
     keys), sorted: text rows made of what the model knows."""
-    from tfpersist import tensors
+    from tfpersist import dtypes, tensors
 
     words: set[str] = set()
     for node in graph_def.node:
-        if node.op != "Const" or node.attr["dtype"].type != 7:  # DT_STRING
+        if node.op != "Const" or dtypes.as_dtype(node.attr["dtype"].type).name != "string":
             continue
         for value in np.ravel(tensors.make_ndarray(node.attr["value"].tensor)):
             text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
@@ -411,9 +411,9 @@ def sample_rows(
     graph_def, input_nodes: list[str], rows: int = 64, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """{input node: seeded rows shaped like it} (unknown dimensions: ``rows`` for the first,
-    1 elsewhere), drawn in order from one generator: standard-normal floats, or integers 0
-    and 1 (an index any lookup or embedding of two or more rows takes): parity data when
-    the caller has none."""
+    1 elsewhere), drawn in order from one generator: standard-normal floats, integers 0
+    and 1 (an index any lookup or embedding of two or more rows takes), or text made of the
+    graph's own words (_words): parity data when the caller has none."""
     rng = np.random.default_rng(seed)
     return {n: _sample(graph_def, n, rows, rng) for n in input_nodes}
 
@@ -465,8 +465,7 @@ def ship(
     measured, not held to the tolerance. With ``leave_out_unsupported`` a format that cannot
     hold this model is left out (the report's ``left_out`` says why) instead of failing.
     A format whose own runtime cannot load the file written for it is always left out, the
-    rest shipped (all refused: the call fails), and so is one that cannot take the model's
-    inputs (OpenCV and several). With ``partial``, a format that is not close
+    rest shipped (all refused: the call fails). With ``partial``, a format that is not close
     is left out too and the rest ships (the caller says what was not); without, it fails the
     call and nothing is written."""
     import os
@@ -476,11 +475,6 @@ def ship(
 
     out_dir = Path(out_dir)
     x = sample_rows(graph_def, sig.input_nodes) if x is None else feeds(sig, x)
-    unfit = _unfit(sig, formats)
-    if unfit and set(formats) <= set(unfit):
-        why = "; ".join(f"{fmt}: {line}" for fmt, line in unfit.items())
-        raise TfpersistError(f"{why}; nothing written to {out_dir}")
-    formats = [fmt for fmt in formats if fmt not in unfit]
     left_out: dict[str, str] | None = {} if leave_out_unsupported else None
     with atomic.scratch_beside(out_dir) as scratch:
         written = export(graph_def, scratch, sig, formats, quantize, left_out=left_out)
@@ -492,16 +486,16 @@ def ship(
         if failing and not (partial and len(failing) < len(shipped)):
             raise TfpersistError(f"{next(iter(failing.values()))}; nothing written to {out_dir}")
         if not shipped:
-            everything = {**(left_out or {}), **unfit, **refused}
+            everything = {**(left_out or {}), **refused}
             why = "; ".join(f"{fmt}: {line}" for fmt, line in everything.items())
             raise TfpersistError(f"{why}; nothing written to {out_dir}")
         failing = {fmt: line.removeprefix(f"{fmt} ") for fmt, line in failing.items()}
-        left_out = {**(left_out or {}), **unfit, **refused, **failing}
+        left_out = {**(left_out or {}), **refused, **failing}
         shipped = [fmt for fmt in shipped if fmt not in failing]
         for fmt in [*refused, *failing]:
             written.pop(fmt)
         frozen_sha256 = hashlib.sha256(graphdefs.serialize(graph_def)).hexdigest()
-        kept, stale = cards.earlier(out_dir, frozen_sha256, [*formats, *unfit], shipped)
+        kept, stale = cards.earlier(out_dir, frozen_sha256, formats, shipped)
         cards.remove(out_dir, stale)
         for fmt in shipped:
             new, final = layout.exported(scratch, fmt), layout.exported(out_dir, fmt)
@@ -541,20 +535,6 @@ def difference(info: dict, noun: str) -> str:
         if share < 1:
             said += f", {name} equal for {share:.1%}"
     return said
-
-
-def _unfit(sig: Signature, formats: list[str]) -> dict[str, str]:
-    """{format: why} for each of ``formats`` that cannot take the model's inputs: left out
-    before anything is written (OpenCV takes one input)."""
-    from tfpersist.shipping import opencv
-
-    if "opencv" not in formats:
-        return {}
-    try:
-        opencv.one_input(sig.input_nodes)
-    except Unsupported as e:
-        return {"opencv": str(e)}
-    return {}
 
 
 def _loaded(scratch: Path, sig: Signature, written: dict) -> tuple[dict, dict]:

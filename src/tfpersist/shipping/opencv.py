@@ -45,7 +45,6 @@ def rewrite(graph_def, output_nodes: list[str]):
     """A copy of the frozen ``graph_def`` that OpenCV's TensorFlow importer runs as
     TensorFlow does (see the module docstring); refuses what it cannot make right."""
     tf = import_tf()
-    import_tf()  # quiet first
     from tensorflow.python.framework import tensor_util
 
     out = tf.compat.v1.GraphDef()

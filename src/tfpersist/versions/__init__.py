@@ -168,11 +168,9 @@ def unavailable(repo: str | Path, what: str, hint: str = REBUILD_HINT) -> Unavai
             f"('dvc remote add -d NAME URL'); {hint.removeprefix('or ')}"
         )
     name, url, endpoint = remote
-    if endpoint and _local(endpoint) and not _answers(endpoint):
-        return Unavailable(
-            f"{what}: not in the local DVC cache, and the DVC remote '{name}' ({endpoint}) does "
-            f"not answer; start it with 'make remote-up', {hint}"
-        )
+    down = _down(name, endpoint)
+    if down:
+        return Unavailable(f"{what}: not in the local DVC cache, and {down}; {hint}")
     return Unavailable(
         f"{what}: neither in the local DVC cache nor on the DVC remote '{name}' ({url}); "
         f"'dvc push' it from a clone that has it, {hint}"
@@ -184,9 +182,11 @@ def remote_down(repo: str | Path) -> str | None:
     answers, or is not one this can tell): this clone's local store not started, with what
     starts it and how a team points the remote at a shared bucket instead."""
     remote = default_remote(repo)
-    if remote is None:
-        return None
-    name, _, endpoint = remote
+    return None if remote is None else _down(remote[0], remote[2])
+
+
+def _down(name: str, endpoint: str | None) -> str | None:
+    """remote_down's line for the remote ``name`` at ``endpoint``."""
     if endpoint and _local(endpoint) and not _answers(endpoint):
         return (
             f"the DVC remote '{name}' ({endpoint}) does not answer: 'make remote-up' starts "
