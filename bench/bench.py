@@ -35,7 +35,7 @@ RUN = (
 def env(pin: str | dict | None = None) -> dict:
     """This environment, without any oneDNN settings of its own, plus ``pin``'s (runtime.py;
     a dict: those variables)."""
-    from tfpersist import runtime
+    from tfpersist.numerics import runtime
 
     e = {k: v for k, v in os.environ.items() if k not in runtime.settings(runtime.DEFAULT)}
     e.update(PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", TF_CPP_MIN_LOG_LEVEL="2")
@@ -88,7 +88,8 @@ def row(what: str, ours: str, peer: str, value: float, target: str, ratio: bool 
 FLOORS = {
     "peer": "import tensorflow",
     "ours": "import os; os.environ['TFPERSIST_CACHE'] = 'off'; "
-    "from tfpersist import capi, cli; from tfpersist.freezing import freeze; "
+    "from tfpersist import cli; from tfpersist.tfapi import capi; "
+    "from tfpersist.freezing import freeze; "
     "capi.op_def('MatMul')",
 }
 
@@ -202,7 +203,7 @@ def bench_training(tmp: Path, repeats: int, epochs: int) -> None:
     (the portable design), against Keras 3 ``fit`` as a user runs it (the CPU's best
     instruction set); what the cut costs (the same loop and pin, max_k 0) and what the pin
     costs (native: neither)."""
-    from tfpersist import runtime
+    from tfpersist.numerics import runtime
 
     def ours(arch: str, i: int, pin: str | None, epochs: int, max_k: str = "") -> dict:
         out = tmp / f"train-{arch}-{i}-{pin}-{max_k}"
@@ -273,8 +274,8 @@ def bench_ledger(tmp: Path, l1d: str = "") -> None:
     ``l1d`` (``--l1d KIB``): a row of this CPU with Eigen told that L1D (cpucache)."""
     from datetime import date
 
-    from tfpersist import cpucache, runtime
-    from tfpersist.errors import TfpersistError
+    from tfpersist.core.errors import TfpersistError
+    from tfpersist.numerics import cpucache, runtime
     from tfpersist.versions import ledger
 
     probe = "import json; from tfpersist.pipeline import probe; print(json.dumps(probe.run()))"
@@ -324,7 +325,7 @@ def bench_pin(tmp: Path, repeats: int, epochs: int) -> None:
     its two halves alone (oneDNN's instruction-set cap; TF_ENABLE_ONEDNN_OPTS=0, which keeps
     oneDNN's graph ops out) and with neither (native); each run's checkpoint bits compared
     with the pin's, and a step's time by op class (workloads.pin_profile)."""
-    from tfpersist import runtime
+    from tfpersist.numerics import runtime
 
     pin = runtime.settings(runtime.DEFAULT)
     cap = {runtime.ISA_VARIABLE: pin[runtime.ISA_VARIABLE]}
@@ -558,7 +559,7 @@ KEPT = "<!-- Above: written by `make bench`. Below: notes, kept by it. -->\n"
 
 
 def write_results(seconds: float) -> str:
-    from tfpersist import runtime
+    from tfpersist.numerics import runtime
 
     lines = [
         "# Benchmarks",

@@ -59,8 +59,7 @@ def _data(workload: str):
         y = (x @ rng.normal(size=(WIDE["features"], WIDE["classes"]))).argmax(1)
         return x, y.astype(np.int64), WIDE["classes"]
     sys.path.insert(0, str(ROOT / "src"))
-    from tfpersist import data
-    from tfpersist.tables import records
+    from tfpersist.tables import data, records
 
     prepared = ROOT / "data" / "prepared"
     schema = data.read_schema(prepared)
@@ -362,8 +361,8 @@ def ledger_row(arch: str, out: str, l1d: str = "") -> None:
     prepared = ROOT / "data" / "prepared"
     train_dir, release_dir = Path(out, "train"), Path(out, "release")
     training.train_prepared(prepared, train_dir, model, train, log=lambda m: None, progress=False)
-    from tfpersist import data
     from tfpersist.formats import checkpoints
+    from tfpersist.tables import data
 
     last = checkpoints.complete_checkpoints(train_dir)[-1]
     chosen = train_dir / "best" if CheckpointParams.from_params(raw).select == "best" else train_dir
@@ -418,9 +417,8 @@ def scale_train(prepared: str, out: str, rows: str) -> None:
     included."""
     import dataclasses
 
-    from tfpersist import data
     from tfpersist.pipeline import training
-    from tfpersist.tables import records
+    from tfpersist.tables import data, records
 
     raw = _params("mlp")
     model, train = raw

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from tfpersist import runtime
-from tfpersist.errors import TfpersistError, unexpected
-from tfpersist.layout import PARAMS
+from tfpersist.core.errors import TfpersistError, unexpected
+from tfpersist.core.layout import PARAMS
+from tfpersist.numerics import runtime
 from tfpersist.pipeline.params import RuntimeParams
 
 

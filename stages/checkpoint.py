@@ -5,8 +5,9 @@ usage: python stages/checkpoint.py TRAIN_DIR PREPARED_DIR OUT_DIR
 
 from pathlib import Path
 
-from tfpersist import data, layout
+from tfpersist.core import layout
 from tfpersist.pipeline.params import CheckpointParams, ModelParams
+from tfpersist.tables import data
 
 from _stage import load_params, run
 

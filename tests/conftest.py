@@ -20,7 +20,7 @@ os.environ.setdefault("TFPERSIST_CACHE", tempfile.mkdtemp(prefix="tfpersist-cach
 
 # Floats computed in this process match the pipeline's only under the same CPU pin
 # (params.yaml runtime.cpu_isa): set it before anything imports TensorFlow.
-from tfpersist import runtime  # noqa: E402
+from tfpersist.numerics import runtime  # noqa: E402
 from tfpersist.pipeline.params import RuntimeParams  # noqa: E402
 
 runtime.pin(RuntimeParams.from_params(yaml.safe_load((ROOT / "params.yaml").read_text())).cpu_isa)
@@ -112,7 +112,7 @@ def stage(repo: Path, name: str, *args: str, check: bool = True, **extra_env):
 
 @pytest.fixture(scope="session")
 def tf():
-    from tfpersist.tfcompat import import_tf
+    from tfpersist.tfapi.tfcompat import import_tf
 
     return import_tf()
 

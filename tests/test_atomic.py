@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfpersist import atomic
+from tfpersist.core import atomic
 
 
 def test_write_bytes_replaces_whole_file_and_leaves_no_temp(tmp_path):

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from tfpersist import capi, dtypes, protos
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
+from tfpersist.tfapi import capi, dtypes, protos
 
 from conftest import ROOT, env
 
@@ -78,14 +78,14 @@ def test_a_graph_that_does_not_import_is_one_line():
 
 LIBRARY_FIRST = """
 import sys
-from tfpersist import capi, protos
+from tfpersist.tfapi import capi, protos
 graph_def = protos.GraphDef()
 node = graph_def.node.add(name="x", op="Placeholder")
 node.attr["dtype"].type = 1
 with capi.Graph(graph_def) as g:
     assert g.output("x") == (1, None)
 assert capi.loaded() and "tensorflow" not in sys.modules
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi.tfcompat import import_tf
 tf = import_tf()
 with tf.Graph().as_default() as graph:
     tf.graph_util.import_graph_def(graph_def, name="")
@@ -111,9 +111,9 @@ def test_tensorflow_imported_after_the_library_works():
 
 def test_an_op_registered_after_the_registry_was_read_is_found():
     code = (
-        "from tfpersist import capi\n"
+        "from tfpersist.tfapi import capi\n"
         "assert capi.op_def('AudioMicrofrontend') is None\n"  # not in the C library alone
-        "from tfpersist.tfcompat import import_tf\n"
+        "from tfpersist.tfapi.tfcompat import import_tf\n"
         "import_tf()\n"  # TensorFlow's Python layer registers it
         "print(capi.op_def('AudioMicrofrontend').name, capi.op_def('NoSuchOp'))\n"
     )
@@ -125,7 +125,7 @@ def test_an_op_registered_after_the_registry_was_read_is_found():
 
 KEPT = (
     "import sys\n"
-    "from tfpersist import capi\n"
+    "from tfpersist.tfapi import capi\n"
     "for op in sys.argv[1:]:\n"
     "    found = capi.op_def(op)\n"
     "    print(op, found.SerializeToString(deterministic=True).hex() if found else None)\n"
@@ -165,9 +165,9 @@ def test_a_registry_with_pythons_ops_is_not_kept(tmp_path):
     """TensorFlow's Python layer registers ops the library alone lacks (AudioMicrofrontend):
     a registry read after it loaded would answer otherwise than the library."""
     code = (
-        "from tfpersist.tfcompat import import_tf\n"
+        "from tfpersist.tfapi.tfcompat import import_tf\n"
         "import_tf()\n"
-        "from tfpersist import capi\n"
+        "from tfpersist.tfapi import capi\n"
         "print(capi.op_def('MatMul').name)\n"
     )
     e = {**env(), "TFPERSIST_CACHE": str(tmp_path)}

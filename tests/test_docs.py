@@ -56,7 +56,7 @@ def test_the_committed_models_figures_in_the_guides_are_todays():
     import pytest
     import yaml
 
-    from tfpersist.digests import digest
+    from tfpersist.core.digests import digest
 
     text = "\n".join(p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]

@@ -13,7 +13,7 @@ from conftest import ROOT, env
 PROTOS_FIRST = """
 import sys
 from google.protobuf import descriptor_pool
-from tfpersist import protos
+from tfpersist.tfapi import protos
 assert "tensorflow" not in sys.modules, sorted(m for m in sys.modules if m.startswith("tensorflow"))
 graph = protos.GraphDef()
 node = graph.node.add(name="x", op="Placeholder")
@@ -21,7 +21,7 @@ node.attr["dtype"].type = 1
 meta = protos.MetaGraphDef()
 meta.graph_def.CopyFrom(graph)
 
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi.tfcompat import import_tf
 tf = import_tf()
 from tensorflow.core.framework import graph_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2, tensor_bundle_pb2
@@ -49,7 +49,7 @@ print(tf.train.load_checkpoint(sys.argv[1]).get_tensor("v")[0])
 TF_FIRST = """
 import sys
 import tensorflow as tf
-from tfpersist import protos
+from tfpersist.tfapi import protos
 assert protos.GraphDef is tf.compat.v1.GraphDef
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 assert protos.TrackableObjectGraph is trackable_object_graph_pb2.TrackableObjectGraph
@@ -82,8 +82,8 @@ def test_tensorflow_imported_before_is_used_as_it_is():
 
 
 def test_every_data_type_as_tensorflow_names_and_sizes_it(tf):
-    from tfpersist import dtypes, protos
-    from tfpersist.errors import TfpersistError
+    from tfpersist.core.errors import TfpersistError
+    from tfpersist.tfapi import dtypes, protos
 
     seen = 0
     for name, enum in protos.types_pb2.DataType.items():

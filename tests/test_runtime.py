@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from tfpersist import runtime
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
+from tfpersist.numerics import runtime
 
 # A few float-heavy steps (matmuls of odd sizes, as training does); prints a hash of the bits.
 WORKLOAD = """
 import hashlib, sys
-from tfpersist import runtime
+from tfpersist.numerics import runtime
 runtime.pin(sys.argv[1])
 import numpy as np, tensorflow as tf
 rng = np.random.default_rng(0)
@@ -56,10 +56,10 @@ def test_settings_and_refusing_to_change_the_pin_after_tensorflow_loads():
         runtime.check("avx3")
     code = (
         "import os, sys\n"
-        "from tfpersist import runtime\n"
+        "from tfpersist.numerics import runtime\n"
         "runtime.pin('avx')\n"
         "print(os.environ['ONEDNN_MAX_CPU_ISA'], runtime.current())\n"
-        "from tfpersist import capi\n"
+        "from tfpersist.tfapi import capi\n"
         "capi.op_def('MatMul')\n"  # TensorFlow's C library loaded (no kept registry, below)
         "for late in ('capi', 'tensorflow'):\n"
         "    if late == 'tensorflow':\n"

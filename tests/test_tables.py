@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfpersist import layout
-from tfpersist.errors import TfpersistError
+from tfpersist.core import layout
+from tfpersist.core.errors import TfpersistError
 from tfpersist.pipeline import prepare
 from tfpersist.pipeline.params import PrepareParams
 from tfpersist.tables import order, records

@@ -7,7 +7,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from tfpersist import tensors
+from tfpersist.tfapi import tensors
 
 SHAPES = [(), (1,), (3,), (2, 3), (0, 2)]
 TYPES = [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tfpersist import cli
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.formats import bundles
 
 

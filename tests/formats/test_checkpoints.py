@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.formats import checkpoints
 
 

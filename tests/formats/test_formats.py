@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tfpersist import formats
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 
 
 def test_detects_each_format_from_names_on_disk(tmp_path):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from tfpersist import cli, formats
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.safety import keras_files
 
 ROWS = 5

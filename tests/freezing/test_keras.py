@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tfpersist import cli, formats, safety
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 
 from conftest import ROOT
 

@@ -212,7 +212,7 @@ def test_streaming_and_session_paths_write_the_same_bytes(tf, written, tmp_path)
     import subprocess
 
     from tfpersist import formats
-    from tfpersist.errors import TfpersistError
+    from tfpersist.core.errors import TfpersistError
     from tfpersist.freezing import freeze
 
     from conftest import env
@@ -259,7 +259,8 @@ def test_streaming_and_session_paths_write_the_same_bytes(tf, written, tmp_path)
 def test_every_ported_checkpoint_reads_without_tensorflow_as_with_it(tf, written):
     """bundles.py against TensorFlow's reader on the variables of every ported case: V2
     checkpoints and SavedModels' variables (V1-format checkpoints have no .index)."""
-    from tfpersist import formats, layout
+    from tfpersist import formats
+    from tfpersist.core import layout
     from tfpersist.formats import checkpoints
 
     sys.path.insert(0, str(ROOT / "tests" / "formats"))

@@ -21,7 +21,8 @@ import sys
 import numpy as np
 import pytest
 
-from tfpersist import cli, layout
+from tfpersist import cli
+from tfpersist.core import layout
 
 from conftest import ROOT
 

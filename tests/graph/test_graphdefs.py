@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.graph import graphdefs
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfpersist import data
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.pipeline import prepare
+from tfpersist.tables import data
 
 from conftest import ROOT
 

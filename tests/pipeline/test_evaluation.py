@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfpersist import data, distances
+from tfpersist.numerics import distances
 from tfpersist.pipeline import evaluation
+from tfpersist.tables import data
 
 # Three classes, six rows: class 0 and 2 each have one miss, class 1 none.
 LABELS = np.array([0, 0, 1, 1, 2, 2], dtype=np.int64)

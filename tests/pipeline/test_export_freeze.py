@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from tfpersist.data import Schema
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.freezing import freeze
 from tfpersist.graph import graphdefs, signature
 from tfpersist.pipeline import release, training
 from tfpersist.running.runner import Runner
+from tfpersist.tables.data import Schema
 
 from test_training import MODEL, fit
 

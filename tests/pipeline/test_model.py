@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.pipeline import architectures
 from tfpersist.pipeline import model as model_lib
 from tfpersist.pipeline.params import ModelParams

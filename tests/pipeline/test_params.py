@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.pipeline.params import (
     CheckpointParams,
     ExportParams,

@@ -10,11 +10,11 @@ import math
 import numpy as np
 import pytest
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.graph import contractions
 from tfpersist.pipeline import architectures, portable, training
 from tfpersist.pipeline.params import ModelParams, TrainParams
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi.tfcompat import import_tf
 
 tf = import_tf()
 v1 = tf.compat.v1

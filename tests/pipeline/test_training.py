@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from tfpersist import layout
-from tfpersist.errors import TfpersistError
+from tfpersist.core import layout
+from tfpersist.core.errors import TfpersistError
 from tfpersist.formats import checkpoints
 from tfpersist.pipeline import training
 from tfpersist.pipeline.params import ModelParams, TrainParams

@@ -63,7 +63,7 @@ def pin_cpu() -> None:
     tfpersist CLI (it refuses to run in a process whose TensorFlow was loaded otherwise).
     """
     try:
-        from tfpersist import runtime
+        from tfpersist.numerics import runtime
     except ImportError:  # an older tfpersist without the pin
         return
     runtime.pin(os.environ.get("TFPERSIST_CPU_ISA", runtime.DEFAULT))
@@ -140,7 +140,7 @@ def report(names, cases, results, elapsed: float) -> None:
 
 def worker(tool: str, root: Path, results: Path, names: list[str]) -> int:
     sys.path.insert(0, str(HERE.parent))
-    from tfpersist.tfcompat import import_tf
+    from tfpersist.tfapi.tfcompat import import_tf
 
     tf = import_tf()
     from test_ported_freezing import check_frozen, first_line, load_case

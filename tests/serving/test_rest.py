@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tfpersist import layout, serving
+from tfpersist import serving
+from tfpersist.core import layout
 from tfpersist.freezing import freeze
 from tfpersist.running import loaders
 
@@ -204,7 +205,7 @@ def test_serve_command_binds_loopback_and_refuses_hostile_models(tf, tmp_path):
 
 def test_a_taken_port_is_one_line(half_plus_two):
     port = int(half_plus_two.split(":")[2].split("/")[0])
-    from tfpersist.errors import TfpersistError
+    from tfpersist.core.errors import TfpersistError
 
     with pytest.raises(TfpersistError, match=f"cannot listen on 127.0.0.1:{port}"):
         serving.Server(None, port=port).start()  # never serves: the port is taken

@@ -8,7 +8,8 @@ import json
 
 import numpy as np
 
-from tfpersist import cli, layout
+from tfpersist import cli
+from tfpersist.core import layout
 
 from helpers import W1, W2, X, rows_csv, two_layer
 

@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from tfpersist import cli, layout
-from tfpersist.errors import TfpersistError
+from tfpersist import cli
+from tfpersist.core import layout
+from tfpersist.core.errors import TfpersistError
 from tfpersist.graph import graphdefs
 from tfpersist.shipping import opencv
 

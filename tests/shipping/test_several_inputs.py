@@ -10,7 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
-from tfpersist import cli, layout
+from tfpersist import cli
+from tfpersist.core import layout
 
 ROWS = 5
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfpersist import cli, layout, shipping
+from tfpersist import cli, shipping
+from tfpersist.core import layout
 from tfpersist.freezing import freeze
 from tfpersist.graph import graphdefs
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfpersist import cli, layout, shipping
-from tfpersist.distances import excess
+from tfpersist import cli, shipping
+from tfpersist.core import layout
+from tfpersist.numerics.distances import excess
 
 
 @pytest.fixture(scope="module")

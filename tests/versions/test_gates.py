@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfpersist.errors import UsageError
+from tfpersist.core.errors import UsageError
 from tfpersist.versions import gates
 
 BASELINE = {"accuracy": 0.90, "log_loss": 0.30}

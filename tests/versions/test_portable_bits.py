@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.versions import ledger
 
 from conftest import BIN, ROOT, env

@@ -29,7 +29,7 @@ from tfpersist.cli import (
     serve,
 )
 from tfpersist.cli.common import ALLOW_OPS_HELP, KERAS_MODULE_HELP, UNSAFE_HELP, Parser, csv_names
-from tfpersist.errors import TfpersistError, UsageError, unexpected
+from tfpersist.core.errors import TfpersistError, UsageError, unexpected
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get("TFPERSIST_DEBUG") == "1"
     try:
         args = build_parser().parse_args(argv)
-        from tfpersist import runtime
+        from tfpersist.numerics import runtime
 
         runtime.pin(runtime.check(args.cpu_isa))
         return args.func(args) or 0

@@ -37,7 +37,7 @@ def add_parser(sub, trust) -> None:
 
 def _sizes(text: str) -> list[int]:
     """``--l1d 32`` or ``--l1d 32,48,64``: L1 data cache sizes in KiB."""
-    from tfpersist.errors import TfpersistError
+    from tfpersist.core.errors import TfpersistError
 
     try:
         sizes = [int(part) for part in text.split(",")]
@@ -51,7 +51,7 @@ def _sizes(text: str) -> list[int]:
 
 
 def cmd_probe(args) -> int:
-    from tfpersist import cpucache, runtime
+    from tfpersist.numerics import cpucache, runtime
     from tfpersist.versions import ledger
 
     sizes = _sizes(args.l1d) if args.l1d is not None else [None]
@@ -93,13 +93,14 @@ def cmd_probe(args) -> int:
 
 
 def cmd_check_repro(args) -> int:
-    from tfpersist import atomic, runtime
+    from tfpersist.core import atomic
+    from tfpersist.numerics import runtime
     from tfpersist.versions import reproducibility
 
     if args.probe:
         return cmd_probe(args)
     if args.l1d is not None:
-        from tfpersist.errors import TfpersistError
+        from tfpersist.core.errors import TfpersistError
 
         raise TfpersistError("--l1d goes with --probe (it simulates a CPU's cache for the probe)")
 

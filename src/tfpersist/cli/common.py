@@ -7,7 +7,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from tfpersist.errors import UsageError
+from tfpersist.core.errors import UsageError
 
 UNSAFE_HELP = (
     "run the model whatever ops it holds, even ones that touch files or run Python "

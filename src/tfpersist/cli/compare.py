@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tfpersist import layout
 from tfpersist.cli.common import (
     ARCHITECTURE_HELP,
     add_repo,
@@ -14,7 +13,8 @@ from tfpersist.cli.common import (
     named_inputs,
     trust_from,
 )
-from tfpersist.errors import UsageError
+from tfpersist.core import layout
+from tfpersist.core.errors import UsageError
 
 
 def add_parser(sub, trust) -> None:
@@ -142,7 +142,7 @@ def cmd_compare(args) -> int:
 
 def comparison_data(path: str | None, models):
     """(x, y or None, description) for the behaviour section; (None, None, why) if no data."""
-    from tfpersist import data
+    from tfpersist.tables import data
 
     prepared = layout.PREPARED_DIR
     test = prepared / layout.TEST_CSV

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tfpersist import layout
 from tfpersist.cli.common import ARCHITECTURE_HELP, assignment, csv_names, trust_from
-from tfpersist.errors import UsageError
+from tfpersist.core import layout
+from tfpersist.core.errors import UsageError
 
 
 def add_parser(sub, trust) -> None:

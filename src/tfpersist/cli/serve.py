@@ -12,7 +12,7 @@ from tfpersist.cli.common import (
     positive,
     trust_from,
 )
-from tfpersist.errors import UsageError
+from tfpersist.core.errors import UsageError
 
 
 def add_parser(sub, trust) -> None:

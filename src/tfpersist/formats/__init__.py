@@ -11,7 +11,7 @@ One place decides, from names on disk and a file's first bytes (no TensorFlow im
 that freeze, inspect, predict, compare and serve agree, and a path that is none of them gets
 one line saying what to pass.
 
-Imports: the core, safety and graph.
+Imports: core, tfapi, safety, graph.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tfpersist import layout
-from tfpersist.errors import TfpersistError
+from tfpersist.core import layout
+from tfpersist.core.errors import TfpersistError
 from tfpersist.formats import checkpoints
 
 SAVED_MODEL = "SavedModel"

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import dtypes, protos
-from tfpersist.errors import TfpersistError, Unsupported
+from tfpersist.core.errors import TfpersistError, Unsupported
+from tfpersist.tfapi import dtypes, protos
 
 MAGIC = 0xDB4775248B80FB57
 FOOTER = 48
@@ -244,8 +244,8 @@ class _TensorFlowReader:
     Bundle's ``variables`` and ``read``."""
 
     def __init__(self, prefix: Path):
-        from tfpersist.errors import first_line
-        from tfpersist.tfcompat import import_tf
+        from tfpersist.core.errors import first_line
+        from tfpersist.tfapi.tfcompat import import_tf
 
         tf = import_tf()
         try:

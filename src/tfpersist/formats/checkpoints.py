@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tfpersist import faults, layout
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist.core import faults, layout
+from tfpersist.core.errors import TfpersistError, first_line
 
 _STATE_LINE = re.compile(r'^(model_checkpoint_path|all_model_checkpoint_paths):\s*"(.*)"\s*$')
 
@@ -164,7 +164,7 @@ def resolve(path: str | Path) -> Path:
 
 def write_state(directory: str | Path, prefixes: list[Path]) -> None:
     """Write the ``checkpoint`` state file (TF's text format) with paths relative to it."""
-    from tfpersist import atomic
+    from tfpersist.core import atomic
 
     names = [Path(p).name for p in prefixes]
     lines = [f'model_checkpoint_path: "{names[-1]}"']

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import dtypes, formats, layout, protos, safety
-from tfpersist.errors import TfpersistError
+from tfpersist import formats, safety
+from tfpersist.core import layout
+from tfpersist.core.errors import TfpersistError
 from tfpersist.formats import bundles, checkpoints
 from tfpersist.graph import graphdefs, surgery
-from tfpersist.tensornames import op_name
+from tfpersist.tfapi import dtypes, protos
+from tfpersist.tfapi.tensornames import op_name
 
 CONTROL_FLOW_OPS = {
     "Switch": "cond (v1)",

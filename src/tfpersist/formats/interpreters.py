@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tfpersist import formats, safety
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist.core.errors import TfpersistError, first_line
 
 # ONNX operator domains onnxruntime implements itself (no custom-op library needed)
 ONNX_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft"}
@@ -116,7 +116,7 @@ class _Selecting:
 
 def tflite_ops(model: bytes) -> tuple[list[str], list[str]]:
     """(custom op codes, TensorFlow ops run through the Flex delegate) of a .tflite."""
-    from tfpersist.tfcompat import import_tf
+    from tfpersist.tfapi.tfcompat import import_tf
 
     import_tf()  # TensorFlow quiet and pinned before any of it loads
     from tensorflow.lite.python import schema_py_generated as schema
@@ -159,7 +159,7 @@ class TFLiteModel(_Selecting):
     def _open(self, data: bytes, threads) -> None:
         import warnings
 
-        from tfpersist.tfcompat import import_tf
+        from tfpersist.tfapi.tfcompat import import_tf
 
         tf = import_tf()
         with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated" (LiteRT)

@@ -20,11 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfpersist import capi, formats, layout, protos, safety
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist import formats, safety
+from tfpersist.core import layout
+from tfpersist.core.errors import TfpersistError, first_line
 from tfpersist.graph import lookups, surgery
-from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi import capi, protos
+from tfpersist.tfapi.tensornames import op_name
+from tfpersist.tfapi.tfcompat import import_tf
 
 DEFAULT_SIGNATURE = "serving_default"
 SERVING_TAG = "serve"

@@ -3,5 +3,5 @@ the entry point (freeze), weights streamed from checkpoint files (streaming), va
 restored by reading the saver's graph (restore), and a model frozen in memory with its names
 (models).
 
-Imports: the core, safety, graph and formats.
+Imports: core, tfapi, safety, graph, formats.
 """

@@ -18,12 +18,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfpersist import atomic, formats, safety
-from tfpersist.errors import TfpersistError
+from tfpersist import formats, safety
+from tfpersist.core import atomic
+from tfpersist.core.errors import TfpersistError
 from tfpersist.formats import bundles, checkpoints, saved_models
 from tfpersist.freezing import streaming
 from tfpersist.graph import graphdefs, signature, surgery
-from tfpersist.tensornames import op_name
+from tfpersist.tfapi.tensornames import op_name
 
 
 def prepare(graph_def, values: dict[str, str] | None, keep: list[str], live=()):

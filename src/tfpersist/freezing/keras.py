@@ -18,11 +18,11 @@ import re
 from pathlib import Path
 
 from tfpersist import formats, safety
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist.core.errors import TfpersistError, first_line
 from tfpersist.formats import checkpoints
 from tfpersist.graph import grouped, lookups
 from tfpersist.safety import keras_files
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi.tfcompat import import_tf
 
 tf = import_tf()
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfpersist import formats, safety
-from tfpersist.digests import digest
+from tfpersist.core.digests import digest
 from tfpersist.formats import checkpoints
 from tfpersist.freezing import freeze
 from tfpersist.graph import graphdefs, signature

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfpersist import tensornames, tensors
-from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi import tensornames, tensors
+from tfpersist.tfapi.tensornames import op_name
+from tfpersist.tfapi.tfcompat import import_tf
 
 ASSIGN_OPS = {"Assign", "AssignVariableOp"}
 

@@ -9,12 +9,12 @@ them in. This is the one module of freezing that imports TensorFlow's Python lay
 
 from __future__ import annotations
 
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist.core.errors import TfpersistError, first_line
 from tfpersist.formats import checkpoints
 from tfpersist.freezing import restore
 from tfpersist.graph import graphdefs, surgery
-from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi.tensornames import op_name
+from tfpersist.tfapi.tfcompat import import_tf
 
 tf = import_tf()
 v1 = tf.compat.v1

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, capi, dtypes, protos, tensors
+from tfpersist.core import atomic
 from tfpersist.formats import bundles
 from tfpersist.freezing import restore
 from tfpersist.graph import graphdefs, surgery
-from tfpersist.tensornames import op_name
+from tfpersist.tfapi import capi, dtypes, protos, tensors
+from tfpersist.tfapi.tensornames import op_name
 
 SPLICE_BYTES = 1 << 16  # tensors this large are written from their own buffer, not copied
 

@@ -2,5 +2,5 @@
 check (graphdefs), signatures and cards (signature), the surgery freezing does — pin
 placeholders, lower and prune conditionals, rename, clear devices (surgery) — and --optimize.
 
-Imports: the core and safety.
+Imports: core, tfapi, safety.
 """

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tfpersist import capi, protos
+from tfpersist.tfapi import capi, protos
 
 BOUND = 256  # one Eigen K-block on every CPU whose L1 data cache holds 32 KiB or more
 # (params.py's train.max_k defaults to the same figure; tests/pipeline/test_portable.py)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from tfpersist import capi, dtypes, protos
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist.core.errors import TfpersistError, first_line
+from tfpersist.tfapi import capi, dtypes, protos
 
 PROTOBUF_LIMIT = 2**31 - 1
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfpersist import tensors
 from tfpersist.graph import surgery
-from tfpersist.tensornames import op_name
+from tfpersist.tfapi import tensors
+from tfpersist.tfapi.tensornames import op_name
 
 CALLS = ("StatefulPartitionedCall", "PartitionedCall")
 _CONV_ATTRS = ("strides", "padding", "dilations", "explicit_paddings", "data_format")
@@ -98,7 +98,7 @@ def _lone_convolution(function):
 
 def _channels(graph_def, inputs: list[str]) -> dict[str, int]:
     """The static channel count (last dimension) of each tensor, as TensorFlow infers it."""
-    from tfpersist.tfcompat import import_tf
+    from tfpersist.tfapi.tfcompat import import_tf
 
     tf = import_tf()
     graph = tf.Graph()

@@ -10,9 +10,9 @@ Imports: the core (TensorFlow's Python layer, to read the tables).
 
 from __future__ import annotations
 
-from tfpersist.errors import TfpersistError, first_line
-from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf
+from tfpersist.core.errors import TfpersistError, first_line
+from tfpersist.tfapi.tensornames import op_name
+from tfpersist.tfapi.tfcompat import import_tf
 
 LOOKUPS = ("LookupTableFindV2", "LookupTableSizeV2")
 

@@ -8,7 +8,7 @@ convolution or matmul where safe; then keep only what the outputs need.
 from __future__ import annotations
 
 from tfpersist.graph import signature
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi.tfcompat import import_tf
 
 tf = import_tf()
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfpersist import dtypes, tensors
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.graph.graphdefs import all_nodes
+from tfpersist.tfapi import dtypes, tensors
 
 
 def erfc_as_erf(graph_def):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tfpersist import capi, dtypes, layout
+from tfpersist.core import layout
+from tfpersist.tfapi import capi, dtypes
 
 
 def tensor_info(tensor) -> dict:

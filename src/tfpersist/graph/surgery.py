@@ -13,11 +13,12 @@ import re
 
 import numpy as np
 
-from tfpersist import dtypes, safety, tensors
-from tfpersist.errors import TfpersistError
+from tfpersist import safety
+from tfpersist.core.errors import TfpersistError
 from tfpersist.graph.graphdefs import all_nodes
-from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi import dtypes, tensors
+from tfpersist.tfapi.tensornames import op_name
+from tfpersist.tfapi.tfcompat import import_tf
 
 _STRIPPED_ATTRS = ("_output_shapes", "_class")
 

@@ -2,6 +2,6 @@
 prepare, architectures and model (the network), training, release (the inference
 checkpoint), export (the shipped formats) and evaluation.
 
-Imports: any package below the CLI (core, safety, graph, formats, freezing, running,
-shipping, versions, views).
+Imports: core, tfapi, numerics, tables, safety, graph, formats, freezing, running,
+shipping.
 """

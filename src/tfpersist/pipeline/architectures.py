@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.pipeline import portable
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi.tfcompat import import_tf
 
 tf = import_tf()
 v1 = tf.compat.v1

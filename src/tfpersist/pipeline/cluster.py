@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfpersist import atomic, tfcompat
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist.core import atomic
+from tfpersist.core.errors import TfpersistError, first_line
 from tfpersist.pipeline.params import TrainParams
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi import tfcompat
+from tfpersist.tfapi.tfcompat import import_tf
 
 tf = import_tf()
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfpersist import atomic, data, layout, safety
-from tfpersist.distances import max_abs_diff
-from tfpersist.errors import TfpersistError
+from tfpersist import safety
+from tfpersist.core import atomic, layout
+from tfpersist.core.errors import TfpersistError
+from tfpersist.numerics.distances import max_abs_diff
 from tfpersist.pipeline.params import ExportParams, ModelParams
-from tfpersist.tables import records
+from tfpersist.tables import data, records
 
 
 def evaluate(
@@ -155,7 +156,8 @@ class _Shipped:
                 self.excess[fmt][name] = max(self.excess[fmt][name], checked.excess[fmt][name])
 
     def result(self, rows: int) -> dict:
-        from tfpersist import digests, shipping
+        from tfpersist import shipping
+        from tfpersist.core import digests
 
         checked = shipping.Parity({}, self.distances, self.exact, self.excess, self.export.rtol)
         failures = checked.failures(self.export.tolerance, self.export.tflite_quantize)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfpersist import atomic, shipping
+from tfpersist import shipping
+from tfpersist.core import atomic
 from tfpersist.tables import records
 
 

@@ -46,12 +46,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, data, digests, faults, layout
-from tfpersist.errors import TfpersistError
+from tfpersist.core import atomic, digests, faults, layout
+from tfpersist.core.errors import TfpersistError
 from tfpersist.pipeline import training
 from tfpersist.pipeline.params import MAX_K, ModelParams, TrainParams
-from tfpersist.tables import records
-from tfpersist.tfcompat import enable_determinism, import_tf
+from tfpersist.tables import data, records
+from tfpersist.tfapi.tfcompat import enable_determinism, import_tf
 
 tf = import_tf()
 

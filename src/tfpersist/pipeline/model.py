@@ -12,7 +12,7 @@ import numpy as np
 
 from tfpersist.pipeline import architectures
 from tfpersist.pipeline.params import ModelParams
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi.tfcompat import import_tf
 
 tf = import_tf()
 v1 = tf.compat.v1

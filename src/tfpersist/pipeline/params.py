@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfpersist.errors import TfpersistError
-from tfpersist.layout import PARAMS
+from tfpersist.core.errors import TfpersistError
+from tfpersist.core.layout import PARAMS
 
 
 def _section(params: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -227,7 +227,7 @@ class RuntimeParams:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RuntimeParams:
-        from tfpersist import runtime
+        from tfpersist.numerics import runtime
 
         s = params.get("runtime", {}) if isinstance(params, Mapping) else {}
         if not isinstance(s, Mapping):
@@ -275,7 +275,7 @@ class ExportParams:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ExportParams:
-        from tfpersist.layout import EXPORT_FORMATS, EXPORT_RTOL, TFLITE_QUANTIZE
+        from tfpersist.core.layout import EXPORT_FORMATS, EXPORT_RTOL, TFLITE_QUANTIZE
 
         s = _section(params, "export")
         formats = _get(

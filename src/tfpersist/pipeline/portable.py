@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi.tfcompat import import_tf
 
 tf = import_tf()
 

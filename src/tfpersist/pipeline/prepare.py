@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfpersist import atomic, data, layout
-from tfpersist.errors import TfpersistError
+from tfpersist.core import atomic, layout
+from tfpersist.core.errors import TfpersistError
 from tfpersist.pipeline.params import PrepareParams
-from tfpersist.tables import records
+from tfpersist.tables import data, records
 from tfpersist.tables.order import Permutation
 
 SPLITS = ("train", "val", "test")

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import cpucache, runtime
-from tfpersist.data import Schema
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.formats import checkpoints
 from tfpersist.freezing import freeze
+from tfpersist.numerics import cpucache, runtime
 from tfpersist.pipeline import release, training
 from tfpersist.pipeline.params import ModelParams, TrainParams
+from tfpersist.tables.data import Schema
 
 CLASSES, ROWS, VAL_ROWS, SEED = 10, 96, 32, 2026
 MODELS = {  # arch → (features, model.<arch>)
@@ -107,7 +107,7 @@ def run(
 def control() -> str:
     """sha256 of two plain (uncut) MatMuls, K = 784 and 1024: bits that follow the L1D Eigen
     blocks by (32, 48 and 64 KiB each give others) — the proof that a simulation took hold."""
-    from tfpersist.tfcompat import import_tf, session_config
+    from tfpersist.tfapi.tfcompat import import_tf, session_config
 
     tf = import_tf()
     rng = np.random.default_rng(SEED)

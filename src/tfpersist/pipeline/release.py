@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfpersist import atomic, layout
-from tfpersist.data import Schema
-from tfpersist.errors import TfpersistError
+from tfpersist.core import atomic, layout
+from tfpersist.core.errors import TfpersistError
 from tfpersist.formats import checkpoints
 from tfpersist.graph import signature
 from tfpersist.pipeline import model as model_lib
 from tfpersist.pipeline.params import ModelParams
-from tfpersist.tfcompat import import_tf, session_config
+from tfpersist.tables.data import Schema
+from tfpersist.tfapi.tfcompat import import_tf, session_config
 
 tf = import_tf()
 v1 = tf.compat.v1

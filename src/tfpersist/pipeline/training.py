@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, data, digests, faults, layout, runtime
-from tfpersist.errors import TfpersistError
+from tfpersist.core import atomic, digests, faults, layout
+from tfpersist.core.errors import TfpersistError
 from tfpersist.formats import checkpoints
 from tfpersist.graph import contractions
+from tfpersist.numerics import runtime
 from tfpersist.pipeline import architectures
 from tfpersist.pipeline import model as model_lib
 from tfpersist.pipeline.cluster import (
@@ -49,10 +50,10 @@ from tfpersist.pipeline.cluster import (
 from tfpersist.pipeline.cluster import server as start_server
 from tfpersist.pipeline.params import MAX_K, MAX_MICRO_BATCHES, ModelParams, TrainParams
 from tfpersist.pipeline.portable import ordered_sum
-from tfpersist.tables import records
+from tfpersist.tables import data, records
 from tfpersist.tables.order import batch_indices
 from tfpersist.tables.records import Split
-from tfpersist.tfcompat import enable_determinism, import_tf
+from tfpersist.tfapi.tfcompat import enable_determinism, import_tf
 
 tf = import_tf()
 v1 = tf.compat.v1

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from multiprocessing import connection
 from pathlib import Path
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.pipeline.params import ModelParams, TrainParams
 
 PORT_ATTEMPTS = 3
@@ -237,7 +237,7 @@ def _worker(sender, prepared, train_dir, model, params, cluster) -> None:
 
     from tqdm import tqdm
 
-    from tfpersist.errors import unexpected
+    from tfpersist.core.errors import unexpected
 
     _die_with_parent()
     tqdm.set_lock(threading.RLock())  # not a process-shared semaphore a kill would leak

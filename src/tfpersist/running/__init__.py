@@ -2,5 +2,5 @@
 the same way with the same checks (loaders), offline prediction from CSV/.npy (prediction),
 and TF Serving's REST API (serving).
 
-Imports: the core, safety, graph, formats and freezing.
+Imports: core, tfapi, tables, safety, graph, formats, freezing.
 """

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tfpersist import formats, safety
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.formats import interpreters
 from tfpersist.formats.interpreters import Tensor, check_names
 
@@ -109,7 +109,7 @@ class GraphModel:
 def _saved_model_keys(path, signature_key, placeholders, names):
     """A SavedModel's signature keys → the frozen graph's placeholder and output nodes."""
     from tfpersist.formats import saved_models
-    from tfpersist.tensornames import op_name
+    from tfpersist.tfapi.tensornames import op_name
 
     meta = saved_models.meta_graph(saved_models.read(path), path)
     sig = meta.signature_def[signature_key or saved_models.DEFAULT_SIGNATURE]

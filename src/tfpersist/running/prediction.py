@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfpersist import atomic, data, safety
-from tfpersist.errors import TfpersistError
+from tfpersist import safety
+from tfpersist.core import atomic
+from tfpersist.core.errors import TfpersistError
 from tfpersist.graph import signature
 from tfpersist.running import loaders
+from tfpersist.tables import data
 
 
 def read_inputs(path: Path, sig: dict | None) -> np.ndarray:

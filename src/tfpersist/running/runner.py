@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from tfpersist import safety
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist.core.errors import TfpersistError, first_line
 from tfpersist.formats import checkpoints
 from tfpersist.formats.interpreters import check_rows
 from tfpersist.graph import graphdefs, surgery
-from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf, session_config
+from tfpersist.tfapi.tensornames import op_name
+from tfpersist.tfapi.tfcompat import import_tf, session_config
 
 tf = import_tf()
 v1 = tf.compat.v1

@@ -8,7 +8,7 @@ for named ops, ``--allow-unsafe-ops`` for everything. ``inspect`` lists the ops 
 allowlist with ``risk``. TensorFlow's own ``saved_model_cli scan`` deny list ({ReadFile,
 WriteFile, PrintV2}) is a subset of what is refused here. No TensorFlow here.
 
-Imports: the core only.
+Imports: core, tfapi.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.safety.allowlist import ALLOWED
-from tfpersist.tensornames import op_name
+from tfpersist.tfapi.tensornames import op_name
 
 # What restoring a checkpoint with its saver needs beyond the allowlist: reading it, no more.
 RESTORE_OPS = frozenset({"RestoreV2", "Restore", "RestoreSlice"})

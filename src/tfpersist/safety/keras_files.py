@@ -25,7 +25,7 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.safety.keras_allowlist import CLASSES, FUNCTIONS
 from tfpersist.safety.zipped import member_file
 

@@ -11,7 +11,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 
 
 def member_file(path: Path, info: zipfile.ZipInfo):

@@ -8,7 +8,7 @@
 
 ``start`` brings it all up; ``Running.stop`` is the graceful stop SIGTERM triggers.
 
-Imports: the core, formats, running (TensorFlow only for gRPC and TF models).
+Imports: core, tfapi, formats, running, versions (TensorFlow only for gRPC and TF models).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.serving.options import DEFAULT_PORT, MAX_REQUEST_BYTES, Options
 
 if TYPE_CHECKING:

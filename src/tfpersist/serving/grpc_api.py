@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.serving import rest, servables
 from tfpersist.serving.options import DEFAULT_GRPC_PORT
 from tfpersist.serving.service import Service, code_of
@@ -22,7 +22,7 @@ STATES = {"START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 5
 
 
 def _protos():
-    from tfpersist.tfcompat import import_tf
+    from tfpersist.tfapi.tfcompat import import_tf
 
     tf = import_tf()  # quietly, before the protos import it
     from tensorflow.core.framework import tensor_shape_pb2, types_pb2

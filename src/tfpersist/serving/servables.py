@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist.core.errors import TfpersistError, first_line
 
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 

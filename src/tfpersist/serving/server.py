@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.serving import metrics, rest, servables
 from tfpersist.serving.options import DEFAULT_PORT, MAX_REQUEST_BYTES
 from tfpersist.serving.service import Service, code_of

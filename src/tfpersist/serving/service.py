@@ -9,7 +9,7 @@ import contextlib
 import time
 
 from tfpersist import formats
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.serving import batching, rest
 from tfpersist.serving.metrics import Metrics
 from tfpersist.serving.servables import Catalog, NotFound, Unavailable

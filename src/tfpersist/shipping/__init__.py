@@ -6,7 +6,7 @@ Every artifact is written atomically and is the same bytes for the same frozen g
 format is loaded back and run next to the frozen graph (``parity``), so a format that computes
 something else is caught where it is made.
 
-Imports: the core, safety, graph, formats, freezing and running.
+Imports: core, tfapi, numerics, safety, graph, formats, running.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import atomic, layout
-from tfpersist.errors import TfpersistError, Unsupported, first_line
-from tfpersist.tfcompat import import_tf
+from tfpersist.core import atomic, layout
+from tfpersist.core.errors import TfpersistError, Unsupported, first_line
+from tfpersist.tfapi.tfcompat import import_tf
 
 SIGNATURE_KEY = "serving_default"
 ONNX_OPSET = 17
@@ -200,7 +200,7 @@ def export(
         )
     graphdefs.check_nodes(graph_def, sig.input_nodes, "input node")
     graphdefs.check_nodes(graph_def, sig.output_nodes)
-    from tfpersist.digests import digest
+    from tfpersist.core.digests import digest
 
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -301,7 +301,7 @@ def _numeric(x) -> np.ndarray:
 def _words(graph_def, most: int = 64) -> list[str]:
     """Up to ``most`` distinct words of the string constants of a graph (a lookup table's
     keys), sorted: text rows made of what the model knows."""
-    from tfpersist import dtypes, tensors
+    from tfpersist.tfapi import dtypes, tensors
 
     words: set[str] = set()
     for node in graph_def.node:
@@ -374,7 +374,7 @@ def parity(
     outputs on the same rows (frozen_outputs). ``loaded``: {format: Loaded} kept between
     calls (a caller running several chunks loads each format once). ``rtol``: the relative
     allowance the failures are judged with."""
-    from tfpersist.distances import excess, max_abs_diff
+    from tfpersist.numerics.distances import excess, max_abs_diff
 
     loaded = {} if loaded is None else loaded
     x = feeds(sig, x)

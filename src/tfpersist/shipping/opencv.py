@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from tfpersist import safety
-from tfpersist.errors import TfpersistError, Unsupported, first_line
+from tfpersist.core.errors import TfpersistError, Unsupported, first_line
 from tfpersist.graph import graphdefs
-from tfpersist.tensornames import op_name
-from tfpersist.tfcompat import import_tf
+from tfpersist.tfapi.tensornames import op_name
+from tfpersist.tfapi.tfcompat import import_tf
 
 ADDS = ("Add", "AddV2", "BiasAdd", "Sub")
 FOLDED = ("Add", "BiasAdd")  # what OpenCV folds into the MatMul it reads (a full row)

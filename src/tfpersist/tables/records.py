@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpersist import data, layout
-from tfpersist.errors import TfpersistError
+from tfpersist.core import layout
+from tfpersist.core.errors import TfpersistError
+from tfpersist.tables import data
 
 IN_MEMORY = 64 << 20  # a split this small is read whole (the digits' splits: ~0.3 MB)
 CHUNK = 65_536  # rows a split is read in when read through (statistics, checks, evaluation)

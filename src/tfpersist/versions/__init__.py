@@ -3,7 +3,7 @@
 ``PATH@REV`` takes a git revision, branch, tag or DVC experiment name; the artifact is read
 through DVC (``dvc.api.DVCFileSystem``) from the local cache or a remote. No TensorFlow.
 
-Imports: the core, safety, graph, formats, freezing and running.
+Imports: core, tfapi, numerics, tables, safety, graph, formats, freezing, running.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfpersist import layout
-from tfpersist.errors import TfpersistError
+from tfpersist.core import layout
+from tfpersist.core.errors import TfpersistError
 
 REBUILD_HINT = "or pass --rebuild to reproduce it (checked against that revision's dvc.lock)"
 

@@ -13,10 +13,11 @@ from collections import Counter
 
 import numpy as np
 
-from tfpersist import dtypes, safety, tensors
-from tfpersist.distances import max_abs_diff
+from tfpersist import safety
 from tfpersist.freezing.models import Model
 from tfpersist.graph import signature
+from tfpersist.numerics.distances import max_abs_diff
+from tfpersist.tfapi import dtypes, tensors
 from tfpersist.versions.distances import weight_distance
 from tfpersist.versions.localize import rows
 

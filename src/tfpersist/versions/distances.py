@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tfpersist.distances import max_abs_diff
 from tfpersist.formats import bundles, checkpoints
+from tfpersist.numerics.distances import max_abs_diff
 
 if TYPE_CHECKING:
     from tfpersist.running.runner import Runner

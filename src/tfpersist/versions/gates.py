@@ -19,7 +19,7 @@ import operator
 import re
 from dataclasses import dataclass
 
-from tfpersist.errors import UsageError
+from tfpersist.core.errors import UsageError
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

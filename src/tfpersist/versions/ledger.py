@@ -11,8 +11,8 @@ import csv
 import io
 from pathlib import Path
 
-from tfpersist import atomic
-from tfpersist.errors import TfpersistError
+from tfpersist.core import atomic
+from tfpersist.core.errors import TfpersistError
 
 PATH = Path("bench", "ledger.csv")
 PROBE = [

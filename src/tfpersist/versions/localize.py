@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tfpersist import safety
-from tfpersist.distances import max_abs_diff
-from tfpersist.tensornames import op_name
+from tfpersist.numerics.distances import max_abs_diff
+from tfpersist.tfapi.tensornames import op_name
 
 if TYPE_CHECKING:
     from tfpersist.running.runner import Runner

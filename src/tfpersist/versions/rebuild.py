@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from tfpersist import layout
-from tfpersist.errors import TfpersistError
+from tfpersist.core import layout
+from tfpersist.core.errors import TfpersistError
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 
 VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 SPEC = re.compile(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfpersist import versions
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 from tfpersist.versions import gates as gating
 from tfpersist.versions import registry
 

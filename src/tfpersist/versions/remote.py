@@ -26,8 +26,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tfpersist import atomic
-from tfpersist.errors import TfpersistError
+from tfpersist.core import atomic
+from tfpersist.core.errors import TfpersistError
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8333

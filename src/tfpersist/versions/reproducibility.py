@@ -14,8 +14,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tfpersist import layout, versions
-from tfpersist.errors import TfpersistError
+from tfpersist import versions
+from tfpersist.core import layout
+from tfpersist.core.errors import TfpersistError
 from tfpersist.versions.rebuild import StageCheck, clone, compare_locks, load_lock, rebuild
 
 
@@ -62,9 +63,9 @@ def contraction_note(target: Path, lock: dict) -> str:
     """A line when the training graph of the train stage's last checkpoint sums past the
     portable K bound (train.max_k 0, the native pin): then its bytes hold only on CPUs with
     this one's L1 data cache. Empty otherwise."""
-    from tfpersist import cpucache
     from tfpersist.formats import checkpoints
     from tfpersist.graph import contractions, graphdefs
+    from tfpersist.numerics import cpucache
 
     outs = [o["path"] for o in (lock.get("stages", {}).get("train", {}).get("outs") or [])]
     found = []

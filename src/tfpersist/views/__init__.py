@@ -2,5 +2,5 @@
 drawn as SVG (drawing), the model page (pages), the compare page (diff_page), and the offline
 template for dvc plots (plots).
 
-Imports: the core, safety, graph, formats, freezing, running and versions (the compare page).
+Imports: core, tfapi, safety, graph, formats, freezing, versions (the compare page).
 """

@@ -188,7 +188,7 @@ def _localize_section(loc: dict) -> str:
 
 def write_diff_page(report: dict, a, b, out, tolerance: float) -> None:
     """Describe both compared models (compare.Model) and write the diff page atomically."""
-    from tfpersist import atomic
+    from tfpersist.core import atomic
     from tfpersist.versions import compare
     from tfpersist.views import graphview
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 
 ENGINE = "graphviz-pure"
 TIMEOUT_S = 600

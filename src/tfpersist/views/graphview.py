@@ -14,9 +14,10 @@ from collections import Counter
 
 import numpy as np
 
-from tfpersist import capi, dtypes, protos, safety, tensors
-from tfpersist.errors import TfpersistError
-from tfpersist.tensornames import is_control, op_name, port
+from tfpersist import safety
+from tfpersist.core.errors import TfpersistError
+from tfpersist.tfapi import capi, dtypes, protos, tensors
+from tfpersist.tfapi.tensornames import is_control, op_name, port
 from tfpersist.views import drawing
 
 HISTOGRAM_BINS = 20
@@ -280,7 +281,7 @@ def describe_model(source, output_nodes=None, trust=safety.TRUST_NOTHING) -> tup
     from pathlib import Path
 
     from tfpersist import formats
-    from tfpersist.digests import digest
+    from tfpersist.core.digests import digest
     from tfpersist.freezing import models
     from tfpersist.graph import graphdefs, signature
 

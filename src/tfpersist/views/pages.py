@@ -381,7 +381,8 @@ def model_page(view: dict, title: str, facts: dict) -> str:
 
 def write_model_page(source, out, output_nodes=None, trust=None, title: str | None = None) -> dict:
     """Describe ``source`` and write its page to ``out`` atomically; returns the description."""
-    from tfpersist import atomic, safety
+    from tfpersist import safety
+    from tfpersist.core import atomic
     from tfpersist.views import graphview
 
     view, facts = graphview.describe_model(source, output_nodes, trust or safety.TRUST_NOTHING)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfpersist import atomic
-from tfpersist.errors import TfpersistError
+from tfpersist.core import atomic
+from tfpersist.core.errors import TfpersistError
 
 # npm package → its browser build; versions pinned in the Makefile (the majors DVC's page uses)
 LIBRARIES = {

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfpersist import layout
-from tfpersist.errors import TfpersistError
+from tfpersist.core import layout
+from tfpersist.core.errors import TfpersistError
 
 
 @dataclass(frozen=True)

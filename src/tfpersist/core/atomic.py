@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from tfpersist import faults
+from tfpersist.core import faults
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

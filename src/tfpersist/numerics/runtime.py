@@ -20,7 +20,7 @@ import platform
 import sys
 from pathlib import Path
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 
 # params.yaml's runtime.cpu_isa → oneDNN's ONEDNN_MAX_CPU_ISA (None: no cap)
 ISAS = {
@@ -50,7 +50,7 @@ def settings(isa: str) -> dict[str, str]:
 def pin(isa: str) -> None:
     """Cap oneDNN at ``isa`` for this process and its children (before TF is imported)."""
     wanted = settings(isa)
-    capi = sys.modules.get("tfpersist.capi")  # TensorFlow's C library, loaded without Python
+    capi = sys.modules.get("tfpersist.tfapi.capi")  # TensorFlow's C library, loaded without Python
     if "tensorflow" in sys.modules or (capi is not None and capi.loaded()):
         if any(os.environ.get(k) != v for k, v in wanted.items()):
             raise TfpersistError(

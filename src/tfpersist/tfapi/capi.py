@@ -33,8 +33,9 @@ from pathlib import Path
 
 from google.protobuf.message import DecodeError
 
-from tfpersist import atomic, protos
-from tfpersist.errors import TfpersistError, first_line
+from tfpersist.core import atomic
+from tfpersist.core.errors import TfpersistError, first_line
+from tfpersist.tfapi import protos
 
 _lock = threading.Lock()
 _lib = None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
 
 REF = 100  # DT_FLOAT_REF = 101: a reference to a DT_FLOAT variable
 

@@ -22,7 +22,7 @@ def import_tf():
     if not _quieted:  # also when something imported TensorFlow before (Keras, a test)
         _quieted = True
         tf.get_logger().setLevel("ERROR")
-        protos = sys.modules.get("tfpersist.protos")
+        protos = sys.modules.get("tfpersist.tfapi.protos")
         if protos is not None:  # its modules loaded before their packages: bind them there
             protos.bind_to_packages()
         from absl import logging as absl_logging

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfpersist import dtypes, protos
-from tfpersist.errors import TfpersistError
+from tfpersist.core.errors import TfpersistError
+from tfpersist.tfapi import dtypes, protos
 
 # tensor_util._TENSOR_CONTENT_TYPES, of the types handled here
 _CONTENT = frozenset({"float16", "bfloat16", "float32", "float64", "int8", "int16", "int32"})
@@ -127,6 +127,6 @@ def make_ndarray(tensor) -> np.ndarray:
 
 
 def _tensorflow():
-    from tfpersist.tfcompat import import_tf
+    from tfpersist.tfapi.tfcompat import import_tf
 
     return import_tf()
