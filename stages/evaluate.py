@@ -1,7 +1,9 @@
 """evaluate: the frozen model on the test split → metrics and a confusion-matrix plot.
 
 usage: python stages/evaluate.py FROZEN_PB SOURCE EXPORT_DIR PREPARED_DIR METRICS_JSON
-                                 CONFUSION_CSV
+                                 DETAILS_JSON CONFUSION_CSV
+METRICS_JSON holds the headline (accuracy, log loss, the worst class's recall, rows: what
+`dvc metrics show` prints); DETAILS_JSON the rest (per-class recall, the parity below).
 The model is loaded from the .pb alone; its SOURCE (the release checkpoint, or the
 Keras-fit variant's model.keras, run by Keras) is run on the same rows to
 record how far the frozen outputs are from it (0, or float noise), and so is every format
@@ -20,7 +22,9 @@ from _stage import load_params, run
 
 
 def main(argv: list[str]) -> None:
-    frozen_pb, checkpoint_dir, export_dir, prepared, metrics_path, confusion_path = argv
+    frozen_pb, checkpoint_dir, export_dir, prepared, metrics_path, details_path, confusion_path = (
+        argv
+    )
     params = load_params()
     model, export = ModelParams.from_params(params), ExportParams.from_params(params)
     trust = safety.Trust.from_env(os.environ)
@@ -30,6 +34,7 @@ def main(argv: list[str]) -> None:
         prepared,
         model,
         metrics_path,
+        details_path,
         confusion_path,
         trust,
         export_dir,

@@ -61,7 +61,7 @@ def test_the_committed_models_figures_in_the_guides_are_todays():
     text = "\n".join(p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
     frozen = next(o for o in lock["freeze"]["outs"] if o["path"] == "models/frozen/model.pb")
-    metrics = json.loads((ROOT / "metrics" / "evaluate.json").read_text())
+    metrics = json.loads((ROOT / "metrics" / "details.json").read_text())
 
     version_a = re.findall(
         r"^A: (?:models/frozen/model\.pb@v1\.0|digits@v1\.0\.0) \(frozen GraphDef, (\d+) bytes, "

@@ -267,6 +267,7 @@ def session(tmp_path_factory) -> Session:
     s.clean_repro = s.shell("dvc repro")
     s.status = run([f"{BIN}/dvc", "status", "-q"], repo, check=False).returncode
     s.metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    s.details = json.loads((repo / "metrics/details.json").read_text())
     s.export_card = json.loads((repo / "models/export/export.json").read_text())
     s.plots_json = s.shell("dvc plots show --json")
     s.built = {p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()}
@@ -305,6 +306,7 @@ def test_the_pipeline_a_fresh_clone_builds(session):
         "models/export/opencv.pb",
         "models/export/export.json",
         "metrics/evaluate.json",
+        "metrics/details.json",
         "reports/model.html",
     ]:
         assert name in session.built, name
@@ -313,12 +315,14 @@ def test_the_pipeline_a_fresh_clone_builds(session):
     formats = yaml.safe_load((ROOT / "params.yaml").read_text())["export"]["formats"]
     card = session.export_card
     assert sorted(card["formats"]) == sorted(formats) and "left_out" not in card
-    metrics = session.metrics
+    metrics, details = session.metrics, session.details
+    assert sorted(metrics) == ["accuracy", "log_loss", "min_recall", "rows"]  # 80 columns
     assert metrics["rows"] == 269 and metrics["accuracy"] > 0.5
-    assert metrics["checkpoint_max_abs_diff"] <= 1e-6
-    # parity is a metric: each format's accuracy, distance to the frozen model, size
-    assert sorted(metrics["export"]) == sorted(formats)
-    for fmt, m in metrics["export"].items():
+    assert metrics["min_recall"] == min(details["recall"].values())
+    assert details["checkpoint_max_abs_diff"] <= 1e-6
+    # parity is measured: each format's accuracy, distance to the frozen model, size
+    assert sorted(details["export"]) == sorted(formats)
+    for fmt, m in details["export"].items():
         assert abs(m["accuracy"] - metrics["accuracy"]) <= 1 / 269, fmt
         assert float(m["max_abs_diff"]) <= 1e-5 and m["bytes"] > 1000, fmt
     assert "confusion" in session.plots_json
@@ -342,11 +346,12 @@ def test_another_architecture_runs_through_the_default_pipeline(session):
     card = json.loads((repo / "models/export/export.json").read_text())
     assert sorted(card["formats"]) == ["onnx", "saved_model", "tflite"]
     assert "OpenCV cannot run this model" in card["left_out"]["opencv"]
-    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
-    assert sorted(metrics["export"]) == ["onnx", "saved_model", "tflite"]
+    details = json.loads((repo / "metrics/details.json").read_text())
+    assert sorted(details["export"]) == ["onnx", "saved_model", "tflite"]
     frozen = json.loads((repo / "models/frozen/model.json").read_text())
     assert frozen["ops"].get("Conv2D")
-    assert "export.onnx.accuracy" in session.said("dvc metrics show")
+    shown = session.said("dvc metrics show")
+    assert "min_recall" in shown and max(map(len, shown.splitlines())) <= 80, shown
 
 
 @pytest.mark.slow
@@ -401,8 +406,14 @@ def test_the_accuracy_the_readme_quotes_is_the_committed_pipelines():
     quoted += re.findall(r"reaches (0\.\d+) test accuracy", text)
     assert len(quoted) == 6, quoted
     assert {float(q) for q in quoted} == {round(accuracy, 4)}
-    shown = re.search(r"^metrics/evaluate\.json\s+(0\.\d+)", text, re.M).group(1)
-    assert float(shown) == round(accuracy, 5)
+    metrics = json.loads((ROOT / "metrics" / "evaluate.json").read_text())
+    shown = re.search(r"^metrics/evaluate\.json\s+(.+)$", text, re.M).group(1).split()
+    assert [float(v) for v in shown] == [round(metrics[k], 5) for k in sorted(metrics)]
+    details = json.loads((ROOT / "metrics" / "details.json").read_text())
+    onnx = re.search(
+        r'"onnx": \{\s+"accuracy": (\S+),\s+"bytes": (\d+),\s+"max_abs_diff": "(\S+)"', text
+    )
+    assert onnx.groups() == tuple(str(v) for v in details["export"]["onnx"].values())
 
 
 def test_the_scale_figures_the_readme_quotes_are_the_benchs():

@@ -32,6 +32,7 @@ EVALUATE = (
     "models/export",
     "data/prepared",
     "metrics/evaluate.json",
+    "metrics/details.json",
     "metrics/confusion.csv",
 )
 

@@ -32,6 +32,7 @@ def test_classification_metrics_by_hand():
     assert metrics.pop("log_loss") == pytest.approx(0.6108605, abs=1e-6)
     assert metrics == {
         "accuracy": 0.666667,  # 4 of 6, rounded to 6 digits
+        "min_recall": 0.5,
         "rows": 6,
         "recall": {"0": 0.5, "1": 1.0, "2": 0.5},
     }

@@ -238,11 +238,12 @@ def test_evaluation_in_chunks_equals_one_pass(released, tmp_path, monkeypatch):
     seen, whole = {}, evaluation.CHUNK
     for chunk in (whole, 7):
         monkeypatch.setattr(evaluation, "CHUNK", chunk)
-        metrics, confusion = tmp_path / f"m{chunk}.json", tmp_path / f"c{chunk}.csv"
-        args = (frozen, root / "checkpoint", prepared, MODEL, metrics, confusion)
+        metrics, details = tmp_path / f"m{chunk}.json", tmp_path / f"d{chunk}.json"
+        confusion = tmp_path / f"c{chunk}.csv"
+        args = (frozen, root / "checkpoint", prepared, MODEL, metrics, details, confusion)
         evaluation.evaluate(*args, export_dir=tmp_path / "export", export=params)
-        seen[chunk] = (metrics.read_text(), confusion.read_text())
+        seen[chunk] = (metrics.read_text(), details.read_text(), confusion.read_text())
     assert seen[7] == seen[whole]
-    metrics = json.loads(seen[7][0])
+    metrics, details = json.loads(seen[7][0]), json.loads(seen[7][1])
     assert metrics["rows"] == len(np.load(prepared / "test.npy")) > 7 * 5
-    assert metrics["export"]["onnx"]["accuracy"] == metrics["accuracy"]
+    assert details["export"]["onnx"]["accuracy"] == metrics["accuracy"]
