@@ -127,6 +127,24 @@ class _Batches:
         self.dataset = Epochs()
 
 
+def _in_order(x, y, batch_size: int):
+    """The validation split in order, as a PyDataset: arrays would go through Keras's
+    tf.data adapter, whose ParallelMapDataset makes TensorFlow 2.21 log an ERROR line
+    ("NodeDef mentions attribute use_unbounded_threadpool") on every run."""
+    import keras
+
+    class InOrder(keras.utils.PyDataset):
+        def __len__(self):
+            return math.ceil(len(y) / batch_size)
+
+        def __getitem__(self, i):
+            return x[i * batch_size : (i + 1) * batch_size], y[
+                i * batch_size : (i + 1) * batch_size
+            ]
+
+    return InOrder()
+
+
 def _callbacks(train_dir: Path, batches: _Batches, seed: int, logger, steps: int):
     import keras
 
@@ -287,7 +305,7 @@ def fit(
         batches.dataset,
         epochs=params.epochs,
         shuffle=False,
-        validation_data=(vx, vy),
+        validation_data=_in_order(vx, vy, params.batch_size),
         callbacks=_callbacks(train_dir, batches, params.seed, logger, steps),
         verbose=0,
     )
