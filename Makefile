@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-nodeps.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup offline-plots repro test test-fast check-repro compare bench lint format clean remote-up remote-down plots browser eigen iproute hosts zoo
+.PHONY: help setup offline-plots repro test test-fast check-repro compare bench bench-quick lint format clean remote-up remote-down plots browser eigen iproute hosts zoo
 
 ## Show this help.
 help:
@@ -121,10 +121,20 @@ compare: setup
 HASH := \#
 model_at = '$(if $(findstring @,$(1))$(findstring $(HASH),$(1)),$(1),models/frozen/model.pb@$(1))'
 
-## Benchmark against peers (freeze_graph, Keras fit, MLflow serving, dvc status, scale at 10M rows; tens of minutes, MLflow installed into .venv/bench-mlflow once); writes bench/results.md.
+# The bench's HTTP load generator (serving figures): installed with apt-get when missing.
+NEED_WRK = command -v wrk >/dev/null || { echo "bench: installing wrk (the HTTP load generator) with apt-get"; apt-get install -y -qq wrk >/dev/null 2>&1 || echo "bench: no wrk (apt-get install wrk): the serving figures are skipped"; }
+
+## Benchmark against peers (freeze_graph, Keras fit, MLflow serving, dvc status, scale at 10M rows): about 10 minutes on 2 cores, plus MLflow's install into .venv/bench-mlflow on the first run; writes bench/results.md.
 bench: setup
 	@test -f models/frozen/model.pb || $(BIN)/dvc repro
+	@$(NEED_WRK)
 	$(BIN)/python bench/bench.py
+
+## The benchmarks once each, short, no peer installed (MLflow's server skipped): about 7 minutes on 2 cores; prints the table, notes its time in bench/results.md.
+bench-quick: setup
+	@test -f models/frozen/model.pb || $(BIN)/dvc repro
+	@$(NEED_WRK)
+	$(BIN)/python bench/bench.py --quick
 
 ## Check style and common bugs with ruff.
 lint: setup

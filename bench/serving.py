@@ -91,7 +91,34 @@ def wrk(url: str, lua: Path, seconds: int = 5, connections: int = 8) -> dict:
     }
 
 
-def bench_serving(root: Path, tmp: Path, repeats: int, row, median, env) -> None:
+def _start_mlflow(root: Path, tmp: Path, onnx_model: Path, servers: list) -> str:
+    """MLflow's server on the ONNX export (its venv made on the first run); its URL."""
+    venv = _mlflow_venv(root)
+    saved = tmp / "mlflow-model"
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-c", SAVE, str(onnx_model), str(saved)], check=True
+    )
+    port = _free_port()
+    mlflow_env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    servers.append(
+        subprocess.Popen(
+            [
+                *(str(venv / "bin" / "mlflow"), "models", "serve", "-m", str(saved)),
+                *("--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)),
+            ],
+            env=mlflow_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    )
+    _wait(f"http://127.0.0.1:{port}/ping")
+    return f"http://127.0.0.1:{port}/invocations"
+
+
+def bench_serving(root: Path, tmp: Path, repeats: int, row, median, env, peer: bool = True) -> None:
+    """``peer=False`` (``--quick``): tfpersist's servers alone, MLflow neither installed nor
+    run — figures printed without a ratio."""
     if shutil.which("wrk") is None:
         print("  wrk not found (apt-get install wrk): serving figures skipped", flush=True)
         return
@@ -106,11 +133,6 @@ def bench_serving(root: Path, tmp: Path, repeats: int, row, median, env) -> None
     lua = tmp / "post.lua"
     lua.write_text(LUA.format(body=body))
 
-    venv = _mlflow_venv(root)
-    saved = tmp / "mlflow-model"
-    subprocess.run(
-        [str(venv / "bin" / "python"), "-c", SAVE, str(onnx_model), str(saved)], check=True
-    )
     servers, urls = [], {}
     try:
         for label, model in (("onnx", onnx_model), ("pb", frozen)):
@@ -136,31 +158,8 @@ def bench_serving(root: Path, tmp: Path, repeats: int, row, median, env) -> None
             )
             urls[label] = f"http://127.0.0.1:{port}/v1/models/digits:predict"
             _wait(f"http://127.0.0.1:{port}/readyz")
-        port = _free_port()
-        mlflow_env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-        servers.append(
-            subprocess.Popen(
-                [
-                    str(venv / "bin" / "mlflow"),
-                    "models",
-                    "serve",
-                    "-m",
-                    str(saved),
-                    "--env-manager",
-                    "local",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                env=mlflow_env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        )
-        urls["mlflow"] = f"http://127.0.0.1:{port}/invocations"
-        _wait(f"http://127.0.0.1:{port}/ping")
+        if peer:
+            urls["mlflow"] = _start_mlflow(root, tmp, onnx_model, servers)
         for url in urls.values():  # warm every server up
             wrk(url, lua, seconds=1)
         runs = {label: [] for label in urls}
@@ -178,13 +177,18 @@ def bench_serving(root: Path, tmp: Path, repeats: int, row, median, env) -> None
     }
     if any(r["errors"] for rs in runs.values() for r in rs):
         raise SystemExit(f"bench: a server answered errors under load: {runs}")
-    peer = summary["mlflow"]
 
     def shown(s: dict, single: dict) -> str:
         return (
             f"{s['rps']:,.0f} req/s, p50 {s['p50']:.2f} ms, p99 {s['p99']:.2f} ms "
             f"(1 connection: p50 {single['p50']:.2f} ms)"
         )
+
+    if not peer:
+        for label in ("onnx", "pb"):
+            print(f"  serve {label}: {shown(summary[label], one[label])} (--quick: no peer)")
+        return
+    peer = summary["mlflow"]
 
     for label, what, target in (
         ("onnx", "serve the ONNX export (wrk -t1 -c8, one 64-feature row)", "≥ 10×"),

@@ -89,3 +89,23 @@ def test_the_committed_models_figures_in_the_guides_are_todays():
     assert {s for _, s in version_a} | set(freeze) == {sha}
     for path, fmt, _, quoted in shipped:
         assert digest(ROOT / "models" / "export" / path)[0][:12] == quoted, fmt
+
+
+def test_the_bench_times_quoted_are_the_last_runs():
+    """`make bench` and `make bench-quick` say how long they take (Makefile help, the
+    development and benchmarks guides): the times bench/results.md records of their last runs."""
+    results = (ROOT / "bench" / "results.md").read_text()
+    full = int(re.search(r"Run took (\d+) s\.", results).group(1))
+    quick = int(re.search(r"`make bench-quick` \(.*\) last took (\d+) s", results).group(1))
+    minutes = {"bench": round(full / 60), "bench-quick": round(quick / 60)}
+    makefile = (ROOT / "Makefile").read_text()
+    for target, expected in minutes.items():
+        help_line = re.search(rf"^## (.*)\n{re.escape(target)}:", makefile, re.M).group(1)
+        assert f"about {expected} minutes on 2 cores" in help_line, (target, help_line)
+        row = re.search(
+            rf"^\| `make {target}` \|.*$", (ROOT / "docs/development.md").read_text(), re.M
+        )
+        assert f"about {expected} minutes on 2 cores" in row.group(0), row.group(0)
+    guide = " ".join((ROOT / "docs" / "benchmarks.md").read_text().split())
+    assert f"`make bench` (about {minutes['bench']} minutes on 2 cores" in guide
+    assert f"`make bench-quick`, about {minutes['bench-quick']} minutes," in guide
