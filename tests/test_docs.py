@@ -109,3 +109,15 @@ def test_the_bench_times_quoted_are_the_last_runs():
     guide = " ".join((ROOT / "docs" / "benchmarks.md").read_text().split())
     assert f"`make bench` (about {minutes['bench']} minutes on 2 cores" in guide
     assert f"`make bench-quick`, about {minutes['bench-quick']} minutes," in guide
+
+
+def test_the_release_tag_message_shown_is_the_committed_metrics():
+    """docs/releasing.md shows the tag message `release` writes: the committed metrics'."""
+    import json
+
+    from tfpersist.versions.releasing import message
+
+    page = (ROOT / "docs" / "releasing.md").read_text()
+    shown = page.split("$ git tag -l --format='%(contents)' digits@v1.0.0\n")[1].split("\n$ ")[0]
+    metrics = json.loads((ROOT / "metrics" / "evaluate.json").read_text())
+    assert shown + "\n" == message("digits", "v1.0.0", metrics)
