@@ -366,11 +366,11 @@ def test_metrics_count_v2_requests_by_entrypoint(digits):
     lines = text.decode().splitlines()
     for entrypoint in ("REST", "gRPC"):
         assert any(
-            l.startswith(":tensorflow:serving:request_count_total")
-            and 'API="infer"' in l
-            and f'entrypoint="{entrypoint}"' in l
-            and 'status="OK"' in l
-            for l in lines
+            line.startswith(":tensorflow:serving:request_count_total")
+            and 'API="infer"' in line
+            and f'entrypoint="{entrypoint}"' in line
+            and 'status="OK"' in line
+            for line in lines
         ), entrypoint
 
 
