@@ -26,7 +26,10 @@ def add_parser(sub, trust) -> None:
         "checked like predict before the port opens; or a base directory of numbered versions "
         "(BASE/1/, BASE/2/ …), polled: a new version is loaded and warmed before it takes "
         'traffic. POST /v1/models/NAME:predict with {"instances": [...]} or {"inputs": ...}; '
-        "GET /v1/models/NAME[/metadata]; gRPC PredictionService and ModelService; Prometheus "
+        "GET /v1/models/NAME[/metadata]; gRPC PredictionService and ModelService. KServe's v2 "
+        "protocol (Open Inference Protocol) beside it: POST /v2/models/NAME/infer, GET "
+        "/v2/models/NAME, /v2/health/live, /v2/health/ready, and gRPC "
+        "inference.GRPCInferenceService on the same gRPC port (docs/kserve.md). Prometheus "
         "metrics at /monitoring/prometheus/metrics. SIGTERM drains: stop accepting, answer "
         "what is in flight, exit 0.",
     )
@@ -164,8 +167,8 @@ def _serve(args, version, options, following: bool = False) -> int:
     grpc = f" and gRPC on {options.host}:{running.grpc_port}" if running.grpc_port else ""
     print(
         f"serving {version.spec} ({inputs}) as '{options.name}' version {latest.version} on "
-        f"http://{options.host}:{running.port}/v1/models/{options.name}:predict{grpc} "
-        "(Ctrl-C stops)",
+        f"http://{options.host}:{running.port}/v1/models/{options.name}:predict and "
+        f"/v2/models/{options.name}/infer{grpc} (Ctrl-C stops)",
         flush=True,
     )
     stop = threading.Event()
