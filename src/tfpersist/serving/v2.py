@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import struct
+import time
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -458,8 +459,6 @@ class Rest:
         _answer(proto, body)
 
     async def _infer(self, scope, proto, version, label) -> None:
-        import time
-
         service = self.service
         start = time.perf_counter()
         try:
