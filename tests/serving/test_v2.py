@@ -429,3 +429,121 @@ def test_the_messages_are_tritonclients_on_the_wire():
     assert set(v2_proto.RPCS) <= {
         m.name for m in service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods
     }
+
+
+KINDS = {
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+}
+
+
+@pytest.fixture(scope="module")
+def echo(tmp_path_factory):
+    """An ONNX model echoing one input of every numeric datatype (Identity each)."""
+    import onnx
+    from onnx import helper
+
+    def info(name, kind):
+        elem = helper.np_dtype_to_tensor_dtype(np.dtype(KINDS[kind]))
+        return helper.make_tensor_value_info(name, elem, [None, 2])
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [f"in_{k}"], [f"out_{k}"]) for k in KINDS],
+        "echo",
+        [info(f"in_{k}", k) for k in KINDS],
+        [info(f"out_{k}", k) for k in KINDS],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path_factory.mktemp("v2echo") / "echo.onnx"
+    onnx.save(model, path)
+    running = serving.serve_model(loaders.open_model(path), "echo", grpc_port=0)
+    yield running
+    running.stop()
+
+
+def test_every_datatype_both_ways_and_as_tf_serving(echo):
+    """Each numeric datatype through tritonclient's HTTP client (binary and JSON) and gRPC
+    client, extremes included, and TF Serving's REST answer for the same columns."""
+    rng = np.random.default_rng(3)
+    values = {}
+    for kind, dtype in KINDS.items():
+        if kind.startswith("FP"):
+            values[kind] = rng.normal(size=(3, 2)).astype(dtype)
+        else:
+            info = np.iinfo(dtype) if kind != "BOOL" else np.iinfo(np.uint8)
+            values[kind] = rng.integers(0, 2, (3, 2)).astype(dtype)
+            if kind != "BOOL":
+                values[kind][0] = [info.min, info.max]
+    http = triton_http.InferenceServerClient(f"127.0.0.1:{echo.port}")
+    grpc = triton_grpc.InferenceServerClient(f"127.0.0.1:{echo.grpc_port}")
+    as_json = [triton_http.InferRequestedOutput(f"out_{k}", binary_data=False) for k in KINDS]
+    try:
+        answers = {
+            binary: http.infer(
+                "echo",
+                [http_input(v, binary, f"in_{k}", k) for k, v in values.items()],
+                outputs=None if binary else as_json,
+            )
+            for binary in (True, False)
+        }
+        answers["grpc"] = grpc.infer(
+            "echo", [grpc_input(v, f"in_{k}", k) for k, v in values.items()]
+        )
+    finally:
+        http.close()
+        grpc.close()
+    code, _, body = call(
+        f"http://127.0.0.1:{echo.port}/v1/models/echo:predict",
+        {"inputs": {f"in_{k}": v.tolist() for k, v in values.items()}},
+    )
+    assert code == 200, body
+    by_tf_serving = json.loads(body)["outputs"]
+    for how, answer in answers.items():
+        for k, v in values.items():
+            got = answer.as_numpy(f"out_{k}")
+            assert got.dtype == v.dtype and got.shape == v.shape, (how, k)
+            if k.startswith("FP"):
+                np.testing.assert_allclose(got, v, rtol=1e-3 if k == "FP16" else 1e-6)
+                np.testing.assert_allclose(got, by_tf_serving[f"out_{k}"], rtol=1e-3)
+            else:
+                assert got.tolist() == v.tolist() == by_tf_serving[f"out_{k}"], (how, k)
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "message"),
+    [
+        ("UINT8", [300, 1], "300 is out of the range of UINT8"),
+        ("INT8", [-129, 1], "-129 is out of the range of INT8"),
+        ("INT64", [0, 2**63], "9223372036854775808 is out of the range of INT64"),
+        ("UINT64", [-1, 2**64 - 1], "-1 is out of the range of UINT64"),
+        ("UINT64", [1, 2**64], "UINT64: 'data' must hold integers"),
+        ("INT64", [1.5, 1], "INT64: 'data' must hold integers"),
+        ("BOOL", [1, 0], "BOOL: 'data' must hold true/false"),
+        ("FP32", [None, 1.0], "FP32: 'data' must hold numbers"),
+    ],
+)
+def test_json_data_is_checked_against_its_datatype(echo, kind, data, message):
+    body = {
+        "inputs": [
+            {
+                "name": f"in_{k}",
+                "shape": [1, 2],
+                "datatype": k,
+                "data": data if k == kind else [0, 0] if k != "BOOL" else [False, True],
+            }
+            for k in KINDS
+        ]
+    }
+    code, _, answer = call(f"http://127.0.0.1:{echo.port}/v2/models/echo/infer", body)
+    assert code == 400 and message in json.loads(answer)["error"]

@@ -26,6 +26,7 @@ request the model cannot take, 404 for no such model or version, 503 while nothi
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 import time
@@ -74,7 +75,15 @@ def server_metadata() -> dict:
     return {"name": "tfpersist", "version": __version__, "extensions": EXTENSIONS}
 
 
+@functools.cache
 def datatype(dtype: str) -> str:
+    """A model's dtype name (numpy's, or a runtime's own: onnxruntime says ``double``) as
+    the spec's datatype."""
+    if dtype not in DATATYPES:
+        try:
+            dtype = np.dtype(dtype).name
+        except TypeError:
+            return dtype.upper()
     return DATATYPES.get(dtype, dtype.upper())
 
 
@@ -177,6 +186,19 @@ def narrow(name: str, array: np.ndarray, kind: str) -> np.ndarray:
     return array.astype(target, copy=False)
 
 
+def _big_ints(name: str, kind: str, data, array: np.ndarray) -> np.ndarray:
+    """Integers numpy would not read as integers (one past int64 makes them all floats),
+    exactly: ``array`` as it was when they are not all integers."""
+    exact = np.array(data, dtype=object).ravel().tolist()
+    if not exact or not all(type(v) is int for v in exact):
+        return array
+    info = np.iinfo(NUMPY[kind])
+    for v in (min(exact), max(exact)):
+        if not info.min <= v <= info.max:
+            raise BadRequest(f"input '{name}': {v} is out of the range of {kind}")
+    return np.array(data, dtype=NUMPY[kind])
+
+
 def from_json(name: str, kind: str, shape: list[int], data) -> np.ndarray:
     """A tensor from JSON ``data`` (flat or nested), checked against ``kind``."""
     try:
@@ -189,6 +211,8 @@ def from_json(name: str, kind: str, shape: list[int], data) -> np.ndarray:
         flat = np.empty(array.size, dtype=object)
         flat[:] = [s.encode() for s in array.ravel().tolist()]
         return fit(name, flat, shape)
+    if kind not in KINDS and array.dtype.kind in "fO":  # ints past int64: floats or objects
+        array = _big_ints(name, kind, data, array)
     if array.size and array.dtype.kind not in KINDS.get(kind, "iu"):
         what = "true/false" if kind == "BOOL" else "numbers" if kind[0] == "F" else "integers"
         raise BadRequest(f"input '{name}' is {kind}: 'data' must hold {what}")
@@ -223,6 +247,8 @@ def from_bytes(name: str, kind: str, shape: list[int], raw) -> np.ndarray:
             f"input '{name}': {len(raw)} bytes of data; shape {shape} of {kind} takes "
             f"{_count(shape) * dtype.itemsize}"
         )
+    if kind == "BOOL":  # any byte but 0 is true, as a C bool would read it
+        return (np.frombuffer(raw, dtype=np.uint8) != 0).reshape(shape)
     return np.frombuffer(raw, dtype=dtype).reshape(shape)
 
 
@@ -436,9 +462,9 @@ class Rest:
         catalog = self.service.catalog
         if found is None:
             if path.endswith("/live"):
-                return proto.response_bytes(200, JSON, b"")
+                return proto.response_bytes(200, [], b"")
             if path.endswith("/ready"):
-                return proto.response_bytes(200 if server_ready(catalog) else 400, JSON, b"")
+                return proto.response_bytes(200 if server_ready(catalog) else 400, [], b"")
             return _answer(proto, orjson.dumps(server_metadata()))
         name = unquote(found["name"])
         if name != self.name:
@@ -450,7 +476,7 @@ class Rest:
             return await self._infer(scope, proto, version, label)
         if tail == "/ready":
             ready = model_ready(catalog, version, label)
-            return proto.response_bytes(200 if ready else 400, JSON, b"")
+            return proto.response_bytes(200 if ready else 400, [], b"")
         try:
             with catalog.use(version, label) as servable:
                 body = orjson.dumps(model_metadata(catalog, servable))
