@@ -1,4 +1,5 @@
-"""``tfpersist serve``: TF Serving's REST and gRPC APIs for any model format."""
+"""``tfpersist serve``: TF Serving's REST and gRPC APIs and KServe's v2 protocol for any model
+format."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def add_parser(sub, trust) -> None:
     p = sub.add_parser(
         "serve",
         parents=[trust],
-        help="serve a model over TF Serving's REST and gRPC APIs (127.0.0.1 by default)",
+        help="serve a model over TF Serving's REST and gRPC APIs and KServe's v2 protocol "
+        "(127.0.0.1 by default)",
         description="MODEL: a .pb, checkpoint, SavedModel, .tflite, .onnx or Keras file, "
         "checked like predict before the port opens; or a base directory of numbered versions "
         "(BASE/1/, BASE/2/ …), polled: a new version is loaded and warmed before it takes "
