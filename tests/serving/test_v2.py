@@ -386,21 +386,26 @@ def test_server_is_ready_only_once_every_version_is_loaded_and_warmed(tmp_path):
 
     running = start(base, opener)
     http = triton_http.InferenceServerClient(f"127.0.0.1:{running.port}")
+    grpc = triton_grpc.InferenceServerClient(f"127.0.0.1:{running.grpc_port}")
     try:
         assert http.is_server_ready()
         onnx_model(base / "2" / "model.onnx", 2.0)
         deadline = time.monotonic() + 10
         while http.is_server_ready() and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not http.is_server_ready()  # version 2 loading: not ready …
+        assert not http.is_server_ready() and not grpc.is_server_ready()  # 2 is loading …
         assert http.is_model_ready("digits", "1") and not http.is_model_ready("digits", "2")
         release.set()
         while not http.is_server_ready() and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert http.is_server_ready() and http.is_model_ready("digits", "2")
+        assert http.is_server_ready() and http.is_model_ready("digits", "2")  # … warmed: ready
+        running.service.catalog.draining = True  # what SIGTERM's drain sets first
+        assert not http.is_server_ready() and not grpc.is_server_ready()
+        assert http.is_server_live() and grpc.is_server_live()
     finally:
         release.set()
         http.close()
+        grpc.close()
         running.stop()
 
 
