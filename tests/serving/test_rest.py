@@ -141,6 +141,14 @@ def test_every_format_serves_the_same_answers_to_concurrent_clients(tf, tmp_path
                 )
             code, answer = call(url, {"inputs": {"x": X[:3].tolist()}})
             assert code == 200 and sorted(answer["outputs"]) == ["classes", "probabilities"]
+            tensor = {"name": "x", "shape": [3, 4], "datatype": "FP32", "data": X[:3].tolist()}
+            v2 = f"http://127.0.0.1:{server.port}/v2/models/m/infer"  # KServe's v2 (test_v2.py)
+            code, answer = call(v2, {"inputs": [tensor]})
+            got = {o["name"]: o["data"] for o in answer["outputs"]}
+            assert code == 200 and got["classes"] == want["classes"][:3].tolist(), (path, answer)
+            np.testing.assert_allclose(
+                np.reshape(got["probabilities"], (3, -1)), want["probabilities"][:3], atol=1e-5
+            )
         finally:
             server.stop()
 
@@ -221,7 +229,7 @@ def test_http_edges_wrong_method_unknown_path_chunked_body_keep_alive(half_plus_
     code, answer = call(f"{half_plus_two}:predict", method="GET")
     assert code == 405 and "takes POST" in answer["error"]
     assert call(half_plus_two, {"instances": [1.0]})[0] == 405
-    code, answer = call(f"{base}/v2/models/half_plus_two")
+    code, answer = call(f"{base}/v3/models/half_plus_two")  # /v2 is KServe's: test_v2.py
     assert code == 404 and "no such path" in answer["error"]
     host = base.removeprefix("http://")
     connection = http.client.HTTPConnection(host, timeout=30)

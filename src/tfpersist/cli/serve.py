@@ -1,4 +1,5 @@
-"""``tfpersist serve``: TF Serving's REST and gRPC APIs for any model format."""
+"""``tfpersist serve``: TF Serving's REST and gRPC APIs and KServe's v2 protocol for any model
+format."""
 
 from __future__ import annotations
 
@@ -21,12 +22,16 @@ def add_parser(sub, trust) -> None:
     p = sub.add_parser(
         "serve",
         parents=[trust],
-        help="serve a model over TF Serving's REST and gRPC APIs (127.0.0.1 by default)",
+        help="serve a model over TF Serving's REST and gRPC APIs and KServe's v2 protocol "
+        "(127.0.0.1 by default)",
         description="MODEL: a .pb, checkpoint, SavedModel, .tflite, .onnx or Keras file, "
         "checked like predict before the port opens; or a base directory of numbered versions "
         "(BASE/1/, BASE/2/ …), polled: a new version is loaded and warmed before it takes "
         'traffic. POST /v1/models/NAME:predict with {"instances": [...]} or {"inputs": ...}; '
-        "GET /v1/models/NAME[/metadata]; gRPC PredictionService and ModelService; Prometheus "
+        "GET /v1/models/NAME[/metadata]; gRPC PredictionService and ModelService. KServe's v2 "
+        "protocol (Open Inference Protocol) beside it: POST /v2/models/NAME/infer, GET "
+        "/v2/models/NAME, /v2/health/live, /v2/health/ready, and gRPC "
+        "inference.GRPCInferenceService on the same gRPC port (docs/kserve.md). Prometheus "
         "metrics at /monitoring/prometheus/metrics. SIGTERM drains: stop accepting, answer "
         "what is in flight, exit 0.",
     )
@@ -164,8 +169,8 @@ def _serve(args, version, options, following: bool = False) -> int:
     grpc = f" and gRPC on {options.host}:{running.grpc_port}" if running.grpc_port else ""
     print(
         f"serving {version.spec} ({inputs}) as '{options.name}' version {latest.version} on "
-        f"http://{options.host}:{running.port}/v1/models/{options.name}:predict{grpc} "
-        "(Ctrl-C stops)",
+        f"http://{options.host}:{running.port}/v1/models/{options.name}:predict and "
+        f"/v2/models/{options.name}/infer{grpc} (Ctrl-C stops)",
         flush=True,
     )
     stop = threading.Event()

@@ -4,7 +4,9 @@
   polled for new ones), loaded and warmed before they take traffic;
 - service.py: what both APIs share — a batcher per version (batching.py), the metrics
   (metrics.py), the count of requests in flight, TF Serving's error codes;
-- rest.py, server.py: the REST formats and the server (Granian); grpc_api.py: gRPC.
+- rest.py, server.py: the REST formats and the server (Granian); grpc_api.py: gRPC;
+- v2.py (REST), v2_grpc.py, v2_proto.py (gRPC): KServe's v2 protocol (the Open Inference
+  Protocol) beside TF Serving's, on the same ports and the same Service.
 
 ``start`` brings it all up; ``Running.stop`` is the graceful stop SIGTERM triggers.
 

@@ -1,6 +1,7 @@
 """TF Serving's gRPC API: ``tensorflow.serving.PredictionService`` (Predict,
 GetModelMetadata) and ``tensorflow.serving.ModelService`` (GetModelStatus), from the protos
-and stubs of PyPI's ``tensorflow-serving-api`` — what TF Serving's own Python client uses.
+and stubs of PyPI's ``tensorflow-serving-api`` — what TF Serving's own Python client uses;
+and on the same port KServe's v2 ``inference.GRPCInferenceService`` (v2_grpc.py).
 
 Tensors cross as TensorProto (``tf.make_ndarray`` / ``tf.make_tensor_proto``: TensorFlow's own
 conversions; the protos import TensorFlow anyway). Each call is handed to the server's event
@@ -14,7 +15,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from tfpersist.core.errors import TfpersistError
-from tfpersist.serving import rest, servables
+from tfpersist.serving import rest, servables, v2_grpc
 from tfpersist.serving.options import DEFAULT_GRPC_PORT
 from tfpersist.serving.service import Service, code_of
 
@@ -85,6 +86,7 @@ class GrpcServer:
 
         prediction_grpc.add_PredictionServiceServicer_to_server(Prediction(), self._server)
         model_grpc.add_ModelServiceServicer_to_server(Models(), self._server)
+        v2_grpc.add_to(self._server, service, loop)  # KServe's v2 protocol on the same port
 
     def start(self) -> int:
         try:

@@ -6,7 +6,8 @@
   once loaded and warmed: a readiness probe), ``…/metadata``: the signature;
 - ``GET /monitoring/prometheus/metrics``: Prometheus text (metrics.py);
 - ``GET /healthz`` (alive) and ``GET /readyz`` (200 once a version is AVAILABLE, 503 while
-  none is or while draining) — which TF Serving lacks.
+  none is or while draining) — which TF Serving lacks;
+- ``/v2/…``: the Open Inference Protocol (KServe v2), v2.py.
 
 Errors are ``{"error": "…"}`` with TF Serving's statuses (service.CODES); a path the API does
 not have is 404, a method a path does not take 405. Safe by default: the model passed
@@ -33,7 +34,7 @@ import threading
 import time
 
 from tfpersist.core.errors import TfpersistError
-from tfpersist.serving import metrics, rest, servables
+from tfpersist.serving import metrics, rest, servables, v2
 from tfpersist.serving.options import DEFAULT_PORT, MAX_REQUEST_BYTES
 from tfpersist.serving.service import Service, code_of
 
@@ -61,6 +62,7 @@ class App:
             "/healthz": self._healthz,
             "/readyz": self._readyz,
         }
+        self.v2 = v2.Rest(service, self._body, TooLarge, _failure)  # /v2: KServe's protocol
 
     def __rsgi_init__(self, loop) -> None:
         pass
@@ -80,6 +82,8 @@ class App:
         path, method = scope.path, scope.method
         found = MODEL_PATH.fullmatch(path)
         if found is None:
+            if path.startswith("/v2"):
+                return await self.v2.dispatch(scope, proto)
             handler = self._gets.get(path)
             if handler is None:
                 return _answer(proto, rest.error(f"no such path: {path}"), 404)
