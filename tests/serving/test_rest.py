@@ -208,7 +208,7 @@ def test_serve_command_binds_loopback_and_refuses_hostile_models(tf, tmp_path):
     finally:
         proc.send_signal(2)  # Ctrl-C
         proc.wait(timeout=30)
-    assert proc.returncode == 130 and "Traceback" not in proc.stderr.read()
+    assert proc.returncode == 0 and "drained: every request" in proc.stderr.read()  # Ctrl-C drains
 
 
 def test_a_taken_port_is_one_line(half_plus_two):

@@ -32,8 +32,8 @@ def add_parser(sub, trust) -> None:
         "protocol (Open Inference Protocol) beside it: POST /v2/models/NAME/infer, GET "
         "/v2/models/NAME, /v2/health/live, /v2/health/ready, and gRPC "
         "inference.GRPCInferenceService on the same gRPC port (docs/kserve.md). Prometheus "
-        "metrics at /monitoring/prometheus/metrics. SIGTERM drains: stop accepting, answer "
-        "what is in flight, exit 0.",
+        "metrics at /monitoring/prometheus/metrics. SIGTERM or Ctrl-C drains: new connections "
+        "refused, every request received answered, exit 0 (a second Ctrl-C: at once).",
     )
     p.add_argument("model", help=f"{MODEL_SPEC_HELP}; or a base directory of versions")
     p.add_argument("--name", default="model", help="the model's name in URLs (default: model)")
@@ -86,7 +86,7 @@ def add_parser(sub, trust) -> None:
         "--drain-seconds",
         type=float,
         default=30.0,
-        help="on SIGTERM, how long requests in flight may take to finish (30)",
+        help="on SIGTERM or Ctrl-C, how long requests received may take to finish (30)",
     )
     p.add_argument("--architecture", metavar="MODEL", help=ARCHITECTURE_HELP)
     p.add_argument("--signature", help="a SavedModel's signature (default: serving_default)")
@@ -157,6 +157,19 @@ def _serve(args, version, options, following: bool = False) -> int:
     def say(line: str) -> None:
         print(f"serve: {line}", file=sys.stderr, flush=True)
 
+    # before any port opens: a signal during loading or start-up drains once up (a second
+    # Ctrl-C stops at once), it never kills a server that has taken requests
+    stop, signals = threading.Event(), []
+
+    def on_signal(signum, frame) -> None:
+        if signals and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        signals.append(signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
     if following:  # version.path: the scratch directory versions are fetched into
         catalog = serving.catalog_following(
             version.spec, args.repo, version.path, opener, options, say
@@ -173,14 +186,23 @@ def _serve(args, version, options, following: bool = False) -> int:
         f"/v2/models/{options.name}/infer{grpc} (Ctrl-C stops)",
         flush=True,
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stop.wait()
     finally:
-        left = running.stop(args.drain_seconds)
+        why = signals[0] if signals else "stopping"
+
+        def refusing() -> None:
+            say(f"{why}: new connections refused; answering every request received")
+
+        left = running.stop(args.drain_seconds, refusing)
     if left:
         say(f"stopped with {left} requests unanswered after {args.drain_seconds:g} s")
         return 1
+    if not running.closed:
+        say(
+            f"drained: every request begun was answered; connections still open after "
+            f"{args.drain_seconds:g} s were closed (idle, or a client stalled mid-request)"
+        )
+        return 0
     say("drained: every request answered; stopped")
     return 0

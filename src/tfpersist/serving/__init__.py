@@ -15,6 +15,7 @@ Imports: core, tfapi, formats, running, versions (TensorFlow only for gRPC and T
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,19 +42,29 @@ def __getattr__(name: str):
 
 class Running:
     """A server up: ``port``, ``grpc_port``; ``stop(drain_seconds)`` stops gracefully and
-    returns how many requests were still in flight when the bound ran out."""
+    returns how many requests were still in flight when the bound ran out (``closed``: False
+    when connections were still open then, though none had a request the server had begun)."""
 
     def __init__(self, service: Service, server: Server, grpc, poller):
         self.service, self.server, self.grpc, self.poller = service, server, grpc, poller
         self.port, self.grpc_port = server.port, grpc.port if grpc else None
+        self.closed = False
 
-    def stop(self, drain_seconds: float = 30.0) -> int:
+    def stop(self, drain_seconds: float = 30.0, refusing=None) -> int:
+        """Both APIs stop taking new connections and calls at once (then ``refusing()`` is
+        called), every request already received is answered, within ``drain_seconds`` in all
+        (server.py's ``quiesce``)."""
+        deadline = time.monotonic() + drain_seconds
+        grpc_done = None
+        if self.grpc is not None:  # new calls refused from here, calls received run on
+            grpc_done = self.grpc.stop(grace=drain_seconds, wait=False)
+        self.closed = self.server.quiesce(drain_seconds, refusing)
+        if grpc_done is not None:
+            grpc_done.wait(timeout=max(0.0, deadline - time.monotonic()) + 1)
+        left = self.service.in_flight
+        self.server.stop()
         if self.poller is not None:
             self.poller.stop()
-        self.service.catalog.draining = True
-        if self.grpc is not None:
-            self.grpc.stop(grace=drain_seconds)
-        left = self.server.drain(drain_seconds)
         self.service.close()
         return left
 

@@ -99,8 +99,13 @@ class GrpcServer:
         self.port = port
         return port
 
-    def stop(self, grace: float | None = None) -> None:
-        self._server.stop(grace).wait(timeout=(grace or 0) + 5)
+    def stop(self, grace: float | None = None, wait: bool = True):
+        """New calls refused at once; those received run on up to ``grace`` seconds. The
+        event set once all have ended (``wait``: waited for here)."""
+        done = self._server.stop(grace)
+        if wait:
+            done.wait(timeout=(grace or 0) + 5)
+        return done
 
     # -- the calls, run on the event loop -------------------------------------------------
 

@@ -35,7 +35,7 @@ def no_version(name: str, version: int) -> NotFound:
 
 
 class Unavailable(TfpersistError):
-    """Nothing to serve yet, or the server is draining (HTTP 503, gRPC UNAVAILABLE)."""
+    """Nothing to serve yet (HTTP 503, gRPC UNAVAILABLE)."""
 
 
 @dataclass
@@ -126,7 +126,7 @@ class Catalog:
         self._versions: dict[int, Servable] = {}
         self._current: int | None = None  # the version the source names latest
         self._on_change = on_change or (lambda line: None)
-        self.draining = False
+        self.draining = False  # a drain has begun: /readyz answers 503 (nothing else)
         if model is not None:
             one = Servable(1, Path(getattr(model, "source", "model")), model, AVAILABLE)
             one.run_seconds = warm(model)
@@ -151,9 +151,8 @@ class Catalog:
 
     def acquire(self, version: int | None = None, label: str | None = None) -> Servable:
         """The version a request asks for (default: the latest available), held until
-        ``release``; NotFound or Unavailable otherwise."""
-        if self.draining:
-            raise Unavailable("the server is shutting down")
+        ``release``; NotFound or Unavailable otherwise. Draining refuses nothing here: a
+        request that reaches this arrived before the drain began (server.py)."""
         with self._lock:
             if label is not None:
                 if label not in self.labels:

@@ -21,13 +21,19 @@ calls. Against aiohttp on the same loop it answers ~2× the requests a second (b
 listener sets SO_REUSEPORT, which would let a second server share a taken port unnoticed: the
 socket is bound here, without it, and handed over.
 
-``Server.drain`` is what SIGTERM does: stop listening, answer 503 to new requests on open
-connections, let every request in flight finish (up to a bound), then close.
+``Server.drain`` is what SIGTERM does (``quiesce``, then ``stop``): the listening socket closes
+(new connections are refused), and Granian's graceful shutdown (hyper's) closes each idle
+connection and lets each busy one finish its request — read before the signal, queued or
+batched, or its body still arriving — answered as any other, then closes it. Nothing is
+refused with 503: a request that reaches the handler was read before the drain began. The
+drain is over when Granian's last connection has closed (its ``serve()`` returns), or when the
+bound runs out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import threading
@@ -248,6 +254,8 @@ class Server:
         self.loop = new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._granian = self._task = None
+        self._listener = (-1, 0)  # the listening socket's descriptor and inode
+        self._quiescing = False
 
     def start(self) -> int:
         try:
@@ -257,6 +265,7 @@ class Server:
                 f"cannot listen on {self.host}:{self.port} ({e.strerror or e})"
             ) from None
         self.port = sock.getsockname()[1]
+        self._listener = (sock.fileno(), os.fstat(sock.fileno()).st_ino)
         self._granian = _embedded(self.app, sock, self.host, self.port, self.BACKLOG, self.service)
         self._thread.start()
 
@@ -275,37 +284,73 @@ class Server:
         return self.port
 
     def drain(self, seconds: float = 30.0) -> int:
-        """Stop listening, answer 503 to new requests, wait up to ``seconds`` for the ones in
-        flight; returns how many were still in flight when it gave up (0: all answered)."""
-        if self.service is not None:
-            self.service.catalog.draining = True
-        if self._granian is not None:
-            self.loop.call_soon_threadsafe(self._granian.stop)  # listening ends, requests go on
-        deadline = time.monotonic() + seconds
+        """``quiesce(seconds)``, then ``stop()``; returns how many requests were still being
+        answered when the bound ran out (0: all answered)."""
+        self.quiesce(seconds)
         left = self.service.in_flight if self.service else 0
-        while left and time.monotonic() < deadline:
-            time.sleep(0.02)
-            left = self.service.in_flight
         self.stop()
         return left
 
-    def stop(self) -> None:
-        """At once: whatever is in flight is cut."""
-        if self._task is not None:
-            task, self._task = self._task, None
-            granian = self._granian
+    def quiesce(self, seconds: float = 30.0, refusing=None) -> bool:
+        """Stop listening (``refusing()`` is called once the socket is closed), then wait up
+        to ``seconds`` in all until every connection already accepted has had its request
+        answered and closed. True when all have; the event loop runs on (gRPC may need it)."""
+        if self.service is not None:
+            self.service.catalog.draining = True  # /readyz: 503
+        task, granian = self._task, self._granian
+        if task is None:
+            if refusing is not None:
+                refusing()
+            return True
+        deadline = time.monotonic() + seconds
+        self._quiescing = True
+        self.loop.call_soon_threadsafe(granian.stop)
+        while self._listening() and time.monotonic() < deadline:
+            time.sleep(0.001)  # Granian's acceptor (a Rust thread) closes it, at once
+        if refusing is not None:
+            refusing()
 
-            async def down():
+        async def closed() -> bool:
+            await asyncio.wait([task], timeout=max(0.0, deadline - time.monotonic()))
+            return task.done()
+
+        if not asyncio.run_coroutine_threadsafe(closed(), self.loop).result():
+            return False
+        self._task = None
+        return True
+
+    def _listening(self) -> bool:
+        fd, inode = self._listener
+        try:
+            return os.fstat(fd).st_ino == inode
+        except OSError:  # closed
+            return False
+
+    def stop(self) -> None:
+        """At once: whatever is in flight is cut (after a drain that ran out of time, no
+        further wait)."""
+        task, self._task = self._task, None
+        granian, waited = self._granian, self._quiescing
+
+        async def down():
+            if task is not None:
                 granian.stop()
                 try:
-                    await asyncio.wait_for(asyncio.shield(task), 1.0)
+                    await asyncio.wait_for(asyncio.shield(task), 0 if waited else 1.0)
                 except TimeoutError:
                     for worker in granian.wrks:
                         worker.kill()
                     task.cancel()
+            for _ in range(3):  # abandoned: a gRPC thread awaiting one returns
+                others = asyncio.all_tasks() - {asyncio.current_task()}
+                if not others:
+                    break
+                for other in others:
+                    other.cancel()
+                await asyncio.wait(others, timeout=0.1)
 
-            if self.loop.is_running():
-                asyncio.run_coroutine_threadsafe(down(), self.loop).result(timeout=10)
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(down(), self.loop).result(timeout=10)
         if self.loop.is_running():
             self.loop.call_soon_threadsafe(self.loop.stop)
         if self._thread.is_alive():
