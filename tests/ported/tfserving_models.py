@@ -167,10 +167,50 @@ def build(export_dir: str, flavor: str = "two_versions", b: float | None = None)
     return export_dir
 
 
+def build_types(export_dir: str) -> str:
+    """Extra (not TF Serving's): one TF1 SavedModel whose signatures take each JSON type
+    json_tensor.cc checks — ``ints`` (int64 n → 2n), ``int32s``, ``flags`` (bool → not),
+    ``strings`` (string text → ``text`` and ``text_bytes``, the same bytes) and ``total`` (a
+    0-d output: the sum of float x)."""
+    builder = tf.saved_model.builder.SavedModelBuilder(export_dir)
+    with tf.Session(graph=tf.Graph()) as sess:
+        n = tf.placeholder(tf.int64, [None], name="n")
+        m = tf.placeholder(tf.int32, [None], name="m")
+        flag = tf.placeholder(tf.bool, [None], name="flag")
+        text = tf.placeholder(tf.string, [None], name="text")
+        x = tf.placeholder(tf.float32, [None], name="x")
+        predict = consts.PREDICT_METHOD_NAME
+
+        def sig(inputs, outputs):
+            return sig_utils.build_signature_def(
+                {k: build_info(v) for k, v in inputs.items()},
+                {k: build_info(v) for k, v in outputs.items()},
+                predict,
+            )
+
+        signatures = {
+            "ints": sig({"n": n}, {"doubled": tf.multiply(n, 2, name="doubled")}),
+            "int32s": sig({"m": m}, {"m_out": tf.identity(m, name="m_out")}),
+            "flags": sig({"flag": flag}, {"negated": tf.logical_not(flag, name="negated")}),
+            "strings": sig(
+                {"text": text},
+                {"text": tf.identity(text, "text_out"), "text_bytes": tf.identity(text)},
+            ),
+            "total": sig({"x": x}, {"total": tf.reduce_sum(x, name="total")}),
+        }
+        builder.add_meta_graph_and_variables(
+            sess, [tf.saved_model.tag_constants.SERVING], signature_def_map=signatures
+        )
+        builder.save()
+    return export_dir
+
+
 def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("out_base")
-    p.add_argument("--flavor", default="two_versions", choices=["two_versions", "current", "three"])
+    p.add_argument(
+        "--flavor", default="two_versions", choices=["two_versions", "current", "three", "types"]
+    )
     p.add_argument("--versions", default=None, help="comma-separated, e.g. 123,124")
     p.add_argument("--b", type=float, default=None)
     groups, group = [], []
@@ -185,7 +225,10 @@ def main(argv: list[str]) -> None:
         versions = args.versions or ("123,124" if args.flavor == "two_versions" else "123")
         for v in versions.split(","):
             d = os.path.join(args.out_base, f"{int(v):08d}")
-            build(d, args.flavor, args.b)
+            if args.flavor == "types":
+                build_types(d)
+            else:
+                build(d, args.flavor, args.b)
             print("SavedModel", args.flavor, "at", d)
 
 

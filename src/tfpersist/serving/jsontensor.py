@@ -257,6 +257,8 @@ def parse(body, raw: bytes | None, model) -> tuple[str, dict[str, np.ndarray], s
     signature = signatures.table(model).get(key)
     if signature is None:
         raise BadRequest(f'Serving signature name: "{key}" not found in signature def')
+    if isinstance(signature, signatures.Broken):
+        signature.run({})  # raises why it cannot run here
     required = signature.inputs
     specs = {t.name: t for t in [*required, *signature.optional_inputs]}
     if not specs:
