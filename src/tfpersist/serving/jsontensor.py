@@ -218,30 +218,53 @@ def fast(value, dtype: str, suspicious: bool) -> np.ndarray | None:
         return None
 
 
-def _quotes(body: dict) -> int:
-    """The quote characters a body of numbers holds: its keys' and signature_name's."""
-    count = 0
+# Bytes a body of numbers holds only in its keys and objects: quotes, and bytes past "e" —
+# letters f to z (every JSON literal has some: t r u, f l s, n u l; numbers none: digits
+# . - + e E), braces (two an object), non-ASCII (UTF-8, in strings only).
+_ODD = bytes([34, *range(102, 256)])
+_PLAIN = bytes(b for b in range(256) if b not in _ODD)
+
+
+def _odd(data: bytes) -> int:
+    if len(data) < 8192:
+        return len(data.translate(None, _PLAIN))
+    a = np.frombuffer(data, np.uint8)  # ~0.05 ns a byte
+    return int(np.count_nonzero(a > 101)) + int(np.count_nonzero(a == 34))
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(key: str) -> int:
+    return _odd(f'"{key}"'.encode())
+
+
+def _object(keys) -> int:
+    return 2 + sum(_key(k) for k in keys)  # its braces and keys
+
+
+def _keys(body: dict) -> int:
+    """The odd bytes a body of numbers holds: its objects' braces and keys, and
+    signature_name's value."""
+    count = _object(body)
     for key, value in body.items():
-        count += 2 + key.count('"')
         if key == "signature_name" and isinstance(value, str):
-            count += 2 + value.count('"')
+            count += _key(value)
         elif key == "inputs" and isinstance(value, dict):
-            count += sum(2 + k.count('"') for k in value)
+            count += _object(value)
         elif key == "instances" and isinstance(value, list):
             for row in value:
                 if isinstance(row, dict):
-                    count += sum(2 + k.count('"') for k in row)
+                    count += _object(row)
     return count
 
 
 def suspicious(raw: bytes | None, body: dict) -> bool:
     """Whether numpy could have coerced a value: the body holds a literal (``true``,
-    ``false``, ``null``) or a string value. Bytes searches, no walk of the values."""
-    if raw is None:
+    ``false``, ``null``) or a string value — more odd bytes than its keys account for (an
+    escape anywhere: walk). A count over the bytes, no walk of the values: ~0.3 µs for one
+    row of 64 floats, ~75 µs for 1,000 (numpy's conversion of them: ~1 ms)."""
+    if raw is None or b"\\" in raw:
         return True
-    if b"true" in raw or b"false" in raw or b"null" in raw:
-        return True
-    return raw.count(b'"') != _quotes(body)
+    return _odd(raw) != _keys(body)
 
 
 def parse(body, raw: bytes | None, model) -> tuple[str, dict[str, np.ndarray], str]:
