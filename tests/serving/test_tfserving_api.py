@@ -442,6 +442,9 @@ def test_tf2_savedmodels_serve_every_signature_and_other_formats_one(tf, tmp_pat
         assert call(f"{url}:predict", {"signature_name": "succ", "inputs": [1, 2]})[1] == {
             "outputs": [2, 3]
         }
+        code, answer = call(f"{url}:predict", {"instances": [1.0]})  # x is [None, 2]
+        assert code == 400 and "takes 2-d arrays" in answer["error"], answer
+        assert str(tmp_path) not in answer["error"]  # TF Serving's errors name no server path
         found = call(f"{url}/metadata")[1]["metadata"]["signature_def"]["signature_def"]
         assert {"serving_default", "succ"} <= set(found)
         assert found["succ"]["inputs"]["n"]["dtype"] == "DT_INT64"

@@ -1,6 +1,11 @@
-"""TF Serving's gRPC API: ``tensorflow.serving.PredictionService`` (Predict,
-GetModelMetadata) and ``tensorflow.serving.ModelService`` (GetModelStatus), from the protos
-and stubs of PyPI's ``tensorflow-serving-api`` — what TF Serving's own Python client uses.
+"""TF Serving's gRPC API: ``tensorflow.serving.PredictionService`` (Predict, Classify,
+Regress, MultiInference, GetModelMetadata: every signature, signatures.py and examples.py)
+and ``tensorflow.serving.ModelService`` (GetModelStatus), from the protos and stubs of PyPI's
+``tensorflow-serving-api`` — what TF Serving's own Python client uses. gRPC's Python server
+sets SO_REUSEPORT by default, which lets a second server share a taken port and the kernel
+split clients between them: it is turned off, and every address the host resolves to is
+checked before binding (gRPC binds a host name's addresses one by one and serves on those it
+got).
 
 Tensors cross as TensorProto (``tf.make_ndarray`` / ``tf.make_tensor_proto``: TensorFlow's own
 conversions; the protos import TensorFlow anyway). Each call is handed to the server's event
@@ -143,6 +148,8 @@ class GrpcServer:
             sig = signatures.table(model).get(key)
             if sig is None:
                 raise rest.FailedPrecondition(f'Serving signature key "{key}" not found.')
+            if isinstance(sig, signatures.Broken):
+                sig.run({})  # raises why it cannot run here
             feeds = self._feeds(request, sig)
             wanted = list(request.output_filter)
             names = [t.name for t in sig.outputs]

@@ -1,7 +1,10 @@
-"""TF Serving's REST API formats: predict requests and responses, model status, metadata.
+"""TF Serving's REST API formats: predict responses, model status, metadata (requests:
+jsontensor.py, examples.py).
 
-``{"instances": [...]}`` (row format → ``{"predictions": [...]}``) or ``{"inputs": ...}``
-(columnar → ``{"outputs": ...}``), as TF Serving's REST API documents them. Bodies are read
+``{"instances": [...]}`` (row format → ``{"predictions": [...]}``, every output with the same
+number of rows; a 0-d one is TF Serving's 400) or ``{"inputs": ...}`` (columnar →
+``{"outputs": ...}``, a 0-d output a bare value), as TF Serving's REST API documents them; a
+string output named ``…_bytes`` is written ``{"b64": …}``. Bodies are read
 with orjson (a 64-float body: 4.5 µs against the standard library's 35 µs); a body holding
 TF Serving's ``NaN``/``Infinity`` tokens, which orjson refuses, is read by the standard
 library. Answers are written by orjson straight from the arrays, or by the standard library
