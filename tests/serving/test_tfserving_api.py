@@ -329,7 +329,7 @@ def test_types_b64_bytes_and_scalars_come_back_as_tf_serving_writes_them(two, ty
     assert call(f"{types}:predict", body)[1] == {"outputs": 8.0}
     code, answer = call(m, b"[" * 100_000 + b"]" * 100_000)  # past every parser's depth
     assert code == 400 and answer["error"].startswith("JSON Parse error"), answer
-    deep = {"instances": json.loads("[" * 300 + "1.0" + "]" * 300)}
+    deep = {"instances": json.loads("[" * 100 + "1.0" + "]" * 100)}
     code, answer = call(m, deep)
     assert code == 400 and "too many dimensions" in answer["error"], answer
 

@@ -22,7 +22,7 @@ import numpy as np
 from tfpersist.serving import signatures
 from tfpersist.serving.rest import BadRequest
 
-MAX_RANK = 254  # TensorShape: "too many dimensions: must be < 254"
+MAX_RANK = 64  # numpy's (TensorFlow's TensorShape takes up to 254)
 TF_NAMES = {  # numpy → TensorFlow's DataTypeString, as TF Serving's messages name them
     "float32": "float",
     "float64": "double",
@@ -151,7 +151,7 @@ def _shape(value) -> list[int]:
     while isinstance(v, list):
         shape.append(len(v))
         if len(shape) > MAX_RANK:
-            raise BadRequest(f"too many dimensions: must be < {MAX_RANK}")
+            raise BadRequest(f"too many dimensions: must be <= {MAX_RANK}")
         if not v:
             break
         v = v[0]

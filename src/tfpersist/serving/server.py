@@ -214,7 +214,7 @@ def make_app(service: Service, max_request_bytes: int = MAX_REQUEST_BYTES) -> Ap
 
 
 def _target(version, label) -> tuple[int | None, str | None]:
-    if version is not None and int(version) >= 2**63:
+    if version is not None and (len(version) > 19 or int(version) >= 2**63):
         raise rest.BadRequest(f"Failed to convert version: {version} to numeric.")
     return (int(version) if version else None), (unquote(label) if label else None)
 
