@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import json
 
@@ -233,27 +234,26 @@ def _odd(data: bytes) -> int:
 
 
 @functools.lru_cache(maxsize=1024)
-def _key(key: str) -> int:
-    return _odd(f'"{key}"'.encode())
-
-
-def _object(keys) -> int:
-    return 2 + sum(_key(k) for k in keys)  # its braces and keys
+def _object(keys: tuple[str, ...]) -> int:
+    """An object's braces and its keys' quotes and letters."""
+    return 2 + sum(_odd(f'"{k}"'.encode()) for k in keys)
 
 
 def _keys(body: dict) -> int:
     """The odd bytes a body of numbers holds: its objects' braces and keys, and
     signature_name's value."""
-    count = _object(body)
-    for key, value in body.items():
-        if key == "signature_name" and isinstance(value, str):
-            count += _key(value)
-        elif key == "inputs" and isinstance(value, dict):
-            count += _object(value)
-        elif key == "instances" and isinstance(value, list):
-            for row in value:
-                if isinstance(row, dict):
-                    count += _object(row)
+    count = _object(tuple(body))
+    name = body.get("signature_name")
+    if type(name) is str:
+        count += _object((name,)) - 2
+    given = body.get("inputs")
+    if type(given) is dict:
+        count += _object(tuple(given))
+    rows = body.get("instances")
+    if type(rows) is list and rows and type(rows[0]) is dict:
+        for row in rows:
+            if type(row) is dict:
+                count += _object(tuple(row))
     return count
 
 
@@ -265,6 +265,17 @@ def suspicious(raw: bytes | None, body: dict) -> bool:
     if raw is None or b"\\" in raw:
         return True
     return _odd(raw) != _keys(body)
+
+
+def _specs(signature) -> dict:
+    """{input name: Tensor}, required and optional, made once per signature."""
+    try:
+        return signature.json_specs
+    except AttributeError:
+        specs = {t.name: t for t in [*signature.inputs, *signature.optional_inputs]}
+        with contextlib.suppress(AttributeError):
+            signature.json_specs = specs
+        return specs
 
 
 def parse(body, raw: bytes | None, model) -> tuple[str, dict[str, np.ndarray], str]:
@@ -282,8 +293,7 @@ def parse(body, raw: bytes | None, model) -> tuple[str, dict[str, np.ndarray], s
         raise BadRequest(f'Serving signature name: "{key}" not found in signature def')
     if isinstance(signature, signatures.Broken):
         signature.run({})  # raises why it cannot run here
-    required = signature.inputs
-    specs = {t.name: t for t in [*required, *signature.optional_inputs]}
+    required, specs = signature.inputs, _specs(signature)
     if not specs:
         raise BadRequest(f"Failed to get input map for signature: {name or 'DEFAULT'}")
     odd = None if raw is None else suspicious(raw, body)

@@ -95,13 +95,15 @@ def encode(outputs: dict[str, np.ndarray], kind: str) -> bytes:
     """``respond`` as JSON bytes: orjson from the arrays of numbers, the standard library
     otherwise — strings, bytes (``{"b64": …}``), and non-finite numbers, which orjson would
     write as ``null`` and TF Serving writes ``NaN``/``Infinity``."""
-    values = {}
-    if kind == "row":
-        _check_rows(outputs)
+    values, rows = {}, None
     for name, value in outputs.items():
         a = value if isinstance(value, np.ndarray) else np.asarray(value)
-        if a.dtype.kind not in "biuf" or not a.ndim:  # a 0-d output: a bare value
+        if a.dtype.kind not in "biuf" or not a.ndim:  # a 0-d output: a bare value or a 400
             return json.dumps(respond(outputs, kind)).encode()
+        if kind == "row" and rows != a.shape[0]:
+            if rows is not None:
+                _check_rows(outputs)  # raises: not one number of rows
+            rows = a.shape[0]
         char = a.dtype.char
         if char in "qQ":  # orjson writes int64, not its alias longlong: the same bytes
             a = a.view(np.int64 if char == "q" else np.uint64)

@@ -89,8 +89,11 @@ class App:
 
     async def _dispatch(self, scope, proto) -> None:
         path, method = scope.path, scope.method
-        if path[:4].lower() == "/v1/":  # TF Serving's: all of /v1/ is its API
-            return await self._v1(scope, proto, path, method)
+        if path.startswith("/v1/") or path[:4].lower() == "/v1/":  # all TF Serving's API
+            pending = self._v1(scope, proto, path, method)  # a request to run, or answered
+            if pending is not None:
+                await pending
+            return
         handler = self._gets.get(path)
         if handler is None:
             return _answer(proto, rest.error(f"no such path: {path}"), 404)
@@ -98,9 +101,10 @@ class App:
             return _not_allowed(proto, method, path, "GET")
         return handler(proto)
 
-    async def _v1(self, scope, proto, path: str, method: str) -> None:
+    def _v1(self, scope, proto, path: str, method: str):
         """TF Serving's URL grammar (http_rest_api_handler.cc): what its regular expressions
-        do not take is 400 "Malformed request", whatever the method."""
+        do not take is 400 "Malformed request", whatever the method. A predict, classify or
+        regress is returned to await (one coroutine less a request); the rest is answered."""
         found = (POST_PATH if method == "POST" else GET_PATH).fullmatch(path)
         verb = found["verb"] if found is not None and method == "POST" else None
         if found is None or method not in ("GET", "POST") or verb not in VERBS:
@@ -113,7 +117,7 @@ class App:
         except Exception as e:
             return _failure(proto, e)
         if verb:
-            return await self._predict(scope, proto, name, *target, verb)
+            return self._predict(scope, proto, name, *target, verb)
         if name != self.name:
             missing = f"Could not find any versions of model {name}"
             if found["metadata"]:
