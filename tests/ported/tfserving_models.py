@@ -205,11 +205,36 @@ def build_types(export_dir: str) -> str:
     return export_dir
 
 
+def build_unsafe(export_dir: str) -> str:
+    """Extra (not TF Serving's): a TF1 SavedModel whose ``serving_default`` (x → 2x) is safe
+    and whose ``read`` signature reads a file the request names (ReadFile: not on the
+    inference allowlist) — the server serves the first and refuses the second."""
+    builder = tf.saved_model.builder.SavedModelBuilder(export_dir)
+    with tf.Session(graph=tf.Graph()) as sess:
+        x = tf.placeholder(tf.float32, [None], name="x")
+        name = tf.placeholder(tf.string, [], name="filename")
+        signatures = {
+            consts.DEFAULT_SERVING_SIGNATURE_DEF_KEY: _predict(x, tf.multiply(x, 2.0, "y")),
+            "read": sig_utils.build_signature_def(
+                {"filename": build_info(name)},
+                {"contents": build_info(tf.io.read_file(name))},
+                consts.PREDICT_METHOD_NAME,
+            ),
+        }
+        builder.add_meta_graph_and_variables(
+            sess, [tf.saved_model.tag_constants.SERVING], signature_def_map=signatures
+        )
+        builder.save()
+    return export_dir
+
+
 def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("out_base")
     p.add_argument(
-        "--flavor", default="two_versions", choices=["two_versions", "current", "three", "types"]
+        "--flavor",
+        default="two_versions",
+        choices=["two_versions", "current", "three", "types", "unsafe"],
     )
     p.add_argument("--versions", default=None, help="comma-separated, e.g. 123,124")
     p.add_argument("--b", type=float, default=None)
@@ -225,8 +250,8 @@ def main(argv: list[str]) -> None:
         versions = args.versions or ("123,124" if args.flavor == "two_versions" else "123")
         for v in versions.split(","):
             d = os.path.join(args.out_base, f"{int(v):08d}")
-            if args.flavor == "types":
-                build_types(d)
+            if args.flavor in ("types", "unsafe"):
+                (build_types if args.flavor == "types" else build_unsafe)(d)
             else:
                 build(d, args.flavor, args.b)
             print("SavedModel", args.flavor, "at", d)

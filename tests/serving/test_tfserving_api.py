@@ -55,7 +55,8 @@ def models(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tfserving")
     script = HERE.parent / "ported" / "tfserving_models.py"
     args = [str(root / "two"), "+", str(root / "three"), "--flavor", "three", "+"]
-    args += [str(root / "types"), "--flavor", "types", "--versions", "1"]
+    args += [str(root / "types"), "--flavor", "types", "--versions", "1", "+"]
+    args += [str(root / "unsafe"), "--flavor", "unsafe", "--versions", "1"]
     subprocess.run(
         [sys.executable, str(script), *args],
         env=env(),
@@ -448,5 +449,21 @@ def test_tf2_savedmodels_serve_every_signature_and_other_formats_one(tf, tmp_pat
         found = call(f"{url}/metadata")[1]["metadata"]["signature_def"]["signature_def"]
         assert {"serving_default", "succ"} <= set(found)
         assert found["succ"]["inputs"]["n"]["dtype"] == "DT_INT64"
+    finally:
+        running.stop()
+
+
+def test_a_signature_that_cannot_run_here_is_listed_and_refused_with_why(models):
+    """The allowlist holds per signature: the safe one serves, the one reading files is
+    listed by metadata and answers why it does not run."""
+    running = _serve(models / "unsafe", "m")
+    url = f"http://127.0.0.1:{running.port}/v1/models/m"
+    try:
+        assert call(f"{url}:predict", {"instances": [1.0, 2.5]})[1] == {"predictions": [2.0, 5.0]}
+        code, answer = call(f"{url}:predict", {"signature_name": "read", "inputs": "/etc/passwd"})
+        assert code == 400 and "signature 'read' cannot run on this server" in answer["error"]
+        assert "ReadFile" in answer["error"] and str(models) not in answer["error"], answer
+        found = call(f"{url}/metadata")[1]["metadata"]["signature_def"]["signature_def"]
+        assert sorted(found) == ["read", "serving_default"]
     finally:
         running.stop()
