@@ -180,6 +180,7 @@ def test_grpc_predict_classify_regress_multi_inference_with_the_official_client(
     assert answer.model_spec.signature_name == "serving_default"
     assert answer.model_spec.version.value == 124
     np.testing.assert_allclose(tf.make_ndarray(answer.outputs["y"]), [[2.5], [3.0], [4.5]])
+    assert answer.outputs["y"].float_val == [2.5, 3.0, 4.5]  # as TF Serving writes them
     # any signature by name: regress_x_to_y's tf.Example input, predicted
     request = predict_pb2.PredictRequest()
     request.model_spec.name, request.model_spec.signature_name = TWO, "regress_x_to_y"

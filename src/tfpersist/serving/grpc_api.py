@@ -7,8 +7,9 @@ split clients between them: it is turned off, and every address the host resolve
 checked before binding (gRPC binds a host name's addresses one by one and serves on those it
 got).
 
-Tensors cross as TensorProto (``tf.make_ndarray`` / ``tf.make_tensor_proto``: TensorFlow's own
-conversions; the protos import TensorFlow anyway). Each call is handed to the server's event
+Tensors cross as TensorProto: read by ``tf.make_ndarray`` (the protos import TensorFlow
+anyway), written as TF Serving writes them, every value in the typed field (``float_val`` …)
+that clients read. Each call is handed to the server's event
 loop, so gRPC and REST share one batcher, one count of requests in flight and one set of
 metrics. Errors are gRPC status codes named as TF Serving's (service.CODES).
 """
@@ -18,12 +19,27 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from tfpersist.core.errors import TfpersistError
 from tfpersist.serving import examples, rest, servables, signatures
 from tfpersist.serving.options import DEFAULT_GRPC_PORT
 from tfpersist.serving.service import Service, code_of
 
 STATES = {"START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50}
+PROTO_FIELDS = {  # the types make_tensor_proto writes as tensor_content: their typed field
+    "float16": "half_val",
+    "bfloat16": "half_val",
+    "float32": "float_val",
+    "float64": "double_val",
+    "int8": "int_val",
+    "int16": "int_val",
+    "int32": "int_val",
+    "uint8": "int_val",
+    "int64": "int64_val",
+    "uint32": "uint32_val",
+    "uint64": "uint64_val",
+}
 
 
 def _protos():
@@ -165,8 +181,22 @@ class GrpcServer:
             response = self._predict_pb2.PredictResponse()
             self._spec(response.model_spec, servable, key)
             for name in wanted or outputs:
-                response.outputs[name].CopyFrom(self.tf.make_tensor_proto(outputs[name]))
+                response.outputs[name].CopyFrom(self._proto_field(outputs[name]))
             return response
+
+    def _proto_field(self, value):
+        """An output as TF Serving writes it (``Tensor::AsProtoField``): every value in the
+        typed field (``float_val`` …), which clients read directly, never ``tensor_content``."""
+        array = np.asarray(value)
+        proto = self.tf.make_tensor_proto(array)
+        if proto.tensor_content:
+            proto.tensor_content = b""
+            field = getattr(proto, PROTO_FIELDS[array.dtype.name])
+            flat = array.ravel()
+            if array.dtype.name in ("float16", "bfloat16"):
+                flat = flat.view(np.uint16)
+            field.extend(flat.tolist())
+        return proto
 
     def _spec(self, spec, servable, key: str) -> None:
         spec.name = self.service.name
