@@ -384,6 +384,7 @@ def test_types_b64_bytes_and_scalars_come_back_as_tf_serving_writes_them(two, ty
         ("GET", "/v1/models/unknown", 404, "Could not find any versions of model unknown"),
         ("GET", f"/v1/models/{TWO}/versions/7", 404, f"Could not find version 7 of model {TWO}"),
         ("GET", "/v2/models/x", 404, ""),
+        ("POST", f"/v1/models/{TWO[:5]}%5F{TWO[6:]}:predict", 400, "Missing 'inputs' or 'inst"),
     ],
 )
 def test_urls_and_methods_get_tf_servings_status_codes(two, method, path, code, message):

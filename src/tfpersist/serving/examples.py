@@ -205,21 +205,25 @@ def regressions(outputs: dict, count: int) -> list[float]:
 
 
 def results_json(method: str, outputs: dict, count: int) -> bytes:
-    """The REST answer: ``{"results": …}`` (TF Serving's key, though its page says "result")."""
+    """The REST answer: ``{"results": …}`` (TF Serving's key, though its page says "result");
+    scores and values are float32s, written as such (0.1, not 0.10000000149011612), and a
+    non-finite one as TF Serving writes it (``NaN``, ``Infinity``)."""
     import json
 
     import orjson
 
     if method == signatures.CLASSIFY:
-        results = [
-            [[label, score] for label, score in row] for row in classifications(outputs, count)
-        ]
+        found = classifications(outputs, count)
+        results = [[[label, np.float32(score)] for label, score in row] for row in found]
+        scores = [score for row in found for _, score in row]
     else:
-        results = regressions(outputs, count)
-    try:
-        return orjson.dumps({"results": results})
-    except orjson.JSONEncodeError:
-        return json.dumps({"results": results}).encode()
+        scores = regressions(outputs, count)
+        results = [np.float32(v) for v in scores]
+    if all(np.isfinite(scores)):
+        return orjson.dumps({"results": results}, option=orjson.OPT_SERIALIZE_NUMPY)
+    if method == signatures.CLASSIFY:
+        return json.dumps({"results": [[list(pair) for pair in row] for row in found]}).encode()
+    return json.dumps({"results": scores}).encode()
 
 
 def multi_tasks(model, tasks, name: str) -> list[tuple[str, str, object]]:
