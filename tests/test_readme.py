@@ -376,6 +376,8 @@ def test_the_readme_examples_answer_as_shown(session):
     assert '{"predictions":[{"predictions":' in served
     assert re.search(r"\]\}\]\}\n?\[\d\] 1$", served, re.M), served  # the official client's answer
     assert 'entrypoint="REST"' in served and 'entrypoint="gRPC"' in served
+    hp2 = said("curl -s -d '{\"instances\": [1.0, 2.0, 5.0]}' localhost:8501/v1/models/half")
+    assert '{"predictions":[2.5,3.0,4.5]}' in hp2 and '{"results":[[["",12.0]],[["",7.0]]]}' in hp2
     switched = said("cp -r scratch/served/1 scratch/served/.2")
     assert '{"version":"2","state":"AVAILABLE"' in switched
     assert '{"version":"1","state":"END"' in switched

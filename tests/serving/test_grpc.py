@@ -101,8 +101,8 @@ def test_metadata_and_status_with_the_official_stubs(tf, served):
     [
         ({"name": "other"}, grpc.StatusCode.NOT_FOUND, "Servable not found"),
         ({"version": 7}, grpc.StatusCode.NOT_FOUND, "Specific(digits, 7)"),
-        ({"version_label": "stable"}, grpc.StatusCode.NOT_FOUND, "version label: stable"),
-        ({"signature_name": "train"}, grpc.StatusCode.INVALID_ARGUMENT, "signature_name"),
+        ({"version_label": "stable"}, grpc.StatusCode.INVALID_ARGUMENT, "version label: stable"),
+        ({"signature_name": "train"}, grpc.StatusCode.FAILED_PRECONDITION, 'key "train" not'),
         ({"rows": X[:2].astype(np.float64)}, grpc.StatusCode.INVALID_ARGUMENT, "takes float32"),
         ({"rows": X[:2, :3]}, grpc.StatusCode.INVALID_ARGUMENT, "takes 4 features"),
     ],

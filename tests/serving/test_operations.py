@@ -118,8 +118,10 @@ def test_metrics_count_requests_outcomes_latencies_and_versions(served):
 def test_tf_serving_status_codes_and_probes(served, model_file):
     running, base = served
     m = f"{base}/v1/models/m"
-    assert call(f"{m}:classify", {"examples": []})[0] == 501
-    assert call(f"{m}:regress", {"examples": []})[0] == 501
+    code, answer = call(f"{m}:classify", {"examples": [{"x": 1.0}]})  # a predict-only model
+    assert code == 400 and "No classification inputs found in SignatureDef" in answer["error"]
+    code, answer = call(f"{m}:regress", {"examples": [{"x": 1.0}]})
+    assert (code, answer["error"]) == (400, "Expected one output Tensor.")  # it has two
     assert call(f"{base}/healthz")[0] == 200 and call(f"{base}/readyz")[0] == 200
     body = json.dumps({"instances": X[:1].tolist()}).encode()
     held = [half_sent(running.port, "/v1/models/m:predict", body) for _ in range(4)]

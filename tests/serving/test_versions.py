@@ -105,7 +105,7 @@ def test_a_new_version_takes_over_under_load_with_no_request_failing(tf, tmp_pat
     assert all(v == 2 for t, v in seen if t > switched + 0.05)
 
 
-def test_labels_pin_an_older_version_and_unknown_ones_are_404(tf, tmp_path):
+def test_labels_pin_an_older_version_and_unknown_ones_are_400(tf, tmp_path):
     base = tmp_path / "m"
     base.mkdir()
     first = version(tf, base, 1, 1.0)
@@ -121,7 +121,7 @@ def test_labels_pin_an_older_version_and_unknown_ones_are_404(tf, tmp_path):
             got = [p["probabilities"] for p in answer["predictions"]]
             np.testing.assert_allclose(got, want[:2], atol=1e-6)
         code, answer = call(f"{url}/labels/canary:predict", body)
-        assert code == 404 and "label: canary" in answer["error"]
+        assert code == 400 and "label: canary" in answer["error"]  # TF Serving's InvalidArgument
         assert call(f"{url}/versions/9:predict", body)[0] == 404
     finally:
         running.stop()

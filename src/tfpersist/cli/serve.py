@@ -143,10 +143,10 @@ def _serve(args, version, options, following: bool = False) -> int:
     import threading
 
     from tfpersist import serving
-    from tfpersist.running import loaders
+    from tfpersist.serving import signatures
 
-    def opener(path):
-        return loaders.open_model(
+    def opener(path):  # a SavedModel with every signature, as TF Serving loads it
+        return signatures.open_model(
             path,
             args.output_nodes,
             args.signature,

@@ -221,6 +221,24 @@ def _freeze(source, output_nodes, values, trust, live, signature_key, architectu
     return _checkpoint_frozen(src), names, src.record
 
 
+def freeze_meta_graph(path, meta, output_nodes: list[str], trust=safety.TRUST_NOTHING):
+    """A TF1 SavedModel's meta graph frozen for ``output_nodes`` (a server's: every
+    signature's) with no node renamed, so that its TensorInfos' tensor names still hold."""
+    from tfpersist.core import layout
+    from tfpersist.tfapi import protos
+
+    graph_def = protos.GraphDef()
+    graph_def.CopyFrom(meta.graph_def)
+    prefix = Path(path) / layout.SAVED_MODEL_VARIABLES
+    if not (Path(f"{prefix}.index").is_file() and meta.saver_def.restore_op_name):
+        return _graph_def_frozen(graph_def, output_nodes, None, (), trust)[0]
+    init = saved_models.init_op(meta)
+    src = _prepared(
+        str(path), graph_def, output_nodes, None, (), trust, prefix, meta.saver_def, init
+    )
+    return _in_session(src)
+
+
 def is_checkpoint(source: str | Path) -> bool:
     """A checkpoint dir or prefix (not a SavedModel dir, not a .pb file)."""
     return formats.detect(source) == formats.CHECKPOINT

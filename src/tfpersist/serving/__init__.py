@@ -4,13 +4,16 @@
   polled for new ones), loaded and warmed before they take traffic;
 - service.py: what both APIs share — a batcher per version (batching.py), the metrics
   (metrics.py), the count of requests in flight, TF Serving's error codes;
-- rest.py, server.py: the REST formats and the server (Granian); grpc_api.py: gRPC;
+- signatures.py: a SavedModel's every signature, run by its TensorInfos' tensor names;
+- rest.py, jsontensor.py (TF Serving's JSON tensors and their checks), examples.py
+  (Classify, Regress, MultiInference), server.py: the REST API (Granian); grpc_api.py: gRPC;
 - v2.py (REST), v2_grpc.py, v2_proto.py (gRPC): KServe's v2 protocol (the Open Inference
   Protocol) beside TF Serving's, on the same ports and the same Service.
 
 ``start`` brings it all up; ``Running.stop`` is the graceful stop SIGTERM triggers.
 
-Imports: core, tfapi, formats, running, versions (TensorFlow only for gRPC and TF models).
+Imports: core, tfapi, safety, formats, freezing, running, versions (TensorFlow only for gRPC
+and TF models).
 """
 
 from __future__ import annotations

@@ -1,10 +1,15 @@
-"""TF Serving's gRPC API: ``tensorflow.serving.PredictionService`` (Predict,
-GetModelMetadata) and ``tensorflow.serving.ModelService`` (GetModelStatus), from the protos
-and stubs of PyPI's ``tensorflow-serving-api`` — what TF Serving's own Python client uses;
-and on the same port KServe's v2 ``inference.GRPCInferenceService`` (v2_grpc.py).
+"""TF Serving's gRPC API: ``tensorflow.serving.PredictionService`` (Predict, Classify,
+Regress, MultiInference, GetModelMetadata: every signature, signatures.py and examples.py)
+and ``tensorflow.serving.ModelService`` (GetModelStatus), from the protos and stubs of PyPI's
+``tensorflow-serving-api`` — what TF Serving's own Python client uses. gRPC's Python server
+sets SO_REUSEPORT by default, which lets a second server share a taken port and the kernel
+split clients between them: it is turned off, and every address the host resolves to is
+checked before binding (gRPC binds a host name's addresses one by one and serves on those it
+got). On the same port: KServe's v2 ``inference.GRPCInferenceService`` (v2_grpc.py).
 
-Tensors cross as TensorProto (``tf.make_ndarray`` / ``tf.make_tensor_proto``: TensorFlow's own
-conversions; the protos import TensorFlow anyway). Each call is handed to the server's event
+Tensors cross as TensorProto: read by ``tf.make_ndarray`` (the protos import TensorFlow
+anyway), written as TF Serving writes them, every value in the typed field (``float_val`` …)
+that clients read. Each call is handed to the server's event
 loop, so gRPC and REST share one batcher, one count of requests in flight and one set of
 metrics. Errors are gRPC status codes named as TF Serving's (service.CODES).
 """
@@ -14,12 +19,27 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from tfpersist.core.errors import TfpersistError
-from tfpersist.serving import rest, servables, v2_grpc
+from tfpersist.serving import examples, rest, servables, signatures, v2_grpc
 from tfpersist.serving.options import DEFAULT_GRPC_PORT
 from tfpersist.serving.service import Service, code_of
 
 STATES = {"START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50}
+PROTO_FIELDS = {  # the types make_tensor_proto writes as tensor_content: their typed field
+    "float16": "half_val",
+    "bfloat16": "half_val",
+    "float32": "float_val",
+    "float64": "double_val",
+    "int8": "int_val",
+    "int16": "int_val",
+    "int32": "int_val",
+    "uint8": "int_val",
+    "int64": "int64_val",
+    "uint32": "uint32_val",
+    "uint64": "uint64_val",
+}
 
 
 def _protos():
@@ -29,11 +49,14 @@ def _protos():
     from tensorflow.core.framework import tensor_shape_pb2, types_pb2
     from tensorflow.core.protobuf import meta_graph_pb2
     from tensorflow_serving.apis import (
+        classification_pb2,
         get_model_metadata_pb2,
         get_model_status_pb2,
+        inference_pb2,
         model_service_pb2_grpc,
         predict_pb2,
         prediction_service_pb2_grpc,
+        regression_pb2,
     )
 
     return (
@@ -46,6 +69,7 @@ def _protos():
         model_service_pb2_grpc,
         predict_pb2,
         prediction_service_pb2_grpc,
+        (classification_pb2, regression_pb2, inference_pb2),
     )
 
 
@@ -67,10 +91,14 @@ class GrpcServer:
             model_grpc,
             self._predict_pb2,
             prediction_grpc,
+            (self._classify_pb2, self._regress_pb2, self._inference_pb2),
         ) = _protos()
         self.service, self.loop, self.host, self.port = service, loop, host, port
         self._grpc = grpc
-        self._server = grpc.server(ThreadPoolExecutor(8, thread_name_prefix="tfpersist-grpc"))
+        self._server = grpc.server(
+            ThreadPoolExecutor(8, thread_name_prefix="tfpersist-grpc"),
+            options=[("grpc.so_reuseport", 0)],  # a taken port is an error, not shared
+        )
         outer = self
 
         class Prediction(prediction_grpc.PredictionServiceServicer):
@@ -79,6 +107,15 @@ class GrpcServer:
 
             def GetModelMetadata(self, request, context):
                 return outer._call(context, outer._metadata(request))
+
+            def Classify(self, request, context):
+                return outer._call(context, outer._classify(request, signatures.CLASSIFY))
+
+            def Regress(self, request, context):
+                return outer._call(context, outer._classify(request, signatures.REGRESS))
+
+            def MultiInference(self, request, context):
+                return outer._call(context, outer._multi(request))
 
         class Models(model_grpc.ModelServiceServicer):
             def GetModelStatus(self, request, context):
@@ -89,12 +126,14 @@ class GrpcServer:
         v2_grpc.add_to(self._server, service, loop)  # KServe's v2 protocol on the same port
 
     def start(self) -> int:
+        taken = _taken(self.host, self.port)
         try:
-            port = self._server.add_insecure_port(f"{self.host}:{self.port}")
+            port = 0 if taken else self._server.add_insecure_port(f"{self.host}:{self.port}")
         except RuntimeError:
             port = 0
         if not port:
-            raise TfpersistError(f"cannot listen for gRPC on {self.host}:{self.port}")
+            why = f" ({taken})" if taken else ""
+            raise TfpersistError(f"cannot listen for gRPC on {self.host}:{self.port}{why}")
         self._server.start()
         self.port = port
         return port
@@ -127,29 +166,60 @@ class GrpcServer:
         version, label = self._target(request.model_spec)
         with self.service.request("predict", "gRPC", version, label) as servable:
             model = servable.model
-            signature = request.model_spec.signature_name
-            if signature not in ("", rest.SIGNATURE):
-                raise rest.BadRequest(
-                    f"signature_name '{signature}': this server serves '{rest.SIGNATURE}'"
-                )
-            feeds = self._feeds(request, model)
-            outputs = await self.service.predict(servable, feeds)
+            key = request.model_spec.signature_name or signatures.DEFAULT
+            sig = signatures.table(model).get(key)
+            if sig is None:
+                raise rest.FailedPrecondition(f'Serving signature key "{key}" not found.')
+            if isinstance(sig, signatures.Broken):
+                sig.run({})  # raises why it cannot run here
+            feeds = self._feeds(request, sig)
             wanted = list(request.output_filter)
-            unknown = [n for n in wanted if n not in outputs]
-            if unknown:
-                raise rest.BadRequest(
-                    f"output_filter: no output '{unknown[0]}'; the outputs are {', '.join(outputs)}"
-                )
+            names = [t.name for t in sig.outputs]
+            for i, alias in enumerate(wanted):
+                if alias not in names:
+                    raise rest.BadRequest(
+                        f"output tensor alias not found in signature: {alias} Outputs expected "
+                        f"to be in the set {{{','.join(sorted(names))}}}."
+                    )
+                if alias in wanted[:i]:
+                    raise rest.BadRequest(f"duplicate output tensor alias: {alias}")
+            outputs = await self.service.predict(servable, feeds, key)
             response = self._predict_pb2.PredictResponse()
-            response.model_spec.name = self.service.name
-            response.model_spec.version.value = servable.version
-            response.model_spec.signature_name = rest.SIGNATURE
-            for key in wanted or outputs:
-                response.outputs[key].CopyFrom(self.tf.make_tensor_proto(outputs[key]))
+            self._spec(response.model_spec, servable, key)
+            for name in wanted or outputs:
+                response.outputs[name].CopyFrom(self._proto_field(outputs[name]))
             return response
 
-    def _feeds(self, request, model) -> dict:
-        known = {t.name: t for t in [*model.inputs, *model.optional_inputs]}
+    def _proto_field(self, value):
+        """An output as TF Serving writes it (``Tensor::AsProtoField``): every value in the
+        typed field (``float_val`` …), which clients read directly, never ``tensor_content``."""
+        array = np.asarray(value)
+        proto = self.tf.make_tensor_proto(array)
+        if proto.tensor_content:
+            proto.tensor_content = b""
+            field = getattr(proto, PROTO_FIELDS[array.dtype.name])
+            flat = array.ravel()
+            if array.dtype.name in ("float16", "bfloat16"):
+                flat = flat.view(np.uint16)
+            field.extend(flat.tolist())
+        return proto
+
+    def _spec(self, spec, servable, key: str) -> None:
+        spec.name = self.service.name
+        spec.version.value = servable.version
+        spec.signature_name = key
+
+    def _feeds(self, request, sig) -> dict:
+        known = {t.name: t for t in [*sig.inputs, *sig.optional_inputs]}
+        given = set(request.inputs)
+        if len(given) > len(known) or not {t.name for t in sig.inputs} <= given:
+            required = sorted(t.name for t in sig.inputs)
+            raise rest.BadRequest(
+                f"input size does not match signature: {len(given)}!={len(known)} "
+                f"len({{{','.join(sorted(given))}}}) != len({{{','.join(sorted(known))}}}). "
+                f"Sent extra: {{{','.join(sorted(given - set(known)))}}}. Missing but "
+                f"required: {{{','.join(n for n in required if n not in given)}}}."
+            )
         feeds = {}
         for key, proto in request.inputs.items():
             if key not in known:
@@ -166,39 +236,73 @@ class GrpcServer:
                     f"..., dtype={want}))"
                 )
             feeds[key] = array
-        missing = [t.name for t in model.inputs if t.name not in feeds]
-        if missing:
-            raise rest.BadRequest(f"input '{missing[0]}' not given")
         return feeds
 
-    def _tensor_info(self, t):
-        info = self._meta_pb2.TensorInfo(name=t.name)
-        if t.dtype in ("string", "object"):
-            info.dtype = self._types_pb2.DT_STRING
-        else:
-            info.dtype = self.tf.as_dtype(t.dtype).as_datatype_enum
-        if t.shape is None:
-            info.tensor_shape.unknown_rank = True
-        for d in t.shape or []:
-            info.tensor_shape.dim.add(size=-1 if d is None else d)
-        return info
+    async def _classify(self, request, method: str):
+        """Classify or Regress: the request's tf.Examples through a signature's ``inputs``."""
+        version, label = self._target(request.model_spec)
+        what = "classify" if method == signatures.CLASSIFY else "regress"
+        with self.service.request(what, "gRPC", version, label) as servable:
+            feed = self._examples(request.input)
+            key, _ = examples.signature(servable.model, request.model_spec.signature_name, method)
+            outputs = await self.service.predict(servable, {"inputs": feed}, key)
+            if method == signatures.CLASSIFY:
+                response = self._classify_pb2.ClassificationResponse()
+                self._classifications(response.result, outputs, len(feed))
+            else:
+                response = self._regress_pb2.RegressionResponse()
+                self._regressions(response.result, outputs, len(feed))
+            self._spec(response.model_spec, servable, key)
+            return response
+
+    def _examples(self, given):
+        if given.HasField("example_list_with_context"):
+            listed = given.example_list_with_context
+            return examples.serialized(listed.context, list(listed.examples))
+        return examples.serialized(None, list(given.example_list.examples))
+
+    def _classifications(self, result, outputs, count: int) -> None:
+        for row in examples.classifications(outputs, count):
+            found = result.classifications.add()
+            for name, score in row:
+                found.classes.add(label=name, score=score)
+
+    def _regressions(self, result, outputs, count: int) -> None:
+        for value in examples.regressions(outputs, count):
+            result.regressions.add(value=value)
+
+    async def _multi(self, request):
+        """MultiInference: classify and regress tasks of one model on the same examples."""
+        spec = request.tasks[0].model_spec if request.tasks else None
+        if spec is None:
+            raise servables.NotFound("Servable not found for request: Latest()")
+        version, label = self._target(spec)
+        with self.service.request("multi_inference", "gRPC", version, label) as servable:
+            tasks = examples.multi_tasks(servable.model, request.tasks, self.service.name)
+            feed = self._examples(request.input)
+            response = self._inference_pb2.MultiInferenceResponse()
+            for (method, key, _), task in zip(tasks, request.tasks, strict=True):
+                outputs = await self.service.predict(servable, {"inputs": feed}, key)
+                result = response.results.add()
+                if method == signatures.CLASSIFY:
+                    self._classifications(result.classification_result, outputs, len(feed))
+                else:
+                    self._regressions(result.regression_result, outputs, len(feed))
+                result.model_spec.name = task.model_spec.name
+                result.model_spec.signature_name = key
+                result.model_spec.version.value = servable.version
+            return response
 
     async def _metadata(self, request):
         version, label = self._target(request.model_spec)
         fields = list(request.metadata_field)
         if fields != ["signature_def"]:
-            raise rest.BadRequest(
-                f"metadata_field {fields}: only ['signature_def'] is supported (as TF Serving)"
-            )
+            shown = fields[0] if fields else "(none)"
+            raise rest.BadRequest(f"Metadata field {shown} is not supported")
         with self.service.catalog.use(version, label) as servable:
-            model = servable.model
-            signature = self._meta_pb2.SignatureDef(method_name="tensorflow/serving/predict")
-            for t in [*model.inputs, *model.optional_inputs]:
-                signature.inputs[t.name].CopyFrom(self._tensor_info(t))
-            for t in model.outputs:
-                signature.outputs[t.name].CopyFrom(self._tensor_info(t))
             found = self._metadata_pb2.SignatureDefMap()
-            found.signature_def[rest.SIGNATURE].CopyFrom(signature)
+            for key, sig in signatures.defs(servable.model).items():
+                found.signature_def[key].ParseFromString(sig.SerializeToString())
             response = self._metadata_pb2.GetModelMetadataResponse()
             response.model_spec.name = self.service.name
             response.model_spec.version.value = servable.version
@@ -206,10 +310,7 @@ class GrpcServer:
             return response
 
     async def _status(self, request):
-        version, label = self._target(request.model_spec)
-        if label is not None:
-            with self.service.catalog.use(label=label) as servable:
-                version = servable.version
+        version, _ = self._target(request.model_spec)  # a label is read past, as TF Serving's
         states = self.service.catalog.states()
         if version is not None:
             states = [s for s in states if s.version == version]
@@ -221,3 +322,25 @@ class GrpcServer:
             status.status.error_code = 2 if s.error else 0  # tensorflow.error.UNKNOWN, OK
             status.status.error_message = s.error
         return response
+
+
+def _taken(host: str, port: int) -> str:
+    """Why ``host:port`` cannot be listened on ("" when it can): every address the host
+    resolves to bound by a plain socket first — gRPC binds a host name's addresses one by one
+    and serves on the ones it got (``localhost`` on [::1] while 127.0.0.1 is taken)."""
+    import socket
+
+    if not port:
+        return ""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        return e.strerror or str(e)
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # not REUSEPORT
+            try:
+                probe.bind(address)
+            except OSError as e:
+                return f"{address[0]}: {e.strerror or e}"
+    return ""

@@ -1,7 +1,10 @@
-"""TF Serving's REST API formats: predict requests and responses, model status, metadata.
+"""TF Serving's REST API formats: predict responses, model status, metadata (requests:
+jsontensor.py, examples.py).
 
-``{"instances": [...]}`` (row format → ``{"predictions": [...]}``) or ``{"inputs": ...}``
-(columnar → ``{"outputs": ...}``), as TF Serving's REST API documents them. Bodies are read
+``{"instances": [...]}`` (row format → ``{"predictions": [...]}``, every output with the same
+number of rows; a 0-d one is TF Serving's 400) or ``{"inputs": ...}`` (columnar →
+``{"outputs": ...}``, a 0-d output a bare value), as TF Serving's REST API documents them; a
+string output named ``…_bytes`` is written ``{"b64": …}``. Bodies are read
 with orjson (a 64-float body: 4.5 µs against the standard library's 35 µs); a body holding
 TF Serving's ``NaN``/``Infinity`` tokens, which orjson refuses, is read by the standard
 library. Answers are written by orjson straight from the arrays, or by the standard library
@@ -10,89 +13,65 @@ when an output holds a non-finite number (written ``NaN``, as TF Serving does) o
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
 import orjson
 
 SIGNATURE = "serving_default"
-DTYPES = {  # numpy → TF Serving's DataType names (metadata)
-    "float16": "DT_HALF",
-    "float32": "DT_FLOAT",
-    "float64": "DT_DOUBLE",
-    "int8": "DT_INT8",
-    "int16": "DT_INT16",
-    "int32": "DT_INT32",
-    "int64": "DT_INT64",
-    "uint8": "DT_UINT8",
-    "bool": "DT_BOOL",
-    "string": "DT_STRING",
-    "object": "DT_STRING",
-}
 
 
 class BadRequest(Exception):
     """A request the model cannot take (HTTP 400, gRPC INVALID_ARGUMENT)."""
 
 
+class FailedPrecondition(BadRequest):
+    """TF Serving's FAILED_PRECONDITION (HTTP 400): gRPC Predict's unknown signature."""
+
+
+class Unimplemented(BadRequest):
+    """TF Serving's UNIMPLEMENTED (HTTP 501): MultiInference's unsupported method."""
+
+
 def decode(raw: bytes):
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw)  # NaN, Infinity, -Infinity: TF Serving takes them
+        try:
+            return json.loads(raw)  # NaN, Infinity, -Infinity: TF Serving takes them
+        except RecursionError:  # nested past the standard library's depth: bad JSON too
+            raise ValueError("nested too deeply") from None
 
 
-def _array(value, tensor, what: str) -> np.ndarray:
-    dtype = object if tensor.dtype in ("string", "object") else tensor.dtype
-    try:
-        if dtype is object:
-            return np.array(value, dtype=object)
-        return np.asarray(value, dtype=dtype)
-    except (ValueError, TypeError) as e:
-        raise BadRequest(f"{what}: not a {tensor.dtype} tensor ({e})") from None
-
-
-def parse(body, model, signature: str | None = None) -> tuple[dict[str, np.ndarray], str]:
-    """The feeds of a predict request and its format ("row" or "columnar")."""
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object with 'instances' or 'inputs'")
-    signature = body.get("signature_name", SIGNATURE) if signature is None else signature
-    if signature not in (SIGNATURE, ""):
-        raise BadRequest(f"signature_name '{signature}': this server serves '{SIGNATURE}'")
-    inputs = {t.name: t for t in model.inputs}
-    if ("instances" in body) == ("inputs" in body):
-        raise BadRequest("give exactly one of 'instances' (row format) or 'inputs' (columnar)")
-    if "instances" in body:
-        rows = body["instances"]
-        if not isinstance(rows, list) or not rows:
-            raise BadRequest("'instances' must be a non-empty list, one item per example")
-        if all(isinstance(r, dict) for r in rows):
-            names = set(rows[0])
-            if any(set(r) != names for r in rows):
-                raise BadRequest("every instance must name the same inputs")
-            columns = {n: [r[n] for r in rows] for n in names}
-        elif len(inputs) == 1:
-            columns = {next(iter(inputs)): rows}
-        else:
+def _check_rows(outputs: dict) -> None:
+    """TF Serving's row format: every output has rows, the same number of them."""
+    batch = None
+    for name, value in outputs.items():
+        shape = np.shape(value)
+        if not shape:
+            raise BadRequest(f"Tensor name: {name} has no shape information ")
+        if batch is not None and shape[0] != batch:
             raise BadRequest(
-                f"the model has {len(inputs)} inputs ({', '.join(inputs)}): give each "
-                "instance as an object naming them"
+                f"Tensor name: {name} has inconsistent batch size: {shape[0]} expecting: {batch}"
             )
-        kind = "row"
-    else:
-        given = body["inputs"]
-        if isinstance(given, dict) and given:
-            columns = given
-        elif len(inputs) == 1:
-            columns = {next(iter(inputs)): given}
-        else:
-            raise BadRequest(f"'inputs' must be an object naming {', '.join(inputs)}")
-        kind = "columnar"
-    known = {**inputs, **{t.name: t for t in model.optional_inputs}}
-    unknown = sorted(set(columns) - set(known))
-    if unknown:
-        raise BadRequest(f"no input '{unknown[0]}'; the inputs are {', '.join(known)}")
-    return {n: _array(v, known[n], f"input '{n}'") for n, v in columns.items()}, kind
+        batch = shape[0]
+
+
+def _b64(value):
+    if isinstance(value, list):
+        return [_b64(v) for v in value]
+    return {"b64": base64.b64encode(value).decode()}
+
+
+def _plain(name: str, value):
+    """An output as lists; a string output named ``…_bytes`` as ``{"b64": …}`` each."""
+    from tfpersist.running.prediction import jsonable
+
+    a = np.asarray(value)
+    if a.dtype.kind in "OSa" and name.endswith("_bytes"):
+        return _b64(a.tolist())
+    return jsonable(a.tolist())
 
 
 def _shaped(outputs: dict[str, np.ndarray], kind: str, values: dict) -> dict:
@@ -107,21 +86,24 @@ def _shaped(outputs: dict[str, np.ndarray], kind: str, values: dict) -> dict:
 def respond(outputs: dict[str, np.ndarray], kind: str) -> dict:
     """TF Serving's response as plain lists: row format → per-example predictions (a value
     when the model has one output, else an object per example); columnar → outputs."""
-    from tfpersist.running.prediction import jsonable
-
-    values = {n: jsonable(np.asarray(v).tolist()) for n, v in outputs.items()}
-    return _shaped(outputs, kind, values)
+    if kind == "row":
+        _check_rows(outputs)
+    return _shaped(outputs, kind, {n: _plain(n, v) for n, v in outputs.items()})
 
 
 def encode(outputs: dict[str, np.ndarray], kind: str) -> bytes:
     """``respond`` as JSON bytes: orjson from the arrays of numbers, the standard library
     otherwise — strings, bytes (``{"b64": …}``), and non-finite numbers, which orjson would
     write as ``null`` and TF Serving writes ``NaN``/``Infinity``."""
-    values = {}
+    values, rows = {}, None
     for name, value in outputs.items():
         a = value if isinstance(value, np.ndarray) else np.asarray(value)
-        if a.dtype.kind not in "biuf":
+        if a.dtype.kind not in "biuf" or not a.ndim:  # a 0-d output: a bare value or a 400
             return json.dumps(respond(outputs, kind)).encode()
+        if kind == "row" and rows != a.shape[0]:
+            if rows is not None:
+                _check_rows(outputs)  # raises: not one number of rows
+            rows = a.shape[0]
         char = a.dtype.char
         if char in "qQ":  # orjson writes int64, not its alias longlong: the same bytes
             a = a.view(np.int64 if char == "q" else np.uint64)
@@ -138,21 +120,22 @@ def error(message: str) -> bytes:
     return orjson.dumps({"error": message})
 
 
-def tensor_metadata(t) -> dict:
-    dims = [{"size": str(-1 if d is None else d), "name": ""} for d in (t.shape or [])]
-    shape = {"dim": dims, "unknown_rank": t.shape is None}
-    return {"dtype": DTYPES.get(t.dtype, t.dtype), "tensor_shape": shape, "name": t.name}
-
-
 def metadata(model, name: str, version: int | str = 1) -> dict:
-    signature = {
-        "inputs": {t.name: tensor_metadata(t) for t in [*model.inputs, *model.optional_inputs]},
-        "outputs": {t.name: tensor_metadata(t) for t in model.outputs},
-        "method_name": "tensorflow/serving/predict",
+    """``GET …/metadata``: the whole signature_def map, as TF Serving writes it (proto3 JSON,
+    field names as in the proto, fields at their defaults written)."""
+    from google.protobuf import json_format
+
+    from tfpersist.serving import signatures
+
+    found = {
+        key: json_format.MessageToDict(
+            sig, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+        for key, sig in signatures.defs(model).items()
     }
     return {
         "model_spec": {"name": name, "signature_name": "", "version": str(version)},
-        "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature}}},
+        "metadata": {"signature_def": {"signature_def": found}},
     }
 
 

@@ -27,7 +27,8 @@ START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UN
 
 
 class NotFound(TfpersistError):
-    """No such model, version or label (HTTP 404, gRPC NOT_FOUND)."""
+    """No such model or version (HTTP 404, gRPC NOT_FOUND); an unknown label is a bad request
+    (400, INVALID_ARGUMENT), as in TF Serving."""
 
 
 def no_version(name: str, version: int) -> NotFound:
@@ -155,8 +156,8 @@ class Catalog:
         request that reaches this arrived before the drain began (server.py)."""
         with self._lock:
             if label is not None:
-                if label not in self.labels:
-                    raise NotFound(f"Unrecognized servable version label: {label}")
+                if label not in self.labels:  # TF Serving's InvalidArgument: HTTP 400
+                    raise TfpersistError(f"Unrecognized servable version label: {label}")
                 version = self.labels[label]
             if version is None:
                 chosen = self._newest()

@@ -1,15 +1,17 @@
 """TF Serving's REST API on Granian, and the server's life: start, serve, drain, stop.
 
-- ``POST /v1/models/NAME[/versions/N | /labels/L]:predict``; ``:classify`` and ``:regress``
-  answer 501 (not implemented), as TF Serving does for a model without those signatures;
+- ``POST /v1/models/NAME[/versions/N | /labels/L]:predict`` (jsontensor.py), ``:classify``
+  and ``:regress`` (examples.py), any signature by ``signature_name`` (signatures.py);
 - ``GET /v1/models/NAME[/versions/N | /labels/L]``: each version's state (AVAILABLE only
-  once loaded and warmed: a readiness probe), ``…/metadata``: the signature;
+  once loaded and warmed: a readiness probe), ``…/metadata``: every signature;
 - ``GET /monitoring/prometheus/metrics``: Prometheus text (metrics.py);
 - ``GET /healthz`` (alive) and ``GET /readyz`` (200 once a version is AVAILABLE, 503 while
   none is or while draining) — which TF Serving lacks;
 - ``/v2/…``: the Open Inference Protocol (KServe v2), v2.py.
 
-Errors are ``{"error": "…"}`` with TF Serving's statuses (service.CODES); a path the API does
+Errors are ``{"error": "…"}`` with TF Serving's statuses (service.CODES) and messages, no
+server paths in them. Under ``/v1/`` its URL grammar decides: what its regular expressions do
+not take, whatever the method, is 400 "Malformed request"; elsewhere a path the server does
 not have is 404, a method a path does not take 405. Safe by default: the model passed
 ``predict``'s checks before the port opens, the server binds to 127.0.0.1 unless told
 otherwise, bodies over ``max_request_bytes`` get 413 (read no further).
@@ -38,19 +40,28 @@ import re
 import socket
 import threading
 import time
+from urllib.parse import unquote
 
 from tfpersist.core.errors import TfpersistError
-from tfpersist.serving import metrics, rest, servables, v2
+from tfpersist.serving import examples, jsontensor, metrics, rest, servables, signatures, v2
 from tfpersist.serving.options import DEFAULT_PORT, MAX_REQUEST_BYTES
 from tfpersist.serving.service import Service, code_of
 
 JSON = [("content-type", "application/json")]
 TEXT = [("content-type", "text/plain; charset=utf-8")]
-MODEL_PATH = re.compile(
-    r"/v1/models/(?P<name>[^/]+?)"
-    r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-    r"(?P<tail>:predict|:classify|:regress|/metadata)?"
+# TF Serving's (http_rest_api_util.h): case-insensitive, the verb itself compared exactly
+POST_PATH = re.compile(
+    r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r":(?P<verb>classify|regress|predict)",
+    re.IGNORECASE,
 )
+GET_PATH = re.compile(
+    r"/v1/models(?:/(?P<name>[^/:]+))?(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r"(?:/(?P<metadata>metadata))?",
+    re.IGNORECASE,
+)
+VERBS = (None, "predict", "classify", "regress")
+METHODS = {"classify": signatures.CLASSIFY, "regress": signatures.REGRESS}
 
 
 class TooLarge(Exception):
@@ -86,43 +97,57 @@ class App:
 
     async def _dispatch(self, scope, proto) -> None:
         path, method = scope.path, scope.method
-        found = MODEL_PATH.fullmatch(path)
-        if found is None:
-            if path.startswith("/v2"):
-                return await self.v2.dispatch(scope, proto)
-            handler = self._gets.get(path)
-            if handler is None:
-                return _answer(proto, rest.error(f"no such path: {path}"), 404)
-            if method not in ("GET", "HEAD"):
-                return _not_allowed(proto, method, path, "GET")
-            return handler(proto)
-        name, tail = found["name"], found["tail"] or ""
-        if tail.startswith(":"):
-            if method != "POST":
-                return _not_allowed(proto, method, path, "POST")
-            if tail != ":predict":
-                what = f"{tail[1:]} is not implemented: this server serves predict"
-                return _answer(proto, rest.error(what), 501)
-            return await self._predict(scope, proto, name, found["version"], found["label"])
+        if path.startswith("/v1/") or path[:4].lower() == "/v1/":  # all TF Serving's API
+            pending = self._v1(scope, proto, path, method)  # a request to run, or answered
+            if pending is not None:
+                await pending
+            return
+        if path.startswith("/v2"):  # KServe's v2 protocol (v2.py)
+            return await self.v2.dispatch(scope, proto)
+        handler = self._gets.get(path)
+        if handler is None:
+            return _answer(proto, rest.error(f"no such path: {path}"), 404)
         if method not in ("GET", "HEAD"):
             return _not_allowed(proto, method, path, "GET")
-        if name != self.name:
-            return _answer(proto, rest.error(f"Could not find any versions of model {name}"), 404)
-        describe = self._metadata if tail == "/metadata" else self._status
+        return handler(proto)
+
+    def _v1(self, scope, proto, path: str, method: str):
+        """TF Serving's URL grammar (http_rest_api_handler.cc): what its regular expressions
+        do not take is 400 "Malformed request", whatever the method. A predict, classify or
+        regress is returned to await (one coroutine less a request); the rest is answered."""
+        found = (POST_PATH if method == "POST" else GET_PATH).fullmatch(path)
+        verb = found["verb"] if found is not None and method == "POST" else None
+        if found is None or method not in ("GET", "POST") or verb not in VERBS:
+            return _answer(proto, rest.error(f"Malformed request: {method} {path}"), 400)
+        name = unquote(found["name"] or "")
+        if not name:
+            return _answer(proto, rest.error("Missing model name in request."), 400)
         try:
-            body = rest.orjson.dumps(describe(*_target(found["version"], found["label"])))
+            target = _target(found["version"], found["label"])
+        except Exception as e:
+            return _failure(proto, e)
+        if verb:
+            return self._predict(scope, proto, name, *target, verb)
+        if name != self.name:
+            missing = f"Could not find any versions of model {name}"
+            if found["metadata"]:
+                missing = f"Servable not found for request: Latest({name})"
+            return _answer(proto, rest.error(missing), 404)
+        describe = self._metadata if found["metadata"] else self._status
+        try:
+            body = rest.orjson.dumps(describe(*target))
         except Exception as e:
             return _failure(proto, e)
         _answer(proto, body)
 
-    async def _predict(self, scope, proto, name: str, version, label) -> None:
+    async def _predict(self, scope, proto, name: str, version, label, verb="predict") -> None:
         if name != self.name:
             unknown = f"Servable not found for request: Latest({name})"
             return _answer(proto, rest.error(unknown), 404)
         service = self.service
         start = time.perf_counter()
         try:
-            servable = service.begin("predict", "REST", *_target(version, label))
+            servable = service.begin(verb, "REST", version, label)
         except Exception as e:
             return _failure(proto, e)
         error = None
@@ -137,17 +162,23 @@ class App:
                 try:
                     body = rest.decode(raw)
                 except ValueError as e:
-                    raise rest.BadRequest(f"the body is not JSON ({e})") from None
-                feeds, kind = rest.parse(body, servable.model)
+                    raise rest.BadRequest(f"JSON Parse error: {e}") from None
+                if verb == "predict":
+                    key, feeds, kind = jsontensor.parse(body, raw, servable.model)
+                else:
+                    key, feeds, count = _examples(verb, body, servable.model)
             finally:
                 service.arriving -= 1
-            outputs = await service.predict(servable, feeds)
-            _answer(proto, rest.encode(outputs, kind))
+            outputs = await service.predict(servable, feeds, key)
+            if verb == "predict":
+                _answer(proto, rest.encode(outputs, kind))
+            else:
+                _answer(proto, examples.results_json(METHODS[verb], outputs, count))
         except Exception as e:
             error = e
             _failure(proto, e)
         finally:
-            service.end(servable, "predict", "REST", start, error)
+            service.end(servable, verb, "REST", start, error)
 
     async def _body(self, scope, proto) -> bytes:
         """The whole body, refused as soon as it is known to be over the limit."""
@@ -166,11 +197,8 @@ class App:
         return b"".join(chunks)
 
     def _status(self, version, label) -> dict:
-        catalog = self.service.catalog
-        states = catalog.states()
-        if label is not None:
-            with catalog.use(label=label) as servable:
-                version = servable.version
+        """Every version's state, or one's; a label is read past, as TF Serving does."""
+        states = self.service.catalog.states()
         if version is not None:
             states = [s for s in states if s.version == version]
             if not states:
@@ -200,9 +228,18 @@ def make_app(service: Service, max_request_bytes: int = MAX_REQUEST_BYTES) -> Ap
 
 
 def _target(version, label) -> tuple[int | None, str | None]:
-    if version is not None and not version.isdigit():
-        raise rest.BadRequest(f"version '{version}' is not a number")
-    return (int(version) if version else None), label
+    if version is not None and (len(version) > 19 or int(version) >= 2**63):
+        raise rest.BadRequest(f"Failed to convert version: {version} to numeric.")
+    return (int(version) if version else None), (unquote(label) if label else None)
+
+
+def _examples(verb: str, body, model) -> tuple[str, dict, int]:
+    """A REST classify or regress request: (signature key, its feed, how many examples)."""
+    name, context, given = examples.rest_request(verb, body)
+    key, _ = examples.signature(model, name, METHODS[verb])
+    head = None if context is None else examples.to_example(context)
+    feed = examples.serialized(head, [examples.to_example(e) for e in given])
+    return key, {"inputs": feed}, len(given)
 
 
 def _answer(proto, body: bytes, status: int = 200) -> None:

@@ -10,7 +10,7 @@ import time
 
 from tfpersist import formats
 from tfpersist.core.errors import TfpersistError
-from tfpersist.serving import batching, rest
+from tfpersist.serving import batching, rest, signatures
 from tfpersist.serving.metrics import Metrics
 from tfpersist.serving.servables import Catalog, NotFound, Unavailable
 
@@ -28,6 +28,8 @@ class TimedOut(TfpersistError):
 
 # TF Serving's error codes, their HTTP statuses (its http_server.cc mapping) and gRPC names
 CODES = {
+    rest.FailedPrecondition: ("FAILED_PRECONDITION", 400),
+    rest.Unimplemented: ("UNIMPLEMENTED", 501),
     rest.BadRequest: ("INVALID_ARGUMENT", 400),
     TfpersistError: ("INVALID_ARGUMENT", 400),  # a model that refused its feeds
     NotFound: ("NOT_FOUND", 404),
@@ -35,6 +37,13 @@ CODES = {
     Unavailable: ("UNAVAILABLE", 503),
     TimedOut: ("DEADLINE_EXCEEDED", 504),
 }
+
+
+def _private(message: str, servable) -> str:
+    """A model's error without the server's file system paths (TF Serving's name none)."""
+    for path in {str(getattr(servable.model, "source", "")), str(servable.path)} - {""}:
+        message = message.replace(f"{path}: ", "").replace(path, "the model")
+    return message
 
 
 def code_of(error: Exception) -> tuple[str, int]:
@@ -71,12 +80,16 @@ class Service:
     def name(self) -> str:
         return self.catalog.name
 
-    def _batcher(self, servable) -> batching.Batcher:
-        known = self._batchers.get(servable.version)
+    def _batcher(self, servable, signature: str | None = None) -> batching.Batcher:
+        """The version's batcher; for a signature other than its model's default
+        (signatures.py: a SavedModel's every signature), one of that signature's own."""
+        key = servable.version if signature is None else (servable.version, signature)
+        known = self._batchers.get(key)
         if known is not None and known[0] is servable.model:
             return known[1]
         model = servable.model
-        on = self._mode == "on" or (self._mode == "auto" and batching.batchable(model))
+        runs = model if signature is None else model.signatures[signature]
+        on = self._mode == "on" or (self._mode == "auto" and batching.batchable(runs))
         version = str(servable.version)
         runtime = getattr(model, "format", "TensorFlow graph")
 
@@ -90,8 +103,8 @@ class Service:
             batch_rows.observe(rows)
 
         batcher = batching.Batcher(
-            model.run,
-            max_batch_size=self._max_batch if on and batching.batchable(model) else 1,
+            runs.run,
+            max_batch_size=self._max_batch if on and batching.batchable(runs) else 1,
             timeout_micros=self._timeout_micros,
             inline=runtime in INLINE_FORMATS or servable.run_seconds < INLINE_SECONDS,
             observe=observe,
@@ -99,7 +112,7 @@ class Service:
         )
         if known is not None:
             known[1].close()
-        self._batchers[servable.version] = (model, batcher)
+        self._batchers[key] = (model, batcher)
         return batcher
 
     def _counter(self, version: str, api: str, entrypoint: str, status: str):
@@ -151,10 +164,16 @@ class Service:
         finally:
             self.end(servable, api, entrypoint, start, error)
 
-    async def predict(self, servable, feeds):
+    async def predict(self, servable, feeds, signature: str | None = None):
+        """The outputs of ``signature`` (default: the model's own) for ``feeds``."""
         deadline = asyncio.get_running_loop().time() + self.request_timeout
+        if signature == signatures.default_key(servable.model):
+            signature = None
         try:
-            return await self._batcher(servable).submit(feeds, deadline)
+            return await self._batcher(servable, signature).submit(feeds, deadline)
+        except TfpersistError as e:  # the model's message, without the server's paths
+            e.args = (_private(str(e), servable),)
+            raise
         except TimeoutError:
             raise TimedOut(
                 f"no answer within {self.request_timeout:g} s (--request-timeout)"
