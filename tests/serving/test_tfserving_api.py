@@ -469,3 +469,29 @@ def test_a_signature_that_cannot_run_here_is_listed_and_refused_with_why(models)
         assert sorted(found) == ["read", "serving_default"]
     finally:
         running.stop()
+
+
+def test_tf_servings_model_answers_kserves_v2_clients_as_its_own_api(two):
+    """The same SavedModel through KServe's v2 protocol (tritonclient, HTTP and gRPC): its
+    default signature's input ``x`` — not a Placeholder — and the same numbers."""
+    import tritonclient.grpc as triton_grpc
+    import tritonclient.http as triton_http
+
+    running, base, _ = two
+    code, answer = call(f"{base}/v1/models/{TWO}:predict", {"instances": [1.0, 2.0, 5.0]})
+    assert code == 200
+    x = np.array([[1.0], [2.0], [5.0]], dtype=np.float32)
+    for module, url in (
+        (triton_http, f"127.0.0.1:{running.port}"),
+        (triton_grpc, f"127.0.0.1:{running.grpc_port}"),
+    ):
+        client = module.InferenceServerClient(url)
+        meta = client.get_model_metadata(TWO)
+        names = [i["name"] for i in meta["inputs"]] if isinstance(meta, dict) else None
+        names = names or [i.name for i in meta.inputs]
+        assert names == ["x"], names
+        given = module.InferInput("x", list(x.shape), "FP32")
+        given.set_data_from_numpy(x)
+        got = client.infer(TWO, [given]).as_numpy("y")
+        np.testing.assert_allclose(got.reshape(-1), answer["predictions"], rtol=1e-6, atol=1e-6)
+        client.close()
