@@ -6,6 +6,7 @@ Set TFPERSIST_DEBUG=1 to see the traceback instead.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,11 +38,24 @@ def load_params() -> dict:
     return params
 
 
+def usage(doc: str | None, argv: list[str]) -> None:
+    """The script's docstring's ``usage: python stages/X.py A B …`` line held to ``argv``: a
+    wrong count of arguments is one line naming them (dvc.yaml's cmd and the script agree)."""
+    line = r"^usage: python (\S+)((?:[ \t]+[A-Z][A-Z0-9_]*|\n[ \t]+)+)$"  # continued: indented
+    found = re.search(line, doc or "", re.M)
+    if found and len(found.group(2).split()) != len(argv):
+        names = " ".join(found.group(2).split())
+        raise TfpersistError(
+            f"usage: python {found.group(1)} {names} ({len(argv)} arguments given)"
+        )
+
+
 def run(main: Callable[[list[str]], None]) -> None:
     """Pin the CPU instruction set (params ``runtime``), then call ``main(argv)``; turn a
     TfpersistError into ``<stage>: error: …`` and exit 1."""
     stage = Path(sys.argv[0]).stem
     try:
+        usage(sys.modules["__main__"].__doc__, sys.argv[1:])
         runtime.pin(RuntimeParams.from_params(load_params()).cpu_isa)
         main(sys.argv[1:])
     except TfpersistError as e:

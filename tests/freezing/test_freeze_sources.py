@@ -183,7 +183,7 @@ def test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live(tf, tmp_path, c
     """A dropout flag must be pinned (its training branch draws random numbers); a switch
     callers feed (``use_abs``) must not vanish: it stays an input, fed by predict and serve."""
     from tfpersist.running import loaders
-    from tfpersist.serving import rest as serving
+    from tfpersist.serving import jsontensor, rest
 
     v1 = tf.compat.v1
     graph = tf.Graph()
@@ -220,11 +220,13 @@ def test_freeze_says_what_it_pinned_and_keeps_a_pure_switch_live(tf, tmp_path, c
     assert json.loads((tmp_path / "abs.json").read_text()) == {"out": [[1.0, 2.0]]}
     model = loaders.open_model(out)
     try:
-        meta = serving.metadata(model, "m")["metadata"]["signature_def"]["signature_def"]
+        meta = rest.metadata(model, "m")["metadata"]["signature_def"]["signature_def"]
         assert sorted(meta["serving_default"]["inputs"]) == ["use_abs", "x"]
-        feeds, kind = serving.parse({"inputs": {"x": rows.tolist(), "use_abs": True}}, model)
-        assert serving.respond(model.run(feeds), kind) == {"outputs": [[1.0, 2.0]]}
-        feeds, kind = serving.parse({"instances": rows.tolist()}, model)  # one required input
-        assert serving.respond(model.run(feeds), kind) == {"predictions": [[-1.0, 2.0]]}
+        body = {"inputs": {"x": rows.tolist(), "use_abs": True}}
+        _, feeds, kind = jsontensor.parse(body, None, model)
+        assert rest.respond(model.run(feeds), kind) == {"outputs": [[1.0, 2.0]]}
+        body = {"instances": rows.tolist()}  # one required input
+        _, feeds, kind = jsontensor.parse(body, None, model)
+        assert rest.respond(model.run(feeds), kind) == {"predictions": [[-1.0, 2.0]]}
     finally:
         model.close()

@@ -326,6 +326,7 @@ def test_evaluate_stage_refuses_a_hostile_pb(corpus):
                 "models/export",
                 "data/prepared",
                 "metrics.json",
+                "details.json",
                 "confusion.csv",
             ],
             cwd=work,
