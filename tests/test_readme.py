@@ -376,6 +376,11 @@ def test_the_readme_examples_answer_as_shown(session):
     assert '{"predictions":[{"predictions":' in served
     assert re.search(r"\]\}\]\}\n?\[\d\] 1$", served, re.M), served  # the official client's answer
     assert 'entrypoint="REST"' in served and 'entrypoint="gRPC"' in served
+    v2 = said("python examples/serving/v2_client.py digits")  # tritonclient, KServe's v2
+    http = re.search(r"^HTTP predictions: (\[\d\])$", v2, re.M)
+    assert http and f"gRPC predictions: {http.group(1)} (version 1)" in v2, v2
+    classified = said('curl -s -d \'{"signature_name": "classify_x_to_y"')
+    assert '{"results":[[["",12.0]],[["",7.0]]]}' in classified, classified
     hp2 = said("curl -s -d '{\"instances\": [1.0, 2.0, 5.0]}' localhost:8501/v1/models/half")
     assert '{"predictions":[2.5,3.0,4.5]}' in hp2 and '{"results":[[["",12.0]],[["",7.0]]]}' in hp2
     switched = said("cp -r scratch/served/1 scratch/served/.2")

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 
 import tensorflow.compat.v1 as tf
@@ -250,6 +251,7 @@ def main(argv: list[str]) -> None:
         versions = args.versions or ("123,124" if args.flavor == "two_versions" else "123")
         for v in versions.split(","):
             d = os.path.join(args.out_base, f"{int(v):08d}")
+            shutil.rmtree(d, ignore_errors=True)  # rebuilt, as a second run of the docs does
             if args.flavor in ("types", "unsafe"):
                 (build_types if args.flavor == "types" else build_unsafe)(d)
             else:
