@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
@@ -121,3 +123,46 @@ def test_the_release_tag_message_shown_is_the_committed_metrics():
     shown = page.split("$ git tag -l --format='%(contents)' digits@v1.0.0\n")[1].split("\n$ ")[0]
     metrics = json.loads((ROOT / "metrics" / "evaluate.json").read_text())
     assert shown + "\n" == message("digits", "v1.0.0", metrics)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "guide, change",
+    [
+        ("cli.md", {"train": {"learning_rate": 0.003}}),  # dvc exp run -S train.learning_rate=…
+        ("releasing.md", {"model": {"mlp": {"hidden": [32]}}}),  # sed … hidden: [32]
+    ],
+)
+def test_the_second_version_each_guide_compares_is_what_the_pipeline_trains(
+    tmp_path, guide, change
+):
+    """The walk-throughs compare the committed model (A: held above) with a second version
+    trained at other params (B): its size, sha256 and test accuracy as the guide quotes them
+    are what `dvc repro` trains here at those params, on any CPU (the pin and the cut)."""
+    import hashlib
+    import json
+    import sys
+
+    import numpy as np
+
+    from tfpersist.running.runner import Runner
+    from tfpersist.tables import data, records
+
+    from conftest import copy_repo, run
+
+    repo = copy_repo(tmp_path / "repo", change)
+    run([f"{sys.prefix}/bin/dvc", "repro", "freeze"], repo)
+    model = repo / "models" / "frozen" / "model.pb"
+    text = (ROOT / "docs" / guide).read_text()
+    quoted = re.search(r"^B: \S+ \(frozen GraphDef, (\d+) bytes, sha256 (\w{12})\)$", text, re.M)
+    sha = hashlib.sha256(model.read_bytes()).hexdigest()[:12]
+    assert quoted.groups() == (str(model.stat().st_size), sha), (guide, quoted.group(0))
+    prepared = repo / "data" / "prepared"
+    x, y = records.read_split(prepared, "test", data.read_schema(prepared))
+    names = json.loads((repo / "models" / "frozen" / "model.json").read_text())["signature"]
+    outputs = [o["name"] for o in names["outputs"]]
+    with Runner.from_frozen(model) as runner:
+        predicted = runner.run(x, names["inputs"][0]["name"], outputs)["predictions"]
+    accuracy = float(np.mean(predicted == y))
+    shown = re.search(r"^  accuracy: A 0\.\d+, B (0\.\d+)$", text, re.M).group(1)
+    assert shown == f"{accuracy:.4f}", (guide, shown, accuracy)

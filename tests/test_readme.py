@@ -40,6 +40,7 @@ GUIDES = [
         "cli.md",
         "keras.md",
         "shipping.md",
+        "kserve.md",
         "releasing.md",
         "troubleshooting.md",
         "reproducibility.md",
@@ -144,6 +145,7 @@ class Session:
     def __init__(self, repo: Path):
         self.repo = repo
         self.outputs: dict[str, str] = {}  # command → what it printed
+        self.served: list[str] = []  # each server's "serving …" line
 
     def said(self, command: str) -> str:
         """What the first command starting with ``command`` printed."""
@@ -246,6 +248,7 @@ class Session:
                 said = server.stdout.readline()
             assert said.startswith("serving "), said + server.stdout.read()
             self.outputs[command] = said
+            self.served.append(said.strip())
             self.outputs[rest[0]] = self.shell("\n".join(rest))
         finally:
             server.terminate()
@@ -376,6 +379,12 @@ def test_the_readme_examples_answer_as_shown(session):
     assert '{"predictions":[{"predictions":' in served
     assert re.search(r"\]\}\]\}\n?\[\d\] 1$", served, re.M), served  # the official client's answer
     assert 'entrypoint="REST"' in served and 'entrypoint="gRPC"' in served
+    shown = "\n".join(doc.read_text() for doc in DOCS)
+    assert session.served and [s for s in session.served if s not in shown] == []  # verbatim
+    triton = said("python - <<'EOF'\nimport csv")  # docs/kserve.md: tritonclient by hand
+    assert re.search(r"^True \[\{'name': 'input_holder', 'datatype': 'FP32'", triton, re.M), triton
+    assert re.search(r"^\[\d\] 1$", triton, re.M), triton  # gRPC: the class and version 1
+    assert '"platform":"onnx_onnxv1"' in triton and '"model_version":"1"' in triton, triton
     v2 = said("python examples/serving/v2_client.py digits")  # tritonclient, KServe's v2
     http = re.search(r"^HTTP predictions: (\[\d\])$", v2, re.M)
     assert http and f"gRPC predictions: {http.group(1)} (version 1)" in v2, v2

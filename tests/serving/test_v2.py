@@ -189,6 +189,7 @@ def test_health_server_metadata_and_ready_per_version(digits):
         assert client.is_server_live() and client.is_server_ready()
         assert client.is_model_ready("digits") and client.is_model_ready("digits", "1")
         assert not client.is_model_ready("digits", "7")
+        assert not client.is_model_ready("digits", "nolabel")  # TF Serving's 400, not ready
         assert (
             "binary_tensor_data"
             in client.get_server_metadata(**({"as_json": True} if client is grpc else {}))[
@@ -198,6 +199,13 @@ def test_health_server_metadata_and_ready_per_version(digits):
     assert not http.is_model_ready("nothing")
     with pytest.raises(InferenceServerException, match="no model 'nothing'"):
         grpc.is_model_ready("nothing")
+    deep = {"inputs": [{"name": "x", "shape": [1] * 65, "datatype": "FP32", "data": [0.0]}]}
+    code, _, body = call(f"http://127.0.0.1:{digits[0].port}/v2/models/digits/infer", deep)
+    assert code == 400 and b"rank 65; at most 64 dimensions" in body, body
+    given = triton_grpc.InferInput("x", [1] * 65, "FP32")  # numpy cannot hold it: raw bytes
+    given._raw_content = np.float32(0).tobytes()  # what set_data_from_numpy would set
+    with pytest.raises(InferenceServerException, match="rank 65; at most 64"):
+        grpc.infer("digits", [given])
 
 
 def test_bytes_in_and_out_as_tf_serving(texts):
@@ -226,6 +234,9 @@ def test_bytes_in_and_out_as_tf_serving(texts):
         assert http.get_model_metadata("text")["inputs"] == [
             {"name": "s", "datatype": "BYTES", "shape": [-1]}
         ]
+        mixed = {"inputs": [{"name": "s", "shape": [2], "datatype": "BYTES", "data": ["a", 1]}]}
+        code, _, body = call(f"http://127.0.0.1:{texts.port}/v2/models/text/infer", mixed)
+        assert code == 400 and b"'data' must hold strings" in body  # numpy: ["a", "1"]
     finally:
         http.close()
         grpc.close()
@@ -536,6 +547,8 @@ def test_every_datatype_both_ways_and_as_tf_serving(echo):
         ("INT64", [1.5, 1], "INT64: 'data' must hold integers"),
         ("BOOL", [1, 0], "BOOL: 'data' must hold true/false"),
         ("FP32", [None, 1.0], "FP32: 'data' must hold numbers"),
+        ("FP32", [1, True], "FP32: 'data' must hold numbers, not true/false"),  # numpy: [1, 1]
+        ("INT32", [[0], [False]], "INT32: 'data' must hold integers, not true/false"),
     ],
 )
 def test_json_data_is_checked_against_its_datatype(echo, kind, data, message):
@@ -552,3 +565,16 @@ def test_json_data_is_checked_against_its_datatype(echo, kind, data, message):
     }
     code, _, answer = call(f"http://127.0.0.1:{echo.port}/v2/models/echo/infer", body)
     assert code == 400 and message in json.loads(answer)["error"]
+
+
+def test_tritons_extensions_this_server_lacks_are_refused_not_ignored(digits):
+    """Top-k class labels (``classification``) asked of an output: 400 / INVALID_ARGUMENT,
+    never the raw tensor as if the client had not asked."""
+    _, http, grpc = digits
+    x = X[:1]
+    for client, module in ((http, triton_http), (grpc, triton_grpc)):
+        given = module.InferInput("x", list(x.shape), "FP32")
+        given.set_data_from_numpy(x)
+        wanted = module.InferRequestedOutput("classes", class_count=2)
+        with pytest.raises(InferenceServerException, match=r"'classification'.*not supported"):
+            client.infer("digits", [given], outputs=[wanted])

@@ -144,15 +144,14 @@ class TensorSignature:
         self.outputs = [_spec(a, sig.outputs[a]) for a in sorted(sig.outputs)]
         self._feeds = {a: sig.inputs[a].name for a in sig.inputs}
         self._fetches = tuple(sig.outputs[a].name for a in sorted(sig.outputs))
-        self._dtypes = {t.name: t.dtype for t in self.inputs}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import tensorflow as tf  # imported already: the session is TensorFlow's
 
-        names = tuple(self._feeds[k] for k in feeds)
-        call = self._session.call(names, self._fetches)
+        keys = sorted(feeds)  # one callable per set of inputs, whatever order a request names them
+        call = self._session.call(tuple(self._feeds[k] for k in keys), self._fetches)
         try:
-            got = call(*feeds.values())
+            got = call(*(feeds[k] for k in keys))
         except (tf.errors.OpError, ValueError, TypeError) as e:
             raise TfpersistError(f"the model failed ({first_line(e)})") from None
         return {t.name: v for t, v in zip(self.outputs, got, strict=True)}

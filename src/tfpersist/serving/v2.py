@@ -37,8 +37,9 @@ import numpy as np
 import orjson
 
 from tfpersist import __version__, formats
+from tfpersist.core.errors import TfpersistError
 from tfpersist.serving import rest
-from tfpersist.serving.servables import AVAILABLE, LOADING, START, NotFound, Unavailable
+from tfpersist.serving.servables import AVAILABLE, LOADING, START
 
 BadRequest = rest.BadRequest
 DATATYPES = {  # numpy dtype name → the spec's datatype
@@ -54,11 +55,13 @@ DATATYPES = {  # numpy dtype name → the spec's datatype
     "float16": "FP16",
     "float32": "FP32",
     "float64": "FP64",
+    "bfloat16": "BF16",  # metadata only: no input of this datatype is read (docs/kserve.md)
     "string": "BYTES",
     "object": "BYTES",
 }
-NUMPY = {v: np.dtype(k).newbyteorder("<") for k, v in DATATYPES.items() if v != "BYTES"}
-BY_DTYPE = {np.dtype(k): v for k, v in DATATYPES.items() if v != "BYTES"}  # dtype.name: 3 µs
+_NUMERIC = {k: v for k, v in DATATYPES.items() if v not in ("BYTES", "BF16")}
+NUMPY = {v: np.dtype(k).newbyteorder("<") for k, v in _NUMERIC.items()}
+BY_DTYPE = {np.dtype(k): v for k, v in _NUMERIC.items()}  # dtype.name: 3 µs
 KINDS = {"BOOL": "b", "FP16": "iuf", "FP32": "iuf", "FP64": "iuf"}  # else integers: "iu"
 EXTENSIONS = ["binary_tensor_data"]
 HEADER = "inference-header-content-length"
@@ -137,7 +140,7 @@ def server_ready(catalog) -> bool:
 def model_ready(catalog, version, label) -> bool:
     try:
         servable = catalog.acquire(version, label)
-    except (NotFound, Unavailable):
+    except TfpersistError:  # no such version (404), an unknown label (400), nothing yet (503)
         return False
     catalog.release(servable)
     return True
@@ -153,9 +156,14 @@ def target(version: str | None) -> tuple[int | None, str | None]:
 # -- tensors ---------------------------------------------------------------------------------
 
 
+MAX_RANK = 64  # numpy's (and TensorFlow's TensorShape's) limit
+
+
 def _shape(name: str, shape) -> list[int]:
     if not isinstance(shape, list | tuple) or not all(type(d) is int and d >= 0 for d in shape):
         raise BadRequest(f"input '{name}': 'shape' must be a list of sizes (integers ≥ 0)")
+    if len(shape) > MAX_RANK:
+        raise BadRequest(f"input '{name}': rank {len(shape)}; at most {MAX_RANK} dimensions")
     return list(shape)
 
 
@@ -205,18 +213,29 @@ def _big_ints(name: str, kind: str, data, array: np.ndarray) -> np.ndarray:
     return np.array(data, dtype=NUMPY[kind])
 
 
-def from_json(name: str, kind: str, shape: list[int], data) -> np.ndarray:
-    """A tensor from JSON ``data`` (flat or nested), checked against ``kind``."""
+def from_json(name: str, kind: str, shape: list[int], data, booleans: bool = True) -> np.ndarray:
+    """A tensor from JSON ``data`` (flat or nested), checked against ``kind``; ``booleans``:
+    whether the body may hold ``true``/``false`` at all (numpy reads ``[1, true]`` as the
+    integers ``[1, 1]``: only then is every element's type looked at)."""
     try:
         array = np.array(data)
     except (ValueError, TypeError, OverflowError) as e:
         raise BadRequest(f"input '{name}': 'data' is not a regular array ({e})") from None
     if kind == "BYTES":
-        if array.size and array.dtype.kind != "U":
+        items = np.array(data, dtype=object).ravel().tolist() if array.size else []
+        if array.dtype.kind != "U" or not all(type(item) is str for item in items):
             raise BadRequest(f"input '{name}' is BYTES: 'data' must hold strings")
         flat = np.empty(array.size, dtype=object)
-        flat[:] = [s.encode() for s in array.ravel().tolist()]
+        flat[:] = [item.encode() for item in items]
         return fit(name, flat, shape)
+    if (
+        booleans
+        and kind != "BOOL"
+        and array.dtype.kind in "iuf"
+        and any(type(v) is bool for v in np.array(data, dtype=object).ravel().tolist())
+    ):
+        what = "numbers" if kind[0] == "F" else "integers"
+        raise BadRequest(f"input '{name}' is {kind}: 'data' must hold {what}, not true/false")
     if kind not in KINDS and array.dtype.kind in "fO":  # ints past int64: floats or objects
         array = _big_ints(name, kind, data, array)
     if array.size and array.dtype.kind not in KINDS.get(kind, "iu"):
@@ -343,10 +362,18 @@ def _flag(parameters, key: str, default: bool) -> bool:
     return value
 
 
+# Triton's extensions this server does not have: a request asking for one is refused, not
+# answered as if it had not asked (top-k class labels, tensors in shared memory)
+UNSUPPORTED = ("classification", "shared_memory_region")
+
+
 def _parameters(holder: dict, what: str) -> dict:
     found = holder.get("parameters", {})
     if not isinstance(found, dict):
         raise BadRequest(f"{what}'s 'parameters' must be an object")
+    for key in UNSUPPORTED:
+        if key in found:
+            raise BadRequest(f"{what}: parameter '{key}' (Triton's extension) is not supported")
     return found
 
 
@@ -380,6 +407,8 @@ def parse(raw: bytes, header: str | None, model) -> Request:
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest("'id' must be a string")
     binary_default = _flag(_parameters(body, "the request"), "binary_data_output", False)
+    end = len(view)  # the JSON part: a cheap scan, most bodies hold no true/false at all
+    booleans = raw.find(b"true", 0, end) >= 0 or raw.find(b"false", 0, end) >= 0
     feeds, at = {}, 0
     for tensor in given:
         name, kind = tensor.get("name"), tensor.get("datatype")
@@ -391,7 +420,7 @@ def parse(raw: bytes, header: str | None, model) -> Request:
         if size is None:
             if "data" not in tensor:
                 raise BadRequest(f"input '{name}' has no 'data' (nor binary_data_size)")
-            feeds[name] = from_json(name, kind, shape, tensor["data"])
+            feeds[name] = from_json(name, kind, shape, tensor["data"], booleans)
             continue
         if binary is None:
             raise BadRequest(

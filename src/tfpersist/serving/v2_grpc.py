@@ -18,6 +18,7 @@ import grpc
 import numpy as np
 
 from tfpersist.serving import v2
+from tfpersist.serving.servables import NotFound
 from tfpersist.serving.service import code_of
 from tfpersist.serving.v2_proto import MESSAGES, RPCS, SERVICE
 
@@ -76,7 +77,7 @@ class Inference:
 
     def _catalog(self, name: str):
         if name != self.service.name:
-            raise v2.NotFound(f"no model '{name}'; this server serves '{self.service.name}'")
+            raise NotFound(f"no model '{name}'; this server serves '{self.service.name}'")
         return self.service.catalog
 
     @staticmethod
@@ -128,6 +129,8 @@ class Inference:
         with service.request("infer", "gRPC", version, label) as servable:
             model = servable.model
             feeds = self._feeds(request, model)
+            for part in (*request.inputs, *request.outputs):
+                _supported(part)
             wanted = [o.name for o in request.outputs]
             v2.output_names(model, wanted)
             outputs = await service.predict(servable, feeds)
@@ -157,6 +160,9 @@ class Inference:
             shape = list(tensor.shape)
             if any(d < 0 for d in shape):
                 raise BadRequest(f"input '{name}': 'shape' must be a list of sizes (≥ 0)")
+            if len(shape) > v2.MAX_RANK:
+                rank = f"rank {len(shape)}; at most {v2.MAX_RANK} dimensions"
+                raise BadRequest(f"input '{name}': {rank}")
             if raw:
                 if tensor.HasField("contents"):
                     raise BadRequest(f"input '{name}': contents and raw_input_contents both given")
@@ -165,3 +171,11 @@ class Inference:
                 feeds[name] = from_contents(name, kind, shape, tensor.contents)
         v2.check_feeds(model, feeds)
         return feeds
+
+
+def _supported(part) -> None:
+    """A tensor's parameters asking for what this server lacks (v2.UNSUPPORTED) refused."""
+    for key in v2.UNSUPPORTED:
+        if key in part.parameters:  # a map read that inserts nothing
+            what = f"parameter '{key}' (Triton's extension) is not supported"
+            raise BadRequest(f"{part.name}: {what}")
