@@ -213,10 +213,13 @@ def gauges(port: int) -> dict[str, float]:
 
 
 def test_ctrl_c_with_grpc_answers_a_queued_batch_of_rest_and_grpc_requests(tf, onnx_model):
-    """The default set-up (gRPC on) with an ONNX model: REST requests and a gRPC call queued in
-    a batch that has not run yet (it waits 1 s for more) and a REST body half written when
-    Ctrl-C lands: all answered; a gRPC call made after it is refused (UNAVAILABLE)."""
+    """The default set-up (gRPC on) with an ONNX model: REST requests, a gRPC call, and a v2
+    infer over each of HTTP and gRPC (tritonclient's) queued in a batch that has not run yet
+    (it waits 1 s for more) and a REST body half written when Ctrl-C lands: all answered; a
+    gRPC call made after it is refused (UNAVAILABLE)."""
     import grpc
+    import tritonclient.grpc as triton_grpc
+    import tritonclient.http as triton_http
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
     path, w = onnx_model
@@ -224,7 +227,21 @@ def test_ctrl_c_with_grpc_answers_a_queued_batch_of_rest_and_grpc_requests(tf, o
         str(path), "--name", "m", "--port", "0", "--grpc-port", "0",
         "--max-batch-size", "100000", "--batch-timeout-micros", "1000000",
     )  # fmt: skip
-    channel = None
+    channel = v2_grpc = None
+    v2_sent = {"http": rows(98, 50), "grpc": rows(97, 50)}
+    v2_got: queue.Queue = queue.Queue()
+
+    def v2_http(port: int) -> None:  # tritonclient's HTTP client (gevent's) blocks: a thread
+        client = triton_http.InferenceServerClient(f"127.0.0.1:{port}", network_timeout=30)
+        try:
+            given = triton_http.InferInput("x", [50, 4], "FP32")
+            given.set_data_from_numpy(v2_sent["http"])  # binary, as tritonclient sends it
+            v2_got.put(("http", client.infer("m", [given]).as_numpy("probabilities")))
+        except Exception as e:
+            v2_got.put(("http", e))
+        finally:
+            client.close()
+
     try:
         port, grpc_port = served.ports()
         channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
@@ -237,10 +254,18 @@ def test_ctrl_c_with_grpc_answers_a_queued_batch_of_rest_and_grpc_requests(tf, o
         for i, (client, x) in enumerate(zip(clients, sent, strict=True)):
             client.send("/v1/models/m:predict", x, part=0.5 if i == 3 else 1.0)
         call = stub.Predict.future(request, timeout=30)
+        threading.Thread(target=v2_http, args=(port,), daemon=True).start()
+        v2_grpc = triton_grpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        given = triton_grpc.InferInput("x", [50, 4], "FP32")
+        given.set_data_from_numpy(v2_sent["grpc"])
+        v2_grpc.async_infer(
+            "m", [given], lambda result, error: v2_got.put(("grpc", error or result)),
+            client_timeout=30,
+        )  # fmt: skip
         deadline = time.monotonic() + 10
-        while (now := gauges(port))[IN_FLIGHT] < 5 and time.monotonic() < deadline:
-            time.sleep(0.02)  # until all five have begun: four REST (one mid-body), one gRPC
-        assert now[IN_FLIGHT] == 5 and now.get(BATCHES, 0) == 0  # queued, none run yet
+        while (now := gauges(port))[IN_FLIGHT] < 7 and time.monotonic() < deadline:
+            time.sleep(0.02)  # until all seven have begun: four REST (one mid-body), one gRPC,
+        assert now[IN_FLIGHT] == 7 and now.get(BATCHES, 0) == 0  # two v2; none run yet
         start = served.signal(signal.SIGINT)
         served.wait_for("new connections refused")
         assert refused(port)
@@ -255,12 +280,19 @@ def test_ctrl_c_with_grpc_answers_a_queued_batch_of_rest_and_grpc_requests(tf, o
             np.testing.assert_allclose(got, softmax(x, w), rtol=1e-5, atol=1e-6)
         answer = tf.make_ndarray(call.result().outputs["probabilities"])
         np.testing.assert_allclose(answer, softmax(rows(99, 50), w), rtol=1e-5, atol=1e-6)
+        for _ in v2_sent:
+            via, got = v2_got.get(timeout=10)
+            assert not isinstance(got, Exception), f"v2 {via}: {got}"
+            got = got if via == "http" else got.as_numpy("probabilities")
+            np.testing.assert_allclose(got, softmax(v2_sent[via], w), rtol=1e-5, atol=1e-6)
         assert served.proc.wait(timeout=DRAIN + 5) == 0
         assert time.monotonic() - start < DRAIN
         assert "drained: every request answered" in served.wait_for("drained")
     finally:
         if channel is not None:
             channel.close()
+        if v2_grpc is not None:
+            v2_grpc.close()
         served.close()
 
 
@@ -293,6 +325,33 @@ def test_sigterm_while_grpc_starts_drains_instead_of_killing(onnx_model):
         assert "drained: every request answered" in served.wait_for("drained")
     finally:
         served.close()
+
+
+def test_sigterm_while_the_model_loads_stops_without_opening_a_port(frozen):
+    """A SIGTERM that lands while the model loads (a TensorFlow graph: TensorFlow imports
+    first, seconds) stops the process once loaded, exit 0 and one line, no port ever opened
+    and nothing to drain."""
+    path, _ = frozen
+    served = Served(str(path), "--name", "m", "--port", "0", "--grpc-port", "0")
+    try:
+        deadline = time.monotonic() + 30
+        while not caught(served.proc.pid, signal.SIGTERM):  # its handler is in: loading
+            assert time.monotonic() < deadline and served.proc.poll() is None, served.log
+            time.sleep(0.005)
+        served.signal(signal.SIGTERM)
+        assert served.proc.wait(timeout=60) == 0
+        assert served.proc.stdout.read() == ""  # no "serving … on http://…" line: no port
+        log = served.wait_for("before serving", 10)
+        assert log == "serve: SIGTERM while loading: stopped before serving\n", log
+    finally:
+        served.close()
+
+
+def caught(pid: int, sig) -> bool:
+    """Whether process ``pid`` has a handler for ``sig`` (Linux: /proc's SigCgt mask)."""
+    with open(f"/proc/{pid}/status") as status:
+        mask = next(line for line in status if line.startswith("SigCgt:")).split()[1]
+    return bool(int(mask, 16) & 1 << (sig - 1))
 
 
 def test_a_client_stalled_mid_body_is_counted_unanswered_at_the_bound(onnx_model):

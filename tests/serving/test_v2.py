@@ -322,6 +322,9 @@ def v2_input(**fields):
             "no Inference-Header-Content-Length",
         ),
         ("/versions/7/infer", v2_input(), 404, "Specific(digits, 7)"),
+        ("/versions/%C2%B2/infer", v2_input(), 400, "Unrecognized servable version label: ²"),
+        ("/versions/9223372036854775808/infer", v2_input(), 400, "Failed to convert version"),
+        ("/versions/99999999999999999999", None, 400, "99999999999999999999 to numeric"),
         ("/infer", None, 405, "GET /v2/models/digits/infer: this path takes POST"),
         ("/ready", b"{}", 405, "this path takes GET"),
         ("/stats", None, 404, "no such path"),
@@ -346,6 +349,16 @@ def test_errors_reach_the_clients(digits):
     assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
     code, _, _ = call(f"http://127.0.0.1:{running.port}/v2/models/other/infer", v2_input())
     assert code == 404
+    # one rule for a version with /v1: decimal digits within int64, else a label (%-decoded)
+    by_label = http.infer("digits", [http_input(X[:2])], model_version="st%61ble")
+    assert by_label.get_response()["model_version"] == "1"
+    for version, message in [
+        ("²", "Unrecognized servable version label: ²"),  # isdigit(), but no number
+        ("9223372036854775808", "Failed to convert version: 9223372036854775808 to numeric."),
+    ]:
+        with pytest.raises(InferenceServerException, match=message) as caught:
+            grpc.infer("digits", [grpc_input(X[:2])], model_version=version)
+        assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
 
 
 def test_typed_grpc_contents(digits):
@@ -410,7 +423,9 @@ def test_server_is_ready_only_once_every_version_is_loaded_and_warmed(tmp_path):
         while not http.is_server_ready() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert http.is_server_ready() and http.is_model_ready("digits", "2")  # … warmed: ready
-        running.service.catalog.draining = True  # what SIGTERM's drain sets first
+        # as Server.quiesce sets it when a drain begins (gRPC has stopped taking calls by
+        # then: its answer is checked here on a server not draining otherwise)
+        running.service.catalog.draining = True
         assert not http.is_server_ready() and not grpc.is_server_ready()
         assert http.is_server_live() and grpc.is_server_live()
     finally:

@@ -44,9 +44,9 @@ def version(tf, base, number: int, scale: float) -> np.ndarray:
     return want
 
 
-def start(base, **fields):
+def start(base, opener=loaders.open_model, **fields):
     options = serving.Options(name="m", port=0, poll_seconds=0.05, **fields)
-    catalog = serving.catalog_for(base, loaders.open_model, options, say=lambda line: None)
+    catalog = serving.catalog_for(base, opener, options, say=lambda line: None)
     return serving.start(catalog, options)
 
 
@@ -153,6 +153,47 @@ def test_a_broken_version_is_reported_and_the_last_good_one_serves(tf, tmp_path)
         code, answer = call(f"{url}:predict", {"instances": X[:1].tolist()})
         assert code == 200
         np.testing.assert_allclose(answer["predictions"][0]["probabilities"], first[0], atol=1e-6)
+    finally:
+        running.stop()
+
+
+def test_no_version_begins_loading_once_the_drain_has_begun(tf, tmp_path):
+    """The poller stops first: a version that appears while the drain still answers a request
+    (queued 1 s for a batch) is never loaded, in many polls' time."""
+    base = tmp_path / "m"
+    base.mkdir()
+    first = version(tf, base, 1, 1.0)
+    opened, written = [], []
+
+    def opener(path):
+        opened.append(path.relative_to(base).parts[0])
+        return loaders.open_model(path)
+
+    running = start(base, opener, max_batch_size=1000, batch_timeout_micros=1_000_000)
+    url = f"http://127.0.0.1:{running.port}/v1/models/m:predict"
+    answered = []
+    asking = threading.Thread(
+        target=lambda: answered.append(call(url, {"instances": X[:2].tolist()}))
+    )
+    asking.start()
+    try:
+        deadline = time.monotonic() + 10
+        while running.service.in_flight < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert running.service.in_flight == 1
+
+        def refusing():  # the drain has begun: a new version arrives
+            version(tf, base, 2, 3.0)
+            written.append(time.monotonic())
+
+        assert running.stop(10, refusing) == 0
+        assert time.monotonic() - written[0] > 5 * 0.05  # polls it would have made since
+        asking.join(10)
+        code, answer = answered[0]
+        assert code == 200, answer
+        got = [p["probabilities"] for p in answer["predictions"]]
+        np.testing.assert_allclose(got, first[:2], rtol=1e-5, atol=1e-6)
+        assert opened == ["1"] and (base / "2").is_dir()
     finally:
         running.stop()
 

@@ -176,6 +176,10 @@ def _serve(args, version, options, following: bool = False) -> int:
         )
     else:
         catalog = serving.catalog_for(version.path, opener, options, say)
+    if stop.is_set():  # the signal came while the model loaded: nothing to drain, no port
+        catalog.close()
+        say(f"{signals[0]} while loading: stopped before serving")
+        return 0
     running = serving.start(catalog, options)
     latest = catalog.latest()
     inputs = ", ".join(f"{t.name} {t.dtype}" for t in latest.model.inputs)

@@ -58,6 +58,8 @@ class Running:
         called), every request already received is answered, within ``drain_seconds`` in all
         (server.py's ``quiesce``)."""
         deadline = time.monotonic() + drain_seconds
+        if self.poller is not None:  # first: no version begins loading during the drain
+            self.poller.stop(wait=False)  # (one under way ends; the listener closes now)
         grpc_done = None
         if self.grpc is not None:  # new calls refused from here, calls received run on
             grpc_done = self.grpc.stop(grace=drain_seconds, wait=False)

@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 
 SIGNATURE = "serving_default"
+JSON = [("content-type", "application/json")]
 
 
 class BadRequest(Exception):
@@ -104,12 +105,7 @@ def encode(outputs: dict[str, np.ndarray], kind: str) -> bytes:
             if rows is not None:
                 _check_rows(outputs)  # raises: not one number of rows
             rows = a.shape[0]
-        char = a.dtype.char
-        if char in "qQ":  # orjson writes int64, not its alias longlong: the same bytes
-            a = a.view(np.int64 if char == "q" else np.uint64)
-        elif char == "e":  # nor float16
-            a = a.astype(np.float32)
-        values[name] = a if a.flags.c_contiguous else np.ascontiguousarray(a)
+        values[name] = orjsonable(a)
     text = orjson.dumps(_shaped(values, kind, values), option=orjson.OPT_SERIALIZE_NUMPY)
     if b"null" in text:  # a NaN or an infinity: numbers alone never write null
         return json.dumps(respond(outputs, kind)).encode()
@@ -118,6 +114,39 @@ def encode(outputs: dict[str, np.ndarray], kind: str) -> bytes:
 
 def error(message: str) -> bytes:
     return orjson.dumps({"error": message})
+
+
+def orjsonable(a: np.ndarray) -> np.ndarray:
+    """``a`` as orjson's OPT_SERIALIZE_NUMPY writes it: C-contiguous, and the same numbers in a
+    dtype it takes (int64 for its alias longlong, float32 for float16)."""
+    char = a.dtype.char
+    if char in "qQ":  # the same bytes
+        a = a.view(np.int64 if char == "q" else np.uint64)
+    elif char == "e":
+        a = a.astype(np.float32)
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def answer(proto, body: bytes, status: int = 200) -> None:
+    """A JSON ``body`` written on an RSGI ``proto``."""
+    proto.response_bytes(status, JSON, body)
+
+
+def not_allowed(proto, method: str, path: str, allowed: str) -> None:
+    body = error(f"{method} {path}: this path takes {allowed}")
+    proto.response_bytes(405, [*JSON, ("allow", allowed)], body)
+
+
+def target(version: str | None, label: str | None = None) -> tuple[int | None, str | None]:
+    """The servable a request names, for ``/v1``, ``/v2`` and v2's gRPC: (version, None) when
+    ``version`` is a number (decimal digits, within TF Serving's int64: past it 400 "Failed to
+    convert version"), else (None, the label): ``label``, or ``version`` itself when it is not
+    a number (v2 names both in one place). URL callers pass them %-decoded."""
+    if version is not None and version.isdecimal():
+        if len(version) > 19 or int(version) >= 2**63:
+            raise BadRequest(f"Failed to convert version: {version} to numeric.")
+        return int(version), None
+    return None, version or label or None
 
 
 def metadata(model, name: str, version: int | str = 1) -> dict:

@@ -324,6 +324,8 @@ class Poller:
         while not self._stop.wait(self.seconds):
             self.catalog.refresh()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """No refresh begins from here; ``wait``: until one under way has ended (≤ 30 s)."""
         self._stop.set()
-        self._thread.join(timeout=30)
+        if wait:
+            self._thread.join(timeout=30)

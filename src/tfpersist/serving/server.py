@@ -45,9 +45,10 @@ from urllib.parse import unquote
 from tfpersist.core.errors import TfpersistError
 from tfpersist.serving import examples, jsontensor, metrics, rest, servables, signatures, v2
 from tfpersist.serving.options import DEFAULT_PORT, MAX_REQUEST_BYTES
+from tfpersist.serving.rest import answer as _answer
+from tfpersist.serving.rest import not_allowed as _not_allowed
 from tfpersist.serving.service import Service, code_of
 
-JSON = [("content-type", "application/json")]
 TEXT = [("content-type", "text/plain; charset=utf-8")]
 # TF Serving's (http_rest_api_util.h): case-insensitive, the verb itself compared exactly
 POST_PATH = re.compile(
@@ -79,7 +80,7 @@ class App:
             "/healthz": self._healthz,
             "/readyz": self._readyz,
         }
-        self.v2 = v2.Rest(service, self._body, TooLarge, _failure)  # /v2: KServe's protocol
+        self.v2 = v2.Rest(service, self._run, _failure)  # /v2: KServe's protocol
 
     def __rsgi_init__(self, loop) -> None:
         pass
@@ -123,11 +124,15 @@ class App:
         if not name:
             return _answer(proto, rest.error("Missing model name in request."), 400)
         try:
-            target = _target(found["version"], found["label"])
+            label = found["label"]
+            target = rest.target(found["version"], unquote(label) if label else None)
         except Exception as e:
             return _failure(proto, e)
         if verb:
-            return self._predict(scope, proto, name, *target, verb)
+            if name != self.name:
+                unknown = f"Servable not found for request: Latest({name})"
+                return _answer(proto, rest.error(unknown), 404)
+            return self._run(scope, proto, verb, *target, *PARSERS[verb])
         if name != self.name:
             missing = f"Could not find any versions of model {name}"
             if found["metadata"]:
@@ -140,14 +145,15 @@ class App:
             return _failure(proto, e)
         _answer(proto, body)
 
-    async def _predict(self, scope, proto, name: str, version, label, verb="predict") -> None:
-        if name != self.name:
-            unknown = f"Servable not found for request: Latest({name})"
-            return _answer(proto, rest.error(unknown), 404)
+    async def _run(self, scope, proto, api: str, version, label, parse, answer) -> None:
+        """One inference over REST, /v1's or /v2's (``api``: its name in the metrics): the
+        servable, the body (413 past the limit), ``parse(raw, scope, model)`` → (signature
+        key, feeds, what ``answer`` needs), the prediction (batched), then
+        ``answer(proto, outputs, parsed, servable)``; an error answered as ``_failure`` does."""
         service = self.service
         start = time.perf_counter()
         try:
-            servable = service.begin(verb, "REST", version, label)
+            servable = service.begin(api, "REST", version, label)
         except Exception as e:
             return _failure(proto, e)
         error = None
@@ -159,26 +165,15 @@ class App:
                 except TooLarge as e:
                     error = rest.BadRequest(str(e))
                     return _answer(proto, rest.error(str(e)), 413)
-                try:
-                    body = rest.decode(raw)
-                except ValueError as e:
-                    raise rest.BadRequest(f"JSON Parse error: {e}") from None
-                if verb == "predict":
-                    key, feeds, kind = jsontensor.parse(body, raw, servable.model)
-                else:
-                    key, feeds, count = _examples(verb, body, servable.model)
+                key, feeds, parsed = parse(raw, scope, servable.model)
             finally:
                 service.arriving -= 1
-            outputs = await service.predict(servable, feeds, key)
-            if verb == "predict":
-                _answer(proto, rest.encode(outputs, kind))
-            else:
-                _answer(proto, examples.results_json(METHODS[verb], outputs, count))
+            answer(proto, await service.predict(servable, feeds, key), parsed, servable)
         except Exception as e:
             error = e
             _failure(proto, e)
         finally:
-            service.end(servable, verb, "REST", start, error)
+            service.end(servable, api, "REST", start, error)
 
     async def _body(self, scope, proto) -> bytes:
         """The whole body, refused as soon as it is known to be over the limit."""
@@ -227,10 +222,39 @@ def make_app(service: Service, max_request_bytes: int = MAX_REQUEST_BYTES) -> Ap
     return App(service, max_request_bytes)
 
 
-def _target(version, label) -> tuple[int | None, str | None]:
-    if version is not None and (len(version) > 19 or int(version) >= 2**63):
-        raise rest.BadRequest(f"Failed to convert version: {version} to numeric.")
-    return (int(version) if version else None), (unquote(label) if label else None)
+def _json(raw: bytes):
+    try:
+        return rest.decode(raw)
+    except ValueError as e:
+        raise rest.BadRequest(f"JSON Parse error: {e}") from None
+
+
+def _parse_predict(raw: bytes, scope, model) -> tuple[str, dict, str]:
+    return jsontensor.parse(_json(raw), raw, model)  # (signature key, feeds, row or columnar)
+
+
+def _answer_predict(proto, outputs: dict, kind: str, servable) -> None:
+    _answer(proto, rest.encode(outputs, kind))
+
+
+def _examples_verb(verb: str):
+    """``_run``'s parse and answer for a REST classify or regress."""
+    method = METHODS[verb]
+
+    def parse(raw: bytes, scope, model) -> tuple[str, dict, int]:
+        return _examples(verb, _json(raw), model)
+
+    def answer(proto, outputs: dict, count: int, servable) -> None:
+        _answer(proto, examples.results_json(method, outputs, count))
+
+    return parse, answer
+
+
+PARSERS = {  # a verb's parse and answer (App._run)
+    "predict": (_parse_predict, _answer_predict),
+    "classify": _examples_verb("classify"),
+    "regress": _examples_verb("regress"),
+}
 
 
 def _examples(verb: str, body, model) -> tuple[str, dict, int]:
@@ -242,17 +266,8 @@ def _examples(verb: str, body, model) -> tuple[str, dict, int]:
     return key, {"inputs": feed}, len(given)
 
 
-def _answer(proto, body: bytes, status: int = 200) -> None:
-    proto.response_bytes(status, JSON, body)
-
-
 def _failure(proto, error: Exception) -> None:
     _answer(proto, rest.error(str(error)), code_of(error)[1])
-
-
-def _not_allowed(proto, method: str, path: str, allowed: str) -> None:
-    body = rest.error(f"{method} {path}: this path takes {allowed}")
-    proto.response_bytes(405, [*JSON, ("allow", allowed)], body)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

@@ -39,13 +39,6 @@ CODES = {
 }
 
 
-def _private(message: str, servable) -> str:
-    """A model's error without the server's file system paths (TF Serving's name none)."""
-    for path in {str(getattr(servable.model, "source", "")), str(servable.path)} - {""}:
-        message = message.replace(f"{path}: ", "").replace(path, "the model")
-    return message
-
-
 def code_of(error: Exception) -> tuple[str, int]:
     for kind in type(error).__mro__:
         if kind in CODES:
@@ -172,7 +165,8 @@ class Service:
         try:
             return await self._batcher(servable, signature).submit(feeds, deadline)
         except TfpersistError as e:  # the model's message, without the server's paths
-            e.args = (_private(str(e), servable),)
+            where = (getattr(servable.model, "source", ""), servable.path)
+            e.args = (signatures._private(str(e), *where),)
             raise
         except TimeoutError:
             raise TimedOut(

@@ -269,6 +269,8 @@ def _tensors(path, meta, runnable: dict, trust, threads) -> tuple[dict, list]:
     return signatures, [session.close]
 
 
-def _private(message: str, path) -> str:
-    """A message without the server's file system path."""
-    return message.replace(f"{path}: ", "").replace(str(path), "the model")
+def _private(message: str, *paths) -> str:
+    """A message without the server's file system paths (TF Serving's name none)."""
+    for path in {str(p) for p in paths} - {""}:
+        message = message.replace(f"{path}: ", "").replace(path, "the model")
+    return message

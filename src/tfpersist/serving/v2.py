@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import re
 import struct
-import time
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -65,7 +64,7 @@ BY_DTYPE = {np.dtype(k): v for k, v in _NUMERIC.items()}  # dtype.name: 3 µs
 KINDS = {"BOOL": "b", "FP16": "iuf", "FP32": "iuf", "FP64": "iuf"}  # else integers: "iu"
 EXTENSIONS = ["binary_tensor_data"]
 HEADER = "inference-header-content-length"
-JSON = [("content-type", "application/json")]
+BINARY = "application/octet-stream"
 MODEL = re.compile(
     r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<tail>/ready|/infer)?"
 )
@@ -146,11 +145,7 @@ def model_ready(catalog, version, label) -> bool:
     return True
 
 
-def target(version: str | None) -> tuple[int | None, str | None]:
-    """A URL's version: a number, or else a label."""
-    if version is None:
-        return None, None
-    return (int(version), None) if version.isdigit() else (None, version)
+target = rest.target  # a version: a number, or else a label (one rule with /v1's)
 
 
 # -- tensors ---------------------------------------------------------------------------------
@@ -306,13 +301,7 @@ def _json_data(array: np.ndarray, kind: str, name: str):
             raise BadRequest(
                 f"output '{name}' holds bytes that are not UTF-8: ask for it as binary data"
             ) from None
-    flat = array.reshape(-1)
-    char = flat.dtype.char
-    if char in "qQ":  # orjson writes int64, not its alias longlong: the same bytes
-        flat = flat.view(np.int64 if char == "q" else np.uint64)
-    elif char == "e":  # nor float16
-        flat = flat.astype(np.float32)
-    return flat if flat.flags.c_contiguous else np.ascontiguousarray(flat)
+    return rest.orjsonable(array.reshape(-1))
 
 
 # -- requests --------------------------------------------------------------------------------
@@ -476,13 +465,13 @@ def respond(request: Request, outputs: dict, name: str, version: int) -> tuple[b
 
 
 class Rest:
-    """``/v2`` on the REST server (server.App hands it every path under ``/v2``):
-    ``read_body(scope, proto)`` reads a body (raising ``too_large``), ``failure(proto, e)``
-    answers an error as the ``/v1`` routes do."""
+    """``/v2`` on the REST server (server.App hands it every path under ``/v2``): ``run`` is
+    the App's inference over REST (the body, the batcher, the metrics; v2 brings its parse and
+    answer), ``failure(proto, e)`` answers an error as the ``/v1`` routes do."""
 
-    def __init__(self, service, read_body, too_large, failure):
+    def __init__(self, service, run, failure):
         self.service, self.name = service, service.name
-        self._read, self._too_large, self._failure = read_body, too_large, failure
+        self._run, self._failure = run, failure
 
     async def dispatch(self, scope, proto) -> None:
         path, method = scope.path, scope.method
@@ -490,23 +479,25 @@ class Rest:
         tail = found["tail"] if found else None
         allowed = "POST" if tail == "/infer" else "GET"
         if found is None and path not in ("/v2", "/v2/", "/v2/health/live", "/v2/health/ready"):
-            return _answer(proto, rest.error(f"no such path: {path}"), 404)
+            return rest.answer(proto, rest.error(f"no such path: {path}"), 404)
         if method != allowed and not (allowed == "GET" and method == "HEAD"):
-            body = rest.error(f"{method} {path}: this path takes {allowed}")
-            return proto.response_bytes(405, [*JSON, ("allow", allowed)], body)
+            return rest.not_allowed(proto, method, path, allowed)
         catalog = self.service.catalog
         if found is None:
             if path.endswith("/live"):
                 return proto.response_bytes(200, [], b"")
             if path.endswith("/ready"):
                 return proto.response_bytes(200 if server_ready(catalog) else 400, [], b"")
-            return _answer(proto, orjson.dumps(server_metadata()))
+            return rest.answer(proto, orjson.dumps(server_metadata()))
         name = unquote(found["name"])
         if name != self.name:
-            return _answer(
+            return rest.answer(
                 proto, rest.error(f"no model '{name}'; this server serves '{self.name}'"), 404
             )
-        version, label = target(found["version"])
+        try:
+            version, label = target(unquote(found["version"]) if found["version"] else None)
+        except Exception as e:
+            return self._failure(proto, e)
         if tail == "/infer":
             return await self._infer(scope, proto, version, label)
         if tail == "/ready":
@@ -517,40 +508,19 @@ class Rest:
                 body = orjson.dumps(model_metadata(catalog, servable))
         except Exception as e:
             return self._failure(proto, e)
-        _answer(proto, body)
+        rest.answer(proto, body)
 
-    async def _infer(self, scope, proto, version, label) -> None:
-        service = self.service
-        start = time.perf_counter()
-        try:
-            servable = service.begin("infer", "REST", version, label)
-        except Exception as e:
-            return self._failure(proto, e)
-        error = None
-        service.arriving += 1
-        try:
-            try:
-                try:
-                    raw = await self._read(scope, proto)
-                except self._too_large as e:
-                    error = BadRequest(str(e))
-                    return _answer(proto, rest.error(str(e)), 413)
-                request = parse(raw, scope.headers.get(HEADER), servable.model)
-            finally:
-                service.arriving -= 1
-            outputs = await service.predict(servable, request.feeds)
-            body, length = respond(request, outputs, self.name, servable.version)
-            if length is None:
-                proto.response_bytes(200, JSON, body)
-            else:
-                headers = [("content-type", "application/octet-stream"), (HEADER, str(length))]
-                proto.response_bytes(200, headers, body)
-        except Exception as e:
-            error = e
-            self._failure(proto, e)
-        finally:
-            service.end(servable, "infer", "REST", start, error)
+    def _infer(self, scope, proto, version, label):
+        """The App's inference (a coroutine to await) with v2's parse and answer."""
+        return self._run(scope, proto, "infer", version, label, _parse, self._answer)
+
+    def _answer(self, proto, outputs: dict, request: Request, servable) -> None:
+        body, length = respond(request, outputs, self.name, servable.version)
+        if length is None:
+            return rest.answer(proto, body)
+        proto.response_bytes(200, [("content-type", BINARY), (HEADER, str(length))], body)
 
 
-def _answer(proto, body: bytes, status: int = 200) -> None:
-    proto.response_bytes(status, JSON, body)
+def _parse(raw: bytes, scope, model) -> tuple[None, dict, Request]:
+    request = parse(raw, scope.headers.get(HEADER), model)
+    return None, request.feeds, request  # the model's own signature
