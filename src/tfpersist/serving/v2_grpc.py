@@ -93,9 +93,10 @@ class Inference:
     def ModelReady(self, request, context):
         try:
             catalog = self._catalog(request.name)
+            version, label = v2.target(request.version or None)  # past int64: INVALID_ARGUMENT
         except Exception as e:
             return self._abort(context, e)
-        ready = v2.model_ready(catalog, *v2.target(request.version or None))
+        ready = v2.model_ready(catalog, version, label)
         return MESSAGES["ModelReadyResponse"](ready=ready)
 
     def ServerMetadata(self, request, context):
