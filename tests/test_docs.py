@@ -166,3 +166,20 @@ def test_the_second_version_each_guide_compares_is_what_the_pipeline_trains(
     accuracy = float(np.mean(predicted == y))
     shown = re.search(r"^  accuracy: A 0\.\d+, B (0\.\d+)$", text, re.M).group(1)
     assert shown == f"{accuracy:.4f}", (guide, shown, accuracy)
+
+
+def test_the_serving_speed_quoted_is_the_benchs():
+    """docs/shipping.md's serving figures (req/s, ratios to MLflow) are bench/results.md's rows."""
+    results = (ROOT / "bench" / "results.md").read_text()
+    rows = {
+        label: re.search(
+            rf"^\| serve the {label}.*?\| ([\d,]+) req/s.*?\| ([\d.]+)× \|", results, re.M
+        )
+        for label in ("ONNX export", "frozen .pb")
+    }
+    mlflow = re.search(r"MLflow 3\.17 models serve on the ONNX export: ([\d,]+) req/s", results)
+    speed = " ".join((ROOT / "docs" / "shipping.md").read_text().split("- **Speed**")[1].split())
+    onnx, pb = rows["ONNX export"].groups(), rows["frozen .pb"].groups()
+    assert f"the ONNX export {onnx[0]} req/s" in speed and f"**{onnx[1]}× MLflow" in speed
+    assert f"the frozen `.pb` {pb[0]} req/s, **{pb[1]}×**" in speed
+    assert f"({mlflow.group(1)} req/s," in speed
