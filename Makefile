@@ -96,7 +96,7 @@ iproute:
 hosts: setup iproute
 	$(BIN)/python tests/hosts.py
 
-## Run the test suite (real TensorFlow and DVC; two pytest-xdist workers, about 6 minutes on 2 cores).
+## Run the test suite (real TensorFlow and DVC; two pytest-xdist workers, about 7 minutes on 2 cores).
 test: setup $(BROWSER_FOR_TESTS)
 	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder -m "not zoo"
 
