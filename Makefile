@@ -124,7 +124,7 @@ model_at = '$(if $(findstring @,$(1))$(findstring $(HASH),$(1)),$(1),models/froz
 # The bench's HTTP load generator (serving figures): installed with apt-get when missing.
 NEED_WRK = command -v wrk >/dev/null || { echo "bench: installing wrk (the HTTP load generator) with apt-get"; apt-get install -y -qq wrk >/dev/null 2>&1 || echo "bench: no wrk (apt-get install wrk): the serving figures are skipped"; }
 
-## Benchmark against peers (freeze_graph, Keras fit, MLflow serving, dvc status, scale at 10M rows): about 10 minutes on 2 cores, plus MLflow's install into .venv/bench-mlflow on the first run; writes bench/results.md.
+## Benchmark against peers (freeze_graph, Keras fit, MLflow serving, dvc status, scale at 10M rows): about 22 minutes on 2 cores, plus MLflow's install into .venv/bench-mlflow on the first run; writes bench/results.md.
 bench: setup
 	@test -f models/frozen/model.pb || $(BIN)/dvc repro
 	@$(NEED_WRK)
