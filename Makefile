@@ -130,7 +130,7 @@ bench: setup
 	@$(NEED_WRK)
 	$(BIN)/python bench/bench.py
 
-## The benchmarks once each, short, no peer installed (MLflow's server skipped): about 7 minutes on 2 cores; prints the table, notes its time in bench/results.md.
+## The benchmarks once each, short, no peer installed (MLflow's server skipped): about 6 minutes on 2 cores; prints the table, notes its time in bench/results.md.
 bench-quick: setup
 	@test -f models/frozen/model.pb || $(BIN)/dvc repro
 	@$(NEED_WRK)

@@ -58,6 +58,17 @@ def test_the_ledger_holds_rows_from_cpus_with_other_l1d_sizes_that_agree():
     assert set(agreed) == set(ledger.PROBE + ledger.WIDE)
 
 
+def test_a_rerun_on_the_same_machine_adds_no_row(tmp_path):
+    path = tmp_path / "ledger.csv"
+    row = {"cpu": "Zen 4", "l1d_kib": 32, "date": "2026-12-06", "mlp_train_sha256": "a" * 64}
+    assert ledger.append(row, path) and not ledger.append({**row, "date": "2026-12-07"}, path)
+    assert ledger.append({**row, "simulated_l1d_kib": 48}, path)  # another CPU's caches: a row
+    assert len(ledger.read(path)) == 2
+    committed = ledger.read(ROOT / ledger.PATH)
+    keys = [tuple(v for k, v in r.items() if k != "date") for r in committed]
+    assert len(keys) == len(set(keys)), "bench/ledger.csv repeats a machine's row"
+
+
 def test_rows_that_disagree_are_named(tmp_path):
     path = tmp_path / "ledger.csv"
     for cpu, l1d, digest in (("Zen 4", 32, "a" * 64), ("Sapphire Rapids", 48, "b" * 64)):

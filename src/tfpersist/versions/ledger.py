@@ -47,15 +47,23 @@ def read(path: str | Path = PATH) -> list[dict[str, str]]:
     return rows
 
 
-def append(row: dict[str, str], path: str | Path = PATH) -> None:
-    """Add ``row`` (written through a temp file and a rename)."""
+def append(row: dict[str, str], path: str | Path = PATH) -> bool:
+    """Add ``row`` (written through a temp file and a rename) — unless a row already says
+    the same of the same machine (all but the date equal): a rerun adds nothing. Whether it
+    was added."""
     path = Path(path)
-    rows = [*read(path), {c: str(row.get(c, "")) for c in COLUMNS}]
+    new = {c: str(row.get(c, "")) for c in COLUMNS}
+    rows = read(path)
+    same = [c for c in COLUMNS if c != "date"]
+    if any(all(r[c] == new[c] for c in same) for r in rows):
+        return False
+    rows.append(new)
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     atomic.write_text(path, out.getvalue())
+    return True
 
 
 def agreed(rows: list[dict[str, str]], columns: list[str] = PROBE) -> dict[str, str]:
