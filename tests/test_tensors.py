@@ -75,3 +75,13 @@ def test_short_value_lists_repeat_their_last_element_as_tensorflow_reads_them(tf
     proto = tf.make_tensor_proto(np.float32(2.5))
     proto.tensor_shape.CopyFrom(tensors.shape_proto([2, 2]))  # a Const TF folded: one value
     assert tensors.make_ndarray(proto).tolist() == tf.make_ndarray(proto).tolist()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int64", "uint8"])
+def test_as_proto_field_writes_every_value_in_its_typed_field(tf, dtype, no_fallback):
+    """TF Serving's answers (Tensor::AsProtoField): no tensor_content, and TensorFlow reads
+    the same array back."""
+    array = np.arange(6).reshape(2, 3).astype(dtype)
+    proto = tensors.as_proto_field(array)
+    assert not proto.tensor_content and proto.dtype == tf.as_dtype(dtype).as_datatype_enum
+    np.testing.assert_array_equal(tf.make_ndarray(proto), array)

@@ -16,7 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 from tfpersist.serving import signatures
-from tfpersist.serving.jsontensor import b64_bytes, format_error, is_b64, json_type
+from tfpersist.serving.jsontensor import (
+    b64_bytes,
+    format_error,
+    is_b64,
+    json_type,
+    signature_name,
+)
 from tfpersist.serving.rest import BadRequest, Unimplemented
 
 KINDS = {"float": "float_list", "int64": "int64_list", "bytes": "bytes_list"}
@@ -65,13 +71,7 @@ def features(obj) -> dict[str, tuple[str, list]]:
 def rest_request(verb: str, body) -> tuple[str, dict | None, list[dict]]:
     """(signature name, context features or None, the examples' features) of a REST
     ``:classify``/``:regress`` body."""
-    if not isinstance(body, dict):
-        raise format_error(body, "Is not object")
-    name = body.get("signature_name", "")
-    if not isinstance(name, str):
-        raise format_error(
-            body, "not formatted correctly. 'signature_name' key must be a string value."
-        )
+    name = signature_name(body)
     context = features(body["context"]) if "context" in body else None
     if "examples" not in body:
         raise format_error(

@@ -19,27 +19,13 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 from tfpersist.core.errors import TfpersistError
 from tfpersist.serving import examples, rest, servables, signatures, v2_grpc
 from tfpersist.serving.options import DEFAULT_GRPC_PORT
 from tfpersist.serving.service import Service, code_of
+from tfpersist.tfapi import tensors
 
 STATES = {"START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50}
-PROTO_FIELDS = {  # the types make_tensor_proto writes as tensor_content: their typed field
-    "float16": "half_val",
-    "bfloat16": "half_val",
-    "float32": "float_val",
-    "float64": "double_val",
-    "int8": "int_val",
-    "int16": "int_val",
-    "int32": "int_val",
-    "uint8": "int_val",
-    "int64": "int64_val",
-    "uint32": "uint32_val",
-    "uint64": "uint64_val",
-}
 
 
 def _protos():
@@ -187,22 +173,8 @@ class GrpcServer:
             response = self._predict_pb2.PredictResponse()
             self._spec(response.model_spec, servable, key)
             for name in wanted or outputs:
-                response.outputs[name].CopyFrom(self._proto_field(outputs[name]))
+                response.outputs[name].CopyFrom(tensors.as_proto_field(outputs[name]))
             return response
-
-    def _proto_field(self, value):
-        """An output as TF Serving writes it (``Tensor::AsProtoField``): every value in the
-        typed field (``float_val`` …), which clients read directly, never ``tensor_content``."""
-        array = np.asarray(value)
-        proto = self.tf.make_tensor_proto(array)
-        if proto.tensor_content:
-            proto.tensor_content = b""
-            field = getattr(proto, PROTO_FIELDS[array.dtype.name])
-            flat = array.ravel()
-            if array.dtype.name in ("float16", "bfloat16"):
-                flat = flat.view(np.uint16)
-            field.extend(flat.tolist())
-        return proto
 
     def _spec(self, spec, servable, key: str) -> None:
         spec.name = self.service.name

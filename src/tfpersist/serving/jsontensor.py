@@ -278,8 +278,8 @@ def _specs(signature) -> dict:
         return specs
 
 
-def parse(body, raw: bytes | None, model) -> tuple[str, dict[str, np.ndarray], str]:
-    """(signature key, feeds by input name, "row" or "columnar") of a predict request."""
+def signature_name(body) -> str:
+    """A request body's ``signature_name`` ("" when absent), as TF Serving checks it."""
     if not isinstance(body, dict):
         raise format_error(body, "Is not object")
     name = body.get("signature_name", "")
@@ -287,6 +287,12 @@ def parse(body, raw: bytes | None, model) -> tuple[str, dict[str, np.ndarray], s
         raise format_error(
             body, "not formatted correctly. 'signature_name' key must be a string value."
         )
+    return name
+
+
+def parse(body, raw: bytes | None, model) -> tuple[str, dict[str, np.ndarray], str]:
+    """(signature key, feeds by input name, "row" or "columnar") of a predict request."""
+    name = signature_name(body)
     key = name or signatures.DEFAULT
     signature = signatures.table(model).get(key)
     if signature is None:

@@ -81,17 +81,34 @@ def make_tensor_proto(values, dtype: int | None = None):
     if uses_content(kind.enum, array.size):
         tensor.tensor_content = array.tobytes()
         return tensor
-    flat = array.ravel()
-    field = getattr(tensor, _FIELDS[kind.name])
-    if kind.name == "string":
+    _fill(tensor, kind.name, array.ravel())
+    return tensor
+
+
+def as_proto_field(values):
+    """TensorFlow's ``Tensor::AsProtoField`` (what TF Serving answers with): every value in
+    its typed field (``float_val`` …), which clients read directly, never ``tensor_content``."""
+    array = np.asarray(values)
+    kind = _type_of(array)
+    if kind is None or kind.name not in _FIELDS:
+        return _tensorflow().make_tensor_proto(values)
+    tensor = protos.TensorProto(dtype=kind.enum, tensor_shape=shape_proto(array.shape))
+    _fill(tensor, kind.name, array.ravel())
+    return tensor
+
+
+def _fill(tensor, kind: str, flat: np.ndarray) -> None:
+    """The typed field of ``tensor`` from a flat array of type ``kind`` (tensor_util's
+    append functions)."""
+    field = getattr(tensor, _FIELDS[kind])
+    if kind == "string":
         field.extend(v if isinstance(v, bytes) else str(v).encode() for v in flat.tolist())
-    elif kind.name in ("float16", "bfloat16"):
+    elif kind in ("float16", "bfloat16"):
         field.extend(flat.view(np.uint16).tolist())
-    elif kind.name.startswith("complex"):
+    elif kind.startswith("complex"):
         field.extend(x for v in flat.tolist() for x in (v.real, v.imag))
     else:
         field.extend(flat.tolist())
-    return tensor
 
 
 def make_ndarray(tensor) -> np.ndarray:
